@@ -1,0 +1,1 @@
+//! One test binary running every port conformance suite against every backend.
