@@ -1,2 +1,14 @@
 //! qchat's shared library: domain types, the ports every function talks through, and their AWS and
 //! embedded backends. Functions are thin: they parse at the edge, call into here, and map errors to HTTP.
+
+pub mod clock;
+pub mod crypto;
+pub mod domain;
+pub mod ids;
+pub mod inventory;
+pub mod mail;
+pub mod messenger;
+pub mod store;
+
+#[cfg(feature = "test-support")]
+pub mod test_support;

@@ -1,0 +1,1 @@
+//! DynamoDB backend of the item store (written by the store work).

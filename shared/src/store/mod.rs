@@ -1,0 +1,163 @@
+//! The item store port: one table of items addressed by partition key + sort key, with one sparse
+//! secondary index, conditional writes, small transactions and TTL expiry.
+//!
+//! Invariants every backend keeps (the conformance suite checks them):
+//! - an item whose `ttl` is at or before "now" (the store's clock) is absent to every read and to every
+//!   condition: `NotExists` succeeds over it, `Exists` and `VersionIs` fail;
+//! - a transaction applies all of its operations or none, and says which condition failed;
+//! - a query returns at most `limit` live items in sort-key order and a cursor iff more live items follow;
+//!   the cursor is opaque and the same for every backend.
+
+mod cursor;
+pub mod dynamodb;
+mod error;
+mod item;
+pub mod sqlite;
+
+pub use cursor::Cursor;
+pub use error::StoreError;
+pub use item::{Item, ItemKey, Value};
+
+/// DynamoDB allows 100 operations per transaction, the moto emulator 25; qchat never needs more than 25.
+pub const MAX_TRANSACTION_OPS: usize = 25;
+/// The largest page a query may ask for.
+pub const MAX_PAGE_LIMIT: usize = 1000;
+
+/// Structural attribute names, shared by both backends and by `template.yaml`.
+pub mod attr {
+    pub const PK: &str = "pk";
+    pub const SK: &str = "sk";
+    pub const TYPE: &str = "t";
+    pub const VERSION: &str = "v";
+    pub const TTL: &str = "ttl";
+    pub const GSI1_PK: &str = "gsi1pk";
+    pub const GSI1_SK: &str = "gsi1sk";
+    /// The name of the sparse secondary index in DynamoDB.
+    pub const GSI1: &str = "gsi1";
+}
+
+/// A precondition on the current (live) item at a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// No precondition.
+    Always,
+    /// No live item at the key (an expired item counts as absent).
+    NotExists,
+    /// A live item at the key.
+    Exists,
+    /// A live item at the key whose version attribute `v` equals this.
+    VersionIs(u64),
+}
+
+/// One operation of a transaction.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    Put {
+        item: Item,
+        condition: Condition,
+    },
+    Delete {
+        key: ItemKey,
+        condition: Condition,
+    },
+    /// Writes nothing; fails the transaction unless the condition holds.
+    Check {
+        key: ItemKey,
+        condition: Condition,
+    },
+}
+
+impl WriteOp {
+    pub fn key(&self) -> &ItemKey {
+        match self {
+            Self::Put { item, .. } => item.key(),
+            Self::Delete { key, .. } | Self::Check { key, .. } => key,
+        }
+    }
+}
+
+/// Which key a query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Index {
+    /// The table: partition `pk`, sorted by `sk`.
+    Table,
+    /// The sparse index: partition `gsi1pk`, sorted by `gsi1sk`; holds only items that set both.
+    Gsi1,
+}
+
+/// Which sort keys of the partition a query returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRange {
+    All,
+    Prefix(String),
+    /// Inclusive at both ends.
+    Between(String, String),
+    AtLeast(String),
+    AtMost(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Ascending,
+    Descending,
+}
+
+/// A query of one partition.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub index: Index,
+    pub partition: String,
+    pub range: KeyRange,
+    pub order: Order,
+    /// 1 ..= [`MAX_PAGE_LIMIT`].
+    pub limit: usize,
+    pub cursor: Option<Cursor>,
+}
+
+impl Query {
+    /// All items of a table partition, ascending, first page of `limit`.
+    pub fn partition(pk: impl Into<String>, limit: usize) -> Self {
+        Self {
+            index: Index::Table,
+            partition: pk.into(),
+            range: KeyRange::All,
+            order: Order::Ascending,
+            limit,
+            cursor: None,
+        }
+    }
+}
+
+/// One page of a query.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub items: Vec<Item>,
+    /// Present iff more live items follow; pass it back in [`Query::cursor`].
+    pub next: Option<Cursor>,
+}
+
+/// The item store. Implemented by [`dynamodb::DynamoStore`] and [`sqlite::SqliteStore`].
+#[async_trait::async_trait]
+pub trait ItemStore: Send + Sync + std::fmt::Debug {
+    /// Creates the table (DynamoDB, with the index and TTL) or migrates the schema (SQLite). Idempotent.
+    async fn ensure_schema(&self) -> Result<(), StoreError>;
+
+    /// The live item at `key`, if any.
+    async fn get(&self, key: &ItemKey) -> Result<Option<Item>, StoreError>;
+
+    /// Writes `item` (replacing any item at its key) if `condition` holds, else `ConditionFailed`.
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError>;
+
+    /// Deletes the item at `key` if `condition` holds, else `ConditionFailed`. Deleting nothing is fine.
+    async fn delete(&self, key: &ItemKey, condition: Condition) -> Result<(), StoreError>;
+
+    /// One page of a partition of the table or of the index.
+    async fn query(&self, query: &Query) -> Result<Page, StoreError>;
+
+    /// Applies up to [`MAX_TRANSACTION_OPS`] operations on distinct keys, all or nothing.
+    /// A failed condition answers `TransactionConditionFailed { index }` naming the first failing one.
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
+
+    /// Deletes any number of keys unconditionally (in chunks of 25, retrying unprocessed keys with backoff).
+    async fn delete_many(&self, keys: &[ItemKey]) -> Result<(), StoreError>;
+}

@@ -1,0 +1,1 @@
+//! SQLite backend of the item store (written by the store work).
