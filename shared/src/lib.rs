@@ -2,6 +2,7 @@
 //! embedded backends. Functions are thin: they parse at the edge, call into here, and map errors to HTTP.
 
 pub mod clock;
+pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod ids;
@@ -9,6 +10,7 @@ pub mod inventory;
 pub mod mail;
 pub mod messenger;
 pub mod store;
+pub mod telemetry;
 
 #[cfg(feature = "test-support")]
 pub mod test_support;

@@ -1,0 +1,236 @@
+//! Typed configuration, read once at start-up from the environment (names as in `template.yaml` and
+//! SPEC §5). Nothing else in the code reads the environment. Errors name the variable and the rule, never
+//! the value; secrets are held in `secrecy` types.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+
+use crate::domain::EmailAddress;
+
+/// Where data, keys, mail and messages go.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// The embedded default: SQLite store, local keyring, file outboxes, all under `data_dir`.
+    Local { data_dir: PathBuf },
+    /// DynamoDB, KMS and SES in the deployment's AWS account.
+    Aws { table: String, kms_key_id: String },
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line (CloudWatch), chosen automatically inside Lambda.
+    Json,
+    /// Human-readable lines for a terminal.
+    Text,
+}
+
+/// Meta (Graph API) settings.
+#[derive(Debug, Clone)]
+pub struct GraphConfig {
+    /// Send API base URL. `None` locally means "write to the Messenger outbox file instead".
+    pub base_url: Option<String>,
+    /// Graph API version, e.g. `v21.0`.
+    pub version: String,
+    /// The app secret: verifies webhook signatures and signs `appsecret_proof`.
+    pub app_secret: Option<SecretString>,
+    /// The token Meta echoes in the webhook verification handshake.
+    pub verify_token: Option<SecretString>,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub backend: Backend,
+    /// Address the local server listens on (ignored in Lambda).
+    pub addr: SocketAddr,
+    /// Public base URL of the API, for links in emails and Messenger (unsubscribe, status pages).
+    pub public_url: String,
+    /// The email address of the account that gets the operator role.
+    pub operator_email: Option<EmailAddress>,
+    /// The `From` address of notices (an SES-verified identity in AWS).
+    pub mail_from: String,
+    pub graph: GraphConfig,
+    pub log_format: LogFormat,
+    /// A `tracing` filter directive, e.g. `info` or `qchat_shared=debug`.
+    pub log_filter: String,
+}
+
+/// A configuration variable that is missing or invalid. Never holds the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration variable {variable} {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: &'static str,
+}
+
+/// Variable names, shared with `template.yaml` (a test checks the template sets the AWS ones).
+pub mod vars {
+    pub const BACKEND: &str = "QCHAT_BACKEND";
+    pub const DATA_DIR: &str = "QCHAT_DATA_DIR";
+    pub const TABLE_NAME: &str = "QCHAT_TABLE_NAME";
+    pub const KMS_KEY_ID: &str = "QCHAT_KMS_KEY_ID";
+    pub const ADDR: &str = "QCHAT_ADDR";
+    pub const PUBLIC_URL: &str = "QCHAT_PUBLIC_URL";
+    pub const OPERATOR_EMAIL: &str = "QCHAT_OPERATOR_EMAIL";
+    pub const MAIL_FROM: &str = "QCHAT_MAIL_FROM";
+    pub const GRAPH_URL: &str = "QCHAT_GRAPH_URL";
+    pub const GRAPH_VERSION: &str = "QCHAT_GRAPH_VERSION";
+    pub const FB_APP_SECRET: &str = "QCHAT_FB_APP_SECRET";
+    pub const FB_VERIFY_TOKEN: &str = "QCHAT_FB_VERIFY_TOKEN";
+    pub const LOG: &str = "QCHAT_LOG";
+    /// Set by the Lambda runtime; its presence selects JSON logs.
+    pub const LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
+}
+
+const DEFAULT_GRAPH_VERSION: &str = "v21.0";
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads through `lookup` (tests pass a map). Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let require = |name: &'static str| {
+            get(name).ok_or(ConfigError { variable: name, problem: "must be set when QCHAT_BACKEND=aws" })
+        };
+
+        let backend = match get(vars::BACKEND).as_deref() {
+            None | Some("local") => Backend::Local {
+                data_dir: PathBuf::from(get(vars::DATA_DIR).unwrap_or_else(|| ".qchat".to_owned())),
+            },
+            Some("aws") => Backend::Aws { table: require(vars::TABLE_NAME)?, kms_key_id: require(vars::KMS_KEY_ID)? },
+            Some(_) => return Err(ConfigError { variable: vars::BACKEND, problem: "must be local or aws" }),
+        };
+
+        let addr = match get(vars::ADDR) {
+            None => SocketAddr::from(([127, 0, 0, 1], 3000)),
+            Some(v) => v
+                .parse()
+                .map_err(|_| ConfigError { variable: vars::ADDR, problem: "must be an address like 127.0.0.1:3000" })?,
+        };
+
+        let public_url = match get(vars::PUBLIC_URL) {
+            None => format!("http://{addr}"),
+            Some(v) if v.starts_with("https://") || v.starts_with("http://") => v.trim_end_matches('/').to_owned(),
+            Some(_) => {
+                return Err(ConfigError { variable: vars::PUBLIC_URL, problem: "must start with https:// or http://" });
+            }
+        };
+
+        let operator_email = get(vars::OPERATOR_EMAIL)
+            .map(|v| EmailAddress::parse(&v))
+            .transpose()
+            .map_err(|_| ConfigError { variable: vars::OPERATOR_EMAIL, problem: "must be an email address" })?;
+
+        let mail_from = match (&backend, get(vars::MAIL_FROM)) {
+            (_, Some(v)) => {
+                EmailAddress::parse(&v)
+                    .map_err(|_| ConfigError { variable: vars::MAIL_FROM, problem: "must be an email address" })?;
+                v
+            }
+            (Backend::Local { .. }, None) => "qchat@localhost.localdomain".to_owned(),
+            (Backend::Aws { .. }, None) => require(vars::MAIL_FROM)?,
+        };
+
+        let graph_base = get(vars::GRAPH_URL);
+        if let Some(url) = &graph_base {
+            if !(url.starts_with("https://") || url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost")) {
+                return Err(ConfigError {
+                    variable: vars::GRAPH_URL,
+                    problem: "must be an https:// URL (plain http only on 127.0.0.1 or localhost)",
+                });
+            }
+        }
+        let graph_base = match (&backend, graph_base) {
+            (_, Some(u)) => Some(u.trim_end_matches('/').to_owned()),
+            (Backend::Aws { .. }, None) => Some("https://graph.facebook.com".to_owned()),
+            (Backend::Local { .. }, None) => None,
+        };
+        let version = get(vars::GRAPH_VERSION).unwrap_or_else(|| DEFAULT_GRAPH_VERSION.to_owned());
+        let version_ok = version.strip_prefix('v').is_some_and(|rest| {
+            rest.split_once('.').is_some_and(|(a, b)| {
+                !a.is_empty() && !b.is_empty() && a.bytes().all(|c| c.is_ascii_digit()) && b.bytes().all(|c| c.is_ascii_digit())
+            })
+        });
+        if !version_ok {
+            return Err(ConfigError { variable: vars::GRAPH_VERSION, problem: "must look like v21.0" });
+        }
+
+        let log_format = if get(vars::LAMBDA_FUNCTION_NAME).is_some() { LogFormat::Json } else { LogFormat::Text };
+
+        Ok(Self {
+            backend,
+            addr,
+            public_url,
+            operator_email,
+            mail_from,
+            graph: GraphConfig {
+                base_url: graph_base,
+                version,
+                app_secret: get(vars::FB_APP_SECRET).map(SecretString::from),
+                verify_token: get(vars::FB_VERIFY_TOKEN).map(SecretString::from),
+            },
+            log_format,
+            log_filter: get(vars::LOG).unwrap_or_else(|| "info".to_owned()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn an_empty_environment_gives_the_safe_local_defaults() {
+        let c = from(&[]).expect("defaults");
+        assert!(matches!(c.backend, Backend::Local { ref data_dir } if data_dir == &PathBuf::from(".qchat")));
+        assert_eq!(c.addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.public_url, "http://127.0.0.1:3000");
+        assert!(c.graph.base_url.is_none());
+        assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn aws_mode_names_the_missing_variable() {
+        let err = from(&[("QCHAT_BACKEND", "aws"), ("QCHAT_TABLE_NAME", "t")]).err();
+        assert_eq!(err.map(|e| e.variable), Some(vars::KMS_KEY_ID));
+    }
+
+    #[test]
+    fn aws_mode_reads_everything_and_logs_json_in_lambda() {
+        let c = from(&[
+            ("QCHAT_BACKEND", "aws"),
+            ("QCHAT_TABLE_NAME", "qchat"),
+            ("QCHAT_KMS_KEY_ID", "arn:aws:kms:eu-west-1:1:key/x"),
+            ("QCHAT_MAIL_FROM", "notices@example.com"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "qchat-account"),
+        ])
+        .expect("aws config");
+        assert!(matches!(c.backend, Backend::Aws { .. }));
+        assert_eq!(c.graph.base_url.as_deref(), Some("https://graph.facebook.com"));
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn invalid_values_are_refused_without_echoing_them() {
+        let err = from(&[("QCHAT_OPERATOR_EMAIL", "not-an-address-secret")]).err().map(|e| e.to_string());
+        assert_eq!(err.as_deref(), Some("configuration variable QCHAT_OPERATOR_EMAIL must be an email address"));
+        assert!(from(&[("QCHAT_GRAPH_URL", "http://evil.example")]).is_err());
+        assert!(from(&[("QCHAT_GRAPH_VERSION", "21")]).is_err());
+        assert!(from(&[("QCHAT_BACKEND", "cloud")]).is_err());
+        assert!(from(&[("QCHAT_ADDR", "nowhere")]).is_err());
+    }
+}

@@ -1,0 +1,1 @@
+//! The crypto conformance suite, instantiated for every backend.

@@ -1,0 +1,1 @@
+//! The mail conformance suite, instantiated for every backend.

@@ -1,0 +1,1 @@
+//! The messenger conformance suite, instantiated for every backend.
