@@ -99,8 +99,8 @@ mod tests {
     #[test]
     fn formats_rfc3339_and_http_date() {
         let t = Timestamp::from_millis(1_796_000_000_123);
-        assert_eq!(t.to_rfc3339(), "2026-11-30T01:33:20.123Z");
-        assert_eq!(t.to_http_date(), "Mon, 30 Nov 2026 01:33:20 GMT");
+        assert_eq!(t.to_rfc3339(), "2026-11-30T00:53:20.123Z");
+        assert_eq!(t.to_http_date(), "Mon, 30 Nov 2026 00:53:20 GMT");
     }
 
     #[test]

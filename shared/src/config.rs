@@ -97,41 +97,63 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let require = |name: &'static str| {
-            get(name).ok_or(ConfigError { variable: name, problem: "must be set when QCHAT_BACKEND=aws" })
+            get(name).ok_or(ConfigError {
+                variable: name,
+                problem: "must be set when QCHAT_BACKEND=aws",
+            })
         };
 
         let backend = match get(vars::BACKEND).as_deref() {
             None | Some("local") => Backend::Local {
                 data_dir: PathBuf::from(get(vars::DATA_DIR).unwrap_or_else(|| ".qchat".to_owned())),
             },
-            Some("aws") => Backend::Aws { table: require(vars::TABLE_NAME)?, kms_key_id: require(vars::KMS_KEY_ID)? },
-            Some(_) => return Err(ConfigError { variable: vars::BACKEND, problem: "must be local or aws" }),
+            Some("aws") => Backend::Aws {
+                table: require(vars::TABLE_NAME)?,
+                kms_key_id: require(vars::KMS_KEY_ID)?,
+            },
+            Some(_) => {
+                return Err(ConfigError {
+                    variable: vars::BACKEND,
+                    problem: "must be local or aws",
+                });
+            }
         };
 
         let addr = match get(vars::ADDR) {
             None => SocketAddr::from(([127, 0, 0, 1], 3000)),
-            Some(v) => v
-                .parse()
-                .map_err(|_| ConfigError { variable: vars::ADDR, problem: "must be an address like 127.0.0.1:3000" })?,
+            Some(v) => v.parse().map_err(|_| ConfigError {
+                variable: vars::ADDR,
+                problem: "must be an address like 127.0.0.1:3000",
+            })?,
         };
 
         let public_url = match get(vars::PUBLIC_URL) {
             None => format!("http://{addr}"),
-            Some(v) if v.starts_with("https://") || v.starts_with("http://") => v.trim_end_matches('/').to_owned(),
+            Some(v) if v.starts_with("https://") || v.starts_with("http://") => {
+                v.trim_end_matches('/').to_owned()
+            }
             Some(_) => {
-                return Err(ConfigError { variable: vars::PUBLIC_URL, problem: "must start with https:// or http://" });
+                return Err(ConfigError {
+                    variable: vars::PUBLIC_URL,
+                    problem: "must start with https:// or http://",
+                });
             }
         };
 
         let operator_email = get(vars::OPERATOR_EMAIL)
             .map(|v| EmailAddress::parse(&v))
             .transpose()
-            .map_err(|_| ConfigError { variable: vars::OPERATOR_EMAIL, problem: "must be an email address" })?;
+            .map_err(|_| ConfigError {
+                variable: vars::OPERATOR_EMAIL,
+                problem: "must be an email address",
+            })?;
 
         let mail_from = match (&backend, get(vars::MAIL_FROM)) {
             (_, Some(v)) => {
-                EmailAddress::parse(&v)
-                    .map_err(|_| ConfigError { variable: vars::MAIL_FROM, problem: "must be an email address" })?;
+                EmailAddress::parse(&v).map_err(|_| ConfigError {
+                    variable: vars::MAIL_FROM,
+                    problem: "must be an email address",
+                })?;
                 v
             }
             (Backend::Local { .. }, None) => "qchat@localhost.localdomain".to_owned(),
@@ -139,13 +161,15 @@ impl Config {
         };
 
         let graph_base = get(vars::GRAPH_URL);
-        if let Some(url) = &graph_base {
-            if !(url.starts_with("https://") || url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost")) {
-                return Err(ConfigError {
-                    variable: vars::GRAPH_URL,
-                    problem: "must be an https:// URL (plain http only on 127.0.0.1 or localhost)",
-                });
-            }
+        if let Some(url) = &graph_base
+            && !(url.starts_with("https://")
+                || url.starts_with("http://127.0.0.1")
+                || url.starts_with("http://localhost"))
+        {
+            return Err(ConfigError {
+                variable: vars::GRAPH_URL,
+                problem: "must be an https:// URL (plain http only on 127.0.0.1 or localhost)",
+            });
         }
         let graph_base = match (&backend, graph_base) {
             (_, Some(u)) => Some(u.trim_end_matches('/').to_owned()),
@@ -155,14 +179,24 @@ impl Config {
         let version = get(vars::GRAPH_VERSION).unwrap_or_else(|| DEFAULT_GRAPH_VERSION.to_owned());
         let version_ok = version.strip_prefix('v').is_some_and(|rest| {
             rest.split_once('.').is_some_and(|(a, b)| {
-                !a.is_empty() && !b.is_empty() && a.bytes().all(|c| c.is_ascii_digit()) && b.bytes().all(|c| c.is_ascii_digit())
+                !a.is_empty()
+                    && !b.is_empty()
+                    && a.bytes().all(|c| c.is_ascii_digit())
+                    && b.bytes().all(|c| c.is_ascii_digit())
             })
         });
         if !version_ok {
-            return Err(ConfigError { variable: vars::GRAPH_VERSION, problem: "must look like v21.0" });
+            return Err(ConfigError {
+                variable: vars::GRAPH_VERSION,
+                problem: "must look like v21.0",
+            });
         }
 
-        let log_format = if get(vars::LAMBDA_FUNCTION_NAME).is_some() { LogFormat::Json } else { LogFormat::Text };
+        let log_format = if get(vars::LAMBDA_FUNCTION_NAME).is_some() {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        };
 
         Ok(Self {
             backend,
@@ -189,14 +223,19 @@ mod tests {
     use super::*;
 
     fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
     #[test]
     fn an_empty_environment_gives_the_safe_local_defaults() {
         let c = from(&[]).expect("defaults");
-        assert!(matches!(c.backend, Backend::Local { ref data_dir } if data_dir == &PathBuf::from(".qchat")));
+        assert!(
+            matches!(c.backend, Backend::Local { ref data_dir } if data_dir == &PathBuf::from(".qchat"))
+        );
         assert_eq!(c.addr.to_string(), "127.0.0.1:3000");
         assert_eq!(c.public_url, "http://127.0.0.1:3000");
         assert!(c.graph.base_url.is_none());
@@ -220,14 +259,22 @@ mod tests {
         ])
         .expect("aws config");
         assert!(matches!(c.backend, Backend::Aws { .. }));
-        assert_eq!(c.graph.base_url.as_deref(), Some("https://graph.facebook.com"));
+        assert_eq!(
+            c.graph.base_url.as_deref(),
+            Some("https://graph.facebook.com")
+        );
         assert_eq!(c.log_format, LogFormat::Json);
     }
 
     #[test]
     fn invalid_values_are_refused_without_echoing_them() {
-        let err = from(&[("QCHAT_OPERATOR_EMAIL", "not-an-address-secret")]).err().map(|e| e.to_string());
-        assert_eq!(err.as_deref(), Some("configuration variable QCHAT_OPERATOR_EMAIL must be an email address"));
+        let err = from(&[("QCHAT_OPERATOR_EMAIL", "not-an-address-secret")])
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("configuration variable QCHAT_OPERATOR_EMAIL must be an email address")
+        );
         assert!(from(&[("QCHAT_GRAPH_URL", "http://evil.example")]).is_err());
         assert!(from(&[("QCHAT_GRAPH_VERSION", "21")]).is_err());
         assert!(from(&[("QCHAT_BACKEND", "cloud")]).is_err());

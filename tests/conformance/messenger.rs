@@ -1,1 +1,80 @@
-//! The messenger conformance suite, instantiated for every backend.
+//! The messenger conformance suite, instantiated for every backend: the Graph client against a fake Graph
+//! API on 127.0.0.1, and the JSON-lines outbox file. Cases live in `qchat_shared::messenger::conformance`.
+
+use qchat_shared::messenger::conformance as suite;
+
+/// One `#[tokio::test]` per case, named after it, each with a fresh backend. `$setup` yields
+/// `(messenger, read_back, guard)`; the guard (the fake server's handle or a temporary folder) lives
+/// until the case ends.
+macro_rules! cases {
+    ($setup:expr => $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let (messenger, read, _guard) = $setup;
+                suite::$case(&messenger, &read).await;
+            }
+        )+
+    };
+}
+
+/// The cases every backend must pass.
+macro_rules! common_cases {
+    ($setup:expr) => {
+        cases!($setup =>
+            a_rich_message_to_a_psid_arrives_as_sent,
+            a_rich_message_to_a_user_ref_arrives_as_sent,
+            a_rich_message_to_a_notification_token_arrives_without_messaging_type,
+            a_plain_text_arrives_without_extras,
+            a_message_at_every_limit_is_sent,
+            each_send_gets_its_own_message_id,
+            invalid_messages_are_refused_without_sending,
+            nothing_personal_or_secret_is_logged,
+        );
+    };
+}
+
+mod graph {
+    use super::suite;
+
+    async fn fake() -> (
+        qchat_shared::messenger::GraphMessenger,
+        suite::FakeGraph,
+        (),
+    ) {
+        let fake = suite::FakeGraph::start().await;
+        (fake.messenger(), fake, ())
+    }
+
+    common_cases!(fake().await);
+
+    /// Graph-only cases take the fake itself.
+    macro_rules! graph_cases {
+        ($($case:ident),+ $(,)?) => {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    suite::graph_only::$case(&suite::FakeGraph::start().await).await;
+                }
+            )+
+        };
+    }
+
+    graph_cases!(
+        every_documented_error_maps_to_its_send_error,
+        rate_limit_carries_retry_after,
+        sends_the_token_as_bearer_with_appsecret_proof,
+        without_app_secret_sends_no_proof,
+        a_success_answer_yields_the_message_id,
+        a_timeout_is_a_transport_error,
+        a_non_json_answer_is_a_transport_error,
+        an_unreachable_api_is_a_transport_error,
+        errors_log_no_personal_data,
+    );
+}
+
+mod outbox {
+    use super::suite;
+
+    common_cases!(suite::outbox_in_temp_dir());
+}

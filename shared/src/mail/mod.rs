@@ -1,4 +1,15 @@
 //! The mailer port: sends one email. SES in AWS; one RFC 5322 `.eml` file per message locally.
+//!
+//! Every backend refuses the same malformed emails before sending ([`check`]), and maps its own failures
+//! to [`MailError::Transient`] (try again later) or [`MailError::Permanent`] (this message will never go).
+
+#[cfg(feature = "test-support")]
+pub mod conformance;
+pub mod outbox;
+pub mod ses;
+
+pub use outbox::OutboxMailer;
+pub use ses::SesMailer;
 
 use crate::domain::EmailAddress;
 
@@ -46,4 +57,56 @@ impl MailError {
 #[async_trait::async_trait]
 pub trait Mailer: Send + Sync + std::fmt::Debug {
     async fn send(&self, email: &Email) -> Result<SentEmail, MailError>;
+}
+
+/// Refuses what no backend may send, before anything leaves the process. A control character in the
+/// subject (above all CR or LF) would become extra header lines wherever MIME is written, so it is a
+/// permanent fault of the message rather than something a backend quietly rewrites.
+pub(crate) fn check(email: &Email) -> Result<(), MailError> {
+    let refuse = |reason| {
+        Err(MailError::Permanent {
+            reason,
+            source: None,
+        })
+    };
+    if email.subject.trim().is_empty() {
+        return refuse("the subject is empty");
+    }
+    if email.subject.chars().any(char::is_control) {
+        return refuse("the subject contains a line break or control character");
+    }
+    if email.text_body.trim().is_empty() {
+        return refuse("the body is empty");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email(subject: &str, body: &str) -> Option<Email> {
+        Some(Email {
+            to: EmailAddress::parse("someone@example.com").ok()?,
+            subject: subject.to_owned(),
+            text_body: body.to_owned(),
+            reference: "ref1".to_owned(),
+        })
+    }
+
+    #[test]
+    fn check_refuses_header_injection_and_empty_parts() {
+        for (subject, body) in [
+            ("Hi\r\nBcc: x@example.com", "body"),
+            ("Hi\nthere", "body"),
+            ("Tab\there", "body"),
+            ("  ", "body"),
+            ("Subject", " \n "),
+        ] {
+            let e = email(subject, body).map(|e| check(&e).map_err(|e| e.is_permanent()));
+            assert_eq!(e, Some(Err(true)), "{subject:?} / {body:?} must be refused");
+        }
+        let ok = email("Grüße – ok", "Zeile 1\nZeile 2").map(|e| check(&e).is_ok());
+        assert_eq!(ok, Some(true));
+    }
 }

@@ -1,6 +1,19 @@
 //! The messenger port: sends one message through Meta's Send API, or appends it to a local outbox file.
 //!
 //! Every Meta error is classified into a [`SendError`] variant the sender acts on (MESSENGER.md §3).
+//! Both backends refuse the same messages before sending ([`validate()`]), with no network call.
+
+#[cfg(feature = "test-support")]
+pub mod conformance;
+pub mod graph;
+pub mod outbox;
+mod validate;
+
+pub use graph::GraphMessenger;
+pub use outbox::OutboxMessenger;
+pub use validate::{
+    METADATA_MAX, PAYLOAD_MAX, QUICK_REPLIES_MAX, TEXT_MAX, TITLE_MAX, broken_rule, validate,
+};
 
 use std::time::Duration;
 

@@ -1,0 +1,714 @@
+//! The Graph API messenger: `POST {base}/{version}/{page_id}/messages` (MESSENGER.md §3).
+//!
+//! Invariants: the page token travels only in a sensitive `Authorization` header, never in the URL (HTTP
+//! client errors print URLs); the URL holds only the page id and, with an app secret configured, the
+//! `appsecret_proof` (an HMAC of the token, not secret). Every Graph error is classified by [`classify`]
+//! into a [`SendError`]; nothing that reaches an error or a log names the person, the text or the token.
+
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use secrecy::zeroize::Zeroizing;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+
+use super::{
+    MessagingType, Messenger, OutgoingMessage, Recipient, SendError, SentMessage, validate,
+};
+use crate::domain::{PageAccessToken, PageId};
+
+/// Meta's Graph API.
+pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
+/// How long to wait for a connection to Meta.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one send may take in total; well inside a Lambda's time budget.
+pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Why the Graph messenger's configuration was refused (at start-up, not at the first send).
+#[derive(Debug, thiserror::Error)]
+pub enum GraphConfigError {
+    #[error("the Graph API base URL must be an absolute http(s) URL without query or fragment")]
+    BaseUrl(#[source] Option<Box<dyn std::error::Error + Send + Sync>>),
+    #[error("the Graph API version must look like v21.0")]
+    Version,
+}
+
+/// Sends through the Send API over HTTPS.
+#[derive(Clone)]
+pub struct GraphMessenger {
+    http: reqwest::Client,
+    /// `{base}/{version}`, without a trailing slash.
+    versioned_base: String,
+    app_secret: Option<SecretString>,
+    /// Per request: overrides whatever the given client was built with, so no send can hang.
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for GraphMessenger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphMessenger")
+            .field("versioned_base", &self.versioned_base)
+            .field(
+                "app_secret",
+                &self.app_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An HTTP client with the Send API's timeouts, for [`GraphMessenger::new`]. Build it once per process.
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(TOTAL_TIMEOUT)
+        .build()
+}
+
+impl GraphMessenger {
+    /// `base_url` is normally [`DEFAULT_BASE_URL`] (a fake on 127.0.0.1 in tests); `version` like `v21.0`.
+    /// With `app_secret`, every call carries `appsecret_proof`, which apps that require it need.
+    pub fn new(
+        http: reqwest::Client,
+        base_url: String,
+        version: String,
+        app_secret: Option<SecretString>,
+    ) -> Result<Self, GraphConfigError> {
+        let base = base_url.trim_end_matches('/');
+        let parsed =
+            reqwest::Url::parse(base).map_err(|e| GraphConfigError::BaseUrl(Some(Box::new(e))))?;
+        if !matches!(parsed.scheme(), "http" | "https")
+            || parsed.query().is_some()
+            || parsed.fragment().is_some()
+            || parsed.cannot_be_a_base()
+        {
+            return Err(GraphConfigError::BaseUrl(None));
+        }
+        let version_ok = version.strip_prefix('v').is_some_and(|v| {
+            !v.is_empty()
+                && v.split('.')
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if !version_ok {
+            return Err(GraphConfigError::Version);
+        }
+        Ok(Self {
+            http,
+            versioned_base: format!("{base}/{version}"),
+            app_secret,
+            timeout: TOTAL_TIMEOUT,
+        })
+    }
+
+    /// Replaces [`TOTAL_TIMEOUT`] for every send (tests use a short one).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    fn url(&self, page: &PageId, token: &PageAccessToken) -> Result<reqwest::Url, SendError> {
+        let mut url = reqwest::Url::parse(&format!(
+            "{}/{}/messages",
+            self.versioned_base,
+            page.as_str()
+        ))
+        .map_err(|_| SendError::Transport {
+            reason: "the Send API URL could not be built",
+        })?;
+        if let Some(secret) = &self.app_secret {
+            url.query_pairs_mut()
+                .append_pair("appsecret_proof", &appsecret_proof(secret, token));
+        }
+        Ok(url)
+    }
+}
+
+/// `appsecret_proof`: lowercase hex of HMAC-SHA256 keyed with the app secret over the access token.
+pub fn appsecret_proof(app_secret: &SecretString, token: &PageAccessToken) -> String {
+    hmac_sha256_hex(
+        app_secret.expose_secret().as_bytes(),
+        token.expose().as_bytes(),
+    )
+}
+
+fn hmac_sha256_hex(key: &[u8], data: &[u8]) -> String {
+    use aws_lc_rs::hmac;
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data);
+    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+// ---- wire types ----
+
+/// The request body. Borrowed from the message: nothing is copied into long-lived state.
+#[derive(Debug, Serialize)]
+pub(crate) struct SendBody<'a> {
+    pub recipient: WireRecipient<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messaging_type: Option<&'static str>,
+    pub message: WireMessage<'a>,
+}
+
+/// `{"id"}` | `{"user_ref"}` | `{"notification_messages_token"}`.
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WireRecipient<'a> {
+    Id(std::borrow::Cow<'a, str>),
+    UserRef(std::borrow::Cow<'a, str>),
+    NotificationMessagesToken(std::borrow::Cow<'a, str>),
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct WireMessage<'a> {
+    pub text: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quick_replies: Vec<WireQuickReply<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct WireQuickReply<'a> {
+    pub content_type: &'static str,
+    pub title: &'a str,
+    pub payload: &'a str,
+}
+
+impl<'a> WireRecipient<'a> {
+    pub(crate) fn of(recipient: &'a Recipient) -> Self {
+        use std::borrow::Cow::Borrowed;
+        match recipient {
+            Recipient::Psid(p) => Self::Id(Borrowed(p.expose())),
+            Recipient::UserRef(u) => Self::UserRef(Borrowed(u.expose())),
+            Recipient::NotificationToken(t) => {
+                Self::NotificationMessagesToken(Borrowed(t.expose()))
+            }
+        }
+    }
+
+    /// An owned copy, for records that outlive the message.
+    pub fn into_owned(self) -> WireRecipient<'static> {
+        use std::borrow::Cow::Owned;
+        match self {
+            Self::Id(v) => WireRecipient::Id(Owned(v.into_owned())),
+            Self::UserRef(v) => WireRecipient::UserRef(Owned(v.into_owned())),
+            Self::NotificationMessagesToken(v) => {
+                WireRecipient::NotificationMessagesToken(Owned(v.into_owned()))
+            }
+        }
+    }
+}
+
+/// The `messaging_type` sent for a message: none for a marketing-messages token, whose sends Meta's own
+/// samples make without one (the type describes the 24-hour window, which such a send is outside of).
+pub(crate) fn wire_messaging_type(message: &OutgoingMessage) -> Option<&'static str> {
+    match (&message.recipient, message.messaging_type) {
+        (Recipient::NotificationToken(_), _) => None,
+        (_, MessagingType::Response) => Some("RESPONSE"),
+        (_, MessagingType::Update) => Some("UPDATE"),
+    }
+}
+
+/// The recipient kind for logs: says which kind, never which person.
+pub(crate) fn recipient_kind(recipient: &Recipient) -> &'static str {
+    match recipient {
+        Recipient::Psid(_) => "psid",
+        Recipient::UserRef(_) => "user_ref",
+        Recipient::NotificationToken(_) => "notification_messages_token",
+    }
+}
+
+pub(crate) fn body(message: &OutgoingMessage) -> SendBody<'_> {
+    SendBody {
+        recipient: WireRecipient::of(&message.recipient),
+        messaging_type: wire_messaging_type(message),
+        message: WireMessage {
+            text: &message.text,
+            quick_replies: message
+                .quick_replies
+                .iter()
+                .map(|q| WireQuickReply {
+                    content_type: "text",
+                    title: &q.title,
+                    payload: &q.payload,
+                })
+                .collect(),
+            metadata: message.metadata.as_deref(),
+        },
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SendAnswer {
+    message_id: Option<String>,
+    error: Option<GraphError>,
+}
+
+/// Graph's `{"error": {...}}`. The `message` is deliberately not read: it is free text from Meta that may
+/// quote the request.
+#[derive(Debug, Deserialize)]
+struct GraphError {
+    #[serde(default, deserialize_with = "lenient_i64")]
+    code: Option<i64>,
+    #[serde(default, deserialize_with = "lenient_i64")]
+    error_subcode: Option<i64>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    fbtrace_id: Option<String>,
+}
+
+/// Graph sends codes as numbers; some proxies and old versions send them as strings.
+fn lenient_i64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let v = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(match v {
+        Some(serde_json::Value::Number(n)) => n.as_i64(),
+        Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+// ---- classification ----
+
+/// Classifies a Graph error (MESSENGER.md §3). Subcode-specific rows come before code-only rows, because
+/// Meta reuses broad codes (4, 10, 100, 200) for specific situations told apart by the subcode. An
+/// unknown code is the request's fault on a 4xx answer and Meta's on a 5xx.
+pub fn classify(code: i64, subcode: Option<i64>, http_status: u16) -> SendError {
+    match (code, subcode) {
+        (4, Some(2_018_354)) | (9, Some(2_018_352)) => SendError::FrequencyCapped { code, subcode },
+        (10, Some(2_018_108)) | (200, Some(1_545_041)) | (100, Some(2_018_001)) => {
+            SendError::Unreachable { code, subcode }
+        }
+        (10, Some(2_018_278 | 2_018_065)) => SendError::OutsideWindow { code, subcode },
+        (190, _) => SendError::TokenInvalid { code, subcode },
+        (10 | 200..=299, _) => SendError::Permission { code, subcode },
+        (4 | 17 | 32 | 613, _) => SendError::RateLimited {
+            code,
+            retry_after: None,
+        },
+        (1 | 2 | 1200, _) => SendError::Temporary { code },
+        (551, _) => SendError::Unreachable { code, subcode },
+        _ if http_status >= 500 => SendError::Temporary { code },
+        _ => SendError::InvalidRequest { code, subcode },
+    }
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let seconds: u64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
+fn transport(e: &reqwest::Error) -> SendError {
+    // The error itself is not kept: `SendError` is plain data the caller compares and stores.
+    let reason = if e.is_timeout() {
+        "the Send API did not answer in time"
+    } else if e.is_connect() {
+        "the Send API could not be reached"
+    } else if e.is_decode() || e.is_body() {
+        "the Send API's answer could not be read"
+    } else {
+        "the request to the Send API failed"
+    };
+    SendError::Transport { reason }
+}
+
+fn outcome(e: &SendError) -> &'static str {
+    match e {
+        SendError::RateLimited { .. } => "rate_limited",
+        SendError::Unreachable { .. } => "unreachable",
+        SendError::OutsideWindow { .. } => "outside_window",
+        SendError::FrequencyCapped { .. } => "frequency_capped",
+        SendError::TokenInvalid { .. } => "token_invalid",
+        SendError::Permission { .. } => "permission",
+        SendError::Temporary { .. } => "temporary",
+        SendError::InvalidRequest { .. } => "invalid_request",
+        SendError::Transport { .. } => "transport",
+    }
+}
+
+#[async_trait::async_trait]
+impl Messenger for GraphMessenger {
+    #[instrument(
+        name = "messenger.graph.send",
+        skip_all,
+        fields(page = %page, recipient_kind = recipient_kind(&message.recipient), outcome)
+    )]
+    async fn send(
+        &self,
+        page: &PageId,
+        token: &PageAccessToken,
+        message: &OutgoingMessage,
+    ) -> Result<SentMessage, SendError> {
+        let result = self.send_checked(page, token, message).await;
+        let span = tracing::Span::current();
+        match &result {
+            Ok(_) => span.record("outcome", "sent"),
+            Err(e) => span.record("outcome", outcome(e)),
+        };
+        result
+    }
+}
+
+impl GraphMessenger {
+    async fn send_checked(
+        &self,
+        page: &PageId,
+        token: &PageAccessToken,
+        message: &OutgoingMessage,
+    ) -> Result<SentMessage, SendError> {
+        validate(message)?;
+        let url = self.url(page, token)?;
+        let bearer = Zeroizing::new(format!("Bearer {}", token.expose()));
+        // PageAccessToken is printable ASCII, so this only fails for a token that can never work.
+        let mut authorization =
+            HeaderValue::from_str(&bearer).map_err(|_| SendError::TokenInvalid {
+                code: 0,
+                subcode: None,
+            })?;
+        authorization.set_sensitive(true);
+
+        let response = self
+            .http
+            .post(url)
+            .header(AUTHORIZATION, authorization)
+            .json(&body(message))
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| transport(&e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.map_err(|e| transport(&e))?;
+        let answer: Option<SendAnswer> = serde_json::from_slice(&bytes).ok();
+
+        match answer {
+            Some(SendAnswer {
+                error: Some(error), ..
+            }) => {
+                let Some(code) = error.code else {
+                    return Err(SendError::Transport {
+                        reason: "the Send API's error had no code",
+                    });
+                };
+                let mut classified = classify(code, error.error_subcode, status.as_u16());
+                if let SendError::RateLimited { retry_after: r, .. } = &mut classified {
+                    *r = retry_after(&headers);
+                }
+                tracing::warn!(
+                    code,
+                    subcode = error.error_subcode,
+                    error_type = error.kind.as_deref(),
+                    fbtrace_id = error.fbtrace_id.as_deref(),
+                    http_status = status.as_u16(),
+                    "the Send API refused the message"
+                );
+                Err(classified)
+            }
+            Some(SendAnswer {
+                message_id: Some(message_id),
+                error: None,
+            }) if status.is_success() => Ok(SentMessage { message_id }),
+            _ => {
+                tracing::warn!(
+                    http_status = status.as_u16(),
+                    "the Send API's answer was not the expected Graph JSON"
+                );
+                Err(SendError::Transport {
+                    reason: "the Send API's answer was not the expected Graph JSON",
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every row of MESSENGER.md §3, plus the precedence between subcode rows and code-only rows.
+    #[test]
+    fn classifies_every_row_of_the_error_table() {
+        use SendError::*;
+        let rl = |code| RateLimited {
+            code,
+            retry_after: None,
+        };
+        let rows: Vec<(i64, Option<i64>, u16, SendError)> = vec![
+            // temporary / service error
+            (1, None, 500, Temporary { code: 1 }),
+            (2, None, 503, Temporary { code: 2 }),
+            (1200, None, 500, Temporary { code: 1200 }),
+            (2, Some(99), 400, Temporary { code: 2 }),
+            // rate limited
+            (4, None, 400, rl(4)),
+            (17, None, 400, rl(17)),
+            (32, None, 400, rl(32)),
+            (613, None, 400, rl(613)),
+            (4, Some(1), 400, rl(4)),
+            // marketing-message frequency: before code 4 as rate limit
+            (
+                4,
+                Some(2_018_354),
+                400,
+                FrequencyCapped {
+                    code: 4,
+                    subcode: Some(2_018_354),
+                },
+            ),
+            (
+                9,
+                Some(2_018_352),
+                400,
+                FrequencyCapped {
+                    code: 9,
+                    subcode: Some(2_018_352),
+                },
+            ),
+            // unreachable
+            (
+                551,
+                None,
+                400,
+                Unreachable {
+                    code: 551,
+                    subcode: None,
+                },
+            ),
+            (
+                551,
+                Some(1_545_041),
+                400,
+                Unreachable {
+                    code: 551,
+                    subcode: Some(1_545_041),
+                },
+            ),
+            (
+                200,
+                Some(1_545_041),
+                403,
+                Unreachable {
+                    code: 200,
+                    subcode: Some(1_545_041),
+                },
+            ),
+            (
+                10,
+                Some(2_018_108),
+                403,
+                Unreachable {
+                    code: 10,
+                    subcode: Some(2_018_108),
+                },
+            ),
+            (
+                100,
+                Some(2_018_001),
+                400,
+                Unreachable {
+                    code: 100,
+                    subcode: Some(2_018_001),
+                },
+            ),
+            // outside the window: before code 10 as permission
+            (
+                10,
+                Some(2_018_278),
+                400,
+                OutsideWindow {
+                    code: 10,
+                    subcode: Some(2_018_278),
+                },
+            ),
+            (
+                10,
+                Some(2_018_065),
+                400,
+                OutsideWindow {
+                    code: 10,
+                    subcode: Some(2_018_065),
+                },
+            ),
+            // permission
+            (
+                10,
+                None,
+                403,
+                Permission {
+                    code: 10,
+                    subcode: None,
+                },
+            ),
+            (
+                10,
+                Some(1),
+                403,
+                Permission {
+                    code: 10,
+                    subcode: Some(1),
+                },
+            ),
+            (
+                200,
+                None,
+                403,
+                Permission {
+                    code: 200,
+                    subcode: None,
+                },
+            ),
+            (
+                230,
+                None,
+                403,
+                Permission {
+                    code: 230,
+                    subcode: None,
+                },
+            ),
+            (
+                299,
+                Some(5),
+                403,
+                Permission {
+                    code: 299,
+                    subcode: Some(5),
+                },
+            ),
+            // token
+            (
+                190,
+                None,
+                401,
+                TokenInvalid {
+                    code: 190,
+                    subcode: None,
+                },
+            ),
+            (
+                190,
+                Some(460),
+                400,
+                TokenInvalid {
+                    code: 190,
+                    subcode: Some(460),
+                },
+            ),
+            (
+                190,
+                Some(463),
+                400,
+                TokenInvalid {
+                    code: 190,
+                    subcode: Some(463),
+                },
+            ),
+            // 9 and 100 without their subcodes are not frequency caps or unreachable persons
+            (
+                9,
+                None,
+                400,
+                InvalidRequest {
+                    code: 9,
+                    subcode: None,
+                },
+            ),
+            (
+                100,
+                None,
+                400,
+                InvalidRequest {
+                    code: 100,
+                    subcode: None,
+                },
+            ),
+            (
+                100,
+                Some(2_018_109),
+                400,
+                InvalidRequest {
+                    code: 100,
+                    subcode: Some(2_018_109),
+                },
+            ),
+            // unknown: the request's fault on 4xx, Meta's on 5xx
+            (
+                300,
+                None,
+                400,
+                InvalidRequest {
+                    code: 300,
+                    subcode: None,
+                },
+            ),
+            (
+                368,
+                Some(1_390_008),
+                400,
+                InvalidRequest {
+                    code: 368,
+                    subcode: Some(1_390_008),
+                },
+            ),
+            (12345, None, 500, Temporary { code: 12345 }),
+            (12345, None, 502, Temporary { code: 12345 }),
+        ];
+        for (code, subcode, status, expected) in rows {
+            assert_eq!(
+                classify(code, subcode, status),
+                expected,
+                "{code}/{subcode:?} on {status}"
+            );
+        }
+    }
+
+    #[test]
+    fn proof_is_lowercase_hex_hmac_sha256_of_the_token() {
+        // The published vector HMAC-SHA256("key", "The quick brown fox jumps over the lazy dog").
+        assert_eq!(
+            hmac_sha256_hex(b"key", b"The quick brown fox jumps over the lazy dog"),
+            "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+        );
+        let token = PageAccessToken::parse("EAAtokenvalue0123456789")
+            .unwrap_or_else(|e| panic!("test token: {e}"));
+        let secret = SecretString::from("app-secret");
+        assert_eq!(
+            appsecret_proof(&secret, &token),
+            hmac_sha256_hex(b"app-secret", b"EAAtokenvalue0123456789")
+        );
+    }
+
+    #[test]
+    fn refuses_bad_configuration() {
+        let http = reqwest::Client::new();
+        let new = |base: &str, version: &str| {
+            GraphMessenger::new(http.clone(), base.to_owned(), version.to_owned(), None).is_ok()
+        };
+        assert!(new(DEFAULT_BASE_URL, "v21.0"));
+        assert!(new("http://127.0.0.1:1234/", "v25.0"));
+        assert!(!new("graph.facebook.com", "v21.0"));
+        assert!(!new("ftp://graph.facebook.com", "v21.0"));
+        assert!(!new("https://graph.facebook.com?x=1", "v21.0"));
+        assert!(!new(DEFAULT_BASE_URL, "21.0"));
+        assert!(!new(DEFAULT_BASE_URL, "v21."));
+        assert!(!new(DEFAULT_BASE_URL, "v21.0/../x"));
+    }
+
+    #[test]
+    fn debug_hides_the_app_secret() {
+        let m = GraphMessenger::new(
+            reqwest::Client::new(),
+            DEFAULT_BASE_URL.to_owned(),
+            "v21.0".to_owned(),
+            Some(SecretString::from("very-secret-app-secret")),
+        )
+        .map(|m| format!("{m:?}"))
+        .unwrap_or_default();
+        assert!(m.contains("<redacted>") && !m.contains("very-secret"));
+    }
+}

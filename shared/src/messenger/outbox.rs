@@ -1,0 +1,255 @@
+//! The local messenger: appends one JSON line per message to an outbox file, the local stand-in for the
+//! wire to Meta.
+//!
+//! Invariants: a message is validated exactly as the Graph client validates it (same function), so local
+//! runs refuse what Meta would refuse; each line is written with one `write_all` on a file opened with
+//! `O_APPEND`, so lines from concurrent processes never interleave; the `messaging_type` recorded is the
+//! one the Graph client would send. The file holds personal data (recipients, texts): local use only.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+
+use super::graph::{WireRecipient, recipient_kind, wire_messaging_type};
+use super::{Messenger, OutgoingMessage, SendError, SentMessage, validate};
+use crate::clock::Clock;
+use crate::domain::{PageAccessToken, PageId};
+use crate::ids::IdGenerator;
+
+/// One line of the outbox file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxLine {
+    /// `m_<id>`, like Meta's message ids.
+    pub message_id: String,
+    /// When it was "sent", RFC 3339 UTC.
+    pub time: String,
+    pub page_id: String,
+    /// As on the wire: `{"id"}`, `{"user_ref"}` or `{"notification_messages_token"}`.
+    pub recipient: WireRecipient<'static>,
+    /// `RESPONSE` / `UPDATE`; absent for a marketing-messages token, as on the wire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messaging_type: Option<String>,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quick_replies: Vec<OutboxQuickReply>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxQuickReply {
+    pub title: String,
+    pub payload: String,
+}
+
+/// Appends messages to a JSON-lines file (created, with its folder, on first send).
+#[derive(Debug, Clone)]
+pub struct OutboxMessenger {
+    path: PathBuf,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+}
+
+impl OutboxMessenger {
+    pub fn new(path: PathBuf, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Self {
+        Self { path, clock, ids }
+    }
+
+    /// The JSON-lines file messages are appended to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Reads every line of an outbox file (for tests and local tooling). A missing file has no lines.
+pub fn read_lines(path: &Path) -> std::io::Result<Vec<OutboxLine>> {
+    let content = match std::fs::read_to_string(path) {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    content
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).map_err(std::io::Error::other))
+        .collect()
+}
+
+fn append(path: &Path, line: &[u8]) -> std::io::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    // One write of the whole line: with O_APPEND the kernel places it at the end atomically.
+    file.write_all(line)
+}
+
+#[async_trait::async_trait]
+impl Messenger for OutboxMessenger {
+    #[instrument(
+        name = "messenger.outbox.send",
+        skip_all,
+        fields(page = %page, recipient_kind = recipient_kind(&message.recipient))
+    )]
+    async fn send(
+        &self,
+        page: &PageId,
+        _token: &PageAccessToken,
+        message: &OutgoingMessage,
+    ) -> Result<SentMessage, SendError> {
+        validate(message)?;
+        let message_id = format!("m_{}", self.ids.new_id());
+        let line = OutboxLine {
+            message_id: message_id.clone(),
+            time: self.clock.now().to_rfc3339(),
+            page_id: page.as_str().to_owned(),
+            recipient: WireRecipient::of(&message.recipient).into_owned(),
+            messaging_type: wire_messaging_type(message).map(str::to_owned),
+            text: message.text.clone(),
+            quick_replies: message
+                .quick_replies
+                .iter()
+                .map(|q| OutboxQuickReply {
+                    title: q.title.clone(),
+                    payload: q.payload.clone(),
+                })
+                .collect(),
+            metadata: message.metadata.clone(),
+        };
+        let mut bytes = serde_json::to_vec(&line).map_err(|_| SendError::Transport {
+            reason: "the outbox line could not be encoded",
+        })?;
+        bytes.push(b'\n');
+        let path = self.path.clone();
+        let written = tokio::task::spawn_blocking(move || append(&path, &bytes)).await;
+        match written {
+            Ok(Ok(())) => {
+                tracing::debug!(outcome = "written", "message appended to the outbox file");
+                Ok(SentMessage { message_id })
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error_kind = %e.kind(), "the outbox file could not be appended to");
+                Err(SendError::Transport {
+                    reason: "the outbox file could not be appended to",
+                })
+            }
+            Err(_) => Err(SendError::Transport {
+                reason: "the outbox write was interrupted",
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{ManualClock, Timestamp};
+    use crate::domain::{NotificationToken, Psid};
+    use crate::ids::SequentialIds;
+    use crate::messenger::{MessagingType, QuickReply, Recipient};
+
+    fn messenger(path: PathBuf) -> OutboxMessenger {
+        OutboxMessenger::new(
+            path,
+            Arc::new(ManualClock::at(Timestamp::from_millis(1_796_000_000_123))),
+            Arc::new(SequentialIds::default()),
+        )
+    }
+
+    fn page() -> PageId {
+        PageId::parse("1000").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn token() -> PageAccessToken {
+        PageAccessToken::parse("EAAlocaltoken0123456789").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test]
+    async fn writes_one_json_line_per_message_in_the_wire_shape() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("nested").join("messenger.jsonl");
+        let m = messenger(path.clone());
+        let psid = OutgoingMessage {
+            recipient: Recipient::Psid(Psid::parse("42").unwrap_or_else(|e| panic!("{e}"))),
+            messaging_type: MessagingType::Update,
+            text: "Hallo 👋".to_owned(),
+            quick_replies: vec![QuickReply {
+                title: "Ja".to_owned(),
+                payload: "YES".to_owned(),
+            }],
+            metadata: Some("lead_1".to_owned()),
+        };
+        let token_message = OutgoingMessage {
+            recipient: Recipient::NotificationToken(
+                NotificationToken::parse("nmt-1").unwrap_or_else(|e| panic!("{e}")),
+            ),
+            quick_replies: vec![],
+            metadata: None,
+            ..psid.clone()
+        };
+        let a = m.send(&page(), &token(), &psid).await;
+        let b = m.send(&page(), &token(), &token_message).await;
+        assert_eq!(
+            a.map(|s| s.message_id),
+            Ok("m_id000000000000000000000001".to_owned())
+        );
+        assert!(b.is_ok());
+
+        let raw = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut lines = raw.lines();
+        let first: serde_json::Value =
+            serde_json::from_str(lines.next().unwrap_or_default()).unwrap_or_default();
+        assert_eq!(first["recipient"], serde_json::json!({"id": "42"}));
+        assert_eq!(first["messaging_type"], "UPDATE");
+        assert_eq!(first["time"], "2026-11-30T00:53:20.123Z");
+        assert_eq!(
+            first["quick_replies"],
+            serde_json::json!([{"title": "Ja", "payload": "YES"}])
+        );
+        let second: serde_json::Value =
+            serde_json::from_str(lines.next().unwrap_or_default()).unwrap_or_default();
+        assert_eq!(
+            second["recipient"],
+            serde_json::json!({"notification_messages_token": "nmt-1"})
+        );
+        assert!(second.get("messaging_type").is_none(), "none for a token");
+        assert_eq!(lines.next(), None);
+        assert_eq!(read_lines(&path).map(|l| l.len()).unwrap_or(0), 2);
+    }
+
+    #[tokio::test]
+    async fn concurrent_writers_never_interleave_lines() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("messenger.jsonl");
+        // Separate messengers stand for separate processes: each opens the file itself.
+        let mut tasks = Vec::new();
+        for w in 0..8 {
+            let m = messenger(path.clone());
+            tasks.push(tokio::spawn(async move {
+                for i in 0..25 {
+                    let msg = OutgoingMessage {
+                        recipient: Recipient::Psid(
+                            Psid::parse("7").unwrap_or_else(|e| panic!("{e}")),
+                        ),
+                        messaging_type: MessagingType::Response,
+                        text: format!("writer {w} message {i} {}", "x".repeat(1500)),
+                        quick_replies: vec![],
+                        metadata: None,
+                    };
+                    assert!(m.send(&page(), &token(), &msg).await.is_ok());
+                }
+            }));
+        }
+        for t in tasks {
+            assert!(t.await.is_ok());
+        }
+        let lines = read_lines(&path).unwrap_or_else(|e| panic!("every line parses: {e}"));
+        assert_eq!(lines.len(), 200);
+    }
+}
