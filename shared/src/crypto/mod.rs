@@ -1,15 +1,26 @@
 //! Cryptography: primitives from aws-lc-rs, the keyring port (KMS or a local master key), per-owner data
 //! keys with a bounded cache, field encryption and blind indexes.
 //!
-//! See `field.rs` for the ciphertext format.
+//! See `field.rs` for the ciphertext format, `keys.rs` for key storage and the cache, `blind.rs` for the
+//! blind-index construction, `local.rs` for the master key file and its wrap format.
 
 pub mod blind;
+#[cfg(feature = "test-support")]
+pub mod conformance;
+mod error;
 pub mod field;
 pub mod keyring;
+pub mod keys;
+pub mod kms;
+pub mod local;
 
-pub use blind::BlindIndex;
-pub use field::Sealed;
+pub use blind::{BlindIndex, BlindIndexer};
+pub use error::CryptoError;
+pub use field::{FieldCipher, Plaintext, Sealed};
 pub use keyring::{DataKey, GeneratedKey, KeyContext, Keyring, KeyringError, WrappedKey};
+pub use keys::{BLIND_INDEX_OWNER, KeyCachePolicy, KeyManager};
+pub use kms::KmsKeyring;
+pub use local::LocalKeyring;
 
 use base64::Engine as _;
 
