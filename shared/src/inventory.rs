@@ -155,8 +155,280 @@ pub const DATA_KEY: ItemType = ItemType {
     ],
 };
 
+const fn technical(name: &'static str, purpose: &'static str) -> Attribute {
+    Attribute {
+        name,
+        category: Category::Technical,
+        personal: false,
+        protection: Protection::Plain,
+        purpose,
+    }
+}
+
+/// A resumable background job (fan-out of notices, broadcast, erasure). Holds ids and progress only.
+pub const JOB: ItemType = ItemType {
+    name: "job",
+    description: "A queued background job and its progress; deleted when the job finishes.",
+    key_shape: "pk = JOB#<job id>, sk = JOB; index JOBS#<kind> / <due time>#<job id> while queued",
+    retention: Retention::WhileOwnerExists,
+    attributes: &[
+        technical("kind", "which handler runs the job"),
+        technical(
+            "params",
+            "the job's non-personal parameters (ids, versions)",
+        ),
+        technical("state", "queued or failed"),
+        technical("due_at", "when the job may next run (ms)"),
+        technical("attempts", "failed steps in a row, for backoff"),
+        technical(
+            "lease_owner",
+            "the runner holding the job (opaque runner id)",
+        ),
+        technical("lease_until", "until when that runner holds it (ms)"),
+        technical(
+            "cursor",
+            "where the job resumes (store keys: ids and blind indexes only)",
+        ),
+        technical("created", "when the job was queued (ms)"),
+    ],
+};
+
+const fn attr(
+    name: &'static str,
+    category: Category,
+    personal: bool,
+    protection: Protection,
+    purpose: &'static str,
+) -> Attribute {
+    Attribute {
+        name,
+        category,
+        personal,
+        protection,
+        purpose,
+    }
+}
+
+const DAY_SECS: i64 = 24 * 3600;
+
+/// An account holder's account.
+pub const ACCOUNT: ItemType = ItemType {
+    name: "account",
+    description: "An account holder: how to reach and authenticate them, and which policies they accepted.",
+    key_shape: "pk = ACCOUNT#<account id>, sk = PROFILE; index ACCOUNTS / <account id> (notice fan-out)",
+    retention: Retention::WhileOwnerExists,
+    attributes: &[
+        attr(
+            "email",
+            Category::Contact,
+            true,
+            Protection::Encrypted,
+            "sign-in and account notices",
+        ),
+        attr(
+            "email_index",
+            Category::Identifier,
+            true,
+            Protection::BlindIndex,
+            "find the account by email; keep emails unique",
+        ),
+        attr(
+            "name",
+            Category::Identifier,
+            true,
+            Protection::Encrypted,
+            "how notices address the account holder (optional)",
+        ),
+        attr(
+            "password_hash",
+            Category::Credential,
+            true,
+            Protection::OneWayHash,
+            "verify the password (argon2id)",
+        ),
+        technical("created", "when the account was registered (ms)"),
+        technical(
+            "privacy_version",
+            "the privacy policy version the holder accepted",
+        ),
+        technical("privacy_accepted_at", "when they accepted it (ms)"),
+        technical("terms_version", "the terms version the holder accepted"),
+        technical("terms_accepted_at", "when they accepted it (ms)"),
+    ],
+};
+
+/// Claims an email address (by blind index) for one account, keeping addresses unique.
+pub const EMAIL_CLAIM: ItemType = ItemType {
+    name: "email_claim",
+    description: "Maps an email's blind index to its account, so sign-in finds it and no two accounts share it.",
+    key_shape: "pk = EMAIL#<email blind index>, sk = EMAIL",
+    retention: Retention::WhileOwnerExists,
+    attributes: &[technical(
+        "account_id",
+        "the account holding this address (opaque id)",
+    )],
+};
+
+/// A signed-in session.
+pub const SESSION: ItemType = ItemType {
+    name: "session",
+    description: "A signed-in session, keyed by the SHA-256 of its token; the token itself is never stored.",
+    key_shape: "pk = SESSION#<sha256 of token>, sk = SESSION; index ACCOUNT#<id>#SESSIONS / <created>",
+    retention: Retention::ExpiresAtWriterChosenTime,
+    attributes: &[
+        technical("account_id", "whose session it is (opaque id)"),
+        technical("created", "when it was created (ms)"),
+        technical(
+            "remember",
+            "whether the holder chose to stay signed in (30 days instead of 12 h)",
+        ),
+    ],
+};
+
+/// One entry of an account's security log.
+pub const SECURITY_EVENT: ItemType = ItemType {
+    name: "security_event",
+    description: "Sign-ins, failed sign-ins and credential changes, for the holder's security log and lockout.",
+    key_shape: "pk = ACCOUNT#<account id>, sk = SEC#<time>#<id>",
+    retention: Retention::Expires {
+        seconds: 30 * DAY_SECS,
+    },
+    attributes: &[
+        technical(
+            "event",
+            "what happened (sign_in, sign_in_failed, password_changed, …)",
+        ),
+        technical("at", "when (ms)"),
+        attr(
+            "network",
+            Category::Security,
+            true,
+            Protection::Encrypted,
+            "the network address, shown to the holder",
+        ),
+        attr(
+            "network_index",
+            Category::Security,
+            true,
+            Protection::BlindIndex,
+            "recognise a network seen before (new-network notice)",
+        ),
+    ],
+};
+
+/// A connected Facebook Page.
+pub const PAGE: ItemType = ItemType {
+    name: "page",
+    description: "A Facebook Page connected to one account, with its (encrypted) access token.",
+    key_shape: "pk = PAGE#<page id>, sk = PAGE; index ACCOUNT#<account id>#PAGES / <page id>",
+    retention: Retention::WhileOwnerExists,
+    attributes: &[
+        technical(
+            "account_id",
+            "the account that connected the page (opaque id)",
+        ),
+        attr(
+            "access_token",
+            Category::Credential,
+            false,
+            Protection::Encrypted,
+            "send Messenger messages as the page",
+        ),
+        technical(
+            "name",
+            "the page's public name, shown on its unsubscribe page",
+        ),
+        technical("connected_at", "when it was connected (ms)"),
+        technical(
+            "consent_mode",
+            "confirmed (ask first) or implicit (first message is the opt-in)",
+        ),
+        technical(
+            "sending",
+            "active, or stopped (token/permission error or policy block)",
+        ),
+        technical("stopped_reason", "why sending stopped, if it did"),
+    ],
+};
+
+/// A published version of the privacy policy or the terms.
+pub const POLICY: ItemType = ItemType {
+    name: "policy",
+    description: "A published privacy-policy or terms version. Not personal.",
+    key_shape: "pk = POLICY#<kind>, sk = VERSION#<version>; index POLICIES#<kind> / <published time>#<version>",
+    retention: Retention::WhileOwnerExists,
+    attributes: &[
+        technical("kind", "privacy or terms"),
+        technical("version", "the version label"),
+        technical("url", "where the full text is published"),
+        technical("summary", "what changed, as sent in the notice"),
+        technical("published_at", "when it took effect (ms)"),
+    ],
+};
+
+/// A breach notice the operator sends to accounts.
+pub const BREACH_NOTICE: ItemType = ItemType {
+    name: "breach_notice",
+    description: "A personal-data breach notice written by the operator (no personal data), and its scope.",
+    key_shape: "pk = BREACH#<notice id>, sk = NOTICE",
+    retention: Retention::WhileOwnerExists,
+    attributes: &[
+        technical("summary", "the notice text the operator wrote"),
+        technical("scope", "all, or the list of account ids notified"),
+        technical("created", "when it was issued (ms)"),
+    ],
+};
+
+/// An email notice waiting to be sent or sent (the transactional outbox).
+pub const OUTBOX: ItemType = ItemType {
+    name: "outbox",
+    description: "An account notice written in the same transaction as the change it reports; notify sends it. \
+                  The recipient is looked up from the account at send time, so no address is copied here.",
+    key_shape: "pk = OUTBOX#<outbox id>, sk = OUTBOX; index OUTBOX#DUE / <next attempt>#<outbox id> while unsent",
+    retention: Retention::Expires {
+        seconds: 30 * DAY_SECS,
+    },
+    attributes: &[
+        technical(
+            "notice",
+            "which notice (account_created, password_changed, …)",
+        ),
+        technical("account_id", "the account to notify (opaque id)"),
+        attr(
+            "recipient",
+            Category::Contact,
+            true,
+            Protection::Encrypted,
+            "a former address, only for the email-changed notice",
+        ),
+        technical(
+            "params",
+            "the notice's non-personal parameters (times, versions, page ids)",
+        ),
+        technical("state", "pending, sent or failed"),
+        technical("attempts", "send attempts so far"),
+        technical("next_attempt_at", "when to try next (ms)"),
+        technical("lease_until", "a sender is working on it until then (ms)"),
+        technical("created", "when it was written (ms)"),
+        technical("sent_at", "when the mail provider accepted it (ms)"),
+        technical("provider_id", "the mail provider's message id"),
+        technical("failure", "why sending failed permanently"),
+    ],
+};
+
 /// Every item type the product stores. Add a type here before writing it.
-pub const ITEM_TYPES: &[&ItemType] = &[&DATA_KEY];
+pub const ITEM_TYPES: &[&ItemType] = &[
+    &DATA_KEY,
+    &JOB,
+    &ACCOUNT,
+    &EMAIL_CLAIM,
+    &SESSION,
+    &SECURITY_EVENT,
+    &PAGE,
+    &POLICY,
+    &BREACH_NOTICE,
+    &OUTBOX,
+];
 
 /// Item types that exist only so the conformance suites can exercise the store; never in production data.
 #[cfg(feature = "test-support")]

@@ -1,14 +1,22 @@
 //! qchat's shared library: domain types, the ports every function talks through, and their AWS and
 //! embedded backends. Functions are thin: they parse at the edge, call into here, and map errors to HTTP.
 
+pub mod accounts;
+pub mod app;
 pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod http;
 pub mod ids;
 pub mod inventory;
+pub mod jobs;
+pub mod lambda;
 pub mod mail;
 pub mod messenger;
+pub mod outbox;
+pub mod password;
+pub mod routes;
 pub mod store;
 pub mod telemetry;
 

@@ -1,0 +1,348 @@
+//! Policies: the current privacy policy and terms (a fresh install ships version "1" of each, so
+//! registration works out of the box), publishing a new version (operator; every account is told by
+//! email through a resumable fan-out job), accepting a version, and breach notices (operator).
+
+use qchat_shared::app::App;
+use qchat_shared::clock::Timestamp;
+use qchat_shared::domain::AccountId;
+use qchat_shared::http::{ApiError, Request, Response, StatusCode, json, parse_json};
+use qchat_shared::inventory::{BREACH_NOTICE, POLICY};
+use qchat_shared::jobs::Jobs;
+use qchat_shared::store::{
+    Condition, Index, Item, ItemKey, KeyRange, Order, Query, StoreError, Value, WriteOp,
+};
+
+use crate::auth;
+
+/// The shipped version of both documents.
+pub const SHIPPED_VERSION: &str = "1";
+/// Job kinds run by notify.
+pub const POLICY_FANOUT_JOB: &str = "policy_fanout";
+pub const BREACH_FANOUT_JOB: &str = "breach_fanout";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyKind {
+    Privacy,
+    Terms,
+}
+
+impl PolicyKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Privacy => "privacy",
+            Self::Terms => "terms",
+        }
+    }
+}
+
+/// A policy version in force.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CurrentPolicy {
+    pub kind: PolicyKind,
+    pub version: String,
+    pub url: String,
+    pub summary: String,
+    pub published_at: String,
+}
+
+fn shipped(app: &App, kind: PolicyKind) -> CurrentPolicy {
+    let base = &app.config.public_url;
+    let (url, summary) = match kind {
+        PolicyKind::Privacy => (
+            format!("{base}/privacy"),
+            "What qchat stores about account holders and the people who message their pages, why, for how \
+             long, and how to get a copy or have it erased.",
+        ),
+        PolicyKind::Terms => (
+            format!("{base}/privacy#terms"),
+            "Use qchat only to message people who chose to hear from your page, within Meta's rules.",
+        ),
+    };
+    CurrentPolicy {
+        kind,
+        version: SHIPPED_VERSION.to_owned(),
+        url,
+        summary: summary.to_owned(),
+        published_at: Timestamp::from_millis(0).to_rfc3339(),
+    }
+}
+
+fn index_partition(kind: PolicyKind) -> String {
+    format!("POLICIES#{}", kind.name())
+}
+
+/// The version in force: the latest published, or the shipped one.
+pub async fn current_policy(app: &App, kind: PolicyKind) -> Result<CurrentPolicy, ApiError> {
+    let page = app
+        .store
+        .query(&Query {
+            index: Index::Gsi1,
+            partition: index_partition(kind),
+            range: KeyRange::All,
+            order: Order::Descending,
+            limit: 1,
+            cursor: None,
+        })
+        .await?;
+    let Some(item) = page.items.first() else {
+        return Ok(shipped(app, kind));
+    };
+    Ok(CurrentPolicy {
+        kind,
+        version: item
+            .get_str("version")
+            .unwrap_or(SHIPPED_VERSION)
+            .to_owned(),
+        url: item.get_str("url").unwrap_or_default().to_owned(),
+        summary: item.get_str("summary").unwrap_or_default().to_owned(),
+        published_at: Timestamp::from_millis(item.get_i64("published_at").unwrap_or(0))
+            .to_rfc3339(),
+    })
+}
+
+/// `GET /api/policies/current` (public).
+pub async fn current(app: &App) -> Result<Response, ApiError> {
+    let privacy = current_policy(app, PolicyKind::Privacy).await?;
+    let terms = current_policy(app, PolicyKind::Terms).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "privacy": privacy, "terms": terms }),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct PublishRequest {
+    kind: PolicyKind,
+    version: String,
+    url: String,
+    summary: String,
+}
+
+fn valid_version(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 32
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+}
+
+fn valid_url(u: &str) -> bool {
+    u.len() <= 2048
+        && (u.starts_with("https://") || u.starts_with("http://"))
+        && !u.chars().any(char::is_whitespace)
+}
+
+fn valid_text(t: &str, max: usize) -> bool {
+    !t.trim().is_empty()
+        && t.chars().count() <= max
+        && !t.chars().any(|c| c.is_control() && c != '\n')
+}
+
+/// `POST /api/policies` (operator): publishes a version and queues the notice to every account.
+pub async fn publish(app: &App, req: &Request) -> Result<Response, ApiError> {
+    auth::operator(app, req).await?;
+    let body: PublishRequest = parse_json(req)?;
+    if !valid_version(&body.version) {
+        return Err(ApiError::bad_request(
+            "invalid_version",
+            "version must be 1 to 32 letters, digits, '.', '-' or '_'",
+        ));
+    }
+    if !valid_url(&body.url) {
+        return Err(ApiError::bad_request(
+            "invalid_url",
+            "url must be an http(s) URL",
+        ));
+    }
+    if !valid_text(&body.summary, 2000) {
+        return Err(ApiError::bad_request(
+            "invalid_summary",
+            "summary must be 1 to 2000 characters",
+        ));
+    }
+    if body.version == SHIPPED_VERSION {
+        return Err(ApiError::conflict(
+            "version_exists",
+            "that version is already published",
+        ));
+    }
+    let now = app.clock.now();
+    let item = Item::new(
+        &POLICY,
+        ItemKey::new(
+            format!("POLICY#{}", body.kind.name()),
+            format!("VERSION#{}", body.version),
+        ),
+    )
+    .plain("kind", Value::S(body.kind.name().to_owned()))
+    .and_then(|i| i.plain("version", Value::S(body.version.clone())))
+    .and_then(|i| i.plain("url", Value::S(body.url.clone())))
+    .and_then(|i| i.plain("summary", Value::S(body.summary.clone())))
+    .and_then(|i| i.plain("published_at", Value::N(now.millis())))
+    .map_err(|_| ApiError::internal())?
+    .with_gsi1(
+        index_partition(body.kind),
+        format!("{:013}#{}", now.millis(), body.version),
+    );
+    let params =
+        serde_json::json!({ "kind": body.kind.name(), "version": body.version }).to_string();
+    let jobs = Jobs::new(
+        app.store.clone(),
+        app.clock.clone(),
+        app.ids.clone(),
+        15 * 60,
+    );
+    let (job_id, job_op) = jobs.enqueue_op(POLICY_FANOUT_JOB, &params, now)?;
+    match app
+        .store
+        .transact(vec![
+            WriteOp::Put {
+                item,
+                condition: Condition::NotExists,
+            },
+            job_op,
+        ])
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::TransactionConditionFailed { index: 0 }) => {
+            return Err(ApiError::conflict(
+                "version_exists",
+                "that version is already published",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(job = %job_id, kind = body.kind.name(), "policy published; notices queued");
+    let published = current_policy(app, body.kind).await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &serde_json::json!({ "policy": published, "notice_job": job_id }),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct AcceptRequest {
+    kind: PolicyKind,
+    version: String,
+}
+
+/// `POST /api/account/policy-acceptance`: records that the holder accepted the version in force.
+pub async fn accept(app: &App, req: &Request) -> Result<Response, ApiError> {
+    let caller = auth::caller(app, req).await?;
+    let body: AcceptRequest = parse_json(req)?;
+    let current = current_policy(app, body.kind).await?;
+    if body.version != current.version {
+        return Err(ApiError::conflict(
+            "policy_version_mismatch",
+            "only the version in force can be accepted",
+        ));
+    }
+    let profile = auth::profile(app, &caller).await?;
+    let (version_attr, at_attr) = match body.kind {
+        PolicyKind::Privacy => ("privacy_version", "privacy_accepted_at"),
+        PolicyKind::Terms => ("terms_version", "terms_accepted_at"),
+    };
+    let version = profile.item.version().unwrap_or(0);
+    let updated = profile
+        .item
+        .clone()
+        .plain(version_attr, Value::S(current.version.clone()))
+        .and_then(|i| i.plain(at_attr, Value::N(app.clock.now().millis())))
+        .map_err(|_| ApiError::internal())?
+        .with_version(version + 1);
+    match app.store.put(updated, Condition::VersionIs(version)).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => {
+            return Err(ApiError::conflict(
+                "concurrent_update",
+                "the account changed meanwhile; try again",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "kind": body.kind, "accepted_version": current.version }),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Scope {
+    All(String),
+    Accounts(Vec<String>),
+}
+
+#[derive(serde::Deserialize)]
+struct BreachRequest {
+    summary: String,
+    scope: Scope,
+}
+
+/// `POST /api/breach-notices` (operator): queues a breach notice to all or the listed accounts.
+pub async fn breach_notice(app: &App, req: &Request) -> Result<Response, ApiError> {
+    auth::operator(app, req).await?;
+    let body: BreachRequest = parse_json(req)?;
+    if !valid_text(&body.summary, 4000) {
+        return Err(ApiError::bad_request(
+            "invalid_summary",
+            "summary must be 1 to 4000 characters",
+        ));
+    }
+    let scope = match &body.scope {
+        Scope::All(s) if s == "all" => "all".to_owned(),
+        Scope::All(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_scope",
+                "scope must be \"all\" or a list of account ids",
+            ));
+        }
+        Scope::Accounts(ids) => {
+            if ids.is_empty() || ids.len() > 1000 {
+                return Err(ApiError::bad_request(
+                    "invalid_scope",
+                    "list 1 to 1000 account ids, or use \"all\"",
+                ));
+            }
+            let parsed: Result<Vec<AccountId>, _> =
+                ids.iter().map(|i| AccountId::parse(i)).collect();
+            let parsed = parsed.map_err(|_| {
+                ApiError::bad_request("invalid_scope", "an account id is malformed")
+            })?;
+            serde_json::to_string(&parsed).map_err(|_| ApiError::internal())?
+        }
+    };
+    let now = app.clock.now();
+    let notice_id = app.ids.new_id();
+    let item = Item::new(
+        &BREACH_NOTICE,
+        ItemKey::new(format!("BREACH#{notice_id}"), "NOTICE"),
+    )
+    .plain("summary", Value::S(body.summary.clone()))
+    .and_then(|i| i.plain("scope", Value::S(scope)))
+    .and_then(|i| i.plain("created", Value::N(now.millis())))
+    .map_err(|_| ApiError::internal())?;
+    let jobs = Jobs::new(
+        app.store.clone(),
+        app.clock.clone(),
+        app.ids.clone(),
+        15 * 60,
+    );
+    let params = serde_json::json!({ "notice_id": notice_id }).to_string();
+    let (job_id, job_op) = jobs.enqueue_op(BREACH_FANOUT_JOB, &params, now)?;
+    app.store
+        .transact(vec![
+            WriteOp::Put {
+                item,
+                condition: Condition::NotExists,
+            },
+            job_op,
+        ])
+        .await?;
+    tracing::info!(job = %job_id, "breach notice queued");
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({ "id": notice_id, "notice_job": job_id }),
+    ))
+}

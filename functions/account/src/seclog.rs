@@ -1,0 +1,160 @@
+//! The account's security log: sign-ins, failed sign-ins and credential changes, each with the caller's
+//! network sealed. Entries expire after 30 days. The log also decides lockout (5 failures in 15 minutes)
+//! and whether a sign-in comes from a network not seen in the last 30 days.
+
+use std::net::IpAddr;
+
+use qchat_shared::app::{App, account_key_owner};
+use qchat_shared::clock::Timestamp;
+use qchat_shared::crypto::{BlindIndexer, FieldCipher};
+use qchat_shared::domain::AccountId;
+use qchat_shared::http::ApiError;
+use qchat_shared::inventory::SECURITY_EVENT;
+use qchat_shared::store::{Condition, Item, ItemKey, KeyRange, Order, Query, Value, WriteOp};
+
+use crate::network;
+
+pub const RETENTION_DAYS: i64 = 30;
+pub const LOCKOUT_FAILURES: usize = 5;
+pub const LOCKOUT_WINDOW_SECS: i64 = 15 * 60;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Registered,
+    SignIn,
+    SignInFailed,
+    PasswordChanged,
+    EmailChanged,
+    SignedOutEverywhere,
+}
+
+impl Event {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Registered => "registered",
+            Self::SignIn => "sign_in",
+            Self::SignInFailed => "sign_in_failed",
+            Self::PasswordChanged => "password_changed",
+            Self::EmailChanged => "email_changed",
+            Self::SignedOutEverywhere => "signed_out_everywhere",
+        }
+    }
+}
+
+fn partition(account: &AccountId) -> String {
+    format!("ACCOUNT#{account}")
+}
+
+/// The write of one log entry.
+pub fn entry_op(
+    app: &App,
+    account: &AccountId,
+    cipher: &FieldCipher,
+    indexer: &BlindIndexer,
+    event: Event,
+    addr: Option<IpAddr>,
+) -> Result<WriteOp, ApiError> {
+    let now = app.clock.now();
+    let key = ItemKey::new(
+        partition(account),
+        format!("SEC#{:013}#{}", now.millis(), app.ids.new_id()),
+    );
+    let mut item = Item::new(&SECURITY_EVENT, key.clone())
+        .plain("event", Value::S(event.name().to_owned()))
+        .and_then(|i| i.plain("at", Value::N(now.millis())))
+        .map_err(|_| ApiError::internal())?
+        .expires_at(now.plus_days(RETENTION_DAYS));
+    if let Some(ip) = addr {
+        let sealed = cipher.seal(&key, "network", ip.to_string().as_bytes())?;
+        item = item
+            .sealed("network", sealed)
+            .and_then(|i| i.blind_index("network_index", &network::network_index(indexer, ip)))
+            .map_err(|_| ApiError::internal())?;
+    }
+    Ok(WriteOp::Put {
+        item,
+        condition: Condition::NotExists,
+    })
+}
+
+/// The newest entries (at most `limit`), newest first. Expired entries are absent.
+pub async fn recent(app: &App, account: &AccountId, limit: usize) -> Result<Vec<Item>, ApiError> {
+    let page = app
+        .store
+        .query(&Query {
+            index: qchat_shared::store::Index::Table,
+            partition: partition(account),
+            range: KeyRange::Prefix("SEC#".to_owned()),
+            order: Order::Descending,
+            limit,
+            cursor: None,
+        })
+        .await?;
+    Ok(page.items)
+}
+
+/// Failed sign-ins within the lockout window; `Some(retry_after_secs)` when the account is locked.
+pub fn lockout(entries: &[Item], now: Timestamp) -> Option<i64> {
+    let window_start = now.plus_secs(-LOCKOUT_WINDOW_SECS).millis();
+    let failures: Vec<i64> = entries
+        .iter()
+        .filter(|e| e.get_str("event") == Some(Event::SignInFailed.name()))
+        .filter_map(|e| e.get_i64("at"))
+        .filter(|at| *at > window_start)
+        .collect();
+    if failures.len() < LOCKOUT_FAILURES {
+        return None;
+    }
+    // Locked until the oldest of the last five failures leaves the window.
+    let mut newest_first = failures;
+    newest_first.sort_unstable_by(|a, b| b.cmp(a));
+    let fifth = newest_first
+        .get(LOCKOUT_FAILURES - 1)
+        .copied()
+        .unwrap_or(now.millis());
+    let unlock = fifth + LOCKOUT_WINDOW_SECS * 1000;
+    Some(((unlock - now.millis()) / 1000).max(1))
+}
+
+/// Whether a successful sign-in or registration from this network is among the entries (30 days).
+pub fn network_seen(entries: &[Item], indexer: &BlindIndexer, ip: IpAddr) -> bool {
+    let index = network::network_index(indexer, ip);
+    entries.iter().any(|e| {
+        matches!(e.get_str("event"), Some("sign_in" | "registered"))
+            && e.get_str("network_index") == Some(index.as_str())
+    })
+}
+
+/// Any successful sign-in or registration at all (a first sign-in is not "from a new network").
+pub fn has_history(entries: &[Item]) -> bool {
+    entries.iter().any(|e| {
+        matches!(e.get_str("event"), Some("sign_in" | "registered"))
+            && e.get("network_index").is_some()
+    })
+}
+
+/// The log as the holder sees it: time, event and network address (their own data, decrypted).
+pub async fn render(
+    app: &App,
+    account: &AccountId,
+    entries: &[Item],
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    let owner = account_key_owner(account);
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        let network = match e.get_sealed("network") {
+            Some(sealed) => {
+                let plain = app.keys.open(&owner, e.key(), "network", &sealed).await?;
+                Some(String::from_utf8_lossy(&plain).into_owned())
+            }
+            None => None,
+        };
+        out.push(serde_json::json!({
+            "at": Timestamp::from_millis(e.get_i64("at").unwrap_or(0)).to_rfc3339(),
+            "event": e.get_str("event").unwrap_or("unknown"),
+            "network": network,
+        }));
+    }
+    Ok(out)
+}

@@ -1,0 +1,244 @@
+//! Sessions: sign in, sign out, sign out everywhere.
+//!
+//! Sign-in answers the same (401 `invalid_credentials`) in similar time for an unknown email and a wrong
+//! password: an unknown email still runs one argon2id verification. After 5 failures within 15 minutes
+//! for an account, attempts answer 429 until the oldest of them leaves the window.
+
+use qchat_shared::accounts::{self, purpose};
+use qchat_shared::app::{App, account_key_owner};
+use qchat_shared::domain::{AccountId, Password, SessionToken};
+use qchat_shared::http::{
+    ApiError, Request, Response, StatusCode, clear_session_cookie, json, no_content, parse_json,
+    session_cookie,
+};
+use qchat_shared::inventory::SESSION;
+use qchat_shared::outbox::{Notice, notice_op};
+use qchat_shared::password;
+use qchat_shared::store::{
+    Condition, Index, Item, ItemKey, KeyRange, Order, Query, Value, WriteOp,
+};
+
+use crate::auth::{self, session_key, sessions_partition};
+use crate::{network, seclog};
+
+pub const UNREMEMBERED_HOURS: i64 = 12;
+pub const REMEMBERED_DAYS: i64 = 30;
+
+#[derive(serde::Deserialize)]
+struct SignInRequest {
+    email: String,
+    password: String,
+    #[serde(default)]
+    remember: bool,
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        "the email or the password is wrong",
+    )
+}
+
+async fn verify(
+    pw: Password,
+    hash: Option<qchat_shared::crypto::OneWayHash>,
+) -> Result<bool, ApiError> {
+    tokio::task::spawn_blocking(move || match hash {
+        Some(h) => password::verify(&pw, &h),
+        None => {
+            password::verify_against_nothing(&pw);
+            false
+        }
+    })
+    .await
+    .map_err(|_| ApiError::internal())
+}
+
+/// The write of a new session item.
+pub fn session_op(
+    app: &App,
+    account: &AccountId,
+    token: &SessionToken,
+    remember: bool,
+) -> Result<(WriteOp, i64), ApiError> {
+    let now = app.clock.now();
+    let expires = if remember {
+        now.plus_days(REMEMBERED_DAYS)
+    } else {
+        now.plus_hours(UNREMEMBERED_HOURS)
+    };
+    let item = Item::new(&SESSION, session_key(token))
+        .plain("account_id", Value::S(account.as_str().to_owned()))
+        .and_then(|i| i.plain("created", Value::N(now.millis())))
+        .and_then(|i| i.plain("remember", Value::Bool(remember)))
+        .map_err(|_| ApiError::internal())?
+        .expires_at(expires)
+        .with_gsi1(
+            sessions_partition(account),
+            format!("{:013}#{}", now.millis(), app.ids.new_id()),
+        );
+    Ok((
+        WriteOp::Put {
+            item,
+            condition: Condition::NotExists,
+        },
+        expires.millis(),
+    ))
+}
+
+/// `POST /api/sessions`.
+pub async fn sign_in(app: &App, req: &Request) -> Result<Response, ApiError> {
+    let body: SignInRequest = parse_json(req)?;
+    let pw = Password::parse(&body.password).map_err(|_| invalid_credentials())?;
+    let Ok(email) = qchat_shared::domain::EmailAddress::parse(&body.email) else {
+        verify(pw, None).await?;
+        return Err(invalid_credentials());
+    };
+    let indexer = app.keys.blind_indexer().await?;
+    let email_index = indexer.index(purpose::EMAIL, email.expose().as_bytes());
+    let claim = app
+        .store
+        .get(&accounts::email_claim_key(&email_index))
+        .await?;
+    let Some(account) = claim
+        .as_ref()
+        .and_then(|c| c.get_str("account_id"))
+        .and_then(|a| AccountId::parse(a).ok())
+    else {
+        verify(pw, None).await?;
+        return Err(invalid_credentials());
+    };
+
+    let now = app.clock.now();
+    let history = seclog::recent(app, &account, 100).await?;
+    if let Some(retry_after) = seclog::lockout(&history, now) {
+        tracing::info!(account = %account, "sign-in refused: locked out");
+        let mut resp = ApiError::too_many_requests("too many failed sign-ins; try again later")
+            .into_response();
+        if let Ok(v) = http::HeaderValue::from_str(&retry_after.to_string()) {
+            resp.headers_mut().insert(http::header::RETRY_AFTER, v);
+        }
+        return Ok(resp);
+    }
+
+    let profile = accounts::load_profile(app, &account).await?;
+    let ok = verify(pw, profile.as_ref().map(|p| p.password_hash.clone())).await?;
+    let owner = account_key_owner(&account);
+    let cipher = app.keys.cipher(&owner).await?;
+    let addr = network::client_addr(req);
+    if !ok || profile.is_none() {
+        let op = seclog::entry_op(
+            app,
+            &account,
+            &cipher,
+            &indexer,
+            seclog::Event::SignInFailed,
+            addr,
+        )?;
+        app.store.transact(vec![op]).await?;
+        tracing::info!(account = %account, "sign-in failed");
+        return Err(invalid_credentials());
+    }
+
+    let token = SessionToken::generate();
+    let (session, expires_ms) = session_op(app, &account, &token, body.remember)?;
+    let mut ops = vec![
+        session,
+        seclog::entry_op(
+            app,
+            &account,
+            &cipher,
+            &indexer,
+            seclog::Event::SignIn,
+            addr,
+        )?,
+    ];
+    if let Some(ip) = addr
+        && seclog::has_history(&history)
+        && !seclog::network_seen(&history, &indexer, ip)
+    {
+        ops.push(notice_op(
+            &app.ids.new_id(),
+            &account,
+            &Notice::NewNetworkSignIn { at: now },
+            now,
+            None,
+        )?);
+    }
+    app.store.transact(ops).await?;
+    tracing::info!(account = %account, remember = body.remember, "signed in");
+
+    let max_age = body.remember.then_some(REMEMBERED_DAYS * 24 * 3600);
+    let mut resp = json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "token": token.expose(),
+            "expires_at": qchat_shared::clock::Timestamp::from_millis(expires_ms).to_rfc3339(),
+        }),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(&session_cookie(&token, max_age)) {
+        resp.headers_mut().insert(http::header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+fn with_cleared_cookie(mut resp: Response) -> Response {
+    if let Ok(v) = http::HeaderValue::from_str(&clear_session_cookie()) {
+        resp.headers_mut().insert(http::header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// `DELETE /api/sessions/current`.
+pub async fn sign_out(app: &App, req: &Request) -> Result<Response, ApiError> {
+    let caller = auth::caller(app, req).await?;
+    app.store.delete(&caller.session, Condition::Always).await?;
+    tracing::info!(account = %caller.account, "signed out");
+    Ok(with_cleared_cookie(no_content()))
+}
+
+/// Every session key of an account (expired ones are absent and expire by themselves).
+pub async fn all_sessions(app: &App, account: &AccountId) -> Result<Vec<ItemKey>, ApiError> {
+    let mut keys = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = app
+            .store
+            .query(&Query {
+                index: Index::Gsi1,
+                partition: sessions_partition(account),
+                range: KeyRange::All,
+                order: Order::Ascending,
+                limit: 100,
+                cursor,
+            })
+            .await?;
+        keys.extend(page.items.iter().map(|i| i.key().clone()));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(keys),
+        }
+    }
+}
+
+/// `DELETE /api/sessions`: ends every session of the account, this one included.
+pub async fn sign_out_everywhere(app: &App, req: &Request) -> Result<Response, ApiError> {
+    let caller = auth::caller(app, req).await?;
+    let keys = all_sessions(app, &caller.account).await?;
+    app.store.delete_many(&keys).await?;
+    let owner = account_key_owner(&caller.account);
+    let cipher = app.keys.cipher(&owner).await?;
+    let indexer = app.keys.blind_indexer().await?;
+    let op = seclog::entry_op(
+        app,
+        &caller.account,
+        &cipher,
+        &indexer,
+        seclog::Event::SignedOutEverywhere,
+        network::client_addr(req),
+    )?;
+    app.store.transact(vec![op]).await?;
+    tracing::info!(account = %caller.account, sessions = keys.len(), "signed out everywhere");
+    Ok(with_cleared_cookie(no_content()))
+}

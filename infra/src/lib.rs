@@ -1,0 +1,78 @@
+//! The local server: one process that serves every route of every function on 127.0.0.1 with the embedded
+//! backends (SQLite store, local keyring, mail and Messenger outboxes under the data folder), and runs what
+//! EventBridge and the table's stream run in AWS: the outbox poller and the job ticker.
+//!
+//! It mounts the same library handlers the Lambda functions run, through the route table that the
+//! template test checks against `template.yaml`.
+
+mod secrets;
+mod server;
+mod ticker;
+
+use std::net::SocketAddr;
+
+use qchat_shared::app::{App, StartupError};
+use qchat_shared::config::{Backend, Config, ConfigError};
+
+pub use server::{Server, dispatch};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error("could not read or create the local secrets file")]
+    Secrets(#[source] std::io::Error),
+    #[error("could not listen on {addr}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Reads the environment, prepares the data folder and secrets, prints where things are, and serves until
+/// Ctrl-C.
+pub async fn run_from_env() -> Result<(), LocalError> {
+    let mut config = Config::from_env()?;
+    qchat_shared::telemetry::init(config.log_format, &config.log_filter);
+    if let Backend::Local { data_dir } = &config.backend {
+        let data_dir = data_dir.clone();
+        secrets::fill_in(&mut config, &data_dir).map_err(LocalError::Secrets)?;
+    }
+    let app = App::from_config(config).await?;
+    let server = Server::bind(app.clone()).await?;
+    print_banner(&app, server.local_addr());
+    let ticker = tokio::spawn(ticker::run(app.clone()));
+    let result = server.serve_until(shutdown_signal()).await;
+    ticker.abort();
+    result
+}
+
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn print_banner(app: &App, addr: SocketAddr) {
+    use secrecy::ExposeSecret as _;
+    use std::io::Write as _;
+    let data_dir = match &app.config.backend {
+        Backend::Local { data_dir } => data_dir.display().to_string(),
+        Backend::Aws { table, .. } => format!("(AWS table {table})"),
+    };
+    let verify = app
+        .config
+        .graph
+        .verify_token
+        .as_ref()
+        .map(|t| t.expose_secret().to_owned())
+        .unwrap_or_default();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "qchat is running at http://{addr}");
+    let _ = writeln!(out, "  data folder:           {data_dir}");
+    let _ = writeln!(out, "  mail outbox:           {data_dir}/mail/");
+    let _ = writeln!(out, "  webhook verify token:  {verify}");
+    let _ = writeln!(out, "  privacy notice:        http://{addr}/privacy");
+    let _ = writeln!(out, "Press Ctrl-C to stop.");
+}

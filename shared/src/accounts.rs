@@ -1,0 +1,92 @@
+//! Account records: where an account's items live and how its profile is read. Shared by the account
+//! function (which writes them), notify (which reads the address to send to) and erase.
+
+use crate::app::{App, account_key_owner};
+use crate::clock::Timestamp;
+use crate::crypto::{BlindIndex, CryptoError, OneWayHash};
+use crate::domain::{AccountId, EmailAddress};
+use crate::store::{Item, ItemKey, StoreError};
+
+/// Blind-index purpose names: one per kind of value, so equal values of different kinds never collide.
+pub mod purpose {
+    pub const EMAIL: &str = "email";
+    pub const NETWORK: &str = "network";
+}
+
+pub fn profile_key(id: &AccountId) -> ItemKey {
+    ItemKey::new(format!("ACCOUNT#{id}"), "PROFILE")
+}
+
+pub fn email_claim_key(index: &BlindIndex) -> ItemKey {
+    ItemKey::new(format!("EMAIL#{}", index.as_str()), "EMAIL")
+}
+
+/// The index partition listing every account (notice fan-out).
+pub const ALL_ACCOUNTS_PARTITION: &str = "ACCOUNTS";
+
+/// An account's profile, decrypted.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub id: AccountId,
+    pub email: EmailAddress,
+    pub email_index: BlindIndex,
+    pub name: Option<String>,
+    pub password_hash: OneWayHash,
+    pub created: Timestamp,
+    pub privacy_version: Option<String>,
+    pub terms_version: Option<String>,
+    /// The stored item, for conditional updates (`VersionIs`).
+    pub item: Item,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error("stored account profile is malformed: {0}")]
+    Malformed(&'static str),
+}
+
+fn open_text(bytes: &[u8]) -> Result<String, ProfileError> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| ProfileError::Malformed("text is not UTF-8"))
+}
+
+/// Reads and decrypts an account's profile; `None` if the account does not exist.
+pub async fn load_profile(app: &App, id: &AccountId) -> Result<Option<Profile>, ProfileError> {
+    let key = profile_key(id);
+    let Some(item) = app.store.get(&key).await? else {
+        return Ok(None);
+    };
+    let owner = account_key_owner(id);
+    let sealed_email = item
+        .get_sealed("email")
+        .ok_or(ProfileError::Malformed("no email"))?;
+    let email_bytes = app.keys.open(&owner, &key, "email", &sealed_email).await?;
+    let email = EmailAddress::parse(&open_text(&email_bytes)?)
+        .map_err(|_| ProfileError::Malformed("email"))?;
+    let name = match item.get_sealed("name") {
+        Some(sealed) => Some(open_text(
+            &app.keys.open(&owner, &key, "name", &sealed).await?,
+        )?),
+        None => None,
+    };
+    Ok(Some(Profile {
+        id: id.clone(),
+        email,
+        email_index: BlindIndex::from_stored(
+            item.get_str("email_index")
+                .ok_or(ProfileError::Malformed("no email index"))?,
+        ),
+        name,
+        password_hash: OneWayHash::from_stored(
+            item.get_str("password_hash")
+                .ok_or(ProfileError::Malformed("no hash"))?,
+        ),
+        created: Timestamp::from_millis(item.get_i64("created").unwrap_or(0)),
+        privacy_version: item.get_str("privacy_version").map(str::to_owned),
+        terms_version: item.get_str("terms_version").map(str::to_owned),
+        item,
+    }))
+}

@@ -1,0 +1,163 @@
+//! The route table: every HTTP route, the function that serves it, and the handler within that function.
+//!
+//! Declared once. Each function's router dispatches through it, the local server mounts it, and a test
+//! checks that `template.yaml` declares exactly these routes on exactly these functions.
+
+use crate::http::PathParams;
+
+/// The Lambda functions that serve HTTP routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Function {
+    Account,
+}
+
+impl Function {
+    /// The function's name in `functions/` and its logical id stem in `template.yaml` (`AccountFunction`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Account => "account",
+        }
+    }
+}
+
+/// One route. `path` uses API Gateway's syntax: `{name}` matches one non-empty segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub function: Function,
+    pub method: &'static str,
+    pub path: &'static str,
+    /// The handler's name inside the function (what its router dispatches on).
+    pub handler: &'static str,
+}
+
+const fn r(
+    function: Function,
+    method: &'static str,
+    path: &'static str,
+    handler: &'static str,
+) -> Route {
+    Route {
+        function,
+        method,
+        path,
+        handler,
+    }
+}
+
+use Function::Account;
+
+/// Every route of the product.
+pub const ROUTES: &[Route] = &[
+    r(Account, "POST", "/api/accounts", "register"),
+    r(Account, "POST", "/api/sessions", "sign_in"),
+    r(Account, "DELETE", "/api/sessions/current", "sign_out"),
+    r(Account, "DELETE", "/api/sessions", "sign_out_everywhere"),
+    r(Account, "GET", "/api/account", "get_account"),
+    r(Account, "PATCH", "/api/account", "update_account"),
+    r(Account, "POST", "/api/account/password", "change_password"),
+    r(Account, "GET", "/api/account/security-log", "security_log"),
+    r(
+        Account,
+        "POST",
+        "/api/account/policy-acceptance",
+        "accept_policy",
+    ),
+    r(Account, "POST", "/api/pages", "connect_page"),
+    r(Account, "GET", "/api/pages", "list_pages"),
+    r(Account, "DELETE", "/api/pages/{page_id}", "disconnect_page"),
+    r(Account, "GET", "/api/policies/current", "current_policies"),
+    r(Account, "POST", "/api/policies", "publish_policy"),
+    r(Account, "POST", "/api/breach-notices", "breach_notice"),
+    r(Account, "GET", "/privacy", "privacy_notice"),
+];
+
+/// The result of matching a request against the table.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Matched {
+    Route(&'static Route, PathParams),
+    /// The path exists but not with this method.
+    WrongMethod,
+    NotFound,
+}
+
+fn match_path(pattern: &'static str, path: &str) -> Option<(usize, PathParams)> {
+    let mut params = Vec::new();
+    let mut literals = 0;
+    let mut pat = pattern.trim_start_matches('/').split('/');
+    let mut got = path.trim_start_matches('/').split('/');
+    loop {
+        match (pat.next(), got.next()) {
+            (None, None) => return Some((literals, PathParams(params))),
+            (Some(p), Some(g)) => {
+                if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                    if g.is_empty() {
+                        return None;
+                    }
+                    let decoded = percent_encoding::percent_decode_str(g).decode_utf8().ok()?;
+                    params.push((name, decoded.into_owned()));
+                } else if p == g {
+                    literals += 1;
+                } else {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Finds the route for `method` and `path` among `routes`; literal segments win over parameters, as in API
+/// Gateway.
+pub fn find(routes: &'static [Route], method: &str, path: &str) -> Matched {
+    let mut best: Option<(usize, &'static Route, PathParams)> = None;
+    let mut path_exists = false;
+    for route in routes {
+        if let Some((literals, params)) = match_path(route.path, path) {
+            path_exists = true;
+            if route.method == method && best.as_ref().is_none_or(|(l, _, _)| literals > *l) {
+                best = Some((literals, route, params));
+            }
+        }
+    }
+    match best {
+        Some((_, route, params)) => Matched::Route(route, params),
+        None if path_exists => Matched::WrongMethod,
+        None => Matched::NotFound,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_segments_win_and_parameters_are_decoded() {
+        match find(ROUTES, "DELETE", "/api/sessions/current") {
+            Matched::Route(r, _) => assert_eq!(r.handler, "sign_out"),
+            other => panic!("{other:?}"),
+        }
+        match find(ROUTES, "DELETE", "/api/pages/12%33") {
+            Matched::Route(r, p) => {
+                assert_eq!(r.handler, "disconnect_page");
+                assert_eq!(p.get("page_id"), Some("123"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(find(ROUTES, "PUT", "/api/pages"), Matched::WrongMethod);
+        assert_eq!(find(ROUTES, "GET", "/api/nothing"), Matched::NotFound);
+        assert_eq!(find(ROUTES, "DELETE", "/api/pages/"), Matched::NotFound);
+    }
+
+    #[test]
+    fn every_method_and_path_is_declared_once() {
+        let mut seen = std::collections::HashSet::new();
+        for r in ROUTES {
+            assert!(
+                seen.insert((r.method, r.path)),
+                "{} {} declared twice",
+                r.method,
+                r.path
+            );
+        }
+    }
+}
