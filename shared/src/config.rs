@@ -127,12 +127,15 @@ impl Config {
             })?,
         };
 
-        let public_url = match get(vars::PUBLIC_URL) {
-            None => format!("http://{addr}"),
-            Some(v) if v.starts_with("https://") || v.starts_with("http://") => {
+        let public_url = match (get(vars::PUBLIC_URL), &backend) {
+            (None, Backend::Local { .. }) => format!("http://{addr}"),
+            (None, Backend::Aws { .. }) => {
+                return Err(ConfigError { variable: vars::PUBLIC_URL, problem: "must be set when QCHAT_BACKEND=aws" });
+            }
+            (Some(v), _) if v.starts_with("https://") || v.starts_with("http://") => {
                 v.trim_end_matches('/').to_owned()
             }
-            Some(_) => {
+            (Some(_), _) => {
                 return Err(ConfigError {
                     variable: vars::PUBLIC_URL,
                     problem: "must start with https:// or http://",
@@ -255,6 +258,7 @@ mod tests {
             ("QCHAT_TABLE_NAME", "qchat"),
             ("QCHAT_KMS_KEY_ID", "arn:aws:kms:eu-west-1:1:key/x"),
             ("QCHAT_MAIL_FROM", "notices@example.com"),
+            ("QCHAT_PUBLIC_URL", "https://chat.example.com/"),
             ("AWS_LAMBDA_FUNCTION_NAME", "qchat-account"),
         ])
         .expect("aws config");
@@ -264,6 +268,7 @@ mod tests {
             Some("https://graph.facebook.com")
         );
         assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.public_url, "https://chat.example.com");
     }
 
     #[test]
