@@ -352,3 +352,332 @@ impl Jobs {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::ids::SequentialIds;
+    use crate::store::sqlite::SqliteStore;
+
+    const KIND: &str = "test_job";
+    const LEASE: i64 = 900;
+    const START: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+    struct Fixture {
+        jobs: Jobs,
+        store: Arc<dyn ItemStore>,
+        clock: Arc<ManualClock>,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let clock = Arc::new(ManualClock::at(START));
+        let store: Arc<dyn ItemStore> = Arc::new(
+            SqliteStore::open(&dir.path().join("jobs.db"), clock.clone()).expect("store opens"),
+        );
+        store.ensure_schema().await.expect("schema");
+        let jobs = Jobs::new(
+            store.clone(),
+            clock.clone(),
+            Arc::new(SequentialIds::default()),
+            LEASE,
+        );
+        Fixture {
+            jobs,
+            store,
+            clock,
+            _dir: dir,
+        }
+    }
+
+    /// A handler that counts to `last` through the cursor, records every cursor it is given, and can
+    /// advance the clock per step (a slow step) or fail.
+    struct Counter {
+        clock: Arc<ManualClock>,
+        last: u32,
+        step_secs: i64,
+        fail: Option<fn() -> JobError>,
+        seen: Mutex<Vec<Option<String>>>,
+    }
+
+    impl Counter {
+        fn new(clock: &Arc<ManualClock>, last: u32) -> Self {
+            Self {
+                clock: clock.clone(),
+                last,
+                step_secs: 0,
+                fail: None,
+                seen: Mutex::new(Vec::new()),
+            }
+        }
+        fn seen(&self) -> Vec<Option<String>> {
+            self.seen.lock().expect("lock").clone()
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl JobHandler for Counter {
+        fn kind(&self) -> &'static str {
+            KIND
+        }
+        async fn step(&self, _job: &Job, cursor: Option<&str>) -> Result<Step, JobError> {
+            self.seen
+                .lock()
+                .expect("lock")
+                .push(cursor.map(str::to_owned));
+            self.clock.advance_secs(self.step_secs);
+            if let Some(fail) = self.fail {
+                return Err(fail());
+            }
+            let n: u32 = cursor.map_or(0, |c| c.parse().expect("a counter cursor")) + 1;
+            Ok(if n >= self.last {
+                Step::Done
+            } else {
+                Step::Continue(n.to_string())
+            })
+        }
+    }
+
+    fn some(s: &str) -> Option<String> {
+        Some(s.to_owned())
+    }
+
+    async fn job_item(f: &Fixture, id: &str) -> Option<Item> {
+        f.store.get(&job_key(id)).await.expect("get")
+    }
+
+    async fn claim_as(f: &Fixture, id: &str, runner: &str) -> Option<Claimed> {
+        let item = job_item(f, id).await.expect("the job exists");
+        f.jobs.claim(&item, runner).await.expect("claim")
+    }
+
+    #[tokio::test]
+    async fn a_held_lease_keeps_a_second_runner_off_the_job() {
+        let f = fixture().await;
+        let id = f.jobs.enqueue(KIND, "{}", START).await.expect("enqueue");
+        let read_before_the_claim = job_item(&f, &id).await.expect("the job exists");
+        let first = claim_as(&f, &id, "runner-a").await;
+        assert!(first.is_some(), "the first runner claims the job");
+
+        let handler = Counter::new(&f.clock, 3);
+        let report = f
+            .jobs
+            .run_due("runner-b", START.plus_secs(60), &[&handler])
+            .await
+            .expect("run");
+        assert_eq!(report.claimed, 0);
+        assert_eq!(report.skipped, 1);
+        assert!(handler.seen().is_empty(), "the second runner ran no step");
+        assert!(f.jobs.is_pending(&id).await.expect("read"));
+        // A runner working from a read taken before the claim (a lagging index) loses the conditional
+        // write, even after the lease has expired.
+        f.clock.advance_secs(LEASE + 1);
+        let stale = f
+            .jobs
+            .claim(&read_before_the_claim, "runner-c")
+            .await
+            .expect("claim");
+        assert!(stale.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_expired_lease_is_taken_over_from_the_checkpoint_and_the_old_holder_is_stopped() {
+        let f = fixture().await;
+        let id = f.jobs.enqueue(KIND, "{}", START).await.expect("enqueue");
+        // Runner A does one slow step before its deadline and checkpoints "1"; then it claims the job
+        // again and dies (or hangs) holding the lease.
+        let mut a = Counter::new(&f.clock, 5);
+        a.step_secs = 2;
+        let report = f
+            .jobs
+            .run_due("runner-a", START.plus_secs(5), &[&a])
+            .await
+            .expect("run a");
+        assert_eq!(report.paused, 1, "the deadline pauses after one step");
+        let stuck = claim_as(&f, &id, "runner-a")
+            .await
+            .expect("runner a claims again");
+        assert_eq!(stuck.cursor.as_deref(), Some("1"));
+
+        // While A's lease runs, B cannot take the job; once it has expired, B resumes at A's checkpoint.
+        let b = Counter::new(&f.clock, 5);
+        f.clock.advance_secs(LEASE - 10);
+        let held = f
+            .jobs
+            .run_due("runner-b", f.clock.now().plus_secs(60), &[&b])
+            .await
+            .expect("run b");
+        assert_eq!((held.claimed, held.skipped), (0, 1));
+        f.clock.advance_secs(11);
+        let taken = f
+            .jobs
+            .run_due("runner-b", f.clock.now().plus_secs(60), &[&b])
+            .await
+            .expect("run b again");
+        assert_eq!((taken.claimed, taken.finished), (1, 1));
+        assert_eq!(b.seen(), vec![some("1"), some("2"), some("3"), some("4")]);
+        assert!(job_item(&f, &id).await.is_none());
+
+        // A wakes up and tries to checkpoint: its version is stale, so it stops without writing.
+        let mut late = RunReport::default();
+        let a_again = Counter::new(&f.clock, 5);
+        f.jobs
+            .work(
+                stuck,
+                "runner-a",
+                f.clock.now().plus_secs(60),
+                &a_again,
+                &mut late,
+            )
+            .await
+            .expect("work");
+        assert_eq!(late.finished, 0);
+        assert!(
+            job_item(&f, &id).await.is_none(),
+            "the finished job stays gone"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_step_backs_off_exponentially_and_is_parked_failed_after_the_maximum() {
+        let f = fixture().await;
+        let id = f.jobs.enqueue(KIND, "{}", START).await.expect("enqueue");
+        let mut handler = Counter::new(&f.clock, 3);
+        handler.fail = Some(|| JobError::Retry("backend down".into()));
+        let mut waits = Vec::new();
+        for attempt in 1..=MAX_ATTEMPTS {
+            let report = f
+                .jobs
+                .run_due("runner", f.clock.now().plus_secs(60), &[&handler])
+                .await
+                .expect("run");
+            assert_eq!(report.failed_steps, 1, "attempt {attempt} ran and failed");
+            let item = job_item(&f, &id).await.expect("a failed job is kept");
+            assert_eq!(item.get_i64("attempts"), Some(attempt));
+            if attempt == MAX_ATTEMPTS {
+                assert_eq!(item.get_str("state"), Some("failed"));
+                assert!(item.gsi1().is_none(), "a parked job leaves the queue");
+                break;
+            }
+            let due = item.get_i64("due_at").expect("due_at") - f.clock.now().millis();
+            waits.push(due / 1000);
+            // Not due a second before the backoff ends; due right after.
+            f.clock.advance_secs(due / 1000 - 1);
+            let early = f
+                .jobs
+                .run_due("runner", f.clock.now().plus_secs(60), &[&handler])
+                .await
+                .expect("run early");
+            assert_eq!(early.claimed, 0);
+            f.clock.advance_secs(1);
+        }
+        assert_eq!(waits, vec![30, 60, 120, 240, 480, 960, 1920]);
+        assert!(!f.jobs.is_pending(&id).await.expect("read"));
+        f.clock.advance_secs(7200);
+        let after = f
+            .jobs
+            .run_due("runner", f.clock.now().plus_secs(60), &[&handler])
+            .await
+            .expect("run after");
+        assert_eq!(after.claimed, 0, "a parked job is never run again");
+        assert_eq!(
+            handler.seen().len(),
+            usize::try_from(MAX_ATTEMPTS).unwrap_or(0)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_parks_the_job_at_once() {
+        let f = fixture().await;
+        let id = f.jobs.enqueue(KIND, "{}", START).await.expect("enqueue");
+        let mut handler = Counter::new(&f.clock, 3);
+        handler.fail = Some(|| JobError::Permanent("subject gone"));
+        f.jobs
+            .run_due("runner", START.plus_secs(60), &[&handler])
+            .await
+            .expect("run");
+        let item = job_item(&f, &id).await.expect("kept");
+        assert_eq!(item.get_str("state"), Some("failed"));
+        assert_eq!(item.get_i64("attempts"), Some(1));
+    }
+
+    #[tokio::test]
+    async fn the_deadline_pauses_a_job_and_the_next_run_resumes_at_the_checkpoint() {
+        let f = fixture().await;
+        let id = f.jobs.enqueue(KIND, "{}", START).await.expect("enqueue");
+        let mut handler = Counter::new(&f.clock, 6);
+        handler.step_secs = 2;
+        // Stops 3 s before the deadline: steps end at +2, +4, +6 and +8 s; the last one passes +7.
+        let report = f
+            .jobs
+            .run_due("runner", START.plus_secs(10), &[&handler])
+            .await
+            .expect("run");
+        assert_eq!((report.steps, report.paused, report.finished), (4, 1, 0));
+        let item = job_item(&f, &id).await.expect("still queued");
+        assert_eq!(item.get_str("cursor"), Some("4"));
+        assert_eq!(
+            item.get_i64("lease_until"),
+            Some(0),
+            "a paused job is released"
+        );
+
+        let report = f
+            .jobs
+            .run_due("another-runner", f.clock.now().plus_secs(60), &[&handler])
+            .await
+            .expect("resume");
+        assert_eq!((report.steps, report.finished), (2, 1));
+        assert_eq!(
+            handler.seen(),
+            vec![None, some("1"), some("2"), some("3"), some("4"), some("5")]
+        );
+    }
+
+    #[tokio::test]
+    async fn done_deletes_the_job_and_a_job_not_yet_due_or_of_another_kind_waits() {
+        let f = fixture().await;
+        let later = f
+            .jobs
+            .enqueue(KIND, "{}", START.plus_secs(600))
+            .await
+            .expect("enqueue later");
+        let other = f
+            .jobs
+            .enqueue("other_kind", "{}", START)
+            .await
+            .expect("enqueue other");
+        let now = f
+            .jobs
+            .enqueue(KIND, "{}", START)
+            .await
+            .expect("enqueue now");
+        let handler = Counter::new(&f.clock, 1);
+        let report = f
+            .jobs
+            .run_due("runner", START.plus_secs(60), &[&handler])
+            .await
+            .expect("run");
+        assert_eq!((report.claimed, report.finished), (1, 1));
+        assert!(
+            job_item(&f, &now).await.is_none(),
+            "a finished job is deleted"
+        );
+        assert!(!f.jobs.is_pending(&now).await.expect("read"));
+        assert!(f.jobs.is_pending(&later).await.expect("read"));
+        assert!(f.jobs.is_pending(&other).await.expect("read"));
+
+        f.clock.advance_secs(600);
+        let report = f
+            .jobs
+            .run_due("runner", f.clock.now().plus_secs(60), &[&handler])
+            .await
+            .expect("run later");
+        assert_eq!(report.finished, 1);
+        assert!(job_item(&f, &later).await.is_none());
+    }
+}

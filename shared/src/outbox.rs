@@ -20,6 +20,12 @@ pub const DUE_PARTITION: &str = "OUTBOX#DUE";
 /// How long a notice item is kept after it is written, sent or not.
 pub const RETENTION_DAYS: i64 = 30;
 
+/// The job kind that tells every account of a new policy version; params `{"kind", "version"}`.
+/// The account function queues it, notify runs it: the name lives here, where both can see it.
+pub const POLICY_FANOUT_JOB: &str = "policy_fanout";
+/// The job kind that sends a breach notice to its scope; params `{"notice_id"}`.
+pub const BREACH_FANOUT_JOB: &str = "breach_fanout";
+
 /// Every notice qchat sends, with its non-personal parameters.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "notice", rename_all = "snake_case")]

@@ -87,10 +87,10 @@ fn template_routes(t: &str) -> std::collections::BTreeSet<(String, String, Strin
             method = None;
         } else if let Some(m) = trimmed.strip_prefix("Method: ") {
             method = Some(m.to_owned());
-        } else if let Some(p) = trimmed.strip_prefix("Path: ") {
-            if let (Some(f), Some(m)) = (&function, method.take()) {
-                out.insert((f.clone(), m, p.to_owned()));
-            }
+        } else if let Some(p) = trimmed.strip_prefix("Path: ")
+            && let (Some(f), Some(m)) = (&function, method.take())
+        {
+            out.insert((f.clone(), m, p.to_owned()));
         }
     }
     out

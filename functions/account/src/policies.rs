@@ -16,9 +16,8 @@ use crate::auth;
 
 /// The shipped version of both documents.
 pub const SHIPPED_VERSION: &str = "1";
-/// Job kinds run by notify.
-pub const POLICY_FANOUT_JOB: &str = "policy_fanout";
-pub const BREACH_FANOUT_JOB: &str = "breach_fanout";
+/// Job kinds run by notify; declared beside the outbox so notify need not depend on this crate.
+pub use qchat_shared::outbox::{BREACH_FANOUT_JOB, POLICY_FANOUT_JOB};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

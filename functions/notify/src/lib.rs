@@ -1,15 +1,152 @@
 //! The notify function: sends account notices from the transactional outbox and runs notice fan-out jobs.
+//!
+//! In AWS it is invoked two ways: by the table's stream (filtered to outbox inserts), delivering each new
+//! notice at once, and by an EventBridge schedule, running [`tick`] — due fan-out jobs, then every due
+//! notice (the safety net for anything the stream missed or that waits for a retry). Locally the server's
+//! ticker calls [`tick`] every two seconds. Both paths are safe to overlap: notices and jobs are claimed
+//! under leases and every outcome is a conditional write.
+
+pub mod delivery;
+pub mod event;
+pub mod fanout;
+pub mod notices;
 
 use qchat_shared::app::App;
 use qchat_shared::clock::Timestamp;
+use qchat_shared::jobs::{Jobs, RunReport};
+use qchat_shared::store::StoreError;
 
+pub use delivery::{Delivery, DrainReport, deliver, drain_due};
+pub use event::Invocation;
+pub use fanout::{BreachFanout, PolicyFanout};
+
+/// A fan-out job's lease: longer than any single step (one page of accounts), and than a Lambda run.
+pub const JOB_LEASE_SECS: i64 = 900;
+
+/// Why a notify run failed. Only the store can fail a run: a notice that cannot be sent is recorded on
+/// its item (retry or failure), never raised.
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
-    #[error(transparent)]
-    Store(#[from] qchat_shared::store::StoreError),
+    #[error("the store failed")]
+    Store(#[from] StoreError),
 }
 
-/// One scheduled run: fan-out jobs, then every due notice, until `deadline`.
-pub async fn tick(_app: &App, _runner: &str, _deadline: Timestamp) -> Result<(), NotifyError> {
-    Ok(())
+impl NotifyError {
+    /// Whether running again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Store(e) => e.is_retryable(),
+        }
+    }
+}
+
+/// Lambda reports the error type; it says whether the run is worth retrying, never any data.
+impl From<NotifyError> for lambda_runtime::Diagnostic {
+    fn from(e: NotifyError) -> Self {
+        let error_type = if e.is_retryable() {
+            "Notify.Retryable"
+        } else {
+            "Notify.Failed"
+        };
+        Self {
+            error_type: error_type.to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// What one tick did. Counts only.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TickReport {
+    pub jobs: RunReport,
+    pub delivery: DrainReport,
+}
+
+/// One scheduled run: due fan-out jobs, then every due notice, until a few seconds before `deadline`.
+/// `runner` names this process in job leases (an opaque id).
+///
+/// # Errors
+/// The store's failures; whatever was done before stays done, and the next tick resumes.
+pub async fn tick(app: &App, runner: &str, deadline: Timestamp) -> Result<TickReport, NotifyError> {
+    let jobs = Jobs::new(
+        app.store.clone(),
+        app.clock.clone(),
+        app.ids.clone(),
+        JOB_LEASE_SECS,
+    );
+    let policy = PolicyFanout::new(app.clone());
+    let breach = BreachFanout::new(app.clone());
+    let jobs = jobs.run_due(runner, deadline, &[&policy, &breach]).await?;
+    let delivery = drain_due(app, deadline).await?;
+    Ok(TickReport { jobs, delivery })
+}
+
+/// The stream path stops taking new notices this long before the Lambda deadline.
+const STREAM_MARGIN_SECS: i64 = 3;
+
+/// What one Lambda invocation did, as the function's response. Counts only; the stream shape
+/// (`batchItemFailures`, always empty) tells Lambda the whole batch is handled — a notice that was not sent
+/// stays pending for the scheduled sweep.
+pub async fn handle(
+    app: &App,
+    runner: &str,
+    event: &serde_json::Value,
+    deadline: Timestamp,
+) -> Result<serde_json::Value, NotifyError> {
+    match event::parse(event) {
+        Invocation::Stream {
+            outbox_ids,
+            ignored,
+        } => {
+            let stop_at = deadline.plus_secs(-STREAM_MARGIN_SECS);
+            let mut report = DrainReport::default();
+            let mut errors = 0usize;
+            let mut left = 0usize;
+            for id in &outbox_ids {
+                if app.clock.now() >= stop_at {
+                    left += 1;
+                    continue;
+                }
+                match deliver(app, id).await {
+                    Ok(delivery) => report.count(delivery),
+                    Err(e) => {
+                        errors += 1;
+                        tracing::warn!(outbox = %id, error = %e, "delivery failed; the sweep retries it");
+                    }
+                }
+            }
+            tracing::info!(
+                records = outbox_ids.len(),
+                ignored,
+                sent = report.sent,
+                retrying = report.retrying,
+                failed = report.failed,
+                skipped = report.skipped,
+                errors,
+                left,
+                "stream batch handled"
+            );
+            Ok(serde_json::json!({ "batchItemFailures": [] }))
+        }
+        Invocation::Schedule => {
+            let report = tick(app, runner, deadline).await?;
+            tracing::info!(
+                jobs_claimed = report.jobs.claimed,
+                jobs_finished = report.jobs.finished,
+                sent = report.delivery.sent,
+                retrying = report.delivery.retrying,
+                failed = report.delivery.failed,
+                "scheduled run finished"
+            );
+            Ok(serde_json::json!({
+                "jobs": { "claimed": report.jobs.claimed, "finished": report.jobs.finished, "paused": report.jobs.paused },
+                "delivery": {
+                    "sent": report.delivery.sent,
+                    "retrying": report.delivery.retrying,
+                    "failed": report.delivery.failed,
+                    "skipped": report.delivery.skipped,
+                },
+            }))
+        }
+    }
 }

@@ -1,0 +1,525 @@
+//! Test apps (embedded backends, or the AWS backends on moto), a recording mailer with scripted
+//! failures, a store whose transactions take clock time, and helpers that write what the account
+//! function writes (accounts, outbox notices, policies, breach notices, jobs).
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use qchat_shared::accounts::{ALL_ACCOUNTS_PARTITION, profile_key, purpose};
+use qchat_shared::app::{App, account_key_owner};
+use qchat_shared::clock::{Clock, ManualClock, Timestamp};
+use qchat_shared::config::Config;
+use qchat_shared::crypto::{Keyring, LocalKeyring, OneWayHash};
+use qchat_shared::domain::{AccountId, EmailAddress};
+use qchat_shared::ids::{IdGenerator, RandomIds};
+use qchat_shared::inventory::{ACCOUNT, BREACH_NOTICE, POLICY};
+use qchat_shared::jobs::Jobs;
+use qchat_shared::mail::{Email, MailError, Mailer, OutboxMailer, SentEmail};
+use qchat_shared::messenger::outbox::OutboxMessenger;
+use qchat_shared::outbox::{BREACH_FANOUT_JOB, Notice, POLICY_FANOUT_JOB, notice_op, outbox_key};
+use qchat_shared::store::dynamodb::DynamoStore;
+use qchat_shared::store::sqlite::SqliteStore;
+use qchat_shared::store::{
+    Condition, Item, ItemKey, ItemStore, Page, Query, StoreError, Value, WriteOp,
+};
+
+/// A fixed start: 2027-01-15.
+pub const START: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+pub const PUBLIC_URL: &str = "https://qchat.example.test";
+
+/// What a recording mailer does on a send.
+#[derive(Debug, Clone, Copy)]
+pub enum Scripted {
+    Transient,
+    Permanent,
+}
+
+/// One email that reached the real mailer.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub reference: String,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    pub provider_id: String,
+}
+
+/// Wraps a real mailer: fails the next sends as scripted, and records every email the real one accepted.
+#[derive(Debug)]
+pub struct RecordingMailer {
+    inner: Arc<dyn Mailer>,
+    script: Mutex<VecDeque<Scripted>>,
+    delivered: Mutex<Vec<Delivered>>,
+}
+
+impl RecordingMailer {
+    pub fn new(inner: Arc<dyn Mailer>) -> Self {
+        Self {
+            inner,
+            script: Mutex::new(VecDeque::new()),
+            delivered: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The next `n` sends fail with `how`.
+    pub fn fail_next(&self, n: usize, how: Scripted) {
+        let mut script = self.script.lock().unwrap();
+        script.extend(std::iter::repeat_n(how, n));
+    }
+
+    pub fn delivered(&self) -> Vec<Delivered> {
+        self.delivered.lock().unwrap().clone()
+    }
+
+    /// How many times the notice `reference` went out.
+    pub fn times_sent(&self, reference: &str) -> usize {
+        self.delivered()
+            .iter()
+            .filter(|d| d.reference == reference)
+            .count()
+    }
+}
+
+#[async_trait::async_trait]
+impl Mailer for RecordingMailer {
+    async fn send(&self, email: &Email) -> Result<SentEmail, MailError> {
+        let scripted = self.script.lock().unwrap().pop_front();
+        match scripted {
+            Some(Scripted::Transient) => {
+                return Err(MailError::Transient {
+                    reason: "scripted outage",
+                    source: None,
+                });
+            }
+            Some(Scripted::Permanent) => {
+                return Err(MailError::Permanent {
+                    reason: "scripted rejection",
+                    source: None,
+                });
+            }
+            None => {}
+        }
+        let sent = self.inner.send(email).await?;
+        self.delivered.lock().unwrap().push(Delivered {
+            reference: email.reference.clone(),
+            to: email.to.expose().to_owned(),
+            subject: email.subject.clone(),
+            body: email.text_body.clone(),
+            provider_id: sent.provider_id.clone(),
+        });
+        Ok(sent)
+    }
+}
+
+/// A store whose transactions take clock time (`cost` ms each), so a test can let a runner's deadline
+/// arrive part-way through a job.
+#[derive(Debug)]
+pub struct ClockedStore {
+    inner: Arc<dyn ItemStore>,
+    clock: Arc<ManualClock>,
+    transact_cost_ms: AtomicI64,
+}
+
+impl ClockedStore {
+    pub fn set_transact_cost_secs(&self, secs: i64) {
+        self.transact_cost_ms.store(secs * 1000, Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl ItemStore for ClockedStore {
+    async fn ensure_schema(&self) -> Result<(), StoreError> {
+        self.inner.ensure_schema().await
+    }
+    async fn get(&self, key: &ItemKey) -> Result<Option<Item>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        self.inner.put(item, condition).await
+    }
+    async fn delete(&self, key: &ItemKey, condition: Condition) -> Result<(), StoreError> {
+        self.inner.delete(key, condition).await
+    }
+    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        self.inner.query(query).await
+    }
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        let result = self.inner.transact(ops).await;
+        let cost = self.transact_cost_ms.load(Ordering::SeqCst);
+        self.clock.set(self.clock.now().plus_millis(cost));
+        result
+    }
+    async fn delete_many(&self, keys: &[ItemKey]) -> Result<(), StoreError> {
+        self.inner.delete_many(keys).await
+    }
+}
+
+/// An app under test and the handles a test needs.
+#[derive(Debug)]
+pub struct TestApp {
+    pub app: App,
+    pub clock: Arc<ManualClock>,
+    pub mailer: Arc<RecordingMailer>,
+    pub store: Arc<ClockedStore>,
+    /// The `.eml` folder (embedded backends only).
+    pub mail_dir: Option<PathBuf>,
+    _dir: tempfile::TempDir,
+}
+
+fn config(data_dir: &std::path::Path) -> Config {
+    let dir = data_dir.to_string_lossy().into_owned();
+    Config::from_lookup(|name| match name {
+        "QCHAT_DATA_DIR" => Some(dir.clone()),
+        "QCHAT_PUBLIC_URL" => Some(PUBLIC_URL.to_owned()),
+        "QCHAT_MAIL_FROM" => Some("noreply@qchat.example.test".to_owned()),
+        _ => None,
+    })
+    .expect("test configuration")
+}
+
+fn assemble(
+    dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    store: Arc<dyn ItemStore>,
+    keyring: Arc<dyn Keyring>,
+    mailer: Arc<dyn Mailer>,
+    mail_dir: Option<PathBuf>,
+) -> TestApp {
+    let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
+    let store = Arc::new(ClockedStore {
+        inner: store,
+        clock: clock.clone(),
+        transact_cost_ms: AtomicI64::new(0),
+    });
+    let mailer = Arc::new(RecordingMailer::new(mailer));
+    let messenger = Arc::new(OutboxMessenger::new(
+        dir.path().join("messenger.jsonl"),
+        clock.clone(),
+        ids.clone(),
+    ));
+    let app = App::from_parts(
+        config(dir.path()),
+        store.clone(),
+        keyring,
+        mailer.clone(),
+        messenger,
+        clock.clone(),
+        ids,
+    );
+    TestApp {
+        app,
+        clock,
+        mailer,
+        store,
+        mail_dir,
+        _dir: dir,
+    }
+}
+
+/// The embedded backends: SQLite store, local keyring, `.eml` outbox mailer, all in a fresh folder.
+pub async fn local_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = Arc::new(ManualClock::at(START));
+    let store = SqliteStore::open(&dir.path().join("qchat.sqlite3"), clock.clone())
+        .expect("the SQLite store opens");
+    store.ensure_schema().await.expect("schema");
+    let keyring = LocalKeyring::open(&dir.path().join("master.key")).expect("keyring");
+    let mail_dir = dir.path().join("mail");
+    let mailer = OutboxMailer::new(
+        mail_dir.clone(),
+        "qchat <noreply@qchat.example.test>".to_owned(),
+        clock.clone(),
+    );
+    assemble(
+        dir,
+        clock,
+        Arc::new(store),
+        Arc::new(keyring),
+        Arc::new(mailer),
+        Some(mail_dir),
+    )
+}
+
+/// The AWS backends on the moto emulator: DynamoDB (a fresh table), KMS (a fresh key), SES (a freshly
+/// verified sender, or an unverified one).
+pub async fn aws_app(verified_sender: bool) -> TestApp {
+    use qchat_shared::crypto::conformance::kms_moto_keyring;
+    use qchat_shared::mail::conformance::{ses_on_moto, ses_on_moto_unverified};
+    use qchat_shared::test_support::{moto, unique_name};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = Arc::new(ManualClock::at(START));
+    let sdk = moto::sdk_config().await;
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        unique_name("notify"),
+        clock.clone(),
+    );
+    store.ensure_schema().await.expect("table");
+    let keyring = kms_moto_keyring().await.expect("KMS key").keyring();
+    let mailer: Arc<dyn Mailer> = if verified_sender {
+        Arc::new(ses_on_moto().await)
+    } else {
+        Arc::new(ses_on_moto_unverified().await)
+    };
+    assemble(dir, clock, Arc::new(store), keyring, mailer, None)
+}
+
+/// An email address unique to this test, so tests sharing moto or the log capture never mix.
+pub fn unique_email(label: &str) -> EmailAddress {
+    let id = qchat_shared::test_support::unique_name(label);
+    EmailAddress::parse(&format!("{id}@people.example.test")).expect("email")
+}
+
+impl TestApp {
+    /// Creates an account the way registration does: its data key, the sealed address and its blind
+    /// index, listed in the index of all accounts. (No registration notice: tests queue what they need.)
+    pub async fn create_account(&self, email: &EmailAddress) -> AccountId {
+        let app = &self.app;
+        let id = AccountId::generate(app.ids.as_ref());
+        let owner = account_key_owner(&id);
+        app.keys.create(&owner).await.expect("data key");
+        let cipher = app.keys.cipher(&owner).await.expect("cipher");
+        let indexer = app.keys.blind_indexer().await.expect("indexer");
+        let key = profile_key(&id);
+        let item = Item::new(&ACCOUNT, key.clone())
+            .sealed(
+                "email",
+                cipher
+                    .seal(&key, "email", email.expose().as_bytes())
+                    .expect("seal"),
+            )
+            .and_then(|i| {
+                i.blind_index(
+                    "email_index",
+                    &indexer.index(purpose::EMAIL, email.expose().as_bytes()),
+                )
+            })
+            .and_then(|i| i.hashed("password_hash", &OneWayHash::sha256_of(b"not a real hash")))
+            .and_then(|i| i.plain("created", Value::N(app.clock.now().millis())))
+            .and_then(|i| i.plain("privacy_version", Value::S("1".to_owned())))
+            .and_then(|i| i.plain("terms_version", Value::S("1".to_owned())))
+            .expect("account item")
+            .with_version(1)
+            .with_gsi1(ALL_ACCOUNTS_PARTITION, id.as_str());
+        app.store
+            .put(item, Condition::NotExists)
+            .await
+            .expect("account written");
+        id
+    }
+
+    /// `n` accounts with fresh addresses.
+    pub async fn create_accounts(&self, n: usize, label: &str) -> Vec<(AccountId, EmailAddress)> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let email = unique_email(label);
+            out.push((self.create_account(&email).await, email));
+        }
+        out
+    }
+
+    /// Changes an account's address in place (the profile update of an email change).
+    pub async fn set_email(&self, id: &AccountId, email: &EmailAddress) {
+        let app = &self.app;
+        let key = profile_key(id);
+        let item = app.store.get(&key).await.expect("get").expect("account");
+        let version = item.version().expect("versioned");
+        let cipher = app
+            .keys
+            .cipher(&account_key_owner(id))
+            .await
+            .expect("cipher");
+        let updated = item
+            .sealed(
+                "email",
+                cipher
+                    .seal(&key, "email", email.expose().as_bytes())
+                    .expect("seal"),
+            )
+            .expect("item")
+            .with_version(version + 1);
+        app.store
+            .put(updated, Condition::VersionIs(version))
+            .await
+            .expect("updated");
+    }
+
+    /// Erases an account as far as notify can tell: profile deleted, data key destroyed.
+    pub async fn erase_account(&self, id: &AccountId) {
+        self.app
+            .store
+            .delete(&profile_key(id), Condition::Always)
+            .await
+            .expect("profile deleted");
+        self.app
+            .keys
+            .destroy(&account_key_owner(id))
+            .await
+            .expect("key destroyed");
+    }
+
+    /// Queues a notice, due now, in its own transaction (as a state change would with it).
+    pub async fn queue(&self, account: &AccountId, notice: &Notice) -> String {
+        let id = self.app.ids.new_id();
+        let op = notice_op(&id, account, notice, self.app.clock.now(), None).expect("notice op");
+        self.app.store.transact(vec![op]).await.expect("queued");
+        id
+    }
+
+    /// Queues the email-changed notice with the former address sealed into it, as the profile update does.
+    pub async fn queue_email_changed(&self, account: &AccountId, former: &EmailAddress) -> String {
+        let app = &self.app;
+        let id = app.ids.new_id();
+        let cipher = app
+            .keys
+            .cipher(&account_key_owner(account))
+            .await
+            .expect("cipher");
+        let sealed = cipher
+            .seal(&outbox_key(&id), "recipient", former.expose().as_bytes())
+            .expect("seal");
+        let now = app.clock.now();
+        let op = notice_op(
+            &id,
+            account,
+            &Notice::EmailChanged { at: now },
+            now,
+            Some(sealed),
+        )
+        .expect("notice op");
+        app.store.transact(vec![op]).await.expect("queued");
+        id
+    }
+
+    pub fn jobs(&self) -> Jobs {
+        Jobs::new(
+            self.app.store.clone(),
+            self.app.clock.clone(),
+            self.app.ids.clone(),
+            qchat_notify::JOB_LEASE_SECS,
+        )
+    }
+
+    /// Publishes a policy version and queues its fan-out job, in one transaction (as the account
+    /// function does). Returns the job id.
+    pub async fn publish_policy(&self, kind: &str, version: &str, summary: &str) -> String {
+        let now = self.app.clock.now();
+        let item = Item::new(
+            &POLICY,
+            ItemKey::new(format!("POLICY#{kind}"), format!("VERSION#{version}")),
+        )
+        .plain("kind", Value::S(kind.to_owned()))
+        .and_then(|i| i.plain("version", Value::S(version.to_owned())))
+        .and_then(|i| {
+            i.plain(
+                "url",
+                Value::S(format!("{PUBLIC_URL}/policies/{kind}/{version}")),
+            )
+        })
+        .and_then(|i| i.plain("summary", Value::S(summary.to_owned())))
+        .and_then(|i| i.plain("published_at", Value::N(now.millis())))
+        .expect("policy item");
+        let params = serde_json::json!({ "kind": kind, "version": version }).to_string();
+        let (job, op) = self
+            .jobs()
+            .enqueue_op(POLICY_FANOUT_JOB, &params, now)
+            .expect("job op");
+        self.app
+            .store
+            .transact(vec![
+                WriteOp::Put {
+                    item,
+                    condition: Condition::NotExists,
+                },
+                op,
+            ])
+            .await
+            .expect("published");
+        job
+    }
+
+    /// Issues a breach notice to `scope` (None: all accounts) and queues its job. Returns the job id.
+    pub async fn issue_breach_notice(&self, summary: &str, scope: Option<&[AccountId]>) -> String {
+        let now = self.app.clock.now();
+        let notice_id = self.app.ids.new_id();
+        let scope = match scope {
+            None => "all".to_owned(),
+            Some(ids) => serde_json::to_string(ids).expect("scope"),
+        };
+        let item = Item::new(
+            &BREACH_NOTICE,
+            ItemKey::new(format!("BREACH#{notice_id}"), "NOTICE"),
+        )
+        .plain("summary", Value::S(summary.to_owned()))
+        .and_then(|i| i.plain("scope", Value::S(scope)))
+        .and_then(|i| i.plain("created", Value::N(now.millis())))
+        .expect("breach item");
+        let params = serde_json::json!({ "notice_id": notice_id }).to_string();
+        let (job, op) = self
+            .jobs()
+            .enqueue_op(BREACH_FANOUT_JOB, &params, now)
+            .expect("job op");
+        self.app
+            .store
+            .transact(vec![
+                WriteOp::Put {
+                    item,
+                    condition: Condition::NotExists,
+                },
+                op,
+            ])
+            .await
+            .expect("issued");
+        job
+    }
+
+    pub async fn outbox_item(&self, id: &str) -> Item {
+        self.app
+            .store
+            .get(&outbox_key(id))
+            .await
+            .expect("get")
+            .expect("the outbox item exists")
+    }
+
+    pub async fn state_of(&self, id: &str) -> (String, Option<String>) {
+        let item = self.outbox_item(id).await;
+        (
+            item.get_str("state").unwrap_or_default().to_owned(),
+            item.get_str("failure").map(str::to_owned),
+        )
+    }
+
+    /// The ids of every outbox item still in the due index.
+    pub async fn due_ids(&self) -> Vec<String> {
+        let mut query = Query {
+            index: qchat_shared::store::Index::Gsi1,
+            partition: qchat_shared::outbox::DUE_PARTITION.to_owned(),
+            range: qchat_shared::store::KeyRange::All,
+            order: qchat_shared::store::Order::Ascending,
+            limit: 100,
+            cursor: None,
+        };
+        let mut ids = Vec::new();
+        loop {
+            let page = self.app.store.query(&query).await.expect("query");
+            ids.extend(
+                page.items
+                    .iter()
+                    .map(|i| i.key().pk.trim_start_matches("OUTBOX#").to_owned()),
+            );
+            match page.next {
+                Some(next) => query.cursor = Some(next),
+                None => return ids,
+            }
+        }
+    }
+
+    /// A deadline far enough away that nothing is cut short.
+    pub fn roomy_deadline(&self) -> Timestamp {
+        self.clock.now().plus_secs(600)
+    }
+}
