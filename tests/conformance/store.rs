@@ -1,1 +1,138 @@
 //! The store conformance suite, instantiated for every backend.
+//!
+//! Each case of `qchat_shared::store::conformance` runs once per backend, on a fresh store (a new SQLite
+//! file, a new moto table), so test names read `store::<backend>::<case>`. The SQLite backend also gets
+//! the checks only a file can have: several processes sharing it, and surviving a reopen.
+
+/// Instantiates every conformance case for one backend; the cases are listed once, here.
+macro_rules! store_suite {
+    ($backend:ident, $make:path $(, { $($extra:item)* })?) => {
+        mod $backend {
+            #[allow(unused_imports)]
+            use super::*;
+            use qchat_shared::store::conformance;
+
+            store_suite!(@cases $make;
+                put_then_get_round_trips_every_value_kind_version_ttl_and_index_keys,
+                get_of_a_missing_key_is_none,
+                put_if_not_exists_on_an_existing_key_fails_and_leaves_the_old_item_unchanged,
+                put_if_not_exists_succeeds_over_an_expired_item,
+                put_if_exists_fails_on_a_missing_or_expired_item_and_succeeds_on_a_live_one,
+                put_if_version_is_succeeds_only_on_the_live_items_version,
+                an_unconditional_put_replaces_the_whole_item,
+                delete_without_a_condition_removes_the_item_and_a_missing_key_is_fine,
+                delete_with_a_condition_deletes_only_when_it_holds,
+                an_expired_item_is_absent_to_get_query_and_index_query,
+                an_item_exactly_at_its_ttl_second_is_expired,
+                query_selects_by_prefix_between_at_least_and_at_most_in_both_directions,
+                sort_keys_are_ordered_by_their_utf8_bytes,
+                pagination_collects_every_item_exactly_once_in_order_and_the_last_page_has_no_cursor,
+                a_page_exactly_full_has_no_cursor_when_nothing_follows,
+                expired_items_interleaved_do_not_shorten_pages_or_leak,
+                a_tampered_or_foreign_cursor_is_rejected,
+                a_table_cursor_used_for_an_index_query_is_rejected,
+                the_sparse_index_returns_only_items_that_set_both_index_keys_ordered_by_gsi1sk,
+                index_pagination_returns_items_sharing_an_index_sort_key_exactly_once,
+                a_transaction_applies_all_of_its_operations,
+                a_transaction_whose_put_if_not_exists_meets_an_existing_item_writes_nothing_and_names_it,
+                a_transaction_whose_check_fails_writes_nothing_and_names_it,
+                a_transaction_whose_delete_version_does_not_match_writes_nothing_and_names_it,
+                a_transaction_treats_an_expired_item_as_absent,
+                a_transaction_of_26_operations_is_rejected,
+                a_transaction_naming_one_key_twice_is_rejected,
+                delete_many_removes_60_keys_including_missing_ones,
+                an_expiring_item_type_written_without_ttl_is_refused,
+                ensure_schema_twice_is_fine,
+                items_of_different_partitions_never_mix,
+                a_page_limit_of_zero_or_above_the_maximum_is_rejected,
+            );
+
+            $($($extra)*)?
+        }
+    };
+    (@cases $make:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let fixture = $make().await;
+                conformance::$case(&*fixture.store, &fixture.clock).await;
+            }
+        )*
+    };
+}
+
+store_suite!(sqlite, conformance::fixture_sqlite, {
+    use std::sync::Arc;
+
+    use qchat_shared::clock::{ManualClock, SystemClock};
+    use qchat_shared::store::sqlite::SqliteStore;
+    use qchat_shared::store::{Condition, Item, ItemKey, ItemStore, StoreError, Value};
+    use qchat_shared::test_support::PROBE;
+
+    fn item(key: &ItemKey, label: &str) -> Item {
+        Item::new(&PROBE, key.clone())
+            .plain("label", Value::S(label.to_owned()))
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_processes_sharing_one_file_race_put_if_not_exists_and_exactly_one_wins() {
+        let dir = conformance::temp_dir();
+        let path = dir.path().join("shared.db");
+        // Two stores, each with its own connection, stand for two processes on one file.
+        let first = Arc::new(SqliteStore::open(&path, Arc::new(SystemClock)).unwrap());
+        let second = Arc::new(SqliteStore::open(&path, Arc::new(SystemClock)).unwrap());
+        for round in 0..50 {
+            let key = ItemKey::new("race", format!("{round:03}"));
+            let mut writers = Vec::new();
+            for (n, store) in [&first, &second, &first, &second].into_iter().enumerate() {
+                let (store, key) = (Arc::clone(store), key.clone());
+                writers.push(tokio::spawn(async move {
+                    store
+                        .put(item(&key, &format!("writer {n}")), Condition::NotExists)
+                        .await
+                }));
+            }
+            let mut wins = 0;
+            for writer in writers {
+                match writer.await.unwrap() {
+                    Ok(()) => wins += 1,
+                    Err(StoreError::ConditionFailed) => {}
+                    Err(other) => panic!("unexpected error: {other:?}"),
+                }
+            }
+            assert_eq!(wins, 1, "round {round}");
+            let seen_by_first = first.get(&key).await.unwrap();
+            let seen_by_second = second.get(&key).await.unwrap();
+            assert!(seen_by_first.is_some());
+            assert_eq!(seen_by_first, seen_by_second);
+        }
+    }
+
+    #[tokio::test]
+    async fn data_survives_closing_and_reopening_the_file() {
+        let dir = conformance::temp_dir();
+        let path = dir.path().join("durable.db");
+        let clock = Arc::new(ManualClock::at(conformance::START));
+        let key = ItemKey::new("durable", "item");
+        let written = item(&key, "kept").with_version(3);
+        {
+            let store = SqliteStore::open(&path, clock.clone()).unwrap();
+            store
+                .put(written.clone(), Condition::NotExists)
+                .await
+                .unwrap();
+        }
+        let reopened = SqliteStore::open(&path, clock.clone()).unwrap();
+        reopened.ensure_schema().await.unwrap();
+        assert_eq!(reopened.get(&key).await.unwrap(), Some(written));
+        assert!(matches!(
+            reopened
+                .put(item(&key, "again"), Condition::NotExists)
+                .await,
+            Err(StoreError::ConditionFailed)
+        ));
+    }
+});
+
+store_suite!(dynamodb_moto, conformance::fixture_dynamodb_moto);

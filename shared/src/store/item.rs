@@ -141,14 +141,23 @@ impl Item {
     }
 
     /// Sets the TTL: from `at` on the item is absent to every read.
+    ///
+    /// The TTL has whole-second precision (DynamoDB's TTL attribute is epoch seconds), so `at` is rounded
+    /// down to its second here, and an item reads back exactly as it was written.
     pub fn expires_at(mut self, at: Timestamp) -> Self {
-        self.expires = Some(at);
+        self.expires = Some(Timestamp::from_secs(at.secs()));
         self
     }
 
     /// Puts the item in the sparse secondary index.
     pub fn with_gsi1(mut self, pk: impl Into<String>, sk: impl Into<String>) -> Self {
         self.gsi1 = Some((pk.into(), sk.into()));
+        self
+    }
+
+    /// Takes the item out of the sparse secondary index.
+    pub fn without_gsi1(mut self) -> Self {
+        self.gsi1 = None;
         self
     }
 

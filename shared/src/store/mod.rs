@@ -8,6 +8,9 @@
 //! - a query returns at most `limit` live items in sort-key order and a cursor iff more live items follow;
 //!   the cursor is opaque and the same for every backend.
 
+mod checks;
+#[cfg(feature = "test-support")]
+pub mod conformance;
 mod cursor;
 pub mod dynamodb;
 mod error;

@@ -1,1 +1,659 @@
-//! SQLite backend of the item store (written by the store work).
+//! SQLite backend of the item store: the embedded default of local mode, one durable file with the same
+//! semantics as the DynamoDB backend (the conformance suite runs against both).
+//!
+//! Invariants:
+//! - several processes may share one file: WAL mode, a busy timeout, and every write (conditional or not)
+//!   runs inside one `BEGIN IMMEDIATE` transaction, so a condition is checked and the write applied under
+//!   the same write lock;
+//! - an item whose `ttl` (epoch seconds) is at or before the clock's current second is absent to every read
+//!   and every condition, exactly like the DynamoDB backend's expressions; expired rows stay in the file
+//!   until they are overwritten or deleted (as in DynamoDB before its TTL sweep);
+//! - the schema version lives in `PRAGMA user_version`; migrations run once, under the write lock;
+//! - blocking SQLite work runs on one thread per store that owns the connection, never on the async
+//!   workers. (A dedicated thread keeps the connection's caches warm: a read costs a few microseconds
+//!   there, against tens of microseconds when it hops between threads of tokio's blocking pool.)
+//!
+//! `synchronous = NORMAL` in WAL mode: a commit survives a crash of the process; a power loss may lose the
+//! last commits but never corrupts the file. That keeps a write at microseconds, which local mode needs.
+
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+use super::cursor::CursorPosition;
+use super::{
+    Condition, Cursor, Index, Item, ItemKey, ItemStore, KeyRange, Order, Page, Query, StoreError,
+    Value, WriteOp, checks,
+};
+use crate::clock::{Clock, Timestamp};
+
+/// How long a writer waits for another process's write lock before answering a retryable error.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The schema, one migration per `user_version` step. Never edit a shipped step; append a new one.
+const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS items (
+        pk TEXT NOT NULL,
+        sk TEXT NOT NULL,
+        t TEXT NOT NULL,
+        v INTEGER,
+        ttl INTEGER,
+        gsi1pk TEXT,
+        gsi1sk TEXT,
+        attrs BLOB NOT NULL,
+        PRIMARY KEY (pk, sk)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk, pk, sk)
+        WHERE gsi1pk IS NOT NULL;"];
+
+/// Why the SQLite backend failed, when SQLite itself did not say (kept as the error's source).
+#[derive(Debug, thiserror::Error)]
+enum LocalError {
+    #[error("the database schema is version {found}; this build knows versions up to {known}")]
+    SchemaTooNew { found: i64, known: usize },
+    #[error("journal mode is {0:?}, not WAL")]
+    NotWal(String),
+    #[error("the store's connection thread could not start")]
+    Thread(#[source] std::io::Error),
+    #[error("the store's connection thread stopped before answering")]
+    Stopped,
+}
+
+fn local(operation: &'static str, error: LocalError) -> StoreError {
+    StoreError::Backend {
+        operation,
+        retryable: false,
+        source: Box::new(error),
+    }
+}
+
+/// Maps a SQLite error; a busy or locked database (another process holding the write lock past the
+/// timeout) may succeed when retried.
+fn sql(operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |error| {
+        let retryable = matches!(
+            error.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        );
+        StoreError::Backend {
+            operation,
+            retryable,
+            source: Box::new(error),
+        }
+    }
+}
+
+/// Work for the connection thread.
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// The item store in one SQLite file.
+pub struct SqliteStore {
+    /// To the thread that owns the connection; it closes the connection when the store is dropped.
+    jobs: mpsc::Sender<Job>,
+    clock: Arc<dyn Clock>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and migrates its schema.
+    pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        const OP: &str = "open";
+        let mut conn = Connection::open(path).map_err(sql(OP))?;
+        // The timeout first: switching to WAL and migrating may wait for another process.
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql(OP))?;
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(sql(OP))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(local(OP, LocalError::NotWal(mode)));
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql(OP))?;
+        migrate(&mut conn)?;
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("qchat-sqlite".to_owned())
+            .spawn(move || serve(conn, &queue))
+            .map_err(|e| local(OP, LocalError::Thread(e)))?;
+        Ok(Self {
+            jobs,
+            clock,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Runs `work` with the connection on the store's thread and awaits its answer.
+    async fn run<T, F>(&self, operation: &'static str, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            // The caller may have gone away (its future dropped); the work is done either way.
+            let _ = reply.send(work(conn));
+        });
+        let stopped = || local(operation, LocalError::Stopped);
+        self.jobs.send(job).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    fn now_secs(&self) -> i64 {
+        self.clock.now().secs()
+    }
+}
+
+/// The connection thread: runs jobs in order until the store is dropped.
+fn serve(mut conn: Connection, queue: &mpsc::Receiver<Job>) {
+    while let Ok(job) = queue.recv() {
+        // A panicking job must not take the store down with it. Its open transaction, if any, is rolled
+        // back as the panic unwinds, and its caller gets `Stopped` (the reply is dropped unsent).
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn)));
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    const OP: &str = "migrate";
+    let known = MIGRATIONS.len();
+    let version = |c: &Connection| -> Result<i64, StoreError> {
+        c.pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(sql(OP))
+    };
+    let current = version(conn)?;
+    if usize::try_from(current).is_ok_and(|v| v == known) {
+        return Ok(());
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql(OP))?;
+    // Read again under the write lock: another process may have migrated meanwhile.
+    let current = version(&tx)?;
+    let Ok(done) = usize::try_from(current) else {
+        return Err(local(
+            OP,
+            LocalError::SchemaTooNew {
+                found: current,
+                known,
+            },
+        ));
+    };
+    if done > known {
+        return Err(local(
+            OP,
+            LocalError::SchemaTooNew {
+                found: current,
+                known,
+            },
+        ));
+    }
+    for step in &MIGRATIONS[done..] {
+        tx.execute_batch(step).map_err(sql(OP))?;
+    }
+    tx.pragma_update(None, "user_version", known as i64)
+        .map_err(sql(OP))?;
+    tx.commit().map_err(sql(OP))
+}
+
+/// The version of the live item at `key` (`Some(None)`: live without a version), or `None` if absent.
+fn live_version(
+    conn: &Connection,
+    key: &ItemKey,
+    now: i64,
+    operation: &'static str,
+) -> Result<Option<Option<i64>>, StoreError> {
+    conn.prepare_cached(
+        "SELECT v FROM items WHERE pk = ?1 AND sk = ?2 AND (ttl IS NULL OR ttl > ?3)",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row(rusqlite::params![key.pk, key.sk, now], |row| {
+            row.get::<_, Option<i64>>(0)
+        })
+        .optional()
+    })
+    .map_err(sql(operation))
+}
+
+fn holds(
+    conn: &Connection,
+    key: &ItemKey,
+    condition: Condition,
+    now: i64,
+    operation: &'static str,
+) -> Result<bool, StoreError> {
+    if condition == Condition::Always {
+        return Ok(true);
+    }
+    let live = live_version(conn, key, now, operation)?;
+    Ok(match condition {
+        Condition::Always => true,
+        Condition::NotExists => live.is_none(),
+        Condition::Exists => live.is_some(),
+        Condition::VersionIs(expected) => {
+            matches!(live, Some(Some(v)) if i64::try_from(expected).is_ok_and(|e| e == v))
+        }
+    })
+}
+
+fn write_item(conn: &Connection, item: &Item, operation: &'static str) -> Result<(), StoreError> {
+    let key = item.key();
+    let version = item
+        .version()
+        .map(i64::try_from)
+        .transpose()
+        .map_err(|_| StoreError::InvalidRequest("version out of range"))?;
+    let ttl = item.expires().map(Timestamp::secs);
+    let (gpk, gsk) = item.gsi1().unzip();
+    let attrs = codec::encode(item.attributes())?;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO items (pk, sk, t, v, ttl, gsi1pk, gsi1sk, attrs)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(rusqlite::params![
+            key.pk,
+            key.sk,
+            item.item_type().name,
+            version,
+            ttl,
+            gpk,
+            gsk,
+            attrs
+        ])
+    })
+    .map_err(sql(operation))?;
+    Ok(())
+}
+
+fn delete_row(conn: &Connection, key: &ItemKey, operation: &'static str) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2")
+        .and_then(|mut stmt| stmt.execute(rusqlite::params![key.pk, key.sk]))
+        .map_err(sql(operation))?;
+    Ok(())
+}
+
+const COLUMNS: &str = "pk, sk, t, v, ttl, gsi1pk, gsi1sk, attrs";
+
+fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRow> {
+    Ok(StoredRow {
+        pk: row.get(0)?,
+        sk: row.get(1)?,
+        t: row.get(2)?,
+        v: row.get(3)?,
+        ttl: row.get(4)?,
+        gsi1pk: row.get(5)?,
+        gsi1sk: row.get(6)?,
+        attrs: row.get(7)?,
+    })
+}
+
+struct StoredRow {
+    pk: String,
+    sk: String,
+    t: String,
+    v: Option<i64>,
+    ttl: Option<i64>,
+    gsi1pk: Option<String>,
+    gsi1sk: Option<String>,
+    attrs: Vec<u8>,
+}
+
+impl StoredRow {
+    fn into_item(self) -> Result<Item, StoreError> {
+        let version = self
+            .v
+            .map(u64::try_from)
+            .transpose()
+            .map_err(|_| StoreError::Corrupt("negative version"))?;
+        let gsi1 = match (self.gsi1pk, self.gsi1sk) {
+            (Some(p), Some(s)) => Some((p, s)),
+            (None, None) => None,
+            _ => return Err(StoreError::Corrupt("one index key without the other")),
+        };
+        Ok(Item::from_stored(
+            &self.t,
+            ItemKey::new(self.pk, self.sk),
+            version,
+            self.ttl.map(Timestamp::from_secs),
+            gsi1,
+            codec::decode(&self.attrs)?,
+        )?)
+    }
+}
+
+/// The SQL and parameters of one query page (asking for one item more than the page, to know whether
+/// another page follows).
+fn page_sql(query: &Query, position: Option<&CursorPosition>, now: i64) -> (String, Vec<SqlValue>) {
+    let (partition_col, sort_col) = match query.index {
+        Index::Table => ("pk", "sk"),
+        Index::Gsi1 => ("gsi1pk", "gsi1sk"),
+    };
+    let mut sql = format!("SELECT {COLUMNS} FROM items WHERE {partition_col} = ?");
+    let mut params = vec![SqlValue::Text(query.partition.clone())];
+    let mut bound = |sql: &mut String, op: &str, value: &str| {
+        sql.push_str(&format!(" AND {sort_col} {op} ?"));
+        params.push(SqlValue::Text(value.to_owned()));
+    };
+    match &query.range {
+        KeyRange::All => {}
+        KeyRange::Prefix(prefix) => {
+            bound(&mut sql, ">=", prefix);
+            if let Some(successor) = checks::prefix_successor(prefix) {
+                bound(&mut sql, "<", &successor);
+            }
+        }
+        KeyRange::Between(low, high) => {
+            bound(&mut sql, ">=", low);
+            bound(&mut sql, "<=", high);
+        }
+        KeyRange::AtLeast(low) => bound(&mut sql, ">=", low),
+        KeyRange::AtMost(high) => bound(&mut sql, "<=", high),
+    }
+    let (after, direction) = match query.order {
+        Order::Ascending => (">", "ASC"),
+        Order::Descending => ("<", "DESC"),
+    };
+    if let Some(pos) = position {
+        match (&query.index, &pos.gsi1) {
+            (Index::Gsi1, Some((_, gsk))) => {
+                // Index sort keys need not be unique; the table key breaks ties, as in DynamoDB.
+                sql.push_str(&format!(" AND (gsi1sk, pk, sk) {after} (?, ?, ?)"));
+                params.push(SqlValue::Text(gsk.clone()));
+                params.push(SqlValue::Text(pos.pk.clone()));
+                params.push(SqlValue::Text(pos.sk.clone()));
+            }
+            _ => {
+                sql.push_str(&format!(" AND sk {after} ?"));
+                params.push(SqlValue::Text(pos.sk.clone()));
+            }
+        }
+    }
+    sql.push_str(" AND (ttl IS NULL OR ttl > ?)");
+    params.push(SqlValue::Integer(now));
+    match query.index {
+        Index::Table => sql.push_str(&format!(" ORDER BY sk {direction}")),
+        Index::Gsi1 => sql.push_str(&format!(
+            " ORDER BY gsi1sk {direction}, pk {direction}, sk {direction}"
+        )),
+    }
+    sql.push_str(" LIMIT ?");
+    params.push(SqlValue::Integer(
+        i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX),
+    ));
+    (sql, params)
+}
+
+#[async_trait::async_trait]
+impl ItemStore for SqliteStore {
+    async fn ensure_schema(&self) -> Result<(), StoreError> {
+        self.run("migrate", migrate).await
+    }
+
+    async fn get(&self, key: &ItemKey) -> Result<Option<Item>, StoreError> {
+        const OP: &str = "get";
+        checks::key(key)?;
+        let key = key.clone();
+        let now = self.now_secs();
+        let row = self
+            .run(OP, move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM items
+                     WHERE pk = ?1 AND sk = ?2 AND (ttl IS NULL OR ttl > ?3)"
+                ))
+                .and_then(|mut stmt| {
+                    stmt.query_row(rusqlite::params![key.pk, key.sk, now], read_row)
+                        .optional()
+                })
+                .map_err(sql(OP))
+            })
+            .await?;
+        row.map(StoredRow::into_item).transpose()
+    }
+
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        const OP: &str = "put";
+        checks::item(&item)?;
+        let now = self.now_secs();
+        self.run(OP, move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql(OP))?;
+            if !holds(&tx, item.key(), condition, now, OP)? {
+                return Err(StoreError::ConditionFailed);
+            }
+            write_item(&tx, &item, OP)?;
+            tx.commit().map_err(sql(OP))
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &ItemKey, condition: Condition) -> Result<(), StoreError> {
+        const OP: &str = "delete";
+        checks::key(key)?;
+        let key = key.clone();
+        let now = self.now_secs();
+        self.run(OP, move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql(OP))?;
+            if !holds(&tx, &key, condition, now, OP)? {
+                return Err(StoreError::ConditionFailed);
+            }
+            delete_row(&tx, &key, OP)?;
+            tx.commit().map_err(sql(OP))
+        })
+        .await
+    }
+
+    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        const OP: &str = "query";
+        let position = checks::query(query)?;
+        let (statement, params) = page_sql(query, position.as_ref(), self.now_secs());
+        let rows = self
+            .run(OP, move |conn| {
+                let mut stmt = conn.prepare_cached(&statement).map_err(sql(OP))?;
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(params), read_row)
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(sql(OP))?;
+                Ok(rows)
+            })
+            .await?;
+        let mut items = rows
+            .into_iter()
+            .map(StoredRow::into_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = if items.len() > query.limit {
+            items.truncate(query.limit);
+            items.last().map(|last| Cursor::after(last, query.index))
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        const OP: &str = "transact";
+        checks::transaction(&ops)?;
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let now = self.now_secs();
+        self.run(OP, move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql(OP))?;
+            // Every condition is judged against the state before the transaction (as DynamoDB does);
+            // the keys are distinct, so checking all first and then writing is the same thing.
+            for (index, op) in ops.iter().enumerate() {
+                let condition = match op {
+                    WriteOp::Put { condition, .. }
+                    | WriteOp::Delete { condition, .. }
+                    | WriteOp::Check { condition, .. } => *condition,
+                };
+                if !holds(&tx, op.key(), condition, now, OP)? {
+                    return Err(StoreError::TransactionConditionFailed { index });
+                }
+            }
+            for op in &ops {
+                match op {
+                    WriteOp::Put { item, .. } => write_item(&tx, item, OP)?,
+                    WriteOp::Delete { key, .. } => delete_row(&tx, key, OP)?,
+                    WriteOp::Check { .. } => {}
+                }
+            }
+            tx.commit().map_err(sql(OP))
+        })
+        .await
+    }
+
+    async fn delete_many(&self, keys: &[ItemKey]) -> Result<(), StoreError> {
+        const OP: &str = "delete_many";
+        let keys: Vec<ItemKey> = checks::distinct_keys(keys)?.into_iter().cloned().collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.run(OP, move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql(OP))?;
+            for key in &keys {
+                delete_row(&tx, key, OP)?;
+            }
+            tx.commit().map_err(sql(OP))
+        })
+        .await
+    }
+}
+
+/// The compact binary form of an item's declared attributes (the `attrs` column).
+///
+/// `0x01` (format version), then per attribute: name length (u16 LE), name (UTF-8), a tag and the value:
+/// `S` length (u32 LE) + UTF-8, `N` i64 LE, `B` length (u32 LE) + bytes, `T`/`F` for booleans.
+mod codec {
+    use super::{BTreeMap, StoreError, Value};
+
+    const FORMAT: u8 = 1;
+
+    fn put_len<T: TryFrom<usize>>(len: usize) -> Result<T, StoreError> {
+        T::try_from(len).map_err(|_| StoreError::InvalidRequest("attribute too large"))
+    }
+
+    pub(super) fn encode(attrs: &BTreeMap<String, Value>) -> Result<Vec<u8>, StoreError> {
+        let mut out = Vec::with_capacity(64);
+        out.push(FORMAT);
+        for (name, value) in attrs {
+            out.extend_from_slice(&put_len::<u16>(name.len())?.to_le_bytes());
+            out.extend_from_slice(name.as_bytes());
+            match value {
+                Value::S(s) => {
+                    out.push(b'S');
+                    out.extend_from_slice(&put_len::<u32>(s.len())?.to_le_bytes());
+                    out.extend_from_slice(s.as_bytes());
+                }
+                Value::N(n) => {
+                    out.push(b'N');
+                    out.extend_from_slice(&n.to_le_bytes());
+                }
+                Value::B(b) => {
+                    out.push(b'B');
+                    out.extend_from_slice(&put_len::<u32>(b.len())?.to_le_bytes());
+                    out.extend_from_slice(b);
+                }
+                Value::Bool(b) => out.push(if *b { b'T' } else { b'F' }),
+            }
+        }
+        Ok(out)
+    }
+
+    const MALFORMED: StoreError = StoreError::Corrupt("attribute encoding");
+
+    struct Reader<'a>(&'a [u8]);
+
+    impl<'a> Reader<'a> {
+        fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
+            if self.0.len() < n {
+                return Err(MALFORMED);
+            }
+            let (head, tail) = self.0.split_at(n);
+            self.0 = tail;
+            Ok(head)
+        }
+        fn array<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
+            self.take(N)?.try_into().map_err(|_| MALFORMED)
+        }
+        fn string(&mut self, len: usize) -> Result<String, StoreError> {
+            String::from_utf8(self.take(len)?.to_vec()).map_err(|_| MALFORMED)
+        }
+        fn len32(&mut self) -> Result<usize, StoreError> {
+            usize::try_from(u32::from_le_bytes(self.array()?)).map_err(|_| MALFORMED)
+        }
+    }
+
+    pub(super) fn decode(bytes: &[u8]) -> Result<BTreeMap<String, Value>, StoreError> {
+        let mut reader = Reader(bytes);
+        if reader.array::<1>()? != [FORMAT] {
+            return Err(StoreError::Corrupt("unknown attribute format"));
+        }
+        let mut attrs = BTreeMap::new();
+        while !reader.0.is_empty() {
+            let name_len = usize::from(u16::from_le_bytes(reader.array()?));
+            let name = reader.string(name_len)?;
+            let value = match reader.array::<1>()? {
+                [b'S'] => {
+                    let len = reader.len32()?;
+                    Value::S(reader.string(len)?)
+                }
+                [b'N'] => Value::N(i64::from_le_bytes(reader.array()?)),
+                [b'B'] => {
+                    let len = reader.len32()?;
+                    Value::B(reader.take(len)?.to_vec())
+                }
+                [b'T'] => Value::Bool(true),
+                [b'F'] => Value::Bool(false),
+                _ => return Err(MALFORMED),
+            };
+            attrs.insert(name, value);
+        }
+        Ok(attrs)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn round_trips_every_value_kind_and_refuses_truncation() {
+            let mut attrs = BTreeMap::new();
+            attrs.insert("s".to_owned(), Value::S("héllo".into()));
+            attrs.insert("e".to_owned(), Value::S(String::new()));
+            attrs.insert("n".to_owned(), Value::N(i64::MIN));
+            attrs.insert("b".to_owned(), Value::B(vec![0, 255, 7]));
+            attrs.insert("t".to_owned(), Value::Bool(true));
+            attrs.insert("f".to_owned(), Value::Bool(false));
+            let bytes = encode(&attrs).unwrap_or_default();
+            assert_eq!(decode(&bytes).ok(), Some(attrs));
+            for cut in 0..bytes.len() - 1 {
+                let truncated = decode(&bytes[..cut]);
+                // A cut between two attributes is a valid shorter encoding; anything else is refused.
+                if let Ok(shorter) = truncated {
+                    assert!(shorter.len() < 6);
+                }
+            }
+            assert!(decode(&[]).is_err());
+            assert!(decode(&[2]).is_err());
+        }
+    }
+}
