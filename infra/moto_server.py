@@ -5,6 +5,7 @@ Prints the chosen port on one line once the server answers, then serves until it
 
 Usage: moto_server.py [PORT]   (PORT 0 or absent: a free port)
 """
+import logging
 import os
 import socket
 import sys
@@ -23,6 +24,8 @@ def free_port() -> int:
 def main() -> None:
     port = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1] != "0" else free_port()
     parent = os.getppid()
+    # One line per request on stderr would bury the test output.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     deadline = time.time() + 30

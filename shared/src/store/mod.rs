@@ -21,7 +21,8 @@ pub use cursor::Cursor;
 pub use error::StoreError;
 pub use item::{Item, ItemKey, Value};
 
-/// DynamoDB allows 100 operations per transaction, the moto emulator 25; qchat never needs more than 25.
+/// DynamoDB allows 100 operations per transaction; qchat keeps every transaction within 25 so that no
+/// change needs a large one (and older emulators that cap at 25 still agree).
 pub const MAX_TRANSACTION_OPS: usize = 25;
 /// The largest page a query may ask for.
 pub const MAX_PAGE_LIMIT: usize = 1000;
