@@ -416,6 +416,160 @@ pub const OUTBOX: ItemType = ItemType {
     ],
 };
 
+/// A lead: one person on one page (SPEC §3 "minimal collection").
+pub const LEAD: ItemType = ItemType {
+    name: "lead",
+    description: "A person who messaged a page: their page-scoped id (sealed), status, when they last wrote, \
+                  and their marketing-messages token (sealed). No name, picture or message text.",
+    key_shape: "pk = PAGE#<page id>, sk = LEAD#<lead id (keyed HMAC of page and person)>; index LEADS#<page>#<status> / <lead id>",
+    retention: Retention::WhileOwnerExists,
+    attributes: &[
+        attr(
+            "subject",
+            Category::Identifier,
+            true,
+            Protection::Encrypted,
+            "the page-scoped user id (or plugin user_ref) to send to",
+        ),
+        technical("subject_kind", "psid or user_ref"),
+        technical("status", "pending, subscribed, unsubscribed or unreachable"),
+        technical("created", "when the person first wrote (ms)"),
+        technical(
+            "last_message_at",
+            "when the person last wrote (ms): Meta's 24-hour window",
+        ),
+        attr(
+            "marketing_token",
+            Category::Identifier,
+            true,
+            Protection::Encrypted,
+            "send marketing messages the person opted in to",
+        ),
+        technical("marketing_status", "active or stopped"),
+        technical(
+            "marketing_last_sent_at",
+            "last marketing message (ms): at most one per 48 h",
+        ),
+        technical("consent_seq", "number of consent records (chain length)"),
+        technical(
+            "consent_head",
+            "hash of the latest consent record (chain head)",
+        ),
+        attr(
+            "unsubscribe_hash",
+            Category::Security,
+            false,
+            Protection::OneWayHash,
+            "find the lead's unsubscribe link to erase it",
+        ),
+        technical(
+            "erasure_requested_at",
+            "when the person asked for erasure (ms)",
+        ),
+    ],
+};
+
+/// One record of a lead's consent history: append-only and hash-chained.
+pub const CONSENT_RECORD: ItemType = ItemType {
+    name: "consent_record",
+    description: "Proof of what a person agreed to or refused, when, through what, under which policy; \
+                  each record holds the hash of the one before it.",
+    key_shape: "pk = CONSENT#<page id>#<lead id>, sk = SEQ#<sequence, 10 digits>",
+    retention: Retention::WhileOwnerExists,
+    attributes: &[
+        technical("seq", "position in the lead's chain"),
+        technical(
+            "action",
+            "opt_in, opt_out, confirmation_requested, declined, marketing_*",
+        ),
+        technical(
+            "source",
+            "first_message, get_started, checkbox_plugin, referral, keyword, unsubscribe_link, …",
+        ),
+        technical(
+            "meta_ref",
+            "Meta's message id or the opt-in ref, to match Meta's records",
+        ),
+        technical("meta_timestamp", "Meta's event time (ms)"),
+        technical("received_at", "when qchat received it (ms)"),
+        technical("policy_version", "the privacy policy version in force"),
+        technical("consent_mode", "confirmed or implicit"),
+        technical("wording", "the exact wording shown or answered"),
+        technical("prev_hash", "hash of the previous record"),
+        technical("hash", "hash of this record"),
+    ],
+};
+
+/// A one-click unsubscribe link's token (stored only as its hash).
+pub const UNSUBSCRIBE_LINK: ItemType = ItemType {
+    name: "unsubscribe_link",
+    description: "Maps the hash of an unsubscribe link's random token to its page and lead.",
+    key_shape: "pk = UNSUB#<sha256 of token>, sk = UNSUB",
+    retention: Retention::WhileOwnerExists,
+    attributes: &[
+        technical("page_id", "the page of the lead"),
+        technical("lead_id", "the lead (opaque id)"),
+        technical("created", "when the link was made (ms)"),
+    ],
+};
+
+/// Webhook de-duplication keys.
+pub const WEBHOOK_EVENT: ItemType = ItemType {
+    name: "webhook_event",
+    description: "Marks a Meta event (by message id, or a hash of its contents) as handled, so retries change nothing.",
+    key_shape: "pk = EVENT#<sha256 of page id and mid>, sk = EVENT",
+    retention: Retention::Expires {
+        seconds: 2 * DAY_SECS,
+    },
+    attributes: &[technical("received_at", "when it was handled (ms)")],
+};
+
+/// A Messenger reply waiting to be sent or sent (the Messenger outbox).
+pub const REPLY: ItemType = ItemType {
+    name: "reply",
+    description: "A Messenger reply written with the event that caused it; notify sends it, so a Graph API \
+                  failure never fails the webhook.",
+    key_shape: "pk = REPLY#<reply id>, sk = REPLY; index REPLY#DUE / <next attempt>#<reply id> while unsent",
+    retention: Retention::Expires {
+        seconds: 7 * DAY_SECS,
+    },
+    attributes: &[
+        technical("page_id", "the page that replies"),
+        technical(
+            "account_id",
+            "the page's account (its key seals the values below)",
+        ),
+        technical("lead_id", "the lead replied to (opaque id)"),
+        attr(
+            "recipient",
+            Category::Identifier,
+            true,
+            Protection::Encrypted,
+            "the person's page-scoped id or user_ref",
+        ),
+        technical("recipient_kind", "psid or user_ref"),
+        attr(
+            "text",
+            Category::Content,
+            true,
+            Protection::Encrypted,
+            "the reply text (may summarise the person's data)",
+        ),
+        technical(
+            "quick_replies",
+            "the reply's buttons (qchat's own payloads)",
+        ),
+        technical("state", "pending, sent or failed"),
+        technical("attempts", "send attempts so far"),
+        technical("next_attempt_at", "when to try next (ms)"),
+        technical("lease_until", "a sender is working on it until then (ms)"),
+        technical("created", "when it was written (ms)"),
+        technical("sent_at", "when Meta accepted it (ms)"),
+        technical("message_id", "Meta's id of the sent message"),
+        technical("failure", "why sending failed permanently"),
+    ],
+};
+
 /// Every item type the product stores. Add a type here before writing it.
 pub const ITEM_TYPES: &[&ItemType] = &[
     &DATA_KEY,
@@ -428,6 +582,11 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &POLICY,
     &BREACH_NOTICE,
     &OUTBOX,
+    &LEAD,
+    &CONSENT_RECORD,
+    &UNSUBSCRIBE_LINK,
+    &WEBHOOK_EVENT,
+    &REPLY,
 ];
 
 /// Item types that exist only so the conformance suites can exercise the store; never in production data.

@@ -12,6 +12,7 @@ pub mod ids;
 pub mod inventory;
 pub mod jobs;
 pub mod lambda;
+pub mod leads;
 pub mod mail;
 pub mod messenger;
 pub mod outbox;

@@ -1,0 +1,129 @@
+//! The lead item: where it lives, how it is read, and its status.
+
+use crate::clock::Timestamp;
+use crate::crypto::BlindIndexer;
+use crate::domain::{LeadId, PageId, Psid, UserRef};
+use crate::store::{Item, ItemKey};
+
+/// Blind-index purpose of lead ids.
+const LEAD_PURPOSE: &str = "lead";
+
+/// Who the lead is, as Meta identifies them.
+#[derive(Debug, Clone)]
+pub enum Subject {
+    Psid(Psid),
+    /// The checkbox plugin's reference, until the person writes and a PSID is known.
+    UserRef(UserRef),
+}
+
+impl Subject {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Psid(_) => "psid",
+            Self::UserRef(_) => "user_ref",
+        }
+    }
+    /// The raw value, for sealing and for the Send API. Never log it.
+    pub fn expose(&self) -> &str {
+        match self {
+            Self::Psid(p) => p.expose(),
+            Self::UserRef(u) => u.expose(),
+        }
+    }
+}
+
+/// Where a lead stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadStatus {
+    /// Asked for consent (confirmed mode), no answer yet.
+    Pending,
+    Subscribed,
+    Unsubscribed,
+    /// Meta says the person cannot be reached.
+    Unreachable,
+}
+
+impl LeadStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Subscribed => "subscribed",
+            Self::Unsubscribed => "unsubscribed",
+            Self::Unreachable => "unreachable",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "subscribed" => Some(Self::Subscribed),
+            "unsubscribed" => Some(Self::Unsubscribed),
+            "unreachable" => Some(Self::Unreachable),
+            _ => None,
+        }
+    }
+}
+
+/// The deterministic lead id of a subject on a page (26 base32 characters of a keyed HMAC).
+pub fn lead_id(indexer: &BlindIndexer, page: &PageId, subject: &Subject) -> LeadId {
+    let input = format!(
+        "{}\u{0}{}\u{0}{}",
+        page.as_str(),
+        subject.kind(),
+        subject.expose()
+    );
+    let index = indexer.index(LEAD_PURPOSE, input.as_bytes());
+    let digest = crate::crypto::sha256(index.as_str().as_bytes());
+    let id = crate::ids::base32_lower(&digest[..16]);
+    // base32 of 16 bytes is 26 characters of [a-z2-7]: always a valid id.
+    LeadId::parse(&id).unwrap_or_else(|_| LeadId::generate(&crate::ids::RandomIds))
+}
+
+/// A page's leads partition.
+pub fn page_leads_partition(page: &PageId) -> String {
+    format!("PAGE#{page}")
+}
+
+pub fn lead_key(page: &PageId, lead: &LeadId) -> ItemKey {
+    ItemKey::new(page_leads_partition(page), format!("LEAD#{lead}"))
+}
+
+/// The index partition listing a page's leads of one status.
+pub fn status_partition(page: &PageId, status: LeadStatus) -> String {
+    format!("LEADS#{page}#{}", status.name())
+}
+
+/// A lead as read from the store (sealed values stay sealed until a caller opens them).
+#[derive(Debug, Clone)]
+pub struct Lead {
+    pub page: PageId,
+    pub id: LeadId,
+    pub status: LeadStatus,
+    pub created: Timestamp,
+    pub last_message_at: Option<Timestamp>,
+    pub consent_seq: u64,
+    pub consent_head: String,
+    pub marketing_status: Option<String>,
+    pub item: Item,
+}
+
+impl Lead {
+    /// Reads the lead fields from its item; `None` if the item is not a well-formed lead.
+    pub fn from_item(page: &PageId, item: Item) -> Option<Self> {
+        let id = LeadId::parse(item.key().sk.strip_prefix("LEAD#")?).ok()?;
+        Some(Self {
+            page: page.clone(),
+            id,
+            status: LeadStatus::parse(item.get_str("status")?)?,
+            created: Timestamp::from_millis(item.get_i64("created").unwrap_or(0)),
+            last_message_at: item.get_i64("last_message_at").map(Timestamp::from_millis),
+            consent_seq: u64::try_from(item.get_i64("consent_seq").unwrap_or(0)).unwrap_or(0),
+            consent_head: item
+                .get_str("consent_head")
+                .unwrap_or(super::GENESIS_HASH)
+                .to_owned(),
+            marketing_status: item.get_str("marketing_status").map(str::to_owned),
+            item,
+        })
+    }
+}
