@@ -161,18 +161,21 @@ pub async fn change_password(app: &App, req: &Request) -> Result<Response, ApiEr
     let caller = auth::caller(app, req).await?;
     let body: PasswordChange = parse_json(req)?;
     let profile = auth::profile(app, &caller).await?;
-    let current = Password::parse(&body.current_password)
-        .map_err(|_| ApiError::forbidden("the current password is wrong"))?;
+    let wrong_password = || {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_password",
+            "the current password is wrong",
+        )
+    };
+    // An empty (unparseable) current password is just as wrong as any other: one answer for both.
+    let current = Password::parse(&body.current_password).map_err(|_| wrong_password())?;
     let stored = profile.password_hash.clone();
     let ok = tokio::task::spawn_blocking(move || qchat_shared::password::verify(&current, &stored))
         .await
         .map_err(|_| ApiError::internal())?;
     if !ok {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "wrong_password",
-            "the current password is wrong",
-        ));
+        return Err(wrong_password());
     }
     let new = Password::parse(&body.new_password)
         .map_err(|e| ApiError::bad_request("weak_password", e.to_string()))?;

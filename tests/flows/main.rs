@@ -1,0 +1,74 @@
+//! Black-box flows of the account function: every route driven through `qchat_local::dispatch`, which
+//! routes a request exactly like API Gateway, once on the embedded backends (SQLite, local keyring, file
+//! outboxes) and once on the AWS backends (DynamoDB, KMS, SES on the moto emulator).
+//!
+//! Each case is a plain `async fn(Backend)` in its module, listed once below; test names read
+//! `sqlite::<case>` and `moto::<case>`, so the output shows which backends ran. Every response of every
+//! case is checked for the security headers (see `TestApp::request`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed set-up step should fail the test loudly
+
+mod helpers;
+
+mod pages;
+mod policies;
+mod privacy;
+mod profile;
+mod registration;
+mod sessions;
+mod web;
+
+/// Instantiates every flow case for one backend.
+macro_rules! flows {
+    ($backend:ident, $variant:expr) => {
+        mod $backend {
+            flows!(@cases $variant;
+                registration::registering_answers_201_with_the_id_the_normalised_email_the_name_and_the_creation_time,
+                registration::a_body_that_is_not_json_is_refused_as_invalid_json,
+                registration::a_missing_field_is_refused_naming_the_field_without_echoing_any_value,
+                registration::an_invalid_email_is_refused_without_echoing_it,
+                registration::a_short_a_common_or_an_email_based_password_is_refused_as_weak,
+                registration::a_policy_version_other_than_the_current_one_is_refused,
+                registration::an_email_already_registered_is_refused_even_cased_or_spaced_differently,
+                sessions::signing_in_without_remember_sets_a_browser_session_cookie_for_12_hours,
+                sessions::signing_in_with_remember_sets_a_30_day_cookie_and_session,
+                sessions::the_bearer_token_and_the_session_cookie_both_authenticate,
+                sessions::requests_without_a_token_or_with_a_malformed_or_unknown_one_are_unauthenticated,
+                sessions::an_unknown_email_and_a_wrong_password_get_the_identical_401,
+                sessions::five_failures_lock_sign_in_for_15_minutes_even_with_the_right_password,
+                sessions::an_expired_session_is_refused_although_its_item_is_still_stored,
+                sessions::a_signed_out_token_is_refused_and_the_cookie_is_cleared,
+                sessions::signing_out_everywhere_ends_every_session_of_the_account_only,
+                profile::a_password_change_with_a_wrong_current_password_or_a_weak_new_one_is_refused,
+                profile::a_password_change_ends_the_other_sessions_keeps_this_one_and_queues_a_notice,
+                profile::the_name_and_the_email_can_be_changed_but_not_to_a_taken_email,
+                profile::the_security_log_lists_sign_ins_newest_first_with_their_network_address,
+                profile::a_sign_in_from_a_new_network_queues_one_notice_and_a_known_network_none,
+                pages::a_connected_page_is_listed_for_its_own_account_only_and_never_shows_its_token,
+                pages::a_page_connected_to_one_account_cannot_be_connected_by_another,
+                pages::another_accounts_page_cannot_be_disconnected_and_ones_own_can,
+                pages::a_malformed_page_id_or_token_is_refused,
+                policies::a_fresh_install_has_privacy_policy_and_terms_version_1,
+                policies::only_the_operator_may_publish_a_policy,
+                policies::a_published_policy_queues_its_fanout_and_must_be_accepted_in_its_current_version,
+                policies::only_the_operator_may_queue_a_breach_notice,
+                web::the_privacy_notice_is_html_under_a_strict_csp_and_lists_every_inventory_attribute,
+                web::the_privacy_notice_is_json_when_asked_for_and_matches_the_inventory,
+                web::every_kind_of_response_carries_the_security_headers,
+                web::an_unknown_route_is_404_and_a_known_route_with_another_method_405,
+                privacy::after_a_whole_flow_no_personal_value_is_in_the_raw_store_or_the_logs,
+            );
+        }
+    };
+    (@cases $variant:expr; $($module:ident :: $case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                crate::$module::$case($variant).await;
+            }
+        )*
+    };
+}
+
+flows!(sqlite, crate::helpers::Backend::Sqlite);
+flows!(moto, crate::helpers::Backend::Moto);

@@ -1,0 +1,286 @@
+//! The account itself: password change, name and email change, the security log and new-network notices.
+
+use std::net::IpAddr;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    Backend, START, TestApp, random_ipv4, random_ipv6, same_network, strong_password, unique_email,
+};
+
+fn change(current: &str, new: &str) -> Value {
+    json!({ "current_password": current, "new_password": new })
+}
+
+pub async fn a_password_change_with_a_wrong_current_password_or_a_weak_new_one_is_refused(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let (holder, token) = app.signed_in_holder("pwrefused").await;
+    let strong = strong_password();
+    let path = "/api/account/password";
+
+    for wrong in ["Definitely Not It 99", ""] {
+        app.post_json(path, &change(wrong, &strong), Some(&token))
+            .await
+            .assert_error(403, "wrong_password")
+            .assert_does_not_echo(&[&strong, &holder.password]);
+    }
+    let contains_email = format!("{}!", holder.email);
+    for weak in ["too short", contains_email.as_str(), "qwertyuiop123"] {
+        app.post_json(path, &change(&holder.password, weak), Some(&token))
+            .await
+            .assert_error(400, "weak_password")
+            .assert_does_not_echo(&[weak, &holder.password]);
+    }
+    app.post_json(
+        path,
+        &json!({ "current_password": holder.password }),
+        Some(&token),
+    )
+    .await
+    .assert_error(400, "missing_field");
+
+    // Nothing changed: the old password still signs in, and no notice was queued.
+    app.sign_in_ok(&holder.email, &holder.password, false).await;
+    assert_eq!(app.queued_notices(&holder.id).await, ["account_created"]);
+}
+
+pub async fn a_password_change_ends_the_other_sessions_keeps_this_one_and_queues_a_notice(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let (holder, this) = app.signed_in_holder("pwchange").await;
+    let other = app.sign_in_ok(&holder.email, &holder.password, true).await;
+    let new = strong_password();
+
+    let r = app
+        .post_json(
+            "/api/account/password",
+            &change(&holder.password, &new),
+            Some(&this),
+        )
+        .await;
+
+    r.assert_status(200)
+        .assert_does_not_echo(&[&new, &holder.password]);
+    assert_eq!(
+        r.json(),
+        json!({ "password_changed": true, "other_sessions_ended": 1 })
+    );
+    app.get("/api/account", Some(&this))
+        .await
+        .assert_status(200);
+    app.get("/api/account", Some(&other))
+        .await
+        .assert_error(401, "unauthenticated");
+    app.sign_in(&holder.email, &holder.password, false)
+        .await
+        .assert_error(401, "invalid_credentials");
+    app.sign_in_ok(&holder.email, &new, false).await;
+
+    let mut notices = app.queued_notices(&holder.id).await;
+    notices.sort();
+    assert_eq!(notices, ["account_created", "password_changed"]);
+    let log = app
+        .get("/api/account/security-log", Some(&this))
+        .await
+        .json();
+    assert!(
+        log["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .any(|e| e["event"] == "password_changed"),
+        "{log}"
+    );
+}
+
+pub async fn the_name_and_the_email_can_be_changed_but_not_to_a_taken_email(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (holder, token) = app.signed_in_holder("patcher").await;
+    let taken = app.new_holder("taken").await;
+
+    let r = app
+        .patch(
+            "/api/account",
+            &json!({ "name": " Grace Hopper " }),
+            Some(&token),
+        )
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.json()["name"], "Grace Hopper");
+    assert_eq!(r.json()["email"], holder.email.as_str());
+
+    app.patch("/api/account", &json!({}), Some(&token))
+        .await
+        .assert_error(400, "nothing_to_change");
+    app.patch("/api/account", &json!({ "name": "" }), Some(&token))
+        .await
+        .assert_error(400, "invalid_name");
+    app.patch(
+        "/api/account",
+        &json!({ "nickname": "Amazing Grace" }),
+        Some(&token),
+    )
+    .await
+    .assert_error(400, "invalid_field")
+    .assert_does_not_echo(&["Amazing Grace"]);
+    app.patch(
+        "/api/account",
+        &json!({ "email": "grace-at-nowhere" }),
+        Some(&token),
+    )
+    .await
+    .assert_error(400, "invalid_email")
+    .assert_does_not_echo(&["grace-at-nowhere"]);
+    for variant in [
+        taken.email.clone(),
+        format!(" {} ", taken.email.to_uppercase()),
+    ] {
+        app.patch("/api/account", &json!({ "email": variant }), Some(&token))
+            .await
+            .assert_error(409, "email_taken")
+            .assert_does_not_echo(&[&taken.email]);
+    }
+    // Its own address (in another case) is not a change.
+    app.patch(
+        "/api/account",
+        &json!({ "email": holder.email.to_uppercase() }),
+        Some(&token),
+    )
+    .await
+    .assert_status(200);
+    assert_eq!(app.queued_notices(&holder.id).await, ["account_created"]);
+
+    let new_email = unique_email("renamed");
+    let r = app
+        .patch(
+            "/api/account",
+            &json!({ "email": new_email.to_uppercase() }),
+            Some(&token),
+        )
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.json()["email"], new_email.as_str());
+    assert_eq!(r.json()["name"], "Grace Hopper");
+    let me = app.get("/api/account", Some(&token)).await.json();
+    assert_eq!(me["email"], new_email.as_str());
+
+    app.sign_in(&holder.email, &holder.password, false)
+        .await
+        .assert_error(401, "invalid_credentials");
+    app.sign_in_ok(&new_email, &holder.password, false).await;
+    let mut notices = app.queued_notices(&holder.id).await;
+    notices.sort();
+    assert_eq!(notices, ["account_created", "email_changed"]);
+    // The old address is free again; the other account still holds its own.
+    app.register(&holder.email, &strong_password(), None)
+        .await
+        .assert_status(201);
+    app.register(&taken.email, &strong_password(), None)
+        .await
+        .assert_error(409, "email_taken");
+}
+
+fn events(log: &Value) -> Vec<(String, String, Option<String>)> {
+    log["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| {
+            (
+                e["at"].as_str().expect("at").to_owned(),
+                e["event"].as_str().expect("event").to_owned(),
+                e["network"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+pub async fn the_security_log_lists_sign_ins_newest_first_with_their_network_address(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let home = app.network();
+    let holder = app.new_holder("logged").await;
+    app.clock.advance_secs(1);
+    app.sign_in_ok(&holder.email, &holder.password, false).await;
+    app.clock.advance_secs(1);
+    let travel = random_ipv6();
+    app.use_network(travel);
+    let token = app.sign_in_ok(&holder.email, &holder.password, true).await;
+    app.clock.advance_secs(1);
+    app.sign_in(&holder.email, "Not My Password 1", false)
+        .await
+        .assert_error(401, "invalid_credentials");
+
+    let r = app.get("/api/account/security-log", Some(&token)).await;
+
+    r.assert_status(200);
+    let at = |s: i64| START.plus_secs(s).to_rfc3339();
+    let (home, travel) = (Some(home.to_string()), Some(travel.to_string()));
+    assert_eq!(
+        events(&r.json()),
+        [
+            (at(3), "sign_in_failed".to_owned(), travel.clone()),
+            (at(2), "sign_in".to_owned(), travel),
+            (at(1), "sign_in".to_owned(), home.clone()),
+            (at(0), "registered".to_owned(), home),
+        ]
+    );
+
+    // Another account's log holds none of it.
+    app.use_network(random_ipv4());
+    let other = app.new_holder("otherlog").await;
+    app.clock.advance_secs(1);
+    let other = app.sign_in_ok(&other.email, &other.password, false).await;
+    let theirs = app
+        .get("/api/account/security-log", Some(&other))
+        .await
+        .json();
+    let kinds: Vec<String> = events(&theirs).into_iter().map(|(_, e, _)| e).collect();
+    assert_eq!(kinds, ["sign_in", "registered"]);
+}
+
+pub async fn a_sign_in_from_a_new_network_queues_one_notice_and_a_known_network_none(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let home = app.network();
+    let holder = app.new_holder("travelling").await;
+    let new_network_notices = |notices: Vec<String>| {
+        notices
+            .iter()
+            .filter(|n| *n == "new_network_sign_in")
+            .count()
+    };
+
+    // The first sign-in from the registration's network (another host of it) is not "new".
+    app.use_network(same_network(home));
+    app.sign_in_ok(&holder.email, &holder.password, false).await;
+    assert_eq!(new_network_notices(app.queued_notices(&holder.id).await), 0);
+
+    let prefix = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => v4.octets()[..3].to_vec(),
+        IpAddr::V6(v6) => v6.octets()[..6].to_vec(),
+    };
+    let away = loop {
+        let candidate = random_ipv4();
+        if prefix(candidate) != prefix(home) {
+            break candidate;
+        }
+    };
+    app.clock.advance_secs(60);
+    app.use_network(away);
+    app.sign_in_ok(&holder.email, &holder.password, false).await;
+    assert_eq!(new_network_notices(app.queued_notices(&holder.id).await), 1);
+
+    // Both networks are known now.
+    for network in [away, home] {
+        app.clock.advance_secs(60);
+        app.use_network(network);
+        app.sign_in_ok(&holder.email, &holder.password, false).await;
+    }
+    assert_eq!(new_network_notices(app.queued_notices(&holder.id).await), 1);
+}
