@@ -7,9 +7,39 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
+/// Libraries whose debug and trace output carries request and response bodies (DynamoDB items, SES
+/// recipients, Graph API payloads): they never log below `info`, whatever the configured filter says.
+const BODY_LOGGING_LIBRARIES: &[&str] = &[
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http_client",
+    "aws_sdk_dynamodb",
+    "aws_sdk_kms",
+    "aws_sdk_ses",
+    "aws_config",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "reqwest",
+    "rustls",
+    "lambda_runtime",
+    "lambda_http",
+];
+
+/// The configured filter (`QCHAT_LOG`), with the body-logging libraries capped at `info`.
+pub fn filter(configured: &str) -> EnvFilter {
+    let mut filter = EnvFilter::try_new(configured).unwrap_or_else(|_| EnvFilter::new("info"));
+    for library in BODY_LOGGING_LIBRARIES {
+        if let Ok(directive) = format!("{library}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}
+
 /// Installs the global subscriber once. Later calls (tests, a second init) are ignored.
-pub fn init(format: LogFormat, filter: &str) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+pub fn init(format: LogFormat, configured: &str) {
+    let filter = filter(configured);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(true);

@@ -30,7 +30,8 @@ impl<'a> MakeWriter<'a> for Buffer {
 
 static CAPTURE: OnceLock<Buffer> = OnceLock::new();
 
-/// Installs (once per process) a global subscriber at TRACE level, JSON format, capturing every span
+/// Installs (once per process) a global subscriber at TRACE level (with the same cap on body-logging
+/// libraries as production, see `telemetry::filter`), JSON format, capturing every span
 /// field and event of every thread.
 #[derive(Debug, Clone, Copy)]
 pub struct LogCapture;
@@ -41,7 +42,7 @@ pub fn capture() -> LogCapture {
         let buffer = Buffer::default();
         let subscriber = tracing_subscriber::fmt()
             .json()
-            .with_max_level(tracing::Level::TRACE)
+            .with_env_filter(crate::telemetry::filter("trace"))
             .with_current_span(true)
             .with_span_list(true)
             .with_writer(buffer.clone())
