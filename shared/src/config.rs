@@ -130,7 +130,10 @@ impl Config {
         let public_url = match (get(vars::PUBLIC_URL), &backend) {
             (None, Backend::Local { .. }) => format!("http://{addr}"),
             (None, Backend::Aws { .. }) => {
-                return Err(ConfigError { variable: vars::PUBLIC_URL, problem: "must be set when QCHAT_BACKEND=aws" });
+                return Err(ConfigError {
+                    variable: vars::PUBLIC_URL,
+                    problem: "must be set when QCHAT_BACKEND=aws",
+                });
             }
             (Some(v), _) if v.starts_with("https://") || v.starts_with("http://") => {
                 v.trim_end_matches('/').to_owned()

@@ -69,7 +69,13 @@ fn functions_get_the_configuration_the_code_reads_in_aws_mode() {
         assert!(globals.contains(needed), "globals have {needed}");
     }
     assert!(globals.contains(&format!("{}: aws", vars::BACKEND)));
-    for var in [vars::TABLE_NAME, vars::KMS_KEY_ID, vars::MAIL_FROM, vars::PUBLIC_URL, vars::OPERATOR_EMAIL] {
+    for var in [
+        vars::TABLE_NAME,
+        vars::KMS_KEY_ID,
+        vars::MAIL_FROM,
+        vars::PUBLIC_URL,
+        vars::OPERATOR_EMAIL,
+    ] {
         assert!(globals.contains(&format!("{var}: ")), "globals set {var}");
     }
 }
@@ -110,8 +116,14 @@ fn every_route_in_the_route_table_is_an_http_api_event_of_its_function_and_nothi
     let from_template = template_routes(&template());
     let missing: Vec<_> = from_code.difference(&from_template).collect();
     let extra: Vec<_> = from_template.difference(&from_code).collect();
-    assert!(missing.is_empty(), "routes missing from template.yaml: {missing:?}");
-    assert!(extra.is_empty(), "routes in template.yaml but not in shared/src/routes.rs: {extra:?}");
+    assert!(
+        missing.is_empty(),
+        "routes missing from template.yaml: {missing:?}"
+    );
+    assert!(
+        extra.is_empty(),
+        "routes in template.yaml but not in shared/src/routes.rs: {extra:?}"
+    );
 }
 
 #[test]
@@ -120,13 +132,28 @@ fn every_function_builds_its_own_binary_with_cargo_lambda() {
     for name in ["account", "notify"] {
         let logical = format!("  {}{}Function:", name[..1].to_uppercase(), &name[1..]);
         let function = block(&t, &logical).join("\n");
-        assert!(function.contains("BuildMethod: rust-cargolambda"), "{name} builds with cargo-lambda");
-        assert!(function.contains(&format!("Binary: {name}")), "{name} names its binary");
-        let manifest = std::fs::read_to_string(format!("{}/../functions/{name}/Cargo.toml", env!("CARGO_MANIFEST_DIR")))
-            .expect("function manifest");
-        assert!(manifest.contains(&format!("name = \"{name}\"")), "functions/{name} has a binary named {name}");
+        assert!(
+            function.contains("BuildMethod: rust-cargolambda"),
+            "{name} builds with cargo-lambda"
+        );
+        assert!(
+            function.contains(&format!("Binary: {name}")),
+            "{name} names its binary"
+        );
+        let manifest = std::fs::read_to_string(format!(
+            "{}/../functions/{name}/Cargo.toml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("function manifest");
+        assert!(
+            manifest.contains(&format!("name = \"{name}\"")),
+            "functions/{name} has a binary named {name}"
+        );
         let logs = block(&t, &format!("{}Logs:", logical.trim_end_matches(':'))).join("\n");
-        assert!(logs.contains("RetentionInDays"), "{name} has a log group with retention");
+        assert!(
+            logs.contains("RetentionInDays"),
+            "{name} has a log group with retention"
+        );
     }
 }
 
@@ -135,7 +162,10 @@ fn notify_consumes_only_outbox_inserts_from_the_stream_and_sweeps_on_a_schedule(
     let t = template();
     let notify = block(&t, "  NotifyFunction:").join("\n");
     assert!(notify.contains("Stream: !GetAtt Table.StreamArn"));
-    assert!(notify.contains(r#""eventName": ["INSERT"]"#) && notify.contains(r#""t": {"S": ["outbox"]}"#));
+    assert!(
+        notify.contains(r#""eventName": ["INSERT"]"#)
+            && notify.contains(r#""t": {"S": ["outbox"]}"#)
+    );
     assert!(notify.contains("Type: ScheduleV2") && notify.contains("rate(1 minute)"));
     assert!(notify.contains("ses:SendEmail"));
 }

@@ -1,6 +1,7 @@
 //! Test support (feature `test-support`): the moto emulator harness, probe item types for the store suite,
 //! and log capture. Never used by production code.
 
+pub mod counting;
 pub mod logs;
 pub mod moto;
 

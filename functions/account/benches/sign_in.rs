@@ -1,0 +1,153 @@
+//! Sign-in cost: the argon2id hash and verify times (criterion), and the store and KMS calls of one whole
+//! sign-in through the account handler, cold (first request of a process) and warm.
+//!
+//! Run with `cargo bench -p qchat-account --bench sign_in`.
+
+#![allow(clippy::print_stdout)] // a benchmark prints its figures
+
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use qchat_shared::app::App;
+use qchat_shared::clock::{Clock, SystemClock};
+use qchat_shared::config::Config;
+use qchat_shared::crypto::conformance::CountingKeyring;
+use qchat_shared::crypto::{Keyring, LocalKeyring};
+use qchat_shared::domain::Password;
+use qchat_shared::ids::RandomIds;
+use qchat_shared::mail::outbox::OutboxMailer;
+use qchat_shared::messenger::outbox::OutboxMessenger;
+use qchat_shared::password;
+use qchat_shared::store::ItemStore;
+use qchat_shared::store::sqlite::SqliteStore;
+use qchat_shared::test_support::counting::CountingStore;
+
+fn or_die<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) -> T {
+    match result {
+        Ok(v) => v,
+        Err(e) => panic!("bench set-up failed: {what}: {e}"),
+    }
+}
+
+fn argon2(c: &mut Criterion) {
+    let pw = or_die(Password::parse("violet tram conducts 7 owls"), "password");
+    let hash = or_die(password::hash(&pw), "hash");
+    let mut group = c.benchmark_group("argon2id m=19MiB t=2 p=1");
+    group.sample_size(20);
+    group.bench_function("hash", |b| b.iter(|| password::hash(&pw)));
+    group.bench_function("verify", |b| b.iter(|| password::verify(&pw, &hash)));
+    group.finish();
+}
+
+struct Rig {
+    app: App,
+    store: Arc<CountingStore>,
+    keyring: Arc<CountingKeyring>,
+    _dir: tempfile::TempDir,
+}
+
+fn rig() -> Rig {
+    let dir = or_die(tempfile::tempdir(), "temp dir");
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let sqlite = or_die(
+        SqliteStore::open(&dir.path().join("db"), clock.clone()),
+        "sqlite",
+    );
+    let store = Arc::new(CountingStore::new(Arc::new(sqlite)));
+    let local: Arc<dyn Keyring> = Arc::new(or_die(
+        LocalKeyring::open(&dir.path().join("key")),
+        "keyring",
+    ));
+    let keyring = Arc::new(CountingKeyring::new(local));
+    let config = or_die(Config::from_lookup(|_| None), "config");
+    let app = App::from_parts(
+        config,
+        store.clone() as Arc<dyn ItemStore>,
+        keyring.clone() as Arc<dyn Keyring>,
+        Arc::new(OutboxMailer::new(
+            dir.path().join("mail"),
+            "qchat@example.com".into(),
+            clock.clone(),
+        )),
+        Arc::new(OutboxMessenger::new(
+            dir.path().join("m.jsonl"),
+            clock.clone(),
+            Arc::new(RandomIds),
+        )),
+        clock,
+        Arc::new(RandomIds),
+    );
+    Rig {
+        app,
+        store,
+        keyring,
+        _dir: dir,
+    }
+}
+
+fn request(method: &str, path: &str, body: &str) -> qchat_shared::http::Request {
+    let mut req = http::Request::new(bytes::Bytes::from(body.to_owned()));
+    *req.method_mut() = or_die(method.parse(), "method");
+    *req.uri_mut() = or_die(path.parse(), "uri");
+    req.extensions_mut()
+        .insert(qchat_shared::http::ClientAddr(std::net::IpAddr::from([
+            203, 0, 113, 7,
+        ])));
+    req
+}
+
+/// One sign-in's calls: the first in a fresh process (cold key cache) and a later one (warm).
+fn sign_in_calls(_: &mut Criterion) {
+    let rt = or_die(
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        "runtime",
+    );
+    let register = r#"{"email":"bench@example.com","password":"violet tram conducts 7 owls","accepted_policy_version":"1"}"#;
+    let sign_in = r#"{"email":"bench@example.com","password":"violet tram conducts 7 owls","remember":false}"#;
+    // Register in one "process", then sign in from a fresh one over the same files (cold caches).
+    let first = rig();
+    rt.block_on(qchat_account::handle(
+        &first.app,
+        request("POST", "/api/accounts", register),
+    ));
+    let cold_app = App::from_parts(
+        (*first.app.config).clone(),
+        first.store.clone() as Arc<dyn ItemStore>,
+        first.keyring.clone() as Arc<dyn Keyring>,
+        first.app.mailer.clone(),
+        first.app.messenger.clone(),
+        first.app.clock.clone(),
+        first.app.ids.clone(),
+    );
+    for label in ["cold", "warm"] {
+        let (s0, g0, d0) = (
+            first.store.calls(),
+            first.keyring.generates(),
+            first.keyring.decrypts(),
+        );
+        let started = std::time::Instant::now();
+        let resp = rt.block_on(qchat_account::handle(
+            &cold_app,
+            request("POST", "/api/sessions", sign_in),
+        ));
+        let elapsed = started.elapsed();
+        let s1 = first.store.calls();
+        println!(
+            "sign-in ({label}): status {}, {:.1} ms, store calls {} (get {}, query {}, transact {}), KMS calls {} (generate {}, decrypt {})",
+            resp.status().as_u16(),
+            elapsed.as_secs_f64() * 1000.0,
+            s1.total() - s0.total(),
+            s1.get - s0.get,
+            s1.query - s0.query,
+            s1.transact - s0.transact,
+            first.keyring.generates() - g0 + first.keyring.decrypts() - d0,
+            first.keyring.generates() - g0,
+            first.keyring.decrypts() - d0,
+        );
+    }
+}
+
+criterion_group!(benches, argon2, sign_in_calls);
+criterion_main!(benches);

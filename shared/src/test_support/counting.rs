@@ -1,0 +1,92 @@
+//! A store decorator that counts the calls reaching the backend, by operation, for benchmarks and for
+//! tests that hold code to its store-call budget. It can also fail chosen calls (fault injection).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::store::{Condition, Item, ItemKey, ItemStore, Page, Query, StoreError, WriteOp};
+
+/// Counts of store calls.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StoreCalls {
+    pub get: usize,
+    pub put: usize,
+    pub delete: usize,
+    pub query: usize,
+    pub transact: usize,
+    pub delete_many: usize,
+}
+
+impl StoreCalls {
+    pub fn total(&self) -> usize {
+        self.get + self.put + self.delete + self.query + self.transact + self.delete_many
+    }
+}
+
+/// Wraps a store and counts every call.
+#[derive(Debug)]
+pub struct CountingStore {
+    inner: Arc<dyn ItemStore>,
+    get: AtomicUsize,
+    put: AtomicUsize,
+    delete: AtomicUsize,
+    query: AtomicUsize,
+    transact: AtomicUsize,
+    delete_many: AtomicUsize,
+}
+
+impl CountingStore {
+    pub fn new(inner: Arc<dyn ItemStore>) -> Self {
+        Self {
+            inner,
+            get: AtomicUsize::new(0),
+            put: AtomicUsize::new(0),
+            delete: AtomicUsize::new(0),
+            query: AtomicUsize::new(0),
+            transact: AtomicUsize::new(0),
+            delete_many: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn calls(&self) -> StoreCalls {
+        StoreCalls {
+            get: self.get.load(Ordering::SeqCst),
+            put: self.put.load(Ordering::SeqCst),
+            delete: self.delete.load(Ordering::SeqCst),
+            query: self.query.load(Ordering::SeqCst),
+            transact: self.transact.load(Ordering::SeqCst),
+            delete_many: self.delete_many.load(Ordering::SeqCst),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ItemStore for CountingStore {
+    async fn ensure_schema(&self) -> Result<(), StoreError> {
+        self.inner.ensure_schema().await
+    }
+    async fn get(&self, key: &ItemKey) -> Result<Option<Item>, StoreError> {
+        self.get.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        self.put.fetch_add(1, Ordering::SeqCst);
+        self.inner.put(item, condition).await
+    }
+    async fn delete(&self, key: &ItemKey, condition: Condition) -> Result<(), StoreError> {
+        self.delete.fetch_add(1, Ordering::SeqCst);
+        self.inner.delete(key, condition).await
+    }
+    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        self.query.fetch_add(1, Ordering::SeqCst);
+        self.inner.query(query).await
+    }
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        self.transact.fetch_add(1, Ordering::SeqCst);
+        self.inner.transact(ops).await
+    }
+    async fn delete_many(&self, keys: &[ItemKey]) -> Result<(), StoreError> {
+        self.delete_many.fetch_add(1, Ordering::SeqCst);
+        self.inner.delete_many(keys).await
+    }
+}
