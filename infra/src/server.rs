@@ -26,6 +26,8 @@ pub async fn dispatch(app: &App, req: Request) -> Response {
     match routes::find(routes::ROUTES, req.method().as_str(), req.uri().path()) {
         Matched::Route(route, _) => match route.function {
             Function::Account => qchat_account::handle(app, req).await,
+            Function::Webhook => qchat_webhook::handle(app, req).await,
+            Function::Optin => qchat_optin::handle(app, req).await,
         },
         Matched::WrongMethod => finish(ApiError::method_not_allowed().into_response()),
         Matched::NotFound => finish(ApiError::route_not_found().into_response()),

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -16,7 +17,10 @@ pub mod leads;
 pub mod mail;
 pub mod messenger;
 pub mod outbox;
+pub mod pages;
 pub mod password;
+pub mod policies;
+pub mod replies;
 pub mod routes;
 pub mod store;
 pub mod telemetry;

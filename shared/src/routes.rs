@@ -9,6 +9,8 @@ use crate::http::PathParams;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Function {
     Account,
+    Webhook,
+    Optin,
 }
 
 impl Function {
@@ -16,6 +18,8 @@ impl Function {
     pub const fn name(self) -> &'static str {
         match self {
             Self::Account => "account",
+            Self::Webhook => "webhook",
+            Self::Optin => "optin",
         }
     }
 }
@@ -44,7 +48,7 @@ const fn r(
     }
 }
 
-use Function::Account;
+use Function::{Account, Optin, Webhook};
 
 /// Every route of the product.
 pub const ROUTES: &[Route] = &[
@@ -69,6 +73,23 @@ pub const ROUTES: &[Route] = &[
     r(Account, "POST", "/api/policies", "publish_policy"),
     r(Account, "POST", "/api/breach-notices", "breach_notice"),
     r(Account, "GET", "/privacy", "privacy_notice"),
+    r(Webhook, "GET", "/webhook", "verify"),
+    r(Webhook, "POST", "/webhook", "events"),
+    r(Optin, "GET", "/u/{token}", "unsubscribe_page"),
+    r(Optin, "POST", "/u/{token}", "unsubscribe"),
+    r(Optin, "GET", "/api/pages/{page_id}/leads", "list_leads"),
+    r(
+        Optin,
+        "GET",
+        "/api/pages/{page_id}/leads/{lead_id}",
+        "get_lead",
+    ),
+    r(
+        Optin,
+        "POST",
+        "/api/pages/{page_id}/leads/{lead_id}/unsubscribe",
+        "unsubscribe_lead",
+    ),
 ];
 
 /// The result of matching a request against the table.

@@ -129,7 +129,7 @@ fn every_route_in_the_route_table_is_an_http_api_event_of_its_function_and_nothi
 #[test]
 fn every_function_builds_its_own_binary_with_cargo_lambda() {
     let t = template();
-    for name in ["account", "notify"] {
+    for name in ["account", "notify", "webhook", "optin"] {
         let logical = format!("  {}{}Function:", name[..1].to_uppercase(), &name[1..]);
         let function = block(&t, &logical).join("\n");
         assert!(
@@ -164,7 +164,7 @@ fn notify_consumes_only_outbox_inserts_from_the_stream_and_sweeps_on_a_schedule(
     assert!(notify.contains("Stream: !GetAtt Table.StreamArn"));
     assert!(
         notify.contains(r#""eventName": ["INSERT"]"#)
-            && notify.contains(r#""t": {"S": ["outbox"]}"#)
+            && notify.contains(r#""t": {"S": ["outbox", "reply"]}"#)
     );
     assert!(notify.contains("Type: ScheduleV2") && notify.contains("rate(1 minute)"));
     assert!(notify.contains("ses:SendEmail"));

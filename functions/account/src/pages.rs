@@ -8,15 +8,12 @@ use qchat_shared::http::{
     ApiError, PathParams, Request, Response, StatusCode, json, no_content, parse_json,
 };
 use qchat_shared::inventory::PAGE;
-use qchat_shared::store::{
-    Condition, Index, Item, ItemKey, KeyRange, Order, Query, StoreError, Value,
-};
+use qchat_shared::store::{Condition, Index, Item, KeyRange, Order, Query, StoreError, Value};
 
 use crate::auth;
 
-pub fn page_key(page: &PageId) -> ItemKey {
-    ItemKey::new(format!("PAGE#{page}"), "PAGE")
-}
+// The page key and the ownership check are shared with the other page-scoped functions.
+pub use qchat_shared::pages::{owned_page, page_key};
 
 fn pages_partition(account: &AccountId) -> String {
     format!("ACCOUNT#{account}#PAGES")
@@ -146,19 +143,6 @@ pub async fn list(app: &App, req: &Request) -> Result<Response, ApiError> {
         }
     }
     Ok(json(StatusCode::OK, &serde_json::json!({ "pages": pages })))
-}
-
-/// The caller's page item, or 404 (also for another account's page: its existence is not revealed).
-pub async fn owned_page(app: &App, account: &AccountId, page: &PageId) -> Result<Item, ApiError> {
-    let item = app
-        .store
-        .get(&page_key(page))
-        .await?
-        .ok_or_else(|| ApiError::not_found("page"))?;
-    if item.get_str("account_id") != Some(account.as_str()) {
-        return Err(ApiError::not_found("page"));
-    }
-    Ok(item)
 }
 
 /// `DELETE /api/pages/{page_id}`.

@@ -3,7 +3,9 @@
 //! HTML by default; JSON with `Accept: application/json`.
 
 use qchat_shared::app::App;
-use qchat_shared::http::{ApiError, Request, Response, StatusCode, html, json};
+use qchat_shared::http::{
+    ApiError, Request, Response, StatusCode, escape_html as escape, html, json,
+};
 use qchat_shared::inventory::{self, ItemType, Retention};
 
 use crate::policies::{PolicyKind, current_policy};
@@ -54,21 +56,6 @@ fn retention_text(t: &ItemType) -> String {
             "until it expires (see its description), then deleted".to_owned()
         }
     }
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 fn wants_json(req: &Request) -> bool {

@@ -1,8 +1,9 @@
-//! The Lambda events notify receives, told apart and parsed: a DynamoDB stream batch (outbox inserts, so
-//! each notice goes out at once) or anything else (the EventBridge schedule: jobs, then the due sweep).
+//! The Lambda events notify receives, told apart and parsed: a DynamoDB stream batch (outbox and reply
+//! inserts, so each notice or Messenger reply goes out at once) or anything else (the EventBridge
+//! schedule: jobs, then the due sweeps).
 //!
-//! Parsing never fails: a record that does not name an outbox item is counted and ignored, because the
-//! scheduled sweep delivers every pending notice anyway.
+//! Parsing never fails: a record that names neither an outbox nor a reply item is counted and ignored,
+//! because the scheduled sweeps deliver every pending notice and reply anyway.
 
 use serde_json::Value;
 
@@ -12,7 +13,9 @@ pub enum Invocation {
     /// A stream batch: deliver these outbox ids.
     Stream {
         outbox_ids: Vec<String>,
-        /// Records that were not outbox inserts or named no usable id.
+        /// Messenger replies (`REPLY#<id>`) to send.
+        reply_ids: Vec<String>,
+        /// Records that were not outbox or reply inserts, or named no usable id.
         ignored: usize,
     },
     /// A schedule (or any event without `Records`): run a tick.
@@ -28,8 +31,14 @@ fn is_outbox_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-/// The outbox id a stream record is about, if it is an insert (or update) of an outbox item.
-fn outbox_id(record: &Value) -> Option<String> {
+/// The item a stream record is about.
+enum Target {
+    Outbox(String),
+    Reply(String),
+}
+
+/// The outbox or reply id a stream record is about, if it is an insert (or update) of such an item.
+fn target(record: &Value) -> Option<Target> {
     // A removal (TTL expiry, erasure) is nothing to deliver.
     if record.get("eventName").and_then(Value::as_str) == Some("REMOVE") {
         return None;
@@ -40,8 +49,11 @@ fn outbox_id(record: &Value) -> Option<String> {
         .get("pk")?
         .get("S")?
         .as_str()?;
-    let id = pk.strip_prefix("OUTBOX#")?;
-    is_outbox_id(id).then(|| id.to_owned())
+    if let Some(id) = pk.strip_prefix("OUTBOX#") {
+        return is_outbox_id(id).then(|| Target::Outbox(id.to_owned()));
+    }
+    let id = qchat_shared::replies::reply_id_of(pk)?;
+    is_outbox_id(id).then(|| Target::Reply(id.to_owned()))
 }
 
 /// Tells a stream batch from a schedule.
@@ -50,16 +62,19 @@ pub fn parse(event: &Value) -> Invocation {
         return Invocation::Schedule;
     };
     let mut outbox_ids = Vec::with_capacity(records.len());
+    let mut reply_ids = Vec::new();
     let mut ignored = 0;
     for record in records {
-        match outbox_id(record) {
-            Some(id) if !outbox_ids.contains(&id) => outbox_ids.push(id),
+        match target(record) {
+            Some(Target::Outbox(id)) if !outbox_ids.contains(&id) => outbox_ids.push(id),
+            Some(Target::Reply(id)) if !reply_ids.contains(&id) => reply_ids.push(id),
             Some(_) => {}
             None => ignored += 1,
         }
     }
     Invocation::Stream {
         outbox_ids,
+        reply_ids,
         ignored,
     }
 }
@@ -96,6 +111,7 @@ mod tests {
             parse(&event),
             Invocation::Stream {
                 outbox_ids: vec!["abc".into(), "job1.acc2".into()],
+                reply_ids: vec![],
                 ignored: 0
             }
         );
@@ -116,6 +132,7 @@ mod tests {
             parse(&event),
             Invocation::Stream {
                 outbox_ids: vec!["kept".into()],
+                reply_ids: vec![],
                 ignored: 6
             }
         );
@@ -129,7 +146,26 @@ mod tests {
             parse(&event),
             Invocation::Stream {
                 outbox_ids: vec!["a".into()],
+                reply_ids: vec![],
                 ignored: 0
+            }
+        );
+    }
+
+    #[test]
+    fn reply_inserts_are_told_from_outbox_inserts() {
+        let event = json!({ "Records": [
+            record("INSERT", "REPLY#r1"),
+            record("INSERT", "OUTBOX#o1"),
+            record("INSERT", "REPLY#DUE"),
+            record("INSERT", "REPLY#r1"),
+        ]});
+        assert_eq!(
+            parse(&event),
+            Invocation::Stream {
+                outbox_ids: vec!["o1".into()],
+                reply_ids: vec!["r1".into()],
+                ignored: 1
             }
         );
     }

@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod event;
 pub mod fanout;
 pub mod notices;
+pub mod replies;
 
 use qchat_shared::app::App;
 use qchat_shared::clock::Timestamp;
@@ -19,6 +20,7 @@ use qchat_shared::store::StoreError;
 pub use delivery::{Delivery, DrainReport, deliver, drain_due};
 pub use event::Invocation;
 pub use fanout::{BreachFanout, PolicyFanout};
+pub use replies::{deliver_reply, drain_due_replies};
 
 /// A fan-out job's lease: longer than any single step (one page of accounts), and than a Lambda run.
 pub const JOB_LEASE_SECS: i64 = 900;
@@ -60,9 +62,12 @@ impl From<NotifyError> for lambda_runtime::Diagnostic {
 pub struct TickReport {
     pub jobs: RunReport,
     pub delivery: DrainReport,
+    /// Messenger replies queued by the webhook.
+    pub replies: DrainReport,
 }
 
-/// One scheduled run: due fan-out jobs, then every due notice, until a few seconds before `deadline`.
+/// One scheduled run: due fan-out jobs, then every due notice, then every due Messenger reply, until a
+/// few seconds before `deadline`.
 /// `runner` names this process in job leases (an opaque id).
 ///
 /// # Errors
@@ -78,7 +83,12 @@ pub async fn tick(app: &App, runner: &str, deadline: Timestamp) -> Result<TickRe
     let breach = BreachFanout::new(app.clone());
     let jobs = jobs.run_due(runner, deadline, &[&policy, &breach]).await?;
     let delivery = drain_due(app, deadline).await?;
-    Ok(TickReport { jobs, delivery })
+    let replies = drain_due_replies(app, deadline).await?;
+    Ok(TickReport {
+        jobs,
+        delivery,
+        replies,
+    })
 }
 
 /// The stream path stops taking new notices this long before the Lambda deadline.
@@ -96,6 +106,7 @@ pub async fn handle(
     match event::parse(event) {
         Invocation::Stream {
             outbox_ids,
+            reply_ids,
             ignored,
         } => {
             let stop_at = deadline.plus_secs(-STREAM_MARGIN_SECS);
@@ -115,9 +126,25 @@ pub async fn handle(
                     }
                 }
             }
+            let mut replies = DrainReport::default();
+            for id in &reply_ids {
+                if app.clock.now() >= stop_at {
+                    left += 1;
+                    continue;
+                }
+                match deliver_reply(app, id).await {
+                    Ok(delivery) => replies.count(delivery),
+                    Err(e) => {
+                        errors += 1;
+                        tracing::warn!(reply = %id, error = %e, "reply failed; the sweep retries it");
+                    }
+                }
+            }
             tracing::info!(
-                records = outbox_ids.len(),
+                records = outbox_ids.len() + reply_ids.len(),
                 ignored,
+                replies_sent = replies.sent,
+                replies_failed = replies.failed,
                 sent = report.sent,
                 retrying = report.retrying,
                 failed = report.failed,
@@ -136,6 +163,8 @@ pub async fn handle(
                 sent = report.delivery.sent,
                 retrying = report.delivery.retrying,
                 failed = report.delivery.failed,
+                replies_sent = report.replies.sent,
+                replies_failed = report.replies.failed,
                 "scheduled run finished"
             );
             Ok(serde_json::json!({
@@ -145,6 +174,12 @@ pub async fn handle(
                     "retrying": report.delivery.retrying,
                     "failed": report.delivery.failed,
                     "skipped": report.delivery.skipped,
+                },
+                "replies": {
+                    "sent": report.replies.sent,
+                    "retrying": report.replies.retrying,
+                    "failed": report.replies.failed,
+                    "skipped": report.replies.skipped,
                 },
             }))
         }

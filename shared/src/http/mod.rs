@@ -11,7 +11,7 @@ mod response;
 pub use body::{parse_json, query_param};
 pub use cookie::{SESSION_COOKIE, clear_session_cookie, session_cookie, session_token};
 pub use error::ApiError;
-pub use response::{finish, html, json, no_content, redirect};
+pub use response::{escape_html, finish, html, json, no_content, redirect};
 
 pub use bytes::Bytes;
 pub use http::{Method, StatusCode};

@@ -30,7 +30,23 @@ pub fn json<T: serde::Serialize + ?Sized>(status: StatusCode, value: &T) -> Resp
     }
 }
 
-/// An HTML page (qchat's own, escaped by its caller).
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// An HTML page (qchat's own, escaped by its caller with [`escape_html`]).
 pub fn html(status: StatusCode, page: String) -> Response {
     with_body(status, "text/html; charset=utf-8", Bytes::from(page))
 }

@@ -19,7 +19,7 @@ pub mod sqlite;
 
 pub use cursor::Cursor;
 pub use error::StoreError;
-pub use item::{Item, ItemKey, Value};
+pub use item::{InventoryError, Item, ItemKey, Value};
 
 /// DynamoDB allows 100 operations per transaction; qchat keeps every transaction within 25 so that no
 /// change needs a large one (and older emulators that cap at 25 still agree).

@@ -1,0 +1,456 @@
+//! Delivery of Messenger replies queued by the webhook (REPLY items): at least once, idempotent per
+//! reply id, like [`crate::delivery`] for email.
+//!
+//! One delivery claims the reply with a lease (a put conditional on its version), opens the recipient
+//! and text under the page's account key, loads the page's sealed access token and sends with
+//! `messaging_type = RESPONSE`. Outcomes, each recorded conditional on the version held:
+//! - sent: `state = sent`, Meta's `message_id`, out of the due index;
+//! - a passing error (`SendError::is_retryable`): back to the index after a backoff;
+//! - a token or permission error: the page's sending is stopped (reason `token_invalid` /
+//!   `permission`) with a `PageSendingStopped` notice to its account, and the reply fails — in one
+//!   transaction, and only the first reply to meet the error queues the notice;
+//! - the person cannot be reached: the lead becomes `unreachable` (a plain update, no consent record);
+//! - a page whose sending is stopped gets nothing sent: the reply fails.
+
+use qchat_shared::app::{App, account_key_owner};
+use qchat_shared::clock::Timestamp;
+use qchat_shared::domain::{AccountId, LeadId, PageAccessToken, PageId, Psid, UserRef};
+use qchat_shared::leads::{LeadStatus, lead_key, record::status_partition};
+use qchat_shared::messenger::{MessagingType, OutgoingMessage, QuickReply, Recipient, SendError};
+use qchat_shared::outbox::{Notice, notice_op};
+use qchat_shared::pages::page_key;
+use qchat_shared::replies::{DUE_PARTITION, due_sort_key, reply_id_of, reply_key};
+use qchat_shared::store::{
+    Condition, Index, Item, KeyRange, Order, Query, StoreError, Value, WriteOp,
+};
+use tracing::instrument;
+
+use crate::NotifyError;
+use crate::delivery::{
+    Delivery, DrainReport, LEASE_SECS, MAX_ATTEMPTS, TOO_MANY_ATTEMPTS, backoff_secs,
+};
+
+const DRAIN_PAGE: usize = 25;
+const DRAIN_MARGIN_SECS: i64 = 3;
+
+/// What an attempt came to, before it is recorded.
+#[derive(Debug)]
+enum Attempt {
+    Sent(String),
+    Retry(&'static str),
+    Failed(&'static str),
+    /// Stop the page for this reason, then fail the reply.
+    StopPage(&'static str),
+    /// Mark the lead unreachable, then fail the reply.
+    Unreachable,
+}
+
+fn set<const N: usize>(mut item: Item, values: [(&str, Value); N]) -> Result<Item, StoreError> {
+    for (name, value) in values {
+        item = item.plain(name, value)?;
+    }
+    Ok(item)
+}
+
+/// Delivers the reply `reply_id` if it is due and nobody else is on it.
+///
+/// # Errors
+/// Only the store's failures reading, claiming or recording; the reply then stays pending.
+#[instrument(name = "notify.reply", skip_all, fields(reply = %reply_id))]
+pub async fn deliver_reply(app: &App, reply_id: &str) -> Result<Delivery, NotifyError> {
+    let key = reply_key(reply_id);
+    let Some(item) = app.store.get(&key).await? else {
+        return Ok(Delivery::Skipped);
+    };
+    let now = app.clock.now();
+    let pending = item.get_str("state") == Some("pending");
+    let held = item.get_i64("lease_until").unwrap_or(0) > now.millis();
+    let not_due = item.get_i64("next_attempt_at").unwrap_or(0) > now.millis();
+    let (true, false, false, Some(version)) = (pending, held, not_due, item.version()) else {
+        return Ok(Delivery::Skipped);
+    };
+    let claimed = set(
+        item,
+        [("lease_until", Value::N(now.plus_secs(LEASE_SECS).millis()))],
+    )?
+    .with_version(version + 1);
+    match app
+        .store
+        .put(claimed.clone(), Condition::VersionIs(version))
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => return Ok(Delivery::Skipped),
+        Err(e) => return Err(e.into()),
+    }
+    let outcome = attempt(app, reply_id, &claimed).await;
+    record(app, reply_id, claimed, version + 1, outcome).await
+}
+
+struct Target {
+    page: PageId,
+    account: AccountId,
+    page_item: Item,
+}
+
+/// Resolves, opens and sends. Never touches the reply item.
+async fn attempt(app: &App, reply_id: &str, item: &Item) -> Attempt {
+    let (Some(page), Some(account)) = (
+        item.get_str("page_id").and_then(|p| PageId::parse(p).ok()),
+        item.get_str("account_id")
+            .and_then(|a| AccountId::parse(a).ok()),
+    ) else {
+        return Attempt::Failed("malformed_reply");
+    };
+    let page_item = match app.store.get(&page_key(&page)).await {
+        Ok(Some(p)) if p.get_str("account_id") == Some(account.as_str()) => p,
+        Ok(_) => return Attempt::Failed("page_gone"),
+        Err(e) => {
+            tracing::warn!(error = %e, "page unreadable for now");
+            return Attempt::Retry("store_unavailable");
+        }
+    };
+    if page_item.get_str("sending") == Some("stopped") {
+        return Attempt::Failed("page_stopped");
+    }
+    let target = Target {
+        page,
+        account,
+        page_item,
+    };
+    let message = match open_message(app, reply_id, item, &target).await {
+        Ok(m) => m,
+        Err(a) => return a,
+    };
+    let token = match open_token(app, &target).await {
+        Ok(t) => t,
+        Err(a) => return a,
+    };
+    match app.messenger.send(&target.page, &token, &message).await {
+        Ok(sent) => Attempt::Sent(sent.message_id),
+        Err(e) => classify(&e),
+    }
+}
+
+fn classify(e: &SendError) -> Attempt {
+    if e.is_retryable() {
+        return Attempt::Retry("meta_unavailable");
+    }
+    match e {
+        SendError::TokenInvalid { .. } => Attempt::StopPage("token_invalid"),
+        SendError::Permission { .. } => Attempt::StopPage("permission"),
+        SendError::Unreachable { .. } => Attempt::Unreachable,
+        SendError::OutsideWindow { .. } => Attempt::Failed("outside_window"),
+        SendError::FrequencyCapped { .. } => Attempt::Failed("frequency_capped"),
+        _ => Attempt::Failed("refused"),
+    }
+}
+
+fn crypto_failure(e: &qchat_shared::crypto::CryptoError) -> Attempt {
+    use qchat_shared::crypto::CryptoError;
+    tracing::warn!(error = %e, "reply values not decrypted");
+    match e {
+        CryptoError::Keyring(_) | CryptoError::Store(_) | CryptoError::Primitive(_) => {
+            Attempt::Retry("keys_unavailable")
+        }
+        _ => Attempt::Failed("unreadable"),
+    }
+}
+
+async fn open_message(
+    app: &App,
+    reply_id: &str,
+    item: &Item,
+    target: &Target,
+) -> Result<OutgoingMessage, Attempt> {
+    let owner = account_key_owner(&target.account);
+    let key = reply_key(reply_id);
+    let open = |attr: &'static str| {
+        let sealed = item.get_sealed(attr);
+        let owner = owner.clone();
+        let key = key.clone();
+        async move {
+            let sealed = sealed.ok_or(Attempt::Failed("malformed_reply"))?;
+            let plain = app
+                .keys
+                .open(&owner, &key, attr, &sealed)
+                .await
+                .map_err(|e| crypto_failure(&e))?;
+            plain
+                .as_str()
+                .map(str::to_owned)
+                .map_err(|_| Attempt::Failed("unreadable"))
+        }
+    };
+    let recipient = open("recipient").await?;
+    let text = open("text").await?;
+    let recipient = match item.get_str("recipient_kind") {
+        Some("user_ref") => UserRef::parse(&recipient).map(Recipient::UserRef),
+        _ => Psid::parse(&recipient).map(Recipient::Psid),
+    }
+    .map_err(|_| Attempt::Failed("unreadable"))?;
+    let quick_replies = item
+        .get_str("quick_replies")
+        .and_then(|q| serde_json::from_str::<Vec<serde_json::Value>>(q).ok())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|q| {
+            Some(QuickReply {
+                title: q.get("title")?.as_str()?.to_owned(),
+                payload: q.get("payload")?.as_str()?.to_owned(),
+            })
+        })
+        .collect();
+    Ok(OutgoingMessage {
+        recipient,
+        messaging_type: MessagingType::Response,
+        text,
+        quick_replies,
+        metadata: Some(format!("qchat.reply.{reply_id}")),
+    })
+}
+
+async fn open_token(app: &App, target: &Target) -> Result<PageAccessToken, Attempt> {
+    let sealed = target
+        .page_item
+        .get_sealed("access_token")
+        .ok_or(Attempt::Failed("page_gone"))?;
+    let plain = app
+        .keys
+        .open(
+            &account_key_owner(&target.account),
+            &page_key(&target.page),
+            "access_token",
+            &sealed,
+        )
+        .await
+        .map_err(|e| crypto_failure(&e))?;
+    plain
+        .as_str()
+        .ok()
+        .and_then(|t| PageAccessToken::parse(t).ok())
+        .ok_or(Attempt::Failed("unreadable"))
+}
+
+/// The page-stop writes: `sending = stopped` (conditional on the page's version) and the account's
+/// notice. Empty if the page is already stopped or gone (someone else told the account).
+async fn stop_page_ops(
+    app: &App,
+    held: &Item,
+    reply_id: &str,
+    reason: &str,
+) -> Result<Vec<WriteOp>, StoreError> {
+    let (Some(page), Some(account)) = (
+        held.get_str("page_id").and_then(|p| PageId::parse(p).ok()),
+        held.get_str("account_id")
+            .and_then(|a| AccountId::parse(a).ok()),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let Some(current) = app.store.get(&page_key(&page)).await? else {
+        return Ok(Vec::new());
+    };
+    if current.get_str("sending") == Some("stopped") {
+        return Ok(Vec::new());
+    }
+    let version = current.version().unwrap_or(0);
+    let item = set(
+        current,
+        [
+            ("sending", Value::S("stopped".to_owned())),
+            ("stopped_reason", Value::S(reason.to_owned())),
+        ],
+    )?
+    .with_version(version + 1);
+    let notice = Notice::PageSendingStopped {
+        page_id: page.as_str().to_owned(),
+        reason: reason.to_owned(),
+    };
+    Ok(vec![
+        WriteOp::Put {
+            item,
+            condition: Condition::VersionIs(version),
+        },
+        notice_op(
+            &format!("reply-stop.{reply_id}"),
+            &account,
+            &notice,
+            app.clock.now(),
+            None,
+        )?,
+    ])
+}
+
+/// The lead update of an unreachable person: status only, no consent record.
+async fn unreachable_ops(app: &App, held: &Item) -> Result<Vec<WriteOp>, StoreError> {
+    let (Some(page), Some(lead)) = (
+        held.get_str("page_id").and_then(|p| PageId::parse(p).ok()),
+        held.get_str("lead_id").and_then(|l| LeadId::parse(l).ok()),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let Some(item) = app.store.get(&lead_key(&page, &lead)).await? else {
+        return Ok(Vec::new());
+    };
+    if item.get_str("status") == Some(LeadStatus::Unreachable.name()) {
+        return Ok(Vec::new());
+    }
+    let version = item.version().unwrap_or(0);
+    let item = set(
+        item,
+        [(
+            "status",
+            Value::S(LeadStatus::Unreachable.name().to_owned()),
+        )],
+    )?
+    .with_version(version + 1)
+    .with_gsi1(
+        status_partition(&page, LeadStatus::Unreachable),
+        lead.as_str(),
+    );
+    Ok(vec![WriteOp::Put {
+        item,
+        condition: Condition::VersionIs(version),
+    }])
+}
+
+/// Writes the outcome (and its page or lead writes) conditional on the version this sender holds.
+async fn record(
+    app: &App,
+    reply_id: &str,
+    held: Item,
+    version: u64,
+    outcome: Attempt,
+) -> Result<Delivery, NotifyError> {
+    for _ in 0..5 {
+        let now = app.clock.now();
+        let attempts = held.get_i64("attempts").unwrap_or(0) + 1;
+        let base = set(
+            held.clone(),
+            [
+                ("attempts", Value::N(attempts)),
+                ("lease_until", Value::N(0)),
+            ],
+        )?
+        .with_version(version + 1);
+        let failed = |reason: &str| -> Result<Item, StoreError> {
+            Ok(set(
+                base.clone(),
+                [
+                    ("state", Value::S("failed".to_owned())),
+                    ("failure", Value::S(reason.to_owned())),
+                ],
+            )?
+            .without_gsi1())
+        };
+        let (next, extra, delivery) = match &outcome {
+            Attempt::Sent(message_id) => (
+                set(
+                    base.clone(),
+                    [
+                        ("state", Value::S("sent".to_owned())),
+                        ("sent_at", Value::N(now.millis())),
+                        ("message_id", Value::S(message_id.clone())),
+                    ],
+                )?
+                .without_gsi1(),
+                Vec::new(),
+                Delivery::Sent,
+            ),
+            Attempt::Retry(reason) if attempts < MAX_ATTEMPTS => {
+                tracing::warn!(reply = %reply_id, attempts, reason, "reply not sent; will retry");
+                let due: Timestamp = now.plus_secs(backoff_secs(attempts));
+                (
+                    set(base.clone(), [("next_attempt_at", Value::N(due.millis()))])?
+                        .with_gsi1(DUE_PARTITION, due_sort_key(due, reply_id)),
+                    Vec::new(),
+                    Delivery::Retrying,
+                )
+            }
+            Attempt::Retry(_) => (failed(TOO_MANY_ATTEMPTS)?, Vec::new(), Delivery::Failed),
+            Attempt::Failed(reason) => (failed(reason)?, Vec::new(), Delivery::Failed),
+            Attempt::StopPage(reason) => (
+                failed(reason)?,
+                stop_page_ops(app, &held, reply_id, reason).await?,
+                Delivery::Failed,
+            ),
+            Attempt::Unreachable => (
+                failed("unreachable")?,
+                unreachable_ops(app, &held).await?,
+                Delivery::Failed,
+            ),
+        };
+        let mut ops = vec![WriteOp::Put {
+            item: next,
+            condition: Condition::VersionIs(version),
+        }];
+        ops.extend(extra);
+        match app.store.transact(ops).await {
+            Ok(()) => {
+                tracing::info!(reply = %reply_id, attempts, outcome = ?delivery, "reply handled");
+                return Ok(delivery);
+            }
+            Err(StoreError::TransactionConditionFailed { index: 0 }) => {
+                // Another sender took over after this lease ran out; it owns the outcome now.
+                tracing::warn!(reply = %reply_id, "lease lost before the outcome was recorded");
+                return Ok(delivery);
+            }
+            // The page or lead changed meanwhile: read it again.
+            Err(
+                StoreError::TransactionConditionFailed { .. } | StoreError::TransactionConflict,
+            ) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(NotifyError::Store(StoreError::TransactionConflict))
+}
+
+/// Delivers every reply due by now, until a few seconds before `deadline`.
+///
+/// # Errors
+/// The store's failures; what was done before stays done.
+#[instrument(name = "notify.replies", skip_all)]
+pub async fn drain_due_replies(app: &App, deadline: Timestamp) -> Result<DrainReport, NotifyError> {
+    let stop_at = deadline.plus_secs(-DRAIN_MARGIN_SECS);
+    let mut report = DrainReport::default();
+    let now = app.clock.now();
+    let mut query = Query {
+        index: Index::Gsi1,
+        partition: DUE_PARTITION.to_owned(),
+        range: KeyRange::AtMost(format!("{:013}~", now.millis().max(0))),
+        order: Order::Ascending,
+        limit: DRAIN_PAGE,
+        cursor: None,
+    };
+    loop {
+        if app.clock.now() >= stop_at {
+            report.stopped_early = true;
+            break;
+        }
+        let page = app.store.query(&query).await?;
+        for item in &page.items {
+            if app.clock.now() >= stop_at {
+                report.stopped_early = true;
+                break;
+            }
+            let Some(id) = reply_id_of(&item.key().pk) else {
+                continue;
+            };
+            report.count(deliver_reply(app, id).await?);
+        }
+        match page.next {
+            Some(next) if !report.stopped_early => query.cursor = Some(next),
+            _ => break,
+        }
+    }
+    if report != DrainReport::default() {
+        tracing::info!(
+            sent = report.sent,
+            retrying = report.retrying,
+            failed = report.failed,
+            skipped = report.skipped,
+            "replies drained"
+        );
+    }
+    Ok(report)
+}

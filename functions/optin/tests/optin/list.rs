@@ -1,0 +1,160 @@
+//! `GET /api/pages/{page_id}/leads`: the whole page or one status, 50 at a time, with a cursor.
+
+use std::collections::BTreeSet;
+
+use http::{Method, StatusCode};
+use qchat_shared::leads::{Action, LeadStatus};
+
+use crate::helpers::{Holder, TestApp, psid};
+
+/// Follows `next_cursor` to the end; returns every lead id and the size of each answer.
+async fn all_pages(t: &TestApp, h: &Holder, base: &str) -> (Vec<String>, Vec<usize>) {
+    let (mut ids, mut sizes, mut cursor) = (Vec::new(), Vec::new(), None::<String>);
+    loop {
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let path = match &cursor {
+            Some(c) => format!("{base}{sep}cursor={c}"),
+            None => base.to_owned(),
+        };
+        let r = t.optin(Method::GET, &path, Some(&h.token)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let v = r.json();
+        let leads = v["leads"].as_array().expect("leads").clone();
+        sizes.push(leads.len());
+        for l in &leads {
+            ids.push(l["id"].as_str().expect("id").to_owned());
+            let keys: BTreeSet<_> = l.as_object().expect("lead").keys().cloned().collect();
+            let expected: BTreeSet<_> = [
+                "id",
+                "status",
+                "created_at",
+                "last_message_at",
+                "marketing_status",
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+            assert_eq!(keys, expected);
+        }
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return (ids, sizes),
+        }
+    }
+}
+
+#[tokio::test]
+async fn leads_are_listed_by_page_and_by_status_across_pages_of_fifty() {
+    let t = TestApp::spawn().await;
+    let h = t.holder("list").await;
+    t.page(&h, "2001", Some("Shop")).await;
+    let mut subscribed = BTreeSet::new();
+    let mut others = BTreeSet::new();
+    for i in 0..75 {
+        let status = if i % 5 == 0 {
+            LeadStatus::Pending
+        } else {
+            LeadStatus::Subscribed
+        };
+        let lead = t.lead(&h, "2001", &psid(), status, &[Action::OptIn]).await;
+        if status == LeadStatus::Subscribed {
+            subscribed.insert(lead.id);
+        } else {
+            others.insert(lead.id);
+        }
+    }
+    let everything: BTreeSet<_> = subscribed.union(&others).cloned().collect();
+
+    let (ids, sizes) = all_pages(&t, &h, "/api/pages/2001/leads").await;
+    assert_eq!(sizes, vec![50, 25]);
+    assert_eq!(ids.len(), 75);
+    assert_eq!(ids.iter().cloned().collect::<BTreeSet<_>>(), everything);
+
+    let (ids, sizes) = all_pages(&t, &h, "/api/pages/2001/leads?status=subscribed").await;
+    assert_eq!(sizes, vec![50, 10]);
+    assert_eq!(ids.iter().cloned().collect::<BTreeSet<_>>(), subscribed);
+
+    let (ids, _) = all_pages(&t, &h, "/api/pages/2001/leads?status=pending").await;
+    assert_eq!(ids.into_iter().collect::<BTreeSet<_>>(), others);
+    let (ids, sizes) = all_pages(&t, &h, "/api/pages/2001/leads?status=unreachable").await;
+    assert!(ids.is_empty());
+    assert_eq!(sizes, vec![0]);
+
+    // A status change moves the lead between index partitions.
+    let moved = subscribed.iter().next().expect("a lead").clone();
+    let r = t
+        .optin(
+            Method::POST,
+            &format!("/api/pages/2001/leads/{moved}/unsubscribe"),
+            Some(&h.token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let (ids, _) = all_pages(&t, &h, "/api/pages/2001/leads?status=unsubscribed").await;
+    assert_eq!(ids, vec![moved.clone()]);
+    let (ids, _) = all_pages(&t, &h, "/api/pages/2001/leads?status=subscribed").await;
+    assert_eq!(ids.len(), 59);
+    assert!(!ids.contains(&moved));
+}
+
+#[tokio::test]
+async fn an_unknown_status_or_a_bad_cursor_is_a_400() {
+    let t = TestApp::spawn().await;
+    let h = t.holder("bad").await;
+    t.page(&h, "2002", None).await;
+    t.page(&h, "2003", None).await;
+    for _ in 0..51 {
+        t.lead(
+            &h,
+            "2002",
+            &psid(),
+            LeadStatus::Subscribed,
+            &[Action::OptIn],
+        )
+        .await;
+    }
+    for status in ["active", "SUBSCRIBED", "pending,subscribed"] {
+        let r = t
+            .optin(
+                Method::GET,
+                &format!("/api/pages/2002/leads?status={status}"),
+                Some(&h.token),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(r.error_code(), "invalid_status");
+    }
+
+    let first = t
+        .optin(Method::GET, "/api/pages/2002/leads", Some(&h.token))
+        .await
+        .json();
+    let page_cursor = first["next_cursor"].as_str().expect("a cursor").to_owned();
+    let by_status = t
+        .optin(
+            Method::GET,
+            "/api/pages/2002/leads?status=subscribed",
+            Some(&h.token),
+        )
+        .await
+        .json();
+    let status_cursor = by_status["next_cursor"]
+        .as_str()
+        .expect("a cursor")
+        .to_owned();
+
+    let bad = [
+        "/api/pages/2002/leads?cursor=not%20a%20cursor!".to_owned(),
+        "/api/pages/2002/leads?cursor=eyJwayI6IngifQ".to_owned(),
+        // A cursor is only good for the list that made it: not another status, not another page.
+        format!("/api/pages/2002/leads?cursor={status_cursor}"),
+        format!("/api/pages/2002/leads?status=subscribed&cursor={page_cursor}"),
+        format!("/api/pages/2002/leads?status=pending&cursor={status_cursor}"),
+        format!("/api/pages/2003/leads?cursor={page_cursor}"),
+    ];
+    for path in &bad {
+        let r = t.optin(Method::GET, path, Some(&h.token)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.body);
+        assert_eq!(r.error_code(), "invalid_cursor");
+    }
+}

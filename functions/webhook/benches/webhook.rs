@@ -1,0 +1,224 @@
+//! Webhook throughput on the SQLite store: a signed batch of 100 messaging items from 100 new people
+//! (implicit mode: lead, consent record, unsubscribe link and reply each), and the same batch again as
+//! duplicates. Prints store and keyring calls per event, counted by decorators.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use qchat_shared::app::{App, account_key_owner};
+use qchat_shared::clock::{ManualClock, Timestamp};
+use qchat_shared::config::Config;
+use qchat_shared::crypto::LocalKeyring;
+use qchat_shared::crypto::conformance::CountingKeyring;
+use qchat_shared::domain::{AccountId, PageId};
+use qchat_shared::ids::RandomIds;
+use qchat_shared::inventory::PAGE;
+use qchat_shared::mail::OutboxMailer;
+use qchat_shared::messenger::outbox::OutboxMessenger;
+use qchat_shared::pages::page_key;
+use qchat_shared::store::sqlite::SqliteStore;
+use qchat_shared::store::{
+    Condition, Item, ItemKey, ItemStore, Page, Query, StoreError, Value, WriteOp,
+};
+
+const SECRET: &str = "bench-app-secret";
+const PAGE_ID: &str = "1000000001";
+const EVENTS: usize = 100;
+
+#[derive(Debug)]
+struct Counting {
+    inner: Arc<dyn ItemStore>,
+    calls: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl ItemStore for Counting {
+    async fn ensure_schema(&self) -> Result<(), StoreError> {
+        self.inner.ensure_schema().await
+    }
+    async fn get(&self, key: &ItemKey) -> Result<Option<Item>, StoreError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.inner.put(item, condition).await
+    }
+    async fn delete(&self, key: &ItemKey, condition: Condition) -> Result<(), StoreError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.inner.delete(key, condition).await
+    }
+    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.inner.query(query).await
+    }
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.inner.transact(ops).await
+    }
+    async fn delete_many(&self, keys: &[ItemKey]) -> Result<(), StoreError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.inner.delete_many(keys).await
+    }
+}
+
+struct Rig {
+    app: App,
+    store: Arc<Counting>,
+    keyring: Arc<CountingKeyring>,
+    _dir: tempfile::TempDir,
+}
+
+async fn rig() -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::at(Timestamp::from_millis(1_800_000_000_000)));
+    let sqlite = SqliteStore::open(&dir.path().join("qchat.sqlite3"), clock.clone()).unwrap();
+    sqlite.ensure_schema().await.unwrap();
+    let store = Arc::new(Counting {
+        inner: Arc::new(sqlite),
+        calls: AtomicUsize::new(0),
+    });
+    let keyring = Arc::new(CountingKeyring::new(Arc::new(
+        LocalKeyring::open(&dir.path().join("master.key")).unwrap(),
+    )));
+    let d = dir.path().to_string_lossy().into_owned();
+    let config = Config::from_lookup(|n| match n {
+        "QCHAT_DATA_DIR" => Some(d.clone()),
+        "QCHAT_PUBLIC_URL" => Some("https://qchat.example.test".to_owned()),
+        "QCHAT_MAIL_FROM" => Some("noreply@qchat.example.test".to_owned()),
+        "QCHAT_FB_APP_SECRET" => Some(SECRET.to_owned()),
+        _ => None,
+    })
+    .unwrap();
+    let ids = Arc::new(RandomIds);
+    let app = App::from_parts(
+        config,
+        store.clone(),
+        keyring.clone(),
+        Arc::new(OutboxMailer::new(
+            dir.path().join("mail"),
+            "q <n@qchat.example.test>".to_owned(),
+            clock.clone(),
+        )),
+        Arc::new(OutboxMessenger::new(
+            dir.path().join("m.jsonl"),
+            clock.clone(),
+            ids.clone(),
+        )),
+        clock,
+        ids,
+    );
+    let account = AccountId::generate(app.ids.as_ref());
+    let owner = account_key_owner(&account);
+    app.keys.create(&owner).await.unwrap();
+    let cipher = app.keys.cipher(&owner).await.unwrap();
+    let page = PageId::parse(PAGE_ID).unwrap();
+    let key = page_key(&page);
+    let token = cipher
+        .seal(&key, "access_token", b"EAAGbenchtoken")
+        .unwrap();
+    let item = Item::new(&PAGE, key)
+        .plain("account_id", Value::S(account.as_str().to_owned()))
+        .and_then(|i| i.sealed("access_token", token))
+        .and_then(|i| i.plain("consent_mode", Value::S("implicit".to_owned())))
+        .and_then(|i| i.plain("sending", Value::S("active".to_owned())))
+        .unwrap()
+        .with_version(1);
+    app.store.put(item, Condition::NotExists).await.unwrap();
+    app.keys.blind_indexer().await.unwrap();
+    Rig {
+        app,
+        store,
+        keyring,
+        _dir: dir,
+    }
+}
+
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
+/// A signed batch of 100 first messages from 100 people never seen before.
+fn fresh_batch() -> (Vec<u8>, String) {
+    let items: Vec<_> = (0..EVENTS)
+        .map(|_| {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            serde_json::json!({
+                "sender": { "id": format!("{}", 5_000_000_000u64 + n) },
+                "recipient": { "id": PAGE_ID },
+                "timestamp": 1_800_000_000_000u64 + n,
+                "message": { "mid": format!("m_{n}"), "text": "hello" }
+            })
+        })
+        .collect();
+    let body = serde_json::to_vec(&serde_json::json!({
+        "object": "page",
+        "entry": [ { "id": PAGE_ID, "time": 1, "messaging": items } ]
+    }))
+    .unwrap();
+    let sig = qchat_webhook::signature::sign(SECRET.as_bytes(), &body);
+    (body, sig)
+}
+
+async fn post(app: &App, body: &[u8], sig: &str) {
+    let req = http::Request::builder()
+        .method("POST")
+        .uri("/webhook")
+        .header("X-Hub-Signature-256", sig)
+        .body(qchat_shared::http::Bytes::copy_from_slice(body))
+        .unwrap();
+    let r = qchat_webhook::handle(app, req).await;
+    assert_eq!(r.status(), 200);
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let rig = rt.block_on(rig());
+
+    // Calls per event, measured once outside the timing loop.
+    let (body, sig) = fresh_batch();
+    let (s0, k0) = (
+        rig.store.calls.load(Ordering::Relaxed),
+        rig.keyring.decrypts() + rig.keyring.generates(),
+    );
+    rt.block_on(post(&rig.app, &body, &sig));
+    let (s1, k1) = (
+        rig.store.calls.load(Ordering::Relaxed),
+        rig.keyring.decrypts() + rig.keyring.generates(),
+    );
+    rt.block_on(post(&rig.app, &body, &sig));
+    let (s2, k2) = (
+        rig.store.calls.load(Ordering::Relaxed),
+        rig.keyring.decrypts() + rig.keyring.generates(),
+    );
+    let per = |n: usize| n as f64 / EVENTS as f64;
+    println!(
+        "new leads: {:.2} store calls/event, {:.2} keyring calls/event; duplicates: {:.2} store calls/event, {:.2} keyring calls/event",
+        per(s1 - s0),
+        per(k1 - k0),
+        per(s2 - s1),
+        per(k2 - k1)
+    );
+
+    let mut g = c.benchmark_group("webhook");
+    g.throughput(Throughput::Elements(EVENTS as u64));
+    g.sample_size(20);
+    g.bench_function("100 new leads (implicit)", |b| {
+        b.iter_batched(
+            fresh_batch,
+            |(body, sig)| rt.block_on(post(&rig.app, &body, &sig)),
+            BatchSize::PerIteration,
+        );
+    });
+    g.bench_function("100 duplicates", |b| {
+        b.iter(|| rt.block_on(post(&rig.app, &body, &sig)));
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,706 @@
+//! Acting on one event: de-duplication, lead creation and consent transitions, replies.
+//!
+//! Every event's effects — the lead write, its chained consent record, an unsubscribe link, a reply, a
+//! page stop and its notice — go into ONE transaction together with the event's de-duplication key
+//! (WEBHOOK_EVENT, `NotExists`, 48 h TTL). So an event is applied exactly once: a retried, half-stored
+//! batch re-applies only the events whose transaction did not commit, and a duplicate fails on its key
+//! (operation 0) and is skipped. Lead writes are conditional (new: `NotExists`; existing: on the version
+//! read), so a concurrent change makes the transaction fail as a whole and the event is re-planned on a
+//! fresh read.
+//!
+//! "DELETE MY DATA" only records the request (`erasure_requested_at`) and unsubscribes: the erasure
+//! itself belongs to qchat's erase function, which does not exist yet and will process recorded requests.
+
+use qchat_shared::clock::Timestamp;
+use qchat_shared::crypto::{BlindIndexer, FieldCipher};
+use qchat_shared::domain::{LeadId, NotificationToken};
+use qchat_shared::inventory::{UNSUBSCRIBE_LINK, WEBHOOK_EVENT};
+use qchat_shared::leads::{
+    self, Action, ConsentEvent, GENESIS_HASH, Lead, LeadStatus, Subject, UnsubscribeToken,
+    lead_key, unsubscribe_key,
+};
+use qchat_shared::store::{Condition, Item, ItemKey, StoreError, Value, WriteOp};
+
+use crate::ProcessError;
+use crate::envelope::{Event, Kind, MarketingChange, PolicyAction};
+use crate::keywords::{self, Intent};
+use crate::page::{self, ConnectedPage};
+use crate::replies;
+
+/// How long a de-duplication key is kept (SPEC §3: 48 h).
+pub const DEDUP_HOURS: i64 = 48;
+/// Attempts at an event whose transaction lost a race before the batch answers 503.
+const ATTEMPTS: usize = 5;
+
+/// What became of one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    Duplicate,
+    /// Nothing to store (an answer that changes nothing, a policy warning, STOP from a stranger).
+    NoEffect,
+}
+
+/// What every event of a batch shares.
+#[derive(Debug)]
+pub struct Batch<'a> {
+    pub app: &'a qchat_shared::app::App,
+    pub indexer: BlindIndexer,
+    pub now: Timestamp,
+    policy_version: Option<String>,
+}
+
+impl<'a> Batch<'a> {
+    pub fn new(app: &'a qchat_shared::app::App, indexer: BlindIndexer) -> Self {
+        Self {
+            app,
+            indexer,
+            now: app.clock.now(),
+            policy_version: None,
+        }
+    }
+
+    /// The privacy-policy version in force, read once per batch and only if a record is written.
+    async fn policy_version(&mut self) -> Result<String, ProcessError> {
+        if let Some(v) = &self.policy_version {
+            return Ok(v.clone());
+        }
+        let v = qchat_shared::policies::current_policy_version(
+            self.app,
+            qchat_shared::policies::PolicyKind::Privacy,
+        )
+        .await?;
+        self.policy_version = Some(v.clone());
+        Ok(v)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The de-duplication hash of an event: page and `mid` (Meta's advice) when there is one, otherwise
+/// page, lead id (a keyed hash: no PSID goes into the key), kind, timestamp and ref/payload.
+pub fn dedup_hash(ev: &Event, lead: Option<&LeadId>) -> String {
+    let input = match ev.mid() {
+        Some(mid) => format!("{}\u{0}mid\u{0}{mid}", ev.page),
+        None => {
+            let detail = match &ev.kind {
+                Kind::Postback {
+                    payload, referral, ..
+                } => format!(
+                    "{}\u{0}{}",
+                    payload.as_deref().unwrap_or_default(),
+                    referral.as_deref().unwrap_or_default()
+                ),
+                Kind::Referral { referral } | Kind::PluginOptIn { referral } => {
+                    referral.clone().unwrap_or_default()
+                }
+                Kind::Marketing { change, .. } => format!("{change:?}"),
+                Kind::Policy { action } => format!("{action:?}"),
+                Kind::Message { quick_reply, .. } => quick_reply.clone().unwrap_or_default(),
+                Kind::Echo | Kind::Receipt => String::new(),
+            };
+            format!(
+                "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{detail}",
+                ev.page,
+                lead.map(LeadId::as_str).unwrap_or_default(),
+                ev.kind_name(),
+                ev.timestamp.unwrap_or_default()
+            )
+        }
+    };
+    hex(&qchat_shared::crypto::sha256(input.as_bytes()))
+}
+
+pub fn dedup_key(hash: &str) -> ItemKey {
+    ItemKey::new(format!("EVENT#{hash}"), "EVENT")
+}
+
+fn dedup_op(hash: &str, now: Timestamp) -> Result<WriteOp, StoreError> {
+    let item = Item::new(&WEBHOOK_EVENT, dedup_key(hash))
+        .plain("received_at", Value::N(now.millis()))?
+        .expires_at(now.plus_hours(DEDUP_HOURS));
+    Ok(WriteOp::Put {
+        item,
+        condition: Condition::NotExists,
+    })
+}
+
+/// Applies `ops` with the de-duplication key first. `Ok(None)` = lost a race: plan again.
+async fn commit(
+    batch: &Batch<'_>,
+    hash: &str,
+    ops: Vec<WriteOp>,
+) -> Result<Option<Outcome>, ProcessError> {
+    let mut all = Vec::with_capacity(ops.len() + 1);
+    all.push(dedup_op(hash, batch.now)?);
+    all.extend(ops);
+    match batch.app.store.transact(all).await {
+        Ok(()) => Ok(Some(Outcome::Applied)),
+        Err(StoreError::TransactionConditionFailed { index: 0 }) => Ok(Some(Outcome::Duplicate)),
+        Err(StoreError::TransactionConditionFailed { .. } | StoreError::TransactionConflict) => {
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Applies one event of a connected page. Echoes and receipts never get here.
+pub async fn apply(
+    batch: &mut Batch<'_>,
+    page: &ConnectedPage,
+    ev: &Event,
+) -> Result<Outcome, ProcessError> {
+    let lead_id = ev
+        .subject
+        .as_ref()
+        .map(|s| leads::lead_id(&batch.indexer, &page.id, s));
+    let hash = dedup_hash(ev, lead_id.as_ref());
+    // A cheap read first: a replayed event costs one get, and never reaches a transaction that could
+    // only fail on its key.
+    if batch.app.store.get(&dedup_key(&hash)).await?.is_some() {
+        return Ok(Outcome::Duplicate);
+    }
+    if let Kind::Policy { action } = ev.kind {
+        return policy(batch, page, action, &hash).await;
+    }
+    let (Some(subject), Some(lead_id)) = (ev.subject.as_ref(), lead_id) else {
+        return Ok(Outcome::NoEffect);
+    };
+    let cipher = batch
+        .app
+        .keys
+        .cipher(&qchat_shared::app::account_key_owner(&page.account))
+        .await?;
+    for _ in 0..ATTEMPTS {
+        let lead = leads::ops::load(batch.app.store.as_ref(), &page.id, &lead_id).await?;
+        let step = Step {
+            page,
+            ev,
+            subject,
+            lead_id: &lead_id,
+            hash: &hash,
+            cipher: &cipher,
+        };
+        let plan = step.plan(batch, lead.as_ref()).await?;
+        let done = match plan {
+            Plan::Nothing => return Ok(Outcome::NoEffect),
+            Plan::Write(ops) => commit(batch, &hash, ops).await?,
+            Plan::OptOut { source, reply } => {
+                let event = step.event(batch, Action::OptOut, source, opt_out_wording(source));
+                let event = event.await?;
+                let extra = vec![dedup_op(&hash, batch.now)?, reply];
+                match leads::ops::opt_out(
+                    batch.app.store.as_ref(),
+                    &page.id,
+                    &lead_id,
+                    |_| event.clone(),
+                    batch.now,
+                    extra,
+                )
+                .await?
+                {
+                    leads::ops::OptOut::Unsubscribed => Some(Outcome::Applied),
+                    // Changed under us: plan again on a fresh read.
+                    leads::ops::OptOut::AlreadyUnsubscribed | leads::ops::OptOut::NoSuchLead => {
+                        None
+                    }
+                }
+            }
+        };
+        if let Some(outcome) = done {
+            return Ok(outcome);
+        }
+    }
+    Err(StoreError::TransactionConflict.into())
+}
+
+async fn policy(
+    batch: &Batch<'_>,
+    page: &ConnectedPage,
+    action: PolicyAction,
+    hash: &str,
+) -> Result<Outcome, ProcessError> {
+    if action == PolicyAction::Warning {
+        tracing::warn!(page = %page.id, "Meta sent a policy-enforcement warning for the page");
+        return Ok(Outcome::NoEffect);
+    }
+    let notice_id = format!("policy.{}", &hash[..32]);
+    for _ in 0..ATTEMPTS {
+        // Fresh each time: the batch may have changed the page already.
+        let Some(current) = page::load(batch.app.store.as_ref(), &page.id).await? else {
+            return Ok(Outcome::NoEffect);
+        };
+        let ops = page::policy_ops(&current, action, &notice_id, batch.now)?;
+        if ops.is_empty() {
+            return Ok(Outcome::NoEffect);
+        }
+        if let Some(outcome) = commit(batch, hash, ops).await? {
+            tracing::info!(page = %page.id, action = ?action, "page sending changed by Meta's policy enforcement");
+            return Ok(outcome);
+        }
+    }
+    Err(StoreError::TransactionConflict.into())
+}
+
+fn opt_out_wording(source: &str) -> String {
+    match source {
+        "quick_reply" => "Tapped the Unsubscribe quick reply in Messenger.".to_owned(),
+        "postback" => "Tapped the Unsubscribe button in Messenger.".to_owned(),
+        _ => "Sent a stop keyword (such as STOP or UNSUBSCRIBE) in Messenger.".to_owned(),
+    }
+}
+
+fn implicit_wording(source: &str) -> &'static str {
+    match source {
+        "get_started" => {
+            "Started the conversation with the Get Started button; in this page's implicit consent mode \
+             starting the conversation is the opt-in to messages from the page."
+        }
+        "referral" => {
+            "Opened the conversation through a referral link or ad; in this page's implicit consent mode \
+             starting the conversation is the opt-in to messages from the page."
+        }
+        _ => {
+            "Sent a first message to the page; in this page's implicit consent mode starting the \
+             conversation is the opt-in to messages from the page."
+        }
+    }
+}
+
+/// What one event will write.
+enum Plan {
+    Nothing,
+    Write(Vec<WriteOp>),
+    /// Through [`leads::ops::opt_out`], with this confirmation reply.
+    OptOut {
+        source: &'static str,
+        reply: WriteOp,
+    },
+}
+
+/// One event being planned.
+struct Step<'s> {
+    page: &'s ConnectedPage,
+    ev: &'s Event,
+    subject: &'s Subject,
+    lead_id: &'s LeadId,
+    hash: &'s str,
+    cipher: &'s FieldCipher,
+}
+
+impl Step<'_> {
+    fn public_url<'b>(&self, batch: &'b Batch<'_>) -> &'b str {
+        batch.app.config.public_url.trim_end_matches('/')
+    }
+
+    /// Whether the event is the person writing (updates `last_message_at`, Meta's 24-hour window).
+    fn is_from_person(&self) -> bool {
+        matches!(self.ev.kind, Kind::Message { .. } | Kind::Postback { .. })
+    }
+
+    fn written_at(&self, batch: &Batch<'_>) -> i64 {
+        self.ev.timestamp.unwrap_or(batch.now.millis())
+    }
+
+    async fn event(
+        &self,
+        batch: &mut Batch<'_>,
+        action: Action,
+        source: &str,
+        wording: String,
+    ) -> Result<ConsentEvent, ProcessError> {
+        let meta_ref = match &self.ev.kind {
+            Kind::Postback {
+                referral: Some(r), ..
+            }
+            | Kind::Referral { referral: Some(r) }
+            | Kind::PluginOptIn { referral: Some(r) } => Some(r.clone()),
+            _ => self.ev.mid().map(str::to_owned),
+        };
+        Ok(ConsentEvent {
+            action,
+            source: source.to_owned(),
+            meta_ref,
+            meta_timestamp: self.ev.timestamp,
+            received_at: batch.now,
+            policy_version: batch.policy_version().await?,
+            consent_mode: self.page.consent_mode().to_owned(),
+            wording,
+        })
+    }
+
+    fn reply(
+        &self,
+        batch: &Batch<'_>,
+        text: &str,
+        buttons: &[(&str, &str)],
+    ) -> Result<WriteOp, ProcessError> {
+        replies::queue(
+            self.cipher,
+            &self.hash[..32],
+            self.page,
+            replies::To {
+                subject: self.subject,
+                lead: Some(self.lead_id),
+            },
+            text,
+            buttons,
+            batch.now,
+        )
+    }
+
+    /// The lead item as it will be written: `last_message_at` moved on if the person wrote.
+    fn touched(&self, batch: &Batch<'_>, lead: &Lead) -> Result<Item, ProcessError> {
+        let item = lead.item.clone();
+        if !self.is_from_person() {
+            return Ok(item);
+        }
+        let at = self.written_at(batch);
+        // Out-of-order delivery must not move the window back.
+        let at = lead.last_message_at.map_or(at, |t| t.millis().max(at));
+        Ok(item.plain("last_message_at", Value::N(at))?)
+    }
+
+    /// A plain lead update (no consent record), conditional on the version read.
+    fn plain_update(&self, lead: &Lead, item: Item) -> WriteOp {
+        let version = lead.item.version().unwrap_or(0);
+        WriteOp::Put {
+            item: item.with_version(version + 1),
+            condition: Condition::VersionIs(version),
+        }
+    }
+
+    /// A lead that does not exist yet, with its first status and record (`NotExists`: a concurrent
+    /// creation fails the transaction, and the next attempt finds the lead).
+    fn new_lead(
+        &self,
+        batch: &Batch<'_>,
+        status: LeadStatus,
+        event: ConsentEvent,
+        extra: impl FnOnce(Item) -> Result<Item, ProcessError>,
+    ) -> Result<Vec<WriteOp>, ProcessError> {
+        let key = lead_key(&self.page.id, self.lead_id);
+        let sealed = self
+            .cipher
+            .seal(&key, "subject", self.subject.expose().as_bytes())?;
+        let mut item = Item::new(&qchat_shared::inventory::LEAD, key)
+            .sealed("subject", sealed)?
+            .plain("subject_kind", Value::S(self.subject.kind().to_owned()))?
+            .plain("created", Value::N(batch.now.millis()))?;
+        if self.is_from_person() {
+            item = item.plain("last_message_at", Value::N(self.written_at(batch)))?;
+        }
+        let item = extra(item)?;
+        let blank = Lead {
+            page: self.page.id.clone(),
+            id: self.lead_id.clone(),
+            status,
+            created: batch.now,
+            last_message_at: None,
+            consent_seq: 0,
+            consent_head: GENESIS_HASH.to_owned(),
+            marketing_status: None,
+            item: item.clone(),
+        };
+        let (mut ops, _) = leads::ops::transition_ops(&blank, item, status, event)?;
+        for op in &mut ops {
+            if let WriteOp::Put { condition, .. } = op {
+                *condition = Condition::NotExists;
+            }
+        }
+        Ok(ops)
+    }
+
+    /// A fresh unsubscribe link for the lead: its item, and the lead item pointing at it (the lead's
+    /// previous link is deleted, so erasure can always find every link through the lead).
+    fn link(
+        &self,
+        batch: &Batch<'_>,
+        lead: Option<&Lead>,
+        item: Item,
+    ) -> Result<(Vec<WriteOp>, Item, UnsubscribeToken), ProcessError> {
+        let token = UnsubscribeToken::generate();
+        let hash = token.hash();
+        let link = Item::new(&UNSUBSCRIBE_LINK, unsubscribe_key(&hash))
+            .plain("page_id", Value::S(self.page.id.as_str().to_owned()))?
+            .plain("lead_id", Value::S(self.lead_id.as_str().to_owned()))?
+            .plain("created", Value::N(batch.now.millis()))?;
+        let mut ops = vec![WriteOp::Put {
+            item: link,
+            condition: Condition::NotExists,
+        }];
+        if let Some(old) = lead.and_then(|l| l.item.get_str("unsubscribe_hash")) {
+            ops.push(WriteOp::Delete {
+                key: unsubscribe_key(&qchat_shared::crypto::OneWayHash::from_stored(old)),
+                condition: Condition::Always,
+            });
+        }
+        let item = item.hashed("unsubscribe_hash", &hash)?;
+        Ok((ops, item, token))
+    }
+
+    /// Subscribes (new or existing lead) with an `OptIn` record, a fresh unsubscribe link and the
+    /// confirmation reply saying how to stop.
+    async fn subscribe(
+        &self,
+        batch: &mut Batch<'_>,
+        lead: Option<&Lead>,
+        source: &str,
+        wording: String,
+    ) -> Result<Plan, ProcessError> {
+        let event = self.event(batch, Action::OptIn, source, wording).await?;
+        let mut link_ops = Vec::new();
+        let mut token = None;
+        let mut ops = match lead {
+            None => self.new_lead(batch, LeadStatus::Subscribed, event, |item| {
+                let (ops, item, t) = self.link(batch, None, item)?;
+                link_ops = ops;
+                token = Some(t);
+                Ok(item)
+            })?,
+            Some(lead) => {
+                let (ops, item, t) = self.link(batch, Some(lead), self.touched(batch, lead)?)?;
+                link_ops = ops;
+                token = Some(t);
+                leads::ops::transition_ops(lead, item, LeadStatus::Subscribed, event)?.0
+            }
+        };
+        ops.extend(link_ops);
+        if let Some(token) = token {
+            let text = replies::subscribed(self.page, self.public_url(batch), token.expose());
+            ops.push(self.reply(batch, &text, replies::UNSUBSCRIBE_BUTTON)?);
+        }
+        Ok(Plan::Write(ops))
+    }
+
+    /// A new person started a conversation: implicit mode subscribes, confirmed mode asks.
+    async fn first_contact(
+        &self,
+        batch: &mut Batch<'_>,
+        source: &str,
+    ) -> Result<Plan, ProcessError> {
+        if !self.page.confirmed {
+            return self
+                .subscribe(batch, None, source, implicit_wording(source).to_owned())
+                .await;
+        }
+        let question = replies::question(self.page, self.public_url(batch));
+        let event = self
+            .event(
+                batch,
+                Action::ConfirmationRequested,
+                source,
+                question.clone(),
+            )
+            .await?;
+        let mut ops = self.new_lead(batch, LeadStatus::Pending, event, Ok)?;
+        ops.push(self.reply(batch, &question, replies::YES_NO)?);
+        Ok(Plan::Write(ops))
+    }
+
+    /// What the person asks for, from a payload of ours or the words of the message.
+    fn intent(&self) -> (Intent, &'static str) {
+        match &self.ev.kind {
+            Kind::Message {
+                quick_reply: Some(p),
+                ..
+            } if keywords::of_payload(p).is_some() => (
+                keywords::of_payload(p).unwrap_or(Intent::None),
+                "quick_reply",
+            ),
+            Kind::Message { text: Some(t), .. } => (keywords::of_text(&t.0), "keyword"),
+            Kind::Postback {
+                payload: Some(p), ..
+            } => (keywords::of_payload(p).unwrap_or(Intent::None), "postback"),
+            _ => (Intent::None, "keyword"),
+        }
+    }
+
+    async fn plan(&self, batch: &mut Batch<'_>, lead: Option<&Lead>) -> Result<Plan, ProcessError> {
+        match &self.ev.kind {
+            Kind::Message { .. } | Kind::Postback { .. } => self.conversation(batch, lead).await,
+            Kind::Referral { .. } => match lead {
+                None => self.first_contact(batch, "referral").await,
+                Some(_) => Ok(Plan::Nothing),
+            },
+            Kind::PluginOptIn { .. } => match lead {
+                Some(l) if l.status == LeadStatus::Subscribed => Ok(Plan::Nothing),
+                _ => {
+                    self.subscribe(
+                        batch,
+                        lead,
+                        "checkbox_plugin",
+                        "Ticked the page's Messenger opt-in checkbox (checkbox plugin) to receive \
+                         messages from the page."
+                            .to_owned(),
+                    )
+                    .await
+                }
+            },
+            Kind::Marketing { change, token } => {
+                self.marketing(batch, lead, *change, token.as_ref()).await
+            }
+            Kind::Echo | Kind::Receipt | Kind::Policy { .. } => Ok(Plan::Nothing),
+        }
+    }
+
+    async fn conversation(
+        &self,
+        batch: &mut Batch<'_>,
+        lead: Option<&Lead>,
+    ) -> Result<Plan, ProcessError> {
+        let (intent, source) = self.intent();
+        let url = self.public_url(batch).to_owned();
+        let Some(lead) = lead else {
+            return match intent {
+                // Nothing is held about a stranger who says stop: keep it that way.
+                Intent::Stop | Intent::No => Ok(Plan::Nothing),
+                Intent::MyData | Intent::DeleteMyData => {
+                    let text = replies::my_data(self.page, None, &url);
+                    Ok(Plan::Write(vec![self.reply(batch, &text, &[])?]))
+                }
+                // An explicit yes or START is consent in either mode.
+                Intent::Start | Intent::Yes => {
+                    self.subscribe(
+                        batch,
+                        None,
+                        if intent == Intent::Yes {
+                            source
+                        } else {
+                            "keyword"
+                        },
+                        "Asked to subscribe (START / SUBSCRIBE or Yes) in Messenger.".to_owned(),
+                    )
+                    .await
+                }
+                Intent::None => {
+                    let source = match self.ev.kind {
+                        Kind::Postback { .. } => "get_started",
+                        _ => "first_message",
+                    };
+                    self.first_contact(batch, source).await
+                }
+            };
+        };
+        let touched = self.touched(batch, lead)?;
+        match intent {
+            Intent::Stop if lead.status != LeadStatus::Unsubscribed => {
+                let text = replies::unsubscribed(self.page);
+                Ok(Plan::OptOut {
+                    source,
+                    reply: self.reply(batch, &text, &[])?,
+                })
+            }
+            Intent::Yes if lead.status != LeadStatus::Subscribed => {
+                let wording = format!("Answered Yes to: {}", replies::question(self.page, &url));
+                self.subscribe(batch, Some(lead), source, wording).await
+            }
+            Intent::No if lead.status == LeadStatus::Pending => {
+                let wording = format!("Answered No to: {}", replies::question(self.page, &url));
+                let event = self.event(batch, Action::Declined, source, wording).await?;
+                let (mut ops, _) =
+                    leads::ops::transition_ops(lead, touched, LeadStatus::Unsubscribed, event)?;
+                ops.push(self.reply(batch, &replies::declined(self.page), &[])?);
+                Ok(Plan::Write(ops))
+            }
+            Intent::Start if lead.status != LeadStatus::Subscribed => {
+                self.subscribe(
+                    batch,
+                    Some(lead),
+                    "keyword",
+                    "Sent a start keyword (such as START or SUBSCRIBE) in Messenger.".to_owned(),
+                )
+                .await
+            }
+            Intent::MyData => {
+                let text = replies::my_data(self.page, Some(lead), &url);
+                Ok(Plan::Write(vec![
+                    self.plain_update(lead, touched),
+                    self.reply(batch, &text, &[])?,
+                ]))
+            }
+            Intent::DeleteMyData => {
+                let item = touched.plain("erasure_requested_at", Value::N(batch.now.millis()))?;
+                let mut ops = if lead.status == LeadStatus::Unsubscribed {
+                    vec![self.plain_update(lead, item)]
+                } else {
+                    let event = self
+                        .event(
+                            batch,
+                            Action::OptOut,
+                            "keyword",
+                            "Asked for erasure of their data (DELETE MY DATA) in Messenger."
+                                .to_owned(),
+                        )
+                        .await?;
+                    leads::ops::transition_ops(lead, item, LeadStatus::Unsubscribed, event)?.0
+                };
+                ops.push(self.reply(batch, &replies::erasure_queued(self.page), &[])?);
+                Ok(Plan::Write(ops))
+            }
+            _ if self.is_from_person() => Ok(Plan::Write(vec![self.plain_update(lead, touched)])),
+            _ => Ok(Plan::Nothing),
+        }
+    }
+
+    async fn marketing(
+        &self,
+        batch: &mut Batch<'_>,
+        lead: Option<&Lead>,
+        change: MarketingChange,
+        token: Option<&NotificationToken>,
+    ) -> Result<Plan, ProcessError> {
+        let (action, status, wording) = match change {
+            MarketingChange::OptIn => (
+                Action::MarketingOptIn,
+                "active",
+                "Opted in to the page's marketing messages through Meta's opt-in request.",
+            ),
+            MarketingChange::Stop => (
+                Action::MarketingStop,
+                "stopped",
+                "Turned the page's marketing messages off in Messenger.",
+            ),
+            MarketingChange::Resume => (
+                Action::MarketingResume,
+                "active",
+                "Turned the page's marketing messages back on in Messenger.",
+            ),
+        };
+        let key = lead_key(&self.page.id, self.lead_id);
+        let with_marketing = |item: Item| -> Result<Item, ProcessError> {
+            let mut item = item.plain("marketing_status", Value::S(status.to_owned()))?;
+            if let Some(token) = token {
+                let sealed =
+                    self.cipher
+                        .seal(&key, "marketing_token", token.expose().as_bytes())?;
+                item = item.sealed("marketing_token", sealed)?;
+            }
+            Ok(item)
+        };
+        let event = match (lead, change) {
+            // Stop or resume of a person we never recorded: nothing to change.
+            (None, MarketingChange::Stop | MarketingChange::Resume) => return Ok(Plan::Nothing),
+            (Some(l), MarketingChange::Stop)
+                if l.marketing_status.as_deref() == Some("stopped") =>
+            {
+                return Ok(Plan::Nothing);
+            }
+            _ => {
+                self.event(batch, action, "marketing_messages", wording.to_owned())
+                    .await?
+            }
+        };
+        let ops = match lead {
+            // A marketing opt-in is explicit consent to hear from the page.
+            None => self.new_lead(batch, LeadStatus::Subscribed, event, with_marketing)?,
+            Some(l) => {
+                let item = with_marketing(self.touched(batch, l)?)?;
+                leads::ops::transition_ops(l, item, l.status, event)?.0
+            }
+        };
+        Ok(Plan::Write(ops))
+    }
+}

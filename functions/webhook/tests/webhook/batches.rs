@@ -1,0 +1,167 @@
+//! Batches, duplicates, ignored kinds, policy enforcement and storage failures.
+
+use qchat_shared::http::StatusCode;
+use qchat_shared::leads::LeadStatus;
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_batch_of_several_entries_and_items_is_applied_in_full() {
+    let t = app("implicit").await;
+    let other = qchat_shared::domain::PageId::parse("1000000002").unwrap();
+    connect_page(&t.app, &other, "implicit").await;
+    let entry2 = json!({ "id": "1000000002", "time": 1, "messaging": [
+        { "sender": { "id": "6101" }, "recipient": { "id": "1000000002" }, "timestamp": "7", "message": { "mid": "m_b1", "text": "hi" } }
+    ]});
+    let mut b = body(vec![
+        message("6001", "m_a1", "hi", 1),
+        message("6002", "m_a2", "hi", 2),
+        message("6001", "m_a3", "again", 3),
+    ]);
+    b["entry"].as_array_mut().unwrap().push(entry2);
+    assert_eq!(t.post(&b).await.status(), StatusCode::OK);
+    assert_eq!(
+        t.lead(&psid("6001"))
+            .await
+            .unwrap()
+            .last_message_at
+            .map(|t| t.millis()),
+        Some(3)
+    );
+    assert!(t.lead(&psid("6002")).await.is_some());
+    assert_eq!(t.records(&psid("6001")).await.len(), 1);
+    assert_eq!(
+        t.count_partition_prefix("PAGE#1000000002").await,
+        2,
+        "page item and one lead"
+    );
+}
+
+#[tokio::test]
+async fn duplicates_and_replayed_batches_change_nothing() {
+    let t = app("implicit").await;
+    let b = body(vec![
+        message("6001", "m_1", "hi", 1),
+        message("6001", "m_1", "hi", 1),
+    ]);
+    t.post(&b).await;
+    let lead = t.lead(&psid("6001")).await.unwrap();
+    let replies = t.due_replies().await;
+    t.post(&b).await;
+    t.post(&body(vec![postback("6002", "m_p", "GET_STARTED", None, 2)]))
+        .await;
+    t.post(&body(vec![postback("6002", "m_p", "GET_STARTED", None, 2)]))
+        .await;
+    let again = t.lead(&psid("6001")).await.unwrap();
+    assert_eq!(again.item.version(), lead.item.version());
+    assert_eq!(t.records(&psid("6001")).await.len(), 1);
+    assert_eq!(t.records(&psid("6002")).await.len(), 1);
+    assert_eq!(t.due_replies().await, replies + 1);
+}
+
+#[tokio::test]
+async fn echoes_deliveries_and_reads_never_touch_consent() {
+    let t = app("implicit").await;
+    let r = t
+        .post(&body(vec![
+            echo("6001", "m_e", 1),
+            delivery("6001", 2),
+            read("6001", 3),
+        ]))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(t.lead(&psid("6001")).await.is_none());
+    t.post(&body(vec![message("6001", "m_1", "STOP", 4)])).await;
+    t.post(&body(vec![message("6002", "m_2", "hi", 4)])).await;
+    let before = t.lead(&psid("6002")).await.unwrap();
+    t.post(&body(vec![
+        echo("6002", "m_e2", 5),
+        delivery("6002", 6),
+        read("6002", 7),
+    ]))
+    .await;
+    let after = t.lead(&psid("6002")).await.unwrap();
+    assert_eq!(before.item, after.item);
+    assert!(
+        t.lead(&psid("6001")).await.is_none(),
+        "a stranger's STOP stores nothing"
+    );
+}
+
+#[tokio::test]
+async fn unknown_kinds_unconnected_pages_and_other_objects_are_ignored_with_200() {
+    let t = app("implicit").await;
+    let b = json!({ "object": "page", "entry": [
+        { "id": "9999999999", "messaging": [ { "sender": { "id": "6001" }, "timestamp": 1, "message": { "mid": "m_x", "text": "hi" } } ] },
+        { "id": PAGE_ID, "messaging": [ { "sender": { "id": "6002" }, "timestamp": 1, "game_play": {} }, "garbage" ],
+          "standby": [ { "sender": { "id": "6003" }, "timestamp": 1, "message": { "mid": "m_s", "text": "hi" } } ] }
+    ]});
+    assert_eq!(t.post(&b).await.status(), StatusCode::OK);
+    assert_eq!(
+        t.post(&json!({ "object": "instagram", "entry": [] }))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert!(t.lead(&psid("6002")).await.is_none());
+    assert!(t.lead(&psid("6003")).await.is_none());
+    assert_eq!(t.count_partition_prefix("PAGE#9999999999").await, 0);
+}
+
+#[tokio::test]
+async fn a_policy_block_stops_the_page_and_queues_a_notice_and_unblock_lifts_it() {
+    let t = app("implicit").await;
+    t.post(&body(vec![policy("block", 1)])).await;
+    let page = t.page_item().await;
+    assert_eq!(page.get_str("sending"), Some("stopped"));
+    assert_eq!(page.get_str("stopped_reason"), Some("policy_block"));
+    let due = t
+        .app
+        .store
+        .query(&qchat_shared::store::Query {
+            index: qchat_shared::store::Index::Gsi1,
+            partition: qchat_shared::outbox::DUE_PARTITION.to_owned(),
+            range: qchat_shared::store::KeyRange::All,
+            order: qchat_shared::store::Order::Ascending,
+            limit: 100,
+            cursor: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(due.items.len(), 1);
+    assert_eq!(due.items[0].get_str("notice"), Some("page_sending_stopped"));
+    assert_eq!(due.items[0].get_str("account_id"), Some(t.account.as_str()));
+    // Replayed: no second notice.
+    t.post(&body(vec![policy("block", 1)])).await;
+    t.post(&body(vec![policy("warning", 2)])).await;
+    t.post(&body(vec![policy("unblock", 3)])).await;
+    let page = t.page_item().await;
+    assert_eq!(page.get_str("sending"), Some("active"));
+    assert_eq!(page.get_str("stopped_reason"), None);
+}
+
+#[tokio::test]
+async fn a_storage_failure_mid_batch_answers_503_and_the_retry_completes_without_duplicates() {
+    let t = app("confirmed").await;
+    let b = body(vec![
+        message("7001", "m_1", "hi", 1),
+        message("7002", "m_2", "hi", 2),
+        message("7003", "m_3", "hi", 3),
+        quick_reply("7001", "m_4", "QCHAT_CONSENT_YES", 4),
+    ]);
+    t.store.fail_nth_transact(3);
+    let r = t.post(&b).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(t.lead(&psid("7001")).await.is_some());
+    assert!(t.lead(&psid("7003")).await.is_none());
+    assert_eq!(t.post(&b).await.status(), StatusCode::OK);
+    assert_eq!(t.post(&b).await.status(), StatusCode::OK);
+    assert_eq!(t.records(&psid("7001")).await.len(), 2);
+    for p in ["7002", "7003"] {
+        assert_eq!(t.records(&psid(p)).await.len(), 1);
+        assert_eq!(t.lead(&psid(p)).await.unwrap().status, LeadStatus::Pending);
+    }
+    // One question per new person and one confirmation.
+    assert_eq!(t.due_replies().await, 4);
+}

@@ -1,0 +1,161 @@
+//! notify sends the queued replies exactly once; a token error stops the page.
+
+use std::sync::Arc;
+
+use qchat_shared::domain::{PageAccessToken, PageId};
+use qchat_shared::leads::LeadStatus;
+use qchat_shared::messenger::{Messenger, OutgoingMessage, SendError, SentMessage};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn notify_sends_each_queued_reply_once_through_the_messenger() {
+    let t = app("confirmed").await;
+    t.post(&body(vec![
+        message("8001", "m_1", "hi", 1),
+        message("8002", "m_2", "hi", 2),
+    ]))
+    .await;
+    assert_eq!(t.due_replies().await, 2);
+    let deadline = t.clock.now().plus_secs(60);
+    let first = qchat_notify::tick(&t.app, "test", deadline).await.unwrap();
+    assert_eq!(first.replies.sent, 2);
+    let again = qchat_notify::tick(&t.app, "test", deadline).await.unwrap();
+    assert_eq!(again.replies.sent, 0);
+    let sent = t.sent_messages();
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent.iter()
+            .all(|l| l.page_id == PAGE_ID && l.messaging_type.as_deref() == Some("RESPONSE"))
+    );
+    assert_eq!(t.due_replies().await, 0);
+    // The stream path sends a new reply at once, also exactly once.
+    t.post(&body(vec![quick_reply(
+        "8001",
+        "m_3",
+        "QCHAT_CONSENT_YES",
+        3,
+    )]))
+    .await;
+    let pending = t
+        .app
+        .store
+        .query(&qchat_shared::store::Query {
+            index: qchat_shared::store::Index::Gsi1,
+            partition: qchat_shared::replies::DUE_PARTITION.to_owned(),
+            range: qchat_shared::store::KeyRange::All,
+            order: qchat_shared::store::Order::Ascending,
+            limit: 10,
+            cursor: None,
+        })
+        .await
+        .unwrap();
+    let pk = pending.items[0].key().pk.clone();
+    let record = serde_json::json!({ "eventName": "INSERT", "dynamodb": { "Keys": { "pk": { "S": pk }, "sk": { "S": "REPLY" } } } });
+    let event = serde_json::json!({ "Records": [record.clone(), record] });
+    qchat_notify::handle(&t.app, "test", &event, deadline)
+        .await
+        .unwrap();
+    qchat_notify::handle(&t.app, "test", &event, deadline)
+        .await
+        .unwrap();
+    assert_eq!(t.sent_messages().len(), 3);
+}
+
+#[tokio::test]
+async fn a_stopped_page_sends_nothing_and_its_replies_fail() {
+    let t = app("implicit").await;
+    t.post(&body(vec![
+        policy("block", 1),
+        message("8001", "m_1", "hi", 2),
+    ]))
+    .await;
+    assert_eq!(
+        t.lead(&psid("8001")).await.unwrap().status,
+        LeadStatus::Subscribed
+    );
+    let report = qchat_notify::tick(&t.app, "test", t.clock.now().plus_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(report.replies.failed, 1);
+    assert!(t.sent_messages().is_empty());
+}
+
+/// A messenger whose every send fails with one error.
+#[derive(Debug)]
+struct Failing(SendError);
+
+#[async_trait::async_trait]
+impl Messenger for Failing {
+    async fn send(
+        &self,
+        _page: &PageId,
+        _token: &PageAccessToken,
+        _message: &OutgoingMessage,
+    ) -> Result<SentMessage, SendError> {
+        Err(self.0.clone())
+    }
+}
+
+#[tokio::test]
+async fn a_token_error_stops_the_page_tells_its_account_once_and_fails_the_replies() {
+    let t = app("implicit").await;
+    t.post(&body(vec![
+        message("8001", "m_1", "hi", 1),
+        message("8002", "m_2", "hi", 2),
+    ]))
+    .await;
+    let mut app = t.app.clone();
+    app.messenger = Arc::new(Failing(SendError::TokenInvalid {
+        code: 190,
+        subcode: Some(463),
+    }));
+    let report = qchat_notify::tick(&app, "test", t.clock.now().plus_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(report.replies.failed, 2);
+    let page = t.page_item().await;
+    assert_eq!(page.get_str("sending"), Some("stopped"));
+    assert_eq!(page.get_str("stopped_reason"), Some("token_invalid"));
+    // One notice for the account, though two replies met the error.
+    let notices = t
+        .app
+        .store
+        .query(&qchat_shared::store::Query {
+            index: qchat_shared::store::Index::Gsi1,
+            partition: qchat_shared::outbox::DUE_PARTITION.to_owned(),
+            range: qchat_shared::store::KeyRange::All,
+            order: qchat_shared::store::Order::Ascending,
+            limit: 100,
+            cursor: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(notices.items.len(), 1);
+    assert_eq!(
+        notices.items[0].get_str("notice"),
+        Some("page_sending_stopped")
+    );
+    assert_eq!(
+        notices.items[0].get_str("account_id"),
+        Some(t.account.as_str())
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_person_becomes_unreachable_without_a_consent_record() {
+    let t = app("implicit").await;
+    t.post(&body(vec![message("8001", "m_1", "hi", 1)])).await;
+    let mut app = t.app.clone();
+    app.messenger = Arc::new(Failing(SendError::Unreachable {
+        code: 551,
+        subcode: None,
+    }));
+    qchat_notify::tick(&app, "test", t.clock.now().plus_secs(60))
+        .await
+        .unwrap();
+    let lead = t.lead(&psid("8001")).await.unwrap();
+    assert_eq!(lead.status, LeadStatus::Unreachable);
+    assert_eq!(t.records(&psid("8001")).await.len(), 1);
+    assert_eq!(t.page_item().await.get_str("sending"), Some("active"));
+}

@@ -1,0 +1,121 @@
+//! Signature verification over raw bytes, and the GET handshake.
+
+use qchat_shared::http::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+
+async fn nothing_stored(t: &TestApp) {
+    assert!(t.lead(&psid("2001")).await.is_none());
+    assert_eq!(t.due_replies().await, 0);
+}
+
+#[tokio::test]
+async fn a_valid_signature_is_accepted_and_the_batch_stored() {
+    let t = app("implicit").await;
+    let r = t
+        .post(&body(vec![message("2001", "m_1", "hello", 1)]))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(t.lead(&psid("2001")).await.is_some());
+}
+
+#[tokio::test]
+async fn a_wrong_secret_a_changed_byte_a_missing_header_and_sha1_are_refused_and_store_nothing() {
+    let t = app("implicit").await;
+    let raw = serde_json::to_vec(&body(vec![message("2001", "m_1", "hello", 1)])).unwrap();
+    let wrong = qchat_webhook::signature::sign(b"another-secret", &raw);
+    let good = sign(&raw);
+    let mut changed = raw.clone();
+    let last = changed.len() - 2;
+    changed[last] ^= 0x01;
+    let sha1 = "sha1=0123456789abcdef0123456789abcdef01234567";
+    for (bytes, sig) in [
+        (&raw, Some(wrong.as_str())),
+        (&changed, Some(good.as_str())),
+        (&raw, None),
+        (&raw, Some(sha1)),
+        (&raw, Some("sha256=nothex")),
+    ] {
+        let r = qchat_webhook::handle(&t.app, post_request(bytes, sig)).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(v["error"]["code"], "invalid_signature");
+    }
+    nothing_stored(&t).await;
+}
+
+#[tokio::test]
+async fn escaped_non_ascii_escaped_slashes_and_raw_emoji_verify_on_the_raw_bytes() {
+    let t = app("implicit").await;
+    // Exactly as Meta may send it: `ä` escaped, `/` escaped, an emoji raw. Re-serialising would change it.
+    let raw = format!(
+        r#"{{"object":"page","entry":[{{"id":"{PAGE_ID}","time":1,"messaging":[{{"sender":{{"id":"2001"}},"recipient":{{"id":"{PAGE_ID}"}},"timestamp":1,"message":{{"mid":"m_1","text":"K\u00e4se http:\/\/x 😀"}}}}]}}]}}"#
+    );
+    let raw = raw.into_bytes();
+    let reserialised =
+        serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(&raw).unwrap()).unwrap();
+    assert_ne!(
+        raw, reserialised,
+        "the body must differ from its re-serialisation"
+    );
+    let r = qchat_webhook::handle(&t.app, post_request(&reserialised, Some(&sign(&raw)))).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    nothing_stored(&t).await;
+    let r = t.post_raw(&raw).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(t.lead(&psid("2001")).await.is_some());
+}
+
+fn get(query: &str) -> qchat_shared::http::Request {
+    http::Request::builder()
+        .method("GET")
+        .uri(format!("/webhook?{query}"))
+        .body(qchat_shared::http::Bytes::new())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_handshake_echoes_the_challenge_only_for_the_right_token() {
+    let t = app("implicit").await;
+    let ok = qchat_webhook::handle(
+        &t.app,
+        get(&format!(
+            "hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444"
+        )),
+    )
+    .await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(&ok.body()[..], b"1158201444");
+    assert!(
+        ok.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let wrong = qchat_webhook::handle(
+        &t.app,
+        get("hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1"),
+    )
+    .await;
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    let v: serde_json::Value = serde_json::from_slice(wrong.body()).unwrap();
+    assert_eq!(v["error"]["code"], "forbidden");
+    let mode = qchat_webhook::handle(
+        &t.app,
+        get(&format!(
+            "hub.mode=unsubscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1"
+        )),
+    )
+    .await;
+    assert_eq!(mode.status(), StatusCode::FORBIDDEN);
+    let bad = qchat_webhook::handle(
+        &t.app,
+        get(&format!(
+            "hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=%3Cscript%3E"
+        )),
+    )
+    .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let _ = json!({});
+}
