@@ -325,14 +325,48 @@ pub fn outbox_id_of(pk: &str) -> Option<&str> {
 /// The store's failures; what was done before stays done.
 #[instrument(name = "notify.drain", skip_all)]
 pub async fn drain_due(app: &App, deadline: Timestamp) -> Result<DrainReport, NotifyError> {
+    let report = drain_partition(
+        app,
+        deadline,
+        DUE_PARTITION,
+        outbox_id_of,
+        |id| async move { deliver(app, &id).await },
+    )
+    .await?;
+    if report != DrainReport::default() {
+        tracing::info!(
+            sent = report.sent,
+            retrying = report.retrying,
+            failed = report.failed,
+            skipped = report.skipped,
+            stopped_early = report.stopped_early,
+            "outbox drained"
+        );
+    }
+    Ok(report)
+}
+
+/// Walks a due-index `partition` (sort keys `<ms>#<id>`) up to now and hands each id to `deliver_one`,
+/// until a few seconds before `deadline`. Shared by the email outbox and the Messenger replies.
+pub(crate) async fn drain_partition<F, Fut>(
+    app: &App,
+    deadline: Timestamp,
+    partition: &str,
+    id_of: fn(&str) -> Option<&str>,
+    deliver_one: F,
+) -> Result<DrainReport, NotifyError>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Delivery, NotifyError>>,
+{
     let stop_at = deadline.plus_secs(-DRAIN_MARGIN_SECS);
     let mut report = DrainReport::default();
-    // The bound is fixed at the start: a notice put back for a later retry sorts after it and is not
+    // The bound is fixed at the start: an item put back for a later retry sorts after it and is not
     // met again in this drain.
     let now = app.clock.now();
     let mut query = Query {
         index: Index::Gsi1,
-        partition: DUE_PARTITION.to_owned(),
+        partition: partition.to_owned(),
         range: KeyRange::AtMost(format!("{:013}~", now.millis().max(0))),
         order: Order::Ascending,
         limit: DRAIN_PAGE,
@@ -349,25 +383,15 @@ pub async fn drain_due(app: &App, deadline: Timestamp) -> Result<DrainReport, No
                 report.stopped_early = true;
                 break;
             }
-            let Some(id) = outbox_id_of(&item.key().pk) else {
+            let Some(id) = id_of(&item.key().pk) else {
                 continue;
             };
-            report.count(deliver(app, id).await?);
+            report.count(deliver_one(id.to_owned()).await?);
         }
         match page.next {
             Some(next) if !report.stopped_early => query.cursor = Some(next),
             _ => break,
         }
-    }
-    if report != DrainReport::default() {
-        tracing::info!(
-            sent = report.sent,
-            retrying = report.retrying,
-            failed = report.failed,
-            skipped = report.skipped,
-            stopped_early = report.stopped_early,
-            "outbox drained"
-        );
     }
     Ok(report)
 }

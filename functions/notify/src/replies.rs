@@ -20,18 +20,14 @@ use qchat_shared::messenger::{MessagingType, OutgoingMessage, QuickReply, Recipi
 use qchat_shared::outbox::{Notice, notice_op};
 use qchat_shared::pages::page_key;
 use qchat_shared::replies::{DUE_PARTITION, due_sort_key, reply_id_of, reply_key};
-use qchat_shared::store::{
-    Condition, Index, Item, KeyRange, Order, Query, StoreError, Value, WriteOp,
-};
+use qchat_shared::store::{Condition, Item, StoreError, Value, WriteOp};
 use tracing::instrument;
 
 use crate::NotifyError;
 use crate::delivery::{
     Delivery, DrainReport, LEASE_SECS, MAX_ATTEMPTS, TOO_MANY_ATTEMPTS, backoff_secs,
+    drain_partition,
 };
-
-const DRAIN_PAGE: usize = 25;
-const DRAIN_MARGIN_SECS: i64 = 3;
 
 /// What an attempt came to, before it is recorded.
 #[derive(Debug)]
@@ -411,38 +407,10 @@ async fn record(
 /// The store's failures; what was done before stays done.
 #[instrument(name = "notify.replies", skip_all)]
 pub async fn drain_due_replies(app: &App, deadline: Timestamp) -> Result<DrainReport, NotifyError> {
-    let stop_at = deadline.plus_secs(-DRAIN_MARGIN_SECS);
-    let mut report = DrainReport::default();
-    let now = app.clock.now();
-    let mut query = Query {
-        index: Index::Gsi1,
-        partition: DUE_PARTITION.to_owned(),
-        range: KeyRange::AtMost(format!("{:013}~", now.millis().max(0))),
-        order: Order::Ascending,
-        limit: DRAIN_PAGE,
-        cursor: None,
-    };
-    loop {
-        if app.clock.now() >= stop_at {
-            report.stopped_early = true;
-            break;
-        }
-        let page = app.store.query(&query).await?;
-        for item in &page.items {
-            if app.clock.now() >= stop_at {
-                report.stopped_early = true;
-                break;
-            }
-            let Some(id) = reply_id_of(&item.key().pk) else {
-                continue;
-            };
-            report.count(deliver_reply(app, id).await?);
-        }
-        match page.next {
-            Some(next) if !report.stopped_early => query.cursor = Some(next),
-            _ => break,
-        }
-    }
+    let report = drain_partition(app, deadline, DUE_PARTITION, reply_id_of, |id| async move {
+        deliver_reply(app, &id).await
+    })
+    .await?;
     if report != DrainReport::default() {
         tracing::info!(
             sent = report.sent,
