@@ -3,7 +3,7 @@
 //! Declared once. Each function's router dispatches through it, the local server mounts it, and a test
 //! checks that `template.yaml` declares exactly these routes on exactly these functions.
 
-use crate::http::PathParams;
+use crate::http::{ApiError, PathParams};
 
 /// The Lambda functions that serve HTTP routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -144,6 +144,20 @@ pub fn find(routes: &'static [Route], method: &str, path: &str) -> Matched {
         Some((_, route, params)) => Matched::Route(route, params),
         None if path_exists => Matched::WrongMethod,
         None => Matched::NotFound,
+    }
+}
+
+/// The route of `method` and `path` when `function` serves it; otherwise the 405 or 404 answer that API
+/// Gateway would give. Every function's router starts here.
+pub fn resolve(
+    function: Function,
+    method: &str,
+    path: &str,
+) -> Result<(&'static Route, PathParams), ApiError> {
+    match find(ROUTES, method, path) {
+        Matched::Route(route, params) if route.function == function => Ok((route, params)),
+        Matched::WrongMethod => Err(ApiError::method_not_allowed()),
+        _ => Err(ApiError::route_not_found()),
     }
 }
 

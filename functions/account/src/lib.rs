@@ -16,19 +16,15 @@ mod sessions;
 
 use qchat_shared::app::App;
 use qchat_shared::http::{ApiError, PathParams, Request, Response, finish};
-use qchat_shared::routes::{self, Function, Matched};
+use qchat_shared::routes::{self, Function};
 
 pub use policies::{CurrentPolicy, PolicyKind, current_policy};
 
 /// Serves one request of the account function's routes.
 pub async fn handle(app: &App, req: Request) -> Response {
-    let matched = routes::find(routes::ROUTES, req.method().as_str(), req.uri().path());
-    let result = match matched {
-        Matched::Route(route, params) if route.function == Function::Account => {
-            dispatch(app, route.handler, &req, &params).await
-        }
-        Matched::WrongMethod => Err(ApiError::method_not_allowed()),
-        _ => Err(ApiError::route_not_found()),
+    let result = match routes::resolve(Function::Account, req.method().as_str(), req.uri().path()) {
+        Ok((route, params)) => dispatch(app, route.handler, &req, &params).await,
+        Err(e) => Err(e),
     };
     finish(result.unwrap_or_else(ApiError::into_response))
 }

@@ -25,7 +25,7 @@ use qchat_shared::app::App;
 use qchat_shared::crypto::{CryptoError, constant_time_eq};
 use qchat_shared::domain::PageId;
 use qchat_shared::http::{ApiError, Request, Response, StatusCode, finish, json, query_param};
-use qchat_shared::routes::{self, Function, Matched};
+use qchat_shared::routes::{self, Function};
 use qchat_shared::store::StoreError;
 use secrecy::ExposeSecret as _;
 use tracing::instrument;
@@ -50,15 +50,13 @@ impl From<qchat_shared::store::InventoryError> for ProcessError {
 
 /// Serves one request of the webhook function's routes.
 pub async fn handle(app: &App, req: Request) -> Response {
-    let matched = routes::find(routes::ROUTES, req.method().as_str(), req.uri().path());
-    let result = match matched {
-        Matched::Route(route, _) if route.function == Function::Webhook => match route.handler {
+    let result = match routes::resolve(Function::Webhook, req.method().as_str(), req.uri().path()) {
+        Ok((route, _)) => match route.handler {
             "verify" => verify(app, &req),
             "events" => events(app, &req).await,
             _ => Err(ApiError::route_not_found()),
         },
-        Matched::WrongMethod => Err(ApiError::method_not_allowed()),
-        _ => Err(ApiError::route_not_found()),
+        Err(e) => Err(e),
     };
     finish(result.unwrap_or_else(ApiError::into_response))
 }
