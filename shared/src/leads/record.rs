@@ -74,9 +74,8 @@ pub fn lead_id(indexer: &BlindIndexer, page: &PageId, subject: &Subject) -> Lead
     );
     let index = indexer.index(LEAD_PURPOSE, input.as_bytes());
     let digest = crate::crypto::sha256(index.as_str().as_bytes());
-    let id = crate::ids::base32_lower(&digest[..16]);
     // base32 of 16 bytes is 26 characters of [a-z2-7]: always a valid id.
-    LeadId::parse(&id).unwrap_or_else(|_| LeadId::generate(&crate::ids::RandomIds))
+    LeadId::from_minted(crate::ids::base32_lower(&digest[..16]))
 }
 
 /// A page's leads partition.
