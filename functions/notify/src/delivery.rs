@@ -59,7 +59,10 @@ pub fn backoff_secs(attempts: i64) -> i64 {
 }
 
 /// Sets plain attributes (each checked against the data inventory).
-fn set<const N: usize>(mut item: Item, values: [(&str, Value); N]) -> Result<Item, StoreError> {
+pub(crate) fn set<const N: usize>(
+    mut item: Item,
+    values: [(&str, Value); N],
+) -> Result<Item, StoreError> {
     for (name, value) in values {
         item = item.plain(name, value)?;
     }
@@ -73,25 +76,20 @@ enum Problem {
     Permanent(&'static str),
 }
 
-/// Delivers the notice `outbox_id` if it is due and nobody else is on it.
-///
-/// # Errors
-/// Only the store's failures reading, claiming or recording the item; the notice then stays pending (its
-/// lease runs out) and a later run retries it.
-#[instrument(name = "notify.deliver", skip_all, fields(outbox = %outbox_id))]
-pub async fn deliver(app: &App, outbox_id: &str) -> Result<Delivery, NotifyError> {
-    let key = outbox_key(outbox_id);
-    let Some(item) = app.store.get(&key).await? else {
-        return Ok(Delivery::Skipped);
+/// Claims the item at `key` for one delivery attempt: it must be pending, due and not held by another
+/// sender; the claim is a short lease written conditionally on the item's version. `None` when there is
+/// nothing to do (absent, done, not due, held, or another sender won the claim).
+pub(crate) async fn claim(app: &App, key: &ItemKey) -> Result<Option<Item>, NotifyError> {
+    let Some(item) = app.store.get(key).await? else {
+        return Ok(None);
     };
     let now = app.clock.now();
     let pending = item.get_str("state") == Some("pending");
     let held = item.get_i64("lease_until").unwrap_or(0) > now.millis();
     let not_due = item.get_i64("next_attempt_at").unwrap_or(0) > now.millis();
     let (true, false, false, Some(version)) = (pending, held, not_due, item.version()) else {
-        return Ok(Delivery::Skipped);
+        return Ok(None);
     };
-
     let claimed = set(
         item,
         [("lease_until", Value::N(now.plus_secs(LEASE_SECS).millis()))],
@@ -102,14 +100,28 @@ pub async fn deliver(app: &App, outbox_id: &str) -> Result<Delivery, NotifyError
         .put(claimed.clone(), Condition::VersionIs(version))
         .await
     {
-        Ok(()) => {}
-        Err(StoreError::ConditionFailed) => return Ok(Delivery::Skipped),
-        Err(e) => return Err(e.into()),
+        Ok(()) => Ok(Some(claimed)),
+        Err(StoreError::ConditionFailed) => Ok(None),
+        Err(e) => Err(e.into()),
     }
+}
+
+/// Delivers the notice `outbox_id` if it is due and nobody else is on it.
+///
+/// # Errors
+/// Only the store's failures reading, claiming or recording the item; the notice then stays pending (its
+/// lease runs out) and a later run retries it.
+#[instrument(name = "notify.deliver", skip_all, fields(outbox = %outbox_id))]
+pub async fn deliver(app: &App, outbox_id: &str) -> Result<Delivery, NotifyError> {
+    let key = outbox_key(outbox_id);
+    let Some(claimed) = claim(app, &key).await? else {
+        return Ok(Delivery::Skipped);
+    };
 
     let notice_name = claimed.get_str("notice").unwrap_or("unknown").to_owned();
     let outcome = attempt(app, outbox_id, &key, &claimed).await;
-    record(app, outbox_id, &notice_name, claimed, version + 1, outcome).await
+    let held = claimed.version().unwrap_or(0);
+    record(app, outbox_id, &notice_name, claimed, held, outcome).await
 }
 
 /// Resolves, renders and sends. Never touches the outbox item.

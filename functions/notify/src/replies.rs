@@ -25,8 +25,8 @@ use tracing::instrument;
 
 use crate::NotifyError;
 use crate::delivery::{
-    Delivery, DrainReport, LEASE_SECS, MAX_ATTEMPTS, TOO_MANY_ATTEMPTS, backoff_secs,
-    drain_partition,
+    Delivery, DrainReport, MAX_ATTEMPTS, TOO_MANY_ATTEMPTS, backoff_secs, claim, drain_partition,
+    set,
 };
 
 /// What an attempt came to, before it is recorded.
@@ -41,13 +41,6 @@ enum Attempt {
     Unreachable,
 }
 
-fn set<const N: usize>(mut item: Item, values: [(&str, Value); N]) -> Result<Item, StoreError> {
-    for (name, value) in values {
-        item = item.plain(name, value)?;
-    }
-    Ok(item)
-}
-
 /// Delivers the reply `reply_id` if it is due and nobody else is on it.
 ///
 /// # Errors
@@ -55,32 +48,12 @@ fn set<const N: usize>(mut item: Item, values: [(&str, Value); N]) -> Result<Ite
 #[instrument(name = "notify.reply", skip_all, fields(reply = %reply_id))]
 pub async fn deliver_reply(app: &App, reply_id: &str) -> Result<Delivery, NotifyError> {
     let key = reply_key(reply_id);
-    let Some(item) = app.store.get(&key).await? else {
+    let Some(claimed) = claim(app, &key).await? else {
         return Ok(Delivery::Skipped);
     };
-    let now = app.clock.now();
-    let pending = item.get_str("state") == Some("pending");
-    let held = item.get_i64("lease_until").unwrap_or(0) > now.millis();
-    let not_due = item.get_i64("next_attempt_at").unwrap_or(0) > now.millis();
-    let (true, false, false, Some(version)) = (pending, held, not_due, item.version()) else {
-        return Ok(Delivery::Skipped);
-    };
-    let claimed = set(
-        item,
-        [("lease_until", Value::N(now.plus_secs(LEASE_SECS).millis()))],
-    )?
-    .with_version(version + 1);
-    match app
-        .store
-        .put(claimed.clone(), Condition::VersionIs(version))
-        .await
-    {
-        Ok(()) => {}
-        Err(StoreError::ConditionFailed) => return Ok(Delivery::Skipped),
-        Err(e) => return Err(e.into()),
-    }
+    let held = claimed.version().unwrap_or(0);
     let outcome = attempt(app, reply_id, &claimed).await;
-    record(app, reply_id, claimed, version + 1, outcome).await
+    record(app, reply_id, claimed, held, outcome).await
 }
 
 struct Target {
