@@ -6,7 +6,7 @@
 //!   an item whose `ttl` is at or before the clock's current second as absent, and every read drops it
 //!   (`get` after reading, `query` with a filter expression, re-querying until the page is full because
 //!   DynamoDB applies `Limit` before the filter);
-//! - cursors are always [`Cursor::after`] the last returned item, never DynamoDB's `LastEvaluatedKey`,
+//! - cursors are always [`super::Cursor::after`] the last returned item, never DynamoDB's `LastEvaluatedKey`,
 //!   so both backends hand out the same cursors;
 //! - table reads are strongly consistent; index queries cannot be (DynamoDB's GSIs are eventually
 //!   consistent, moto's are not), so callers never rely on reading their own index writes at once;
@@ -35,8 +35,8 @@ use aws_sdk_dynamodb::types::{
 
 use super::cursor::CursorPosition;
 use super::{
-    Condition, Cursor, Index, Item, ItemKey, ItemStore, KeyRange, Order, Page, Query, StoreError,
-    Value, WriteOp, attr, checks,
+    Condition, Index, Item, ItemKey, ItemStore, KeyRange, Order, Page, Query, StoreError, Value,
+    WriteOp, attr, checks,
 };
 use crate::clock::{Clock, Timestamp};
 
@@ -675,13 +675,7 @@ impl ItemStore for DynamoStore {
                 _ => break,
             }
         }
-        let next = if items.len() > query.limit {
-            items.truncate(query.limit);
-            items.last().map(|last| Cursor::after(last, query.index))
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::from_overfetch(items, query))
     }
 
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {

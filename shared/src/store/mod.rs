@@ -140,6 +140,20 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
+impl Page {
+    /// A page from up to `limit + 1` live items read in order: the extra item only proves that more
+    /// follow, so the cursor (the same for every backend) points after the last item returned.
+    pub(crate) fn from_overfetch(mut items: Vec<Item>, query: &Query) -> Self {
+        let next = if items.len() > query.limit {
+            items.truncate(query.limit);
+            items.last().map(|last| Cursor::after(last, query.index))
+        } else {
+            None
+        };
+        Self { items, next }
+    }
+}
+
 /// The item store. Implemented by [`dynamodb::DynamoStore`] and [`sqlite::SqliteStore`].
 #[async_trait::async_trait]
 pub trait ItemStore: Send + Sync + std::fmt::Debug {

@@ -28,8 +28,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use super::cursor::CursorPosition;
 use super::{
-    Condition, Cursor, Index, Item, ItemKey, ItemStore, KeyRange, Order, Page, Query, StoreError,
-    Value, WriteOp, checks,
+    Condition, Index, Item, ItemKey, ItemStore, KeyRange, Order, Page, Query, StoreError, Value,
+    WriteOp, checks,
 };
 use crate::clock::{Clock, Timestamp};
 
@@ -471,17 +471,11 @@ impl ItemStore for SqliteStore {
                 Ok(rows)
             })
             .await?;
-        let mut items = rows
+        let items = rows
             .into_iter()
             .map(StoredRow::into_item)
             .collect::<Result<Vec<_>, _>>()?;
-        let next = if items.len() > query.limit {
-            items.truncate(query.limit);
-            items.last().map(|last| Cursor::after(last, query.index))
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::from_overfetch(items, query))
     }
 
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
