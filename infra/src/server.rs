@@ -29,7 +29,9 @@ pub async fn dispatch(app: &App, req: Request) -> Response {
             Function::Webhook => qchat_webhook::handle(app, req).await,
             Function::Optin => qchat_optin::handle(app, req).await,
         },
-        Matched::WrongMethod => finish(ApiError::method_not_allowed().into_response()),
+        Matched::WrongMethod => {
+            finish(routes::method_not_allowed(req.uri().path()).into_response())
+        }
         Matched::NotFound => finish(ApiError::route_not_found().into_response()),
     }
 }

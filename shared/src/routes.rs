@@ -1,7 +1,8 @@
 //! The route table: every HTTP route, the function that serves it, and the handler within that function.
 //!
 //! Declared once. Each function's router dispatches through it, the local server mounts it, and a test
-//! checks that `template.yaml` declares exactly these routes on exactly these functions.
+//! checks that `template.yaml` declares exactly these routes on exactly these functions. A path that
+//! exists with other methods answers 405 with `Allow` listing them, derived from this table too.
 
 use crate::http::{ApiError, PathParams};
 
@@ -147,8 +148,26 @@ pub fn find(routes: &'static [Route], method: &str, path: &str) -> Matched {
     }
 }
 
-/// The route of `method` and `path` when `function` serves it; otherwise the 405 or 404 answer that API
-/// Gateway would give. Every function's router starts here.
+/// The methods `routes` accept for `path`, sorted and each once (empty if no route has that path).
+pub fn allowed_methods(routes: &'static [Route], path: &str) -> Vec<&'static str> {
+    let mut methods: Vec<&'static str> = routes
+        .iter()
+        .filter(|r| match_path(r.path, path).is_some())
+        .map(|r| r.method)
+        .collect();
+    methods.sort_unstable();
+    methods.dedup();
+    methods
+}
+
+/// The 405 answer for `path`, with `Allow` listing the methods its routes accept (RFC 9110 §15.5.6: a
+/// 405 must carry it).
+pub fn method_not_allowed(path: &str) -> ApiError {
+    ApiError::method_not_allowed().with_allow(allowed_methods(ROUTES, path))
+}
+
+/// The route of `method` and `path` when `function` serves it; otherwise the 405 (with `Allow`) or 404
+/// answer. Every function's router starts here.
 pub fn resolve(
     function: Function,
     method: &str,
@@ -156,7 +175,7 @@ pub fn resolve(
 ) -> Result<(&'static Route, PathParams), ApiError> {
     match find(ROUTES, method, path) {
         Matched::Route(route, params) if route.function == function => Ok((route, params)),
-        Matched::WrongMethod => Err(ApiError::method_not_allowed()),
+        Matched::WrongMethod => Err(method_not_allowed(path)),
         _ => Err(ApiError::route_not_found()),
     }
 }
@@ -181,6 +200,72 @@ mod tests {
         assert_eq!(find(ROUTES, "PUT", "/api/pages"), Matched::WrongMethod);
         assert_eq!(find(ROUTES, "GET", "/api/nothing"), Matched::NotFound);
         assert_eq!(find(ROUTES, "DELETE", "/api/pages/"), Matched::NotFound);
+    }
+
+    #[test]
+    fn a_known_route_with_another_method_is_405_with_allow_listing_the_routes_methods() {
+        for (function, method, path, allow) in [
+            (Function::Account, "PUT", "/api/account", "GET, PATCH"),
+            (Function::Account, "GET", "/api/sessions", "DELETE, POST"),
+            (Function::Account, "GET", "/api/sessions/current", "DELETE"),
+            (Function::Account, "PUT", "/api/pages", "GET, POST"),
+            (Function::Account, "GET", "/api/pages/123", "DELETE"),
+            (Function::Webhook, "DELETE", "/webhook", "GET, POST"),
+            (Function::Optin, "PUT", "/u/some-token", "GET, POST"),
+            (Function::Optin, "POST", "/api/pages/1/leads", "GET"),
+            // Asked of another function, the answer is the same: the method is what is wrong.
+            (Function::Optin, "OPTIONS", "/api/policies/current", "GET"),
+        ] {
+            let e = resolve(function, method, path).expect_err("not routed");
+            assert_eq!(
+                e.status,
+                http::StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
+            assert_eq!(e.code, "method_not_allowed");
+            assert_eq!(e.allow(), Some(allow), "{method} {path}");
+            let response = e.into_response();
+            assert_eq!(
+                response
+                    .headers()
+                    .get(http::header::ALLOW)
+                    .map(|v| v.as_bytes()),
+                Some(allow.as_bytes()),
+                "{method} {path}"
+            );
+        }
+        // Every method in `Allow` is routed, and every route's method is in its path's `Allow`.
+        for r in ROUTES {
+            let sample = r
+                .path
+                .replace("{page_id}", "1")
+                .replace("{lead_id}", "l1")
+                .replace("{token}", "t");
+            let allowed = allowed_methods(ROUTES, &sample);
+            assert!(allowed.contains(&r.method), "{} {}", r.method, r.path);
+            for m in allowed {
+                assert!(
+                    matches!(find(ROUTES, m, &sample), Matched::Route(..)),
+                    "{m} {sample}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_path_or_another_functions_route_is_404_without_allow() {
+        let e = resolve(Function::Account, "GET", "/api/nothing").expect_err("unknown");
+        assert_eq!(e.status, http::StatusCode::NOT_FOUND);
+        assert_eq!(e.allow(), None);
+        assert!(
+            !e.into_response()
+                .headers()
+                .contains_key(http::header::ALLOW)
+        );
+        // Another function's route is not found here, whatever its methods.
+        let e = resolve(Function::Optin, "GET", "/api/account").expect_err("not optin's");
+        assert_eq!((e.status, e.allow()), (http::StatusCode::NOT_FOUND, None));
+        assert!(allowed_methods(ROUTES, "/api/nothing").is_empty());
     }
 
     #[test]

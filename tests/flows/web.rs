@@ -149,20 +149,36 @@ pub async fn an_unknown_route_is_404_and_a_known_route_with_another_method_405(b
         (Method::GET, "/api/pages/1/2/3"),
         (Method::POST, "/API/ACCOUNTS"),
     ] {
-        app.request(method, path, None, &[])
-            .await
-            .assert_error(404, "not_found");
+        let r = app.request(method, path, None, &[]).await;
+        r.assert_error(404, "not_found");
+        assert_eq!(r.header("allow"), None, "a 404 has no Allow");
     }
-    for (method, path) in [
-        (Method::GET, "/api/accounts"),
-        (Method::PUT, "/api/account"),
-        (Method::GET, "/api/sessions"),
-        (Method::POST, "/privacy"),
-        (Method::GET, "/api/pages/123"),
-        (Method::OPTIONS, "/api/policies/current"),
+    // A 405 carries `Allow`, the methods the route takes, comma-separated (RFC 9110): from the
+    // function's own router, and from the router in front of every function.
+    let req = http::Request::builder()
+        .method(Method::PUT)
+        .uri("/api/account")
+        .body(bytes::Bytes::new())
+        .expect("a request");
+    let r = qchat_account::handle(&app.app, req).await;
+    assert_eq!(r.status().as_u16(), 405);
+    assert_eq!(
+        r.headers().get("allow").and_then(|v| v.to_str().ok()),
+        Some("GET, PATCH")
+    );
+    for (method, path, allow) in [
+        (Method::GET, "/api/accounts", "POST"),
+        (Method::PUT, "/api/account", "GET, PATCH"),
+        (Method::GET, "/api/sessions", "DELETE, POST"),
+        (Method::POST, "/privacy", "GET"),
+        (Method::GET, "/api/pages/123", "DELETE"),
+        (Method::OPTIONS, "/api/policies/current", "GET"),
+        (Method::DELETE, "/webhook", "GET, POST"),
+        (Method::PUT, "/u/some-token", "GET, POST"),
+        (Method::DELETE, "/api/pages/123/leads", "GET"),
     ] {
-        app.request(method, path, None, &[])
-            .await
-            .assert_error(405, "method_not_allowed");
+        let r = app.request(method.clone(), path, None, &[]).await;
+        r.assert_error(405, "method_not_allowed");
+        assert_eq!(r.header("allow"), Some(allow), "{method} {path}");
     }
 }

@@ -1,9 +1,10 @@
 //! The one error shape of every route: `{"error": {"code": "<snake_case>", "message": "<text>"}}` with a
 //! fitting status. Messages are written by qchat and never contain request values or personal data.
+//! A 405 also carries `Allow` (RFC 9110 §15.5.6), listing the methods the route accepts.
 
 use std::borrow::Cow;
 
-use http::StatusCode;
+use http::{HeaderValue, StatusCode, header};
 
 use super::Response;
 
@@ -13,6 +14,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: Cow<'static, str>,
+    /// The `Allow` header's value (a 405's accepted methods), set with [`ApiError::with_allow`].
+    allow: Option<String>,
 }
 
 impl ApiError {
@@ -25,6 +28,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            allow: None,
         }
     }
     pub fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
@@ -53,12 +57,23 @@ impl ApiError {
     pub fn too_many_requests(message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message)
     }
+    /// A 405. RFC 9110 requires its `Allow` header: add the route's methods with
+    /// [`ApiError::with_allow`] (or build it with `routes::method_not_allowed`).
     pub fn method_not_allowed() -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             "this route does not take that method",
         )
+    }
+    /// Sets the `Allow` header to `methods`, comma-separated in the order given (RFC 9110 §10.2.1).
+    pub fn with_allow<'a>(mut self, methods: impl IntoIterator<Item = &'a str>) -> Self {
+        self.allow = Some(methods.into_iter().collect::<Vec<_>>().join(", "));
+        self
+    }
+    /// The `Allow` header this answer carries, if any.
+    pub fn allow(&self) -> Option<&str> {
+        self.allow.as_deref()
     }
     pub fn route_not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "no such route")
@@ -82,7 +97,12 @@ impl ApiError {
 
     pub fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
-        super::json(self.status, &body)
+        let mut response = super::json(self.status, &body);
+        // Method names are tokens (visible ASCII), so the value is always a valid header value.
+        if let Some(allow) = self.allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+        response
     }
 }
 
