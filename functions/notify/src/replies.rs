@@ -11,6 +11,11 @@
 //!   transaction, and only the first reply to meet the error queues the notice;
 //! - the person cannot be reached: the lead becomes `unreachable` (a plain update, no consent record);
 //! - a page whose sending is stopped gets nothing sent: the reply fails.
+//!
+//! Before anything is opened or sent, the reply must still be inside Meta's 24-hour standard messaging
+//! window ([`STANDARD_WINDOW_HOURS`], MESSENGER.md §3), checked at send time: a retry that comes late (a
+//! long Graph outage, a sweep that did not run) fails as `outside_window` without a Graph call. A reply
+//! whose lead is gone (erased) fails as `lead_gone`: nothing is sent to a person qchat no longer holds.
 
 use qchat_shared::app::{App, account_key_owner};
 use qchat_shared::clock::Timestamp;
@@ -28,6 +33,14 @@ use crate::delivery::{
     Delivery, DrainReport, MAX_ATTEMPTS, TOO_MANY_ATTEMPTS, backoff_secs, claim, drain_partition,
     set,
 };
+
+/// Meta's standard messaging window: a reply (`RESPONSE`) may go out only this long after the person's
+/// last message.
+pub const STANDARD_WINDOW_HOURS: i64 = 24;
+/// The `failure` of a reply whose window closed before it could be sent.
+pub const OUTSIDE_WINDOW: &str = "outside_window";
+/// The `failure` of a reply whose lead no longer exists.
+pub const LEAD_GONE: &str = "lead_gone";
 
 /// What an attempt came to, before it is recorded.
 #[derive(Debug)]
@@ -82,6 +95,14 @@ async fn attempt(app: &App, reply_id: &str, item: &Item) -> Attempt {
     if page_item.get_str("sending") == Some("stopped") {
         return Attempt::Failed("page_stopped");
     }
+    let opened_at = match window_opened_at(app, item, &page).await {
+        Ok(at) => at,
+        Err(a) => return a,
+    };
+    if app.clock.now() >= opened_at.plus_hours(STANDARD_WINDOW_HOURS) {
+        tracing::info!(reply = %reply_id, "reply not sent: Meta's 24-hour window has closed");
+        return Attempt::Failed(OUTSIDE_WINDOW);
+    }
     let target = Target {
         page,
         account,
@@ -101,6 +122,31 @@ async fn attempt(app: &App, reply_id: &str, item: &Item) -> Attempt {
     }
 }
 
+/// When the person's 24-hour window opened, as far as qchat knows: the later of the reply's queue time
+/// (every reply answers something the person did, received just then — also an opt-out, which does not
+/// move the lead's `last_message_at`) and the lead's `last_message_at` (they may have written since).
+/// A lead named by the reply but no longer stored fails the reply as [`LEAD_GONE`].
+async fn window_opened_at(app: &App, item: &Item, page: &PageId) -> Result<Timestamp, Attempt> {
+    let queued = item.get_i64("created").map(Timestamp::from_millis);
+    let last_message = match item.get_str("lead_id") {
+        None => None,
+        Some(raw) => {
+            let lead = LeadId::parse(raw).map_err(|_| Attempt::Failed("malformed_reply"))?;
+            match app.store.get(&lead_key(page, &lead)).await {
+                Ok(Some(l)) => l.get_i64("last_message_at").map(Timestamp::from_millis),
+                Ok(None) => return Err(Attempt::Failed(LEAD_GONE)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "lead unreadable for now");
+                    return Err(Attempt::Retry("store_unavailable"));
+                }
+            }
+        }
+    };
+    queued
+        .max(last_message)
+        .ok_or(Attempt::Failed("malformed_reply"))
+}
+
 fn classify(e: &SendError) -> Attempt {
     if e.is_retryable() {
         return Attempt::Retry("meta_unavailable");
@@ -109,7 +155,7 @@ fn classify(e: &SendError) -> Attempt {
         SendError::TokenInvalid { .. } => Attempt::StopPage("token_invalid"),
         SendError::Permission { .. } => Attempt::StopPage("permission"),
         SendError::Unreachable { .. } => Attempt::Unreachable,
-        SendError::OutsideWindow { .. } => Attempt::Failed("outside_window"),
+        SendError::OutsideWindow { .. } => Attempt::Failed(OUTSIDE_WINDOW),
         SendError::FrequencyCapped { .. } => Attempt::Failed("frequency_capped"),
         _ => Attempt::Failed("refused"),
     }

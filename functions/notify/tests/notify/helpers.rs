@@ -1,10 +1,11 @@
-//! Test apps (embedded backends, or the AWS backends on moto), a recording mailer with scripted
-//! failures, a store whose transactions take clock time, and helpers that write what the account
-//! function writes (accounts, outbox notices, policies, breach notices, jobs).
+//! Test apps (embedded backends, or the AWS backends on moto), a recording mailer and a counting
+//! messenger with scripted failures, a store whose transactions take clock time, and helpers that write
+//! what the account and webhook functions write (accounts, outbox notices, policies, breach notices,
+//! jobs, pages, leads, Messenger replies).
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use qchat_shared::accounts::{ALL_ACCOUNTS_PARTITION, profile_key, purpose};
@@ -12,13 +13,17 @@ use qchat_shared::app::{App, account_key_owner};
 use qchat_shared::clock::{Clock, ManualClock, Timestamp};
 use qchat_shared::config::Config;
 use qchat_shared::crypto::{Keyring, LocalKeyring, OneWayHash};
-use qchat_shared::domain::{AccountId, EmailAddress};
+use qchat_shared::domain::{AccountId, EmailAddress, LeadId, PageAccessToken, PageId, Psid};
 use qchat_shared::ids::{IdGenerator, RandomIds};
-use qchat_shared::inventory::{ACCOUNT, BREACH_NOTICE, POLICY};
+use qchat_shared::inventory::{ACCOUNT, BREACH_NOTICE, LEAD, PAGE, POLICY};
 use qchat_shared::jobs::Jobs;
+use qchat_shared::leads::{LeadStatus, Subject, lead_id, lead_key};
 use qchat_shared::mail::{Email, MailError, Mailer, OutboxMailer, SentEmail};
-use qchat_shared::messenger::outbox::OutboxMessenger;
+use qchat_shared::messenger::outbox::{OutboxLine, OutboxMessenger, read_lines};
+use qchat_shared::messenger::{Messenger, OutgoingMessage, SendError, SentMessage};
 use qchat_shared::outbox::{BREACH_FANOUT_JOB, Notice, POLICY_FANOUT_JOB, notice_op, outbox_key};
+use qchat_shared::pages::page_key;
+use qchat_shared::replies::{NewReply, reply_key, reply_op};
 use qchat_shared::store::dynamodb::DynamoStore;
 use qchat_shared::store::sqlite::SqliteStore;
 use qchat_shared::store::{
@@ -28,6 +33,8 @@ use qchat_shared::store::{
 /// A fixed start: 2027-01-15.
 pub const START: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 pub const PUBLIC_URL: &str = "https://qchat.example.test";
+/// The access token of every page the tests connect.
+pub const PAGE_TOKEN: &str = "EAAGpagetokenvalue1234567890";
 
 /// What a recording mailer does on a send.
 #[derive(Debug, Clone, Copy)]
@@ -113,6 +120,49 @@ impl Mailer for RecordingMailer {
     }
 }
 
+/// Wraps the Messenger outbox: counts every call (sent or not), and fails the next calls as scripted.
+#[derive(Debug)]
+pub struct CountingMessenger {
+    inner: OutboxMessenger,
+    script: Mutex<VecDeque<SendError>>,
+    calls: AtomicUsize,
+}
+
+impl CountingMessenger {
+    /// The next `n` sends fail with `error`.
+    pub fn fail_next(&self, n: usize, error: SendError) {
+        let mut script = self.script.lock().unwrap();
+        script.extend(std::iter::repeat_n(error, n));
+    }
+
+    /// How many times a send reached the messenger (Graph API calls, in AWS).
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Every message the outbox accepted.
+    pub fn sent(&self) -> Vec<OutboxLine> {
+        read_lines(self.inner.path()).expect("the messenger outbox is readable")
+    }
+}
+
+#[async_trait::async_trait]
+impl Messenger for CountingMessenger {
+    async fn send(
+        &self,
+        page: &PageId,
+        token: &PageAccessToken,
+        message: &OutgoingMessage,
+    ) -> Result<SentMessage, SendError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let scripted = self.script.lock().unwrap().pop_front();
+        match scripted {
+            Some(error) => Err(error),
+            None => self.inner.send(page, token, message).await,
+        }
+    }
+}
+
 /// A store whose transactions take clock time (`cost` ms each), so a test can let a runner's deadline
 /// arrive part-way through a job.
 #[derive(Debug)]
@@ -162,6 +212,7 @@ pub struct TestApp {
     pub app: App,
     pub clock: Arc<ManualClock>,
     pub mailer: Arc<RecordingMailer>,
+    pub messenger: Arc<CountingMessenger>,
     pub store: Arc<ClockedStore>,
     /// The `.eml` folder (embedded backends only).
     pub mail_dir: Option<PathBuf>,
@@ -194,17 +245,21 @@ fn assemble(
         transact_cost_ms: AtomicI64::new(0),
     });
     let mailer = Arc::new(RecordingMailer::new(mailer));
-    let messenger = Arc::new(OutboxMessenger::new(
-        dir.path().join("messenger.jsonl"),
-        clock.clone(),
-        ids.clone(),
-    ));
+    let messenger = Arc::new(CountingMessenger {
+        inner: OutboxMessenger::new(
+            dir.path().join("messenger.jsonl"),
+            clock.clone(),
+            ids.clone(),
+        ),
+        script: Mutex::new(VecDeque::new()),
+        calls: AtomicUsize::new(0),
+    });
     let app = App::from_parts(
         config(dir.path()),
         store.clone(),
         keyring,
         mailer.clone(),
-        messenger,
+        messenger.clone(),
         clock.clone(),
         ids,
     );
@@ -212,6 +267,7 @@ fn assemble(
         app,
         clock,
         mailer,
+        messenger,
         store,
         mail_dir,
         _dir: dir,
@@ -516,6 +572,143 @@ impl TestApp {
                 None => return ids,
             }
         }
+    }
+
+    /// Connects a page to `account` the way the account function does: its access token sealed under the
+    /// account's key, sending active.
+    pub async fn connect_page(&self, account: &AccountId, page: &PageId) {
+        let app = &self.app;
+        let key = page_key(page);
+        let cipher = app
+            .keys
+            .cipher(&account_key_owner(account))
+            .await
+            .expect("cipher");
+        let token = cipher
+            .seal(&key, "access_token", PAGE_TOKEN.as_bytes())
+            .expect("seal");
+        let item = Item::new(&PAGE, key)
+            .plain("account_id", Value::S(account.as_str().to_owned()))
+            .and_then(|i| i.sealed("access_token", token))
+            .and_then(|i| i.plain("connected_at", Value::N(app.clock.now().millis())))
+            .and_then(|i| i.plain("consent_mode", Value::S("implicit".to_owned())))
+            .and_then(|i| i.plain("sending", Value::S("active".to_owned())))
+            .and_then(|i| i.plain("name", Value::S("Bakery Example".to_owned())))
+            .expect("page item")
+            .with_version(1)
+            .with_gsi1(format!("ACCOUNT#{account}#PAGES"), page.as_str());
+        app.store
+            .put(item, Condition::NotExists)
+            .await
+            .expect("page written");
+    }
+
+    /// Writes the lead of `psid` on `page`, subscribed, who last wrote at `last_message_at` (as the
+    /// webhook records it).
+    pub async fn seed_lead(
+        &self,
+        account: &AccountId,
+        page: &PageId,
+        psid: &Psid,
+        last_message_at: Timestamp,
+    ) -> LeadId {
+        let app = &self.app;
+        let indexer = app.keys.blind_indexer().await.expect("indexer");
+        let id = lead_id(&indexer, page, &Subject::Psid(psid.clone()));
+        let key = lead_key(page, &id);
+        let cipher = app
+            .keys
+            .cipher(&account_key_owner(account))
+            .await
+            .expect("cipher");
+        let subject = cipher
+            .seal(&key, "subject", psid.expose().as_bytes())
+            .expect("seal");
+        let item = Item::new(&LEAD, key)
+            .sealed("subject", subject)
+            .and_then(|i| i.plain("subject_kind", Value::S("psid".to_owned())))
+            .and_then(|i| i.plain("status", Value::S(LeadStatus::Subscribed.name().to_owned())))
+            .and_then(|i| i.plain("created", Value::N(last_message_at.millis())))
+            .and_then(|i| i.plain("last_message_at", Value::N(last_message_at.millis())))
+            .expect("lead item")
+            .with_version(1);
+        app.store
+            .put(item, Condition::NotExists)
+            .await
+            .expect("lead written");
+        id
+    }
+
+    /// Moves a lead's `last_message_at`, as the webhook does when the person writes again.
+    pub async fn lead_wrote(&self, page: &PageId, lead: &LeadId, at: Timestamp) {
+        let key = lead_key(page, lead);
+        let item = self.app.store.get(&key).await.expect("get").expect("lead");
+        let version = item.version().expect("versioned");
+        let item = item
+            .plain("last_message_at", Value::N(at.millis()))
+            .expect("lead item")
+            .with_version(version + 1);
+        self.app
+            .store
+            .put(item, Condition::VersionIs(version))
+            .await
+            .expect("lead updated");
+    }
+
+    /// Queues a reply to `psid`, due now, the way the webhook does (recipient and text sealed under the
+    /// page's account key). Returns the reply id.
+    pub async fn queue_reply(
+        &self,
+        account: &AccountId,
+        page: &PageId,
+        lead: Option<&LeadId>,
+        psid: &Psid,
+        text: &str,
+    ) -> String {
+        let app = &self.app;
+        let id = app.ids.new_id();
+        let key = reply_key(&id);
+        let cipher = app
+            .keys
+            .cipher(&account_key_owner(account))
+            .await
+            .expect("cipher");
+        let op = reply_op(
+            NewReply {
+                id: &id,
+                page,
+                account,
+                lead,
+                recipient_kind: "psid",
+                recipient: cipher
+                    .seal(&key, "recipient", psid.expose().as_bytes())
+                    .expect("seal"),
+                text: cipher.seal(&key, "text", text.as_bytes()).expect("seal"),
+                quick_replies: &[("Unsubscribe", "QCHAT_UNSUBSCRIBE")],
+            },
+            app.clock.now(),
+        )
+        .expect("reply op");
+        app.store.transact(vec![op]).await.expect("reply queued");
+        id
+    }
+
+    pub async fn reply_item(&self, id: &str) -> Item {
+        self.app
+            .store
+            .get(&reply_key(id))
+            .await
+            .expect("get")
+            .expect("the reply item exists")
+    }
+
+    /// The reply's `state` and `failure`.
+    pub async fn reply_state(&self, id: &str) -> (String, Option<String>) {
+        let item = self.reply_item(id).await;
+        (
+            item.get_str("state").unwrap_or_default().to_owned(),
+            item.get_str("failure").map(str::to_owned),
+        )
     }
 
     /// A deadline far enough away that nothing is cut short.
