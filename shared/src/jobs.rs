@@ -8,6 +8,11 @@
 //! also renews the lease), and it stops before its deadline, leaving the job due so the next tick resumes
 //! from the checkpoint. A runner that loses its lease (another took over after it expired) stops at its
 //! next checkpoint. Handlers must make each step idempotent: a step may run again after a crash.
+//!
+//! A step may also ask to resume no earlier than a given time ([`Step::ResumeAt`]: the job waits in the
+//! queue, released, until then), and a finished job may be kept as its own receipt
+//! ([`Step::DoneWithReceipt`]: out of the queue, `state = done`, its last cursor replaced by what the job
+//! did, expiring after [`RECEIPT_DAYS`]) — erasures leave such a receipt, without personal data.
 
 use std::sync::Arc;
 
@@ -19,11 +24,15 @@ use crate::store::{
 };
 
 /// The index partition of queued jobs of one kind: each runner reads only the kinds it has handlers for.
-fn due_partition(kind: &str) -> String {
+/// (Also where a caller looks for a job of a kind that is still queued, e.g. an erasure of one page.)
+pub fn due_partition(kind: &str) -> String {
     format!("JOBS#{kind}")
 }
 /// After this many failed steps in a row a job is parked as failed (kept for the operator, out of the queue).
 const MAX_ATTEMPTS: i64 = 8;
+/// How long a job finished with [`Step::DoneWithReceipt`] keeps its item as the receipt (SPEC §3: erasure
+/// receipts 1 year).
+pub const RECEIPT_DAYS: i64 = 365;
 
 /// A job as its handler sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +50,15 @@ pub struct Job {
 pub enum Step {
     /// More to do; resume from this cursor.
     Continue(String),
+    /// More to do, but not before this time: the cursor is checkpointed and the job goes back to the queue,
+    /// released, due at that time (a time already past makes it due at once, for the next run).
+    ResumeAt(String, Timestamp),
     /// Finished: the job item is deleted.
     Done,
+    /// Finished, and the job item is kept as a receipt: `state = done`, out of the queue, its cursor
+    /// replaced by this text (what the job did: counts, never personal data), expiring after
+    /// [`RECEIPT_DAYS`].
+    DoneWithReceipt(String),
 }
 
 /// Why a step failed.
@@ -172,6 +188,16 @@ impl Jobs {
             .is_some_and(|i| i.get_str("state") == Some("queued")))
     }
 
+    /// The receipt of a job finished with [`Step::DoneWithReceipt`], while it is kept.
+    pub async fn receipt(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .store
+            .get(&job_key(id))
+            .await?
+            .filter(|i| i.get_str("state") == Some("done"))
+            .and_then(|i| i.get_str("cursor").map(str::to_owned)))
+    }
+
     /// Claims and runs due jobs until none is due or `deadline` is near. `runner` names this runner in
     /// leases (an opaque id). Only jobs of the handlers' kinds are looked at.
     pub async fn run_due(
@@ -274,6 +300,53 @@ impl Jobs {
                         .await
                     {
                         Ok(()) | Err(StoreError::ConditionFailed) => Ok(()),
+                        Err(e) => Err(e),
+                    };
+                }
+                Ok(Step::DoneWithReceipt(receipt)) => {
+                    report.finished += 1;
+                    tracing::info!(job = %claimed.job.id, kind = %claimed.job.kind, "job finished; its receipt is kept");
+                    let kept = current
+                        .plain("state", Value::S("done".to_owned()))?
+                        .plain("cursor", Value::S(receipt))?
+                        .plain("attempts", Value::N(0))?
+                        .plain("lease_until", Value::N(0))?
+                        .without_gsi1()
+                        .expires_at(self.clock.now().plus_days(RECEIPT_DAYS))
+                        .with_version(claimed.version + 1);
+                    return match self
+                        .store
+                        .put(kept, Condition::VersionIs(claimed.version))
+                        .await
+                    {
+                        Ok(()) | Err(StoreError::ConditionFailed) => Ok(()),
+                        Err(e) => Err(e),
+                    };
+                }
+                Ok(Step::ResumeAt(cursor, at)) => {
+                    let next = current
+                        .plain("cursor", Value::S(cursor))?
+                        .plain("attempts", Value::N(0))?
+                        .plain("lease_until", Value::N(0))?
+                        .plain("due_at", Value::N(at.millis()))?
+                        .with_version(claimed.version + 1)
+                        .with_gsi1(
+                            due_partition(&claimed.job.kind),
+                            due_sort_key(at, &claimed.job.id),
+                        );
+                    return match self
+                        .store
+                        .put(next, Condition::VersionIs(claimed.version))
+                        .await
+                    {
+                        Ok(()) => {
+                            report.paused += 1;
+                            Ok(())
+                        }
+                        Err(StoreError::ConditionFailed) => {
+                            report.skipped += 1;
+                            Ok(())
+                        }
                         Err(e) => Err(e),
                     };
                 }
@@ -636,6 +709,118 @@ mod tests {
             handler.seen(),
             vec![None, some("1"), some("2"), some("3"), some("4"), some("5")]
         );
+    }
+
+    /// A handler that answers its steps from a script and records the cursors it was given.
+    struct Scripted {
+        steps: Mutex<Vec<Step>>,
+        seen: Mutex<Vec<Option<String>>>,
+    }
+
+    impl Scripted {
+        fn new(steps: Vec<Step>) -> Self {
+            Self {
+                steps: Mutex::new(steps.into_iter().rev().collect()),
+                seen: Mutex::new(Vec::new()),
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl JobHandler for Scripted {
+        fn kind(&self) -> &'static str {
+            KIND
+        }
+        async fn step(&self, _job: &Job, cursor: Option<&str>) -> Result<Step, JobError> {
+            self.seen
+                .lock()
+                .expect("lock")
+                .push(cursor.map(str::to_owned));
+            self.steps
+                .lock()
+                .expect("lock")
+                .pop()
+                .ok_or(JobError::Permanent("the script ran out"))
+        }
+    }
+
+    #[tokio::test]
+    async fn resume_at_checkpoints_and_keeps_the_job_waiting_released_until_that_time() {
+        let f = fixture().await;
+        let id = f.jobs.enqueue(KIND, "{}", START).await.expect("enqueue");
+        let handler = Scripted::new(vec![
+            Step::Continue("a".into()),
+            Step::ResumeAt("b".into(), START.plus_secs(60)),
+            Step::Done,
+        ]);
+        let report = f
+            .jobs
+            .run_due("runner", START.plus_secs(20), &[&handler])
+            .await
+            .expect("run");
+        assert_eq!((report.steps, report.paused, report.finished), (2, 1, 0));
+        let item = job_item(&f, &id).await.expect("still queued");
+        assert_eq!(item.get_str("cursor"), Some("b"));
+        assert_eq!(item.get_i64("lease_until"), Some(0), "released");
+        assert_eq!(item.get_i64("due_at"), Some(START.plus_secs(60).millis()));
+        assert!(f.jobs.is_pending(&id).await.expect("read"));
+
+        f.clock.advance_secs(59);
+        let early = f
+            .jobs
+            .run_due("runner", f.clock.now().plus_secs(20), &[&handler])
+            .await
+            .expect("run early");
+        assert_eq!(early.claimed, 0, "not due before its time");
+        f.clock.advance_secs(1);
+        let resumed = f
+            .jobs
+            .run_due("other", f.clock.now().plus_secs(20), &[&handler])
+            .await
+            .expect("resume");
+        assert_eq!((resumed.claimed, resumed.finished), (1, 1));
+        assert_eq!(
+            *handler.seen.lock().expect("lock"),
+            vec![None, some("a"), some("b")]
+        );
+    }
+
+    #[tokio::test]
+    async fn done_with_receipt_keeps_the_job_out_of_the_queue_as_its_receipt_for_a_year() {
+        let f = fixture().await;
+        let id = f.jobs.enqueue(KIND, "{}", START).await.expect("enqueue");
+        let handler = Scripted::new(vec![
+            Step::Continue("half".into()),
+            Step::DoneWithReceipt(r#"{"erased":3}"#.into()),
+        ]);
+        let report = f
+            .jobs
+            .run_due("runner", START.plus_secs(60), &[&handler])
+            .await
+            .expect("run");
+        assert_eq!((report.claimed, report.finished), (1, 1));
+        assert!(!f.jobs.is_pending(&id).await.expect("read"));
+        assert_eq!(
+            f.jobs.receipt(&id).await.expect("read").as_deref(),
+            Some(r#"{"erased":3}"#)
+        );
+        let item = job_item(&f, &id).await.expect("kept");
+        assert_eq!(item.get_str("state"), Some("done"));
+        assert!(item.gsi1().is_none(), "a receipt is out of the queue");
+        assert_eq!(
+            item.expires().map(Timestamp::secs),
+            Some(START.plus_days(RECEIPT_DAYS).secs())
+        );
+        f.clock.advance_secs(7200);
+        let again = f
+            .jobs
+            .run_due("runner", f.clock.now().plus_secs(60), &[&handler])
+            .await
+            .expect("run again");
+        assert_eq!(again.claimed, 0, "a receipt is never run again");
+        f.clock.set(START.plus_days(RECEIPT_DAYS));
+        assert!(job_item(&f, &id).await.is_none(), "the receipt expires");
+        assert_eq!(f.jobs.receipt(&id).await.expect("read"), None);
     }
 
     #[tokio::test]

@@ -48,6 +48,8 @@ macro_rules! flows {
                 pages::a_page_connected_to_one_account_cannot_be_connected_by_another,
                 pages::another_accounts_page_cannot_be_disconnected_and_ones_own_can,
                 pages::a_malformed_page_id_or_token_is_refused,
+                pages::disconnecting_a_page_erases_every_item_of_its_leads_and_no_other_pages,
+                pages::a_page_erasure_cut_by_its_deadline_resumes_where_it_stopped_and_finishes,
                 policies::a_fresh_install_has_privacy_policy_and_terms_version_1,
                 policies::only_the_operator_may_publish_a_policy,
                 policies::a_published_policy_queues_its_fanout_and_must_be_accepted_in_its_current_version,

@@ -1,8 +1,24 @@
-//! Connected pages: connect, list, disconnect, and that no account reaches another account's page.
+//! Connected pages: connect, list, disconnect, and that no account reaches another account's page;
+//! disconnecting erases the page's leads (leads seeded through the real webhook route, erased by the
+//! resumable job notify runs) and a page comes back without them.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use qchat_shared::app::App;
+use qchat_shared::clock::{Clock as _, ManualClock, Timestamp};
+use qchat_shared::config::Config;
+use qchat_shared::domain::PageId;
+use qchat_shared::http::ClientAddr;
+use qchat_shared::jobs::{Job, JobError, JobHandler, Jobs, Step};
+use qchat_shared::leads::erase::{
+    Counts, PAGE_LEADS_ERASURE_JOB, PageLeadsErasure, Receipt, SETTLE_SECS, erasure_queued,
+};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, START, TestApp};
+use crate::helpers::{Backend, RawStore, START, TestApp};
 
 /// A page id (digits) no other test uses.
 fn page_id() -> String {
@@ -174,4 +190,461 @@ pub async fn a_malformed_page_id_or_token_is_refused(backend: Backend) {
     .await
     .assert_error(400, "invalid_field");
     assert!(listed_ids(&app.get("/api/pages", Some(&a)).await.json()).is_empty());
+}
+
+// ---- Erasure of a disconnected page's leads -------------------------------------------------------
+
+/// The Meta app secret the webhook checks signatures with in these cases.
+const APP_SECRET: &str = "flows-app-secret-for-page-erasure";
+
+/// HMAC-SHA256 (RFC 2104) over SHA-256, so the signature is computed independently of qchat's code.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use qchat_shared::crypto::sha256;
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&sha256(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let mut inner: Vec<u8> = block.iter().map(|b| b ^ 0x36).collect();
+    inner.extend_from_slice(message);
+    let mut outer: Vec<u8> = block.iter().map(|b| b ^ 0x5c).collect();
+    outer.extend_from_slice(&sha256(&inner));
+    sha256(&outer)
+}
+
+/// The test app, plus the same app configured with a Meta app secret so `POST /webhook` accepts events.
+struct Site {
+    t: TestApp,
+    webhook: App,
+}
+
+impl Site {
+    async fn spawn(backend: Backend) -> Self {
+        let t = TestApp::spawn(backend).await;
+        let secret = Config::from_lookup(|name| {
+            (name == "QCHAT_FB_APP_SECRET").then(|| APP_SECRET.to_owned())
+        })
+        .expect("a configuration with the app secret");
+        let mut config = (*t.app.config).clone();
+        config.graph.app_secret = secret.graph.app_secret;
+        let mut webhook = t.app.clone();
+        webhook.config = Arc::new(config);
+        Self { t, webhook }
+    }
+
+    /// Posts `messaging` events of `page` to `POST /webhook`, signed like Meta signs them.
+    async fn events(&self, page: &str, messaging: Vec<Value>) {
+        let body = serde_json::to_vec(
+            &json!({ "object": "page", "entry": [ { "id": page, "time": 1, "messaging": messaging } ] }),
+        )
+        .expect("JSON encodes");
+        let tag: String = hmac_sha256(APP_SECRET.as_bytes(), &body)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut req = http::Request::builder()
+            .method("POST")
+            .uri("/webhook")
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", format!("sha256={tag}"))
+            .body(bytes::Bytes::from(body))
+            .expect("a request");
+        req.extensions_mut().insert(ClientAddr(self.t.network()));
+        let response = qchat_local::dispatch(&self.webhook, req).await;
+        assert_eq!(
+            response.status().as_u16(),
+            200,
+            "webhook: {}",
+            String::from_utf8_lossy(response.body())
+        );
+    }
+
+    fn clock(&self) -> &Arc<ManualClock> {
+        &self.t.clock
+    }
+
+    fn jobs(&self) -> Jobs {
+        Jobs::new(
+            self.t.app.store.clone(),
+            self.t.app.clock.clone(),
+            self.t.app.ids.clone(),
+            900,
+        )
+    }
+
+    fn handler(&self) -> PageLeadsErasure {
+        PageLeadsErasure::new(self.t.app.store.clone(), self.t.app.clock.clone())
+    }
+
+    async fn erasure_queued(&self, page: &str) -> bool {
+        let page = PageId::parse(page).expect("a page id");
+        erasure_queued(self.t.app.store.as_ref(), &page)
+            .await
+            .expect("the queue is readable")
+    }
+
+    /// Runs the job queue like notify's ticks, a minute apart, until no erasure of `page` is queued;
+    /// `budget_secs` is each run's deadline. Returns how many runs it took.
+    async fn erase(&self, page: &str, handler: &dyn JobHandler, budget_secs: i64) -> usize {
+        let jobs = self.jobs();
+        for run in 1..=30 {
+            jobs.run_due(
+                "flows-runner",
+                self.clock().now().plus_secs(budget_secs),
+                &[handler],
+            )
+            .await
+            .expect("the runner runs");
+            if !self.erasure_queued(page).await {
+                return run;
+            }
+            self.clock().advance_secs(60);
+        }
+        panic!("the erasure of page {page} did not finish");
+    }
+}
+
+/// A message event from `psid` to `page`.
+fn message(page: &str, psid: &str, mid: &str, text: &str, at: Timestamp) -> Value {
+    json!({
+        "sender": { "id": psid },
+        "recipient": { "id": page },
+        "timestamp": at.millis(),
+        "message": { "mid": mid, "text": text },
+    })
+}
+
+/// A message id as Meta makes them (opaque; nothing of the person in it).
+fn mid() -> String {
+    let b = qchat_shared::crypto::random_bytes::<12>();
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("m_{hex}")
+}
+
+/// A PSID (16 digits) no other test uses.
+fn psid() -> String {
+    let b = qchat_shared::crypto::random_bytes::<8>();
+    format!("27{:014}", u64::from_be_bytes(b) % 100_000_000_000_000)
+}
+
+/// How many items of each kind the raw store holds for `page`: leads, consent records, unsubscribe links,
+/// replies (pending or not).
+fn held(raw: &RawStore, page: &str) -> Counts {
+    let of = |t: &'static str| raw.of_type(t);
+    let page_pk = format!("PAGE#{page}");
+    let chain_prefix = format!("CONSENT#{page}#");
+    let named = |i: &&crate::helpers::RawItem| i.text("page_id").as_deref() == Some(page);
+    Counts {
+        leads: of("lead")
+            .filter(|i| i.text("pk").as_deref() == Some(page_pk.as_str()))
+            .count() as u64,
+        consent_records: of("consent_record")
+            .filter(|i| i.text("pk").is_some_and(|pk| pk.starts_with(&chain_prefix)))
+            .count() as u64,
+        unsubscribe_links: of("unsubscribe_link").filter(named).count() as u64,
+        pending_replies: of("reply").filter(named).count() as u64,
+    }
+}
+
+/// The erasure receipts of `page` in the raw store: (params, receipt) of each finished erasure job.
+fn receipts(raw: &RawStore, page: &str) -> Vec<(Value, Receipt)> {
+    raw.of_type("job")
+        .filter(|j| j.text("kind").as_deref() == Some(PAGE_LEADS_ERASURE_JOB))
+        .filter(|j| j.text("state").as_deref() == Some("done"))
+        .map(|j| {
+            let params: Value =
+                serde_json::from_str(&j.text("params").expect("params")).expect("JSON params");
+            let receipt = Receipt::parse(&j.text("cursor").expect("a receipt")).expect("a receipt");
+            (params, receipt)
+        })
+        .filter(|(params, _)| params["page_id"] == page)
+        .collect()
+}
+
+fn listed_leads(list: &Value) -> usize {
+    list["leads"].as_array().expect("leads").len()
+}
+
+pub async fn disconnecting_a_page_erases_every_item_of_its_leads_and_no_other_pages(
+    backend: Backend,
+) {
+    let site = Site::spawn(backend).await;
+    let app = &site.t;
+    let (a, token_a) = app.signed_in_holder("erasing").await;
+    let (_, token_b) = app.signed_in_holder("bystander").await;
+    let (page, other) = (page_id(), page_id());
+    app.post_json(
+        "/api/pages",
+        &json!({ "page_id": page, "page_access_token": access_token(), "consent_mode": "implicit" }),
+        Some(&token_a),
+    )
+    .await
+    .assert_status(201);
+    app.post_json(
+        "/api/pages",
+        &connect(&other, &access_token()),
+        Some(&token_b),
+    )
+    .await
+    .assert_status(201);
+
+    // Four people write to the page (implicit mode: each is subscribed, with a consent record, an
+    // unsubscribe link and a confirmation reply); one then says STOP, one asks what is held. Two write to
+    // the other page (confirmed mode: asked first).
+    let people: Vec<String> = (0..4).map(|_| psid()).collect();
+    let strangers: Vec<String> = (0..2).map(|_| psid()).collect();
+    let now = app.clock.now();
+    let mut events: Vec<Value> = people
+        .iter()
+        .enumerate()
+        .map(|(i, p)| message(&page, p, &mid(), "Hello there", now.plus_millis(i as i64)))
+        .collect();
+    events.push(message(&page, &people[0], &mid(), "STOP", now.plus_secs(1)));
+    events.push(message(
+        &page,
+        &people[1],
+        &mid(),
+        "MY DATA",
+        now.plus_secs(2),
+    ));
+    site.events(&page, events).await;
+    let others: Vec<Value> = strangers
+        .iter()
+        .map(|p| message(&other, p, &mid(), "Hi", now))
+        .collect();
+    site.events(&other, others).await;
+
+    let before = app.raw_store().await;
+    let on_page = held(&before, &page);
+    let on_other = held(&before, &other);
+    assert_eq!(on_page.leads, 4);
+    assert_eq!(on_page.consent_records, 5, "four opt-ins and one opt-out");
+    assert_eq!(on_page.unsubscribe_links, 4);
+    assert_eq!(
+        on_page.pending_replies, 6,
+        "four confirmations, the STOP and the MY DATA answers"
+    );
+    assert_eq!(
+        (
+            on_other.leads,
+            on_other.consent_records,
+            on_other.pending_replies
+        ),
+        (2, 2, 2)
+    );
+    let list = app
+        .get(&format!("/api/pages/{page}/leads"), Some(&token_a))
+        .await;
+    list.assert_status(200);
+    assert_eq!(listed_leads(&list.json()), 4);
+
+    // Disconnecting answers as before, at once; the erasure is queued with it.
+    let r = app
+        .delete(&format!("/api/pages/{page}"), Some(&token_a))
+        .await;
+    r.assert_status(204);
+    assert!(r.body.is_empty());
+    assert!(site.erasure_queued(&page).await);
+    // An event for the page now changes nothing.
+    app.clock.advance_secs(1);
+    site.events(
+        &page,
+        vec![message(
+            &page,
+            &psid(),
+            &mid(),
+            "Anyone there?",
+            app.clock.now(),
+        )],
+    )
+    .await;
+    assert_eq!(held(&app.raw_store().await, &page), on_page);
+
+    // A first run erases at once, then waits out the settle time for the second pass.
+    let handler = site.handler();
+    let runs = site.erase(&page, &handler, 60).await;
+    assert_eq!(
+        runs, 2,
+        "one run at once, one after the settle time ({SETTLE_SECS} s)"
+    );
+
+    let after = app.raw_store().await;
+    assert_eq!(
+        held(&after, &page),
+        Counts::default(),
+        "nothing of the page's leads is left"
+    );
+    assert_eq!(
+        held(&after, &other),
+        on_other,
+        "the other page's leads are untouched"
+    );
+    let personal: Vec<&str> = people.iter().map(String::as_str).collect();
+    let found = after.find(&personal);
+    assert!(
+        found.is_empty(),
+        "erased PSIDs found in the store: {found:?}"
+    );
+    let found = receipts(&after, &page);
+    assert_eq!(found.len(), 1, "one receipt");
+    let (params, receipt) = &found[0];
+    assert_eq!(params["account_id"], a.id.as_str());
+    assert_eq!(receipt.erased, on_page);
+    assert_eq!(receipt.finished_at, app.clock.now().millis());
+    app.assert_every_stored_attribute_is_declared().await;
+
+    // Connected again, the page starts with no old leads; a returning person starts a new chain.
+    app.post_json(
+        "/api/pages",
+        &connect(&page, &access_token()),
+        Some(&token_a),
+    )
+    .await
+    .assert_status(201);
+    let list = app
+        .get(&format!("/api/pages/{page}/leads"), Some(&token_a))
+        .await;
+    assert_eq!(listed_leads(&list.json()), 0);
+    app.clock.advance_secs(5);
+    site.events(
+        &page,
+        vec![message(
+            &page,
+            &people[2],
+            &mid(),
+            "Hello again",
+            app.clock.now(),
+        )],
+    )
+    .await;
+    let list = app
+        .get(&format!("/api/pages/{page}/leads"), Some(&token_a))
+        .await
+        .json();
+    assert_eq!(listed_leads(&list), 1);
+    let id = list["leads"][0]["id"]
+        .as_str()
+        .expect("a lead id")
+        .to_owned();
+    let detail = app
+        .get(&format!("/api/pages/{page}/leads/{id}"), Some(&token_a))
+        .await
+        .json();
+    let history = detail["consent_history"].as_array().expect("a history");
+    assert_eq!(history.len(), 1, "a fresh chain: {detail}");
+    assert_eq!(history[0]["seq"], 1);
+    assert_eq!(detail["chain"]["intact"], true);
+    assert_eq!(held(&app.raw_store().await, &page).consent_records, 1);
+}
+
+/// Delegates to the real erasure and takes two seconds of clock time per step (a slow table), so a
+/// runner's deadline falls part-way through the job. (`JobHandler` is an `async_trait` trait: this is
+/// the signature that macro writes.)
+struct Slow {
+    inner: PageLeadsErasure,
+    clock: Arc<ManualClock>,
+    steps: AtomicUsize,
+}
+
+impl JobHandler for Slow {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+
+    fn step<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
+        job: &'life1 Job,
+        cursor: Option<&'life2 str>,
+    ) -> Pin<Box<dyn Future<Output = Result<Step, JobError>> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            self.steps.fetch_add(1, Ordering::SeqCst);
+            self.clock.advance_secs(2);
+            self.inner.step(job, cursor).await
+        })
+    }
+}
+
+pub async fn a_page_erasure_cut_by_its_deadline_resumes_where_it_stopped_and_finishes(
+    backend: Backend,
+) {
+    let site = Site::spawn(backend).await;
+    let app = &site.t;
+    let (_, token) = app.signed_in_holder("resuming").await;
+    let page = page_id();
+    app.post_json(
+        "/api/pages",
+        &json!({ "page_id": page, "page_access_token": access_token(), "consent_mode": "implicit" }),
+        Some(&token),
+    )
+    .await
+    .assert_status(201);
+    let now = app.clock.now();
+    let people: Vec<String> = (0..40).map(|_| psid()).collect();
+    let events = people
+        .iter()
+        .enumerate()
+        .map(|(i, p)| message(&page, p, &mid(), "Hello", now.plus_millis(i as i64)))
+        .collect();
+    site.events(&page, events).await;
+    let on_page = held(&app.raw_store().await, &page);
+    assert_eq!(on_page.leads, 40);
+
+    app.delete(&format!("/api/pages/{page}"), Some(&token))
+        .await
+        .assert_status(204);
+    // While old leads remain, the page cannot be connected again (by anyone).
+    app.post_json("/api/pages", &connect(&page, &access_token()), Some(&token))
+        .await
+        .assert_error(409, "page_erasure_pending");
+
+    // Two seconds a step, a run may work 7 s (it stops 3 s early): the deadline cuts the first run after
+    // the replies and the first 25 leads.
+    let slow = Slow {
+        inner: site.handler(),
+        clock: site.clock().clone(),
+        steps: AtomicUsize::new(0),
+    };
+    let report = site
+        .jobs()
+        .run_due("flows-runner", app.clock.now().plus_secs(7), &[&slow])
+        .await
+        .expect("the runner runs");
+    assert_eq!((report.steps, report.paused, report.finished), (2, 1, 0));
+    let cut = held(&app.raw_store().await, &page);
+    assert_eq!(cut.pending_replies, 0);
+    assert_eq!(cut.leads, 15, "the first 25 leads are gone, the rest wait");
+    assert_eq!(cut.consent_records, 15);
+    assert_eq!(cut.unsubscribe_links, 15);
+    assert!(site.erasure_queued(&page).await);
+    app.post_json("/api/pages", &connect(&page, &access_token()), Some(&token))
+        .await
+        .assert_error(409, "page_erasure_pending");
+
+    // The next runs resume from the checkpoint: the remaining leads, then the second pass.
+    site.erase(&page, &slow, 7).await;
+    assert_eq!(
+        slow.steps.load(Ordering::SeqCst),
+        5,
+        "replies, two pages of leads, then replies and leads again: no step repeated"
+    );
+    let raw = app.raw_store().await;
+    assert_eq!(held(&raw, &page), Counts::default());
+    let found = receipts(&raw, &page);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].1.erased, on_page, "every item counted once");
+
+    app.post_json("/api/pages", &connect(&page, &access_token()), Some(&token))
+        .await
+        .assert_status(201);
+    let list = app
+        .get(&format!("/api/pages/{page}/leads"), Some(&token))
+        .await;
+    assert_eq!(listed_leads(&list.json()), 0);
 }

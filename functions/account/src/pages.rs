@@ -1,5 +1,10 @@
 //! Connected Facebook Pages: connect (the page access token is sealed under the account's key; a page
 //! belongs to one account only), list, disconnect. Another account's page is answered as "not found".
+//!
+//! Disconnecting erases the page's leads: the page item goes, and in the same transaction an erasure job
+//! is queued ([`qchat_shared::leads::erase`]) that notify runs — leads, consent records, unsubscribe links
+//! and unsent replies, in bounded, resumable steps. Until the old leads are gone the page cannot be
+//! connected again (409 `page_erasure_pending`), so a new connection always starts with no old leads.
 
 use qchat_shared::app::{App, account_key_owner};
 use qchat_shared::clock::Timestamp;
@@ -8,7 +13,11 @@ use qchat_shared::http::{
     ApiError, PathParams, Request, Response, StatusCode, json, no_content, parse_json,
 };
 use qchat_shared::inventory::PAGE;
-use qchat_shared::store::{Condition, Index, Item, KeyRange, Order, Query, StoreError, Value};
+use qchat_shared::jobs::Jobs;
+use qchat_shared::leads::erase;
+use qchat_shared::store::{
+    Condition, Index, Item, KeyRange, Order, Query, StoreError, Value, WriteOp,
+};
 
 use crate::auth;
 
@@ -17,6 +26,47 @@ pub use qchat_shared::pages::{owned_page, page_key};
 
 fn pages_partition(account: &AccountId) -> String {
     format!("ACCOUNT#{account}#PAGES")
+}
+
+/// The lease of the jobs queued here (notify's runner renews it at every checkpoint).
+const JOB_LEASE_SECS: i64 = 15 * 60;
+
+fn jobs(app: &App) -> Jobs {
+    Jobs::new(
+        app.store.clone(),
+        app.clock.clone(),
+        app.ids.clone(),
+        JOB_LEASE_SECS,
+    )
+}
+
+fn already_connected() -> ApiError {
+    ApiError::conflict(
+        "page_already_connected",
+        "this page is already connected to an account",
+    )
+}
+
+/// Refuses to connect a page while leads of an earlier connection are stored (their erasure has not
+/// finished), so no new connection ever sees them. Leads left without an erasure queued (one that failed
+/// for good, or from before disconnecting erased leads) get one now, so the page frees itself.
+async fn refuse_while_old_leads_remain(app: &App, page: &PageId) -> Result<(), ApiError> {
+    if app.store.get(&page_key(page)).await?.is_some() {
+        return Err(already_connected());
+    }
+    let store = app.store.as_ref();
+    if !erase::has_leads(store, page).await? {
+        return Ok(());
+    }
+    if !erase::erasure_queued(store, page).await? {
+        let (job, op) = erase::enqueue_op(&jobs(app), page, None, app.clock.now())?;
+        app.store.transact(vec![op]).await?;
+        tracing::info!(page = %page, job = %job, "leftover leads of an unconnected page queued for erasure");
+    }
+    Err(ApiError::conflict(
+        "page_erasure_pending",
+        "this page's leads from its previous connection are still being erased; connect it again in a few minutes",
+    ))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, Default)]
@@ -79,6 +129,7 @@ pub async fn connect(app: &App, req: &Request) -> Result<Response, ApiError> {
             ));
         }
     };
+    refuse_while_old_leads_remain(app, &page).await?;
     let cipher = app.keys.cipher(&account_key_owner(&caller.account)).await?;
     let key = page_key(&page);
     let now = app.clock.now();
@@ -107,12 +158,7 @@ pub async fn connect(app: &App, req: &Request) -> Result<Response, ApiError> {
     let view_of = view(&item);
     match app.store.put(item, Condition::NotExists).await {
         Ok(()) => {}
-        Err(StoreError::ConditionFailed) => {
-            return Err(ApiError::conflict(
-                "page_already_connected",
-                "this page is already connected to an account",
-            ));
-        }
+        Err(StoreError::ConditionFailed) => return Err(already_connected()),
         Err(e) => return Err(e.into()),
     }
     tracing::info!(account = %caller.account, page = %page, "page connected");
@@ -145,7 +191,11 @@ pub async fn list(app: &App, req: &Request) -> Result<Response, ApiError> {
     Ok(json(StatusCode::OK, &serde_json::json!({ "pages": pages })))
 }
 
-/// `DELETE /api/pages/{page_id}`.
+/// Attempts at a disconnect whose page changed under it (Meta stopped its sending, say) before 503.
+const DISCONNECT_ATTEMPTS: usize = 3;
+
+/// `DELETE /api/pages/{page_id}`: removes the page and, in the same transaction, queues the erasure of
+/// its leads (notify runs it within minutes). 204 as soon as both are stored.
 pub async fn disconnect(
     app: &App,
     req: &Request,
@@ -154,14 +204,29 @@ pub async fn disconnect(
     let caller = auth::caller(app, req).await?;
     let page = PageId::parse(params.get("page_id").unwrap_or_default())
         .map_err(|_| ApiError::not_found("page"))?;
-    let item = owned_page(app, &caller.account, &page).await?;
-    let condition = item
-        .version()
-        .map_or(Condition::Exists, Condition::VersionIs);
-    match app.store.delete(item.key(), condition).await {
-        Ok(()) | Err(StoreError::ConditionFailed) => {}
-        Err(e) => return Err(e.into()),
+    let jobs = jobs(app);
+    for _ in 0..DISCONNECT_ATTEMPTS {
+        // Read afresh each time: a page someone else has just disconnected is 404 now.
+        let item = owned_page(app, &caller.account, &page).await?;
+        let condition = item
+            .version()
+            .map_or(Condition::Exists, Condition::VersionIs);
+        let (job, erasure) =
+            erase::enqueue_op(&jobs, &page, Some(&caller.account), app.clock.now())?;
+        let remove = WriteOp::Delete {
+            key: item.key().clone(),
+            condition,
+        };
+        match app.store.transact(vec![remove, erasure]).await {
+            Ok(()) => {
+                tracing::info!(account = %caller.account, page = %page, job = %job, "page disconnected; its leads are queued for erasure");
+                return Ok(no_content());
+            }
+            Err(
+                StoreError::TransactionConditionFailed { .. } | StoreError::TransactionConflict,
+            ) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
-    tracing::info!(account = %caller.account, page = %page, "page disconnected");
-    Ok(no_content())
+    Err(ApiError::unavailable())
 }

@@ -1,8 +1,9 @@
-//! The notify function: sends account notices from the transactional outbox and runs notice fan-out jobs.
+//! The notify function: sends account notices from the transactional outbox and runs the background jobs:
+//! notice fan-outs and the erasure of a disconnected page's leads ([`page_erasure`]).
 //!
 //! In AWS it is invoked two ways: by the table's stream (filtered to outbox inserts), delivering each new
-//! notice at once, and by an EventBridge schedule, running [`tick`] — due fan-out jobs, then every due
-//! notice (the safety net for anything the stream missed or that waits for a retry). Locally the server's
+//! notice at once, and by an EventBridge schedule, running [`tick`] — due jobs (erasures first), then every
+//! due notice (the safety net for anything the stream missed or that waits for a retry). Locally the server's
 //! ticker calls [`tick`] every two seconds. Both paths are safe to overlap: notices and jobs are claimed
 //! under leases and every outcome is a conditional write.
 
@@ -10,6 +11,7 @@ pub mod delivery;
 pub mod event;
 pub mod fanout;
 pub mod notices;
+pub mod page_erasure;
 pub mod replies;
 
 use qchat_shared::app::App;
@@ -20,9 +22,10 @@ use qchat_shared::store::StoreError;
 pub use delivery::{Delivery, DrainReport, deliver, drain_due};
 pub use event::Invocation;
 pub use fanout::{BreachFanout, PolicyFanout};
+pub use page_erasure::PageLeadsErasure;
 pub use replies::{deliver_reply, drain_due_replies};
 
-/// A fan-out job's lease: longer than any single step (one page of accounts), and than a Lambda run.
+/// A job's lease: longer than any single step (one page of accounts or of leads), and than a Lambda run.
 pub const JOB_LEASE_SECS: i64 = 900;
 
 /// Why a notify run failed. Only the store can fail a run: a notice that cannot be sent is recorded on
@@ -66,8 +69,8 @@ pub struct TickReport {
     pub replies: DrainReport,
 }
 
-/// One scheduled run: due fan-out jobs, then every due notice, then every due Messenger reply, until a
-/// few seconds before `deadline`.
+/// One scheduled run: due jobs (page erasures first: a reply they erase is then never sent), then every
+/// due notice, then every due Messenger reply, until a few seconds before `deadline`.
 /// `runner` names this process in job leases (an opaque id).
 ///
 /// # Errors
@@ -79,9 +82,12 @@ pub async fn tick(app: &App, runner: &str, deadline: Timestamp) -> Result<TickRe
         app.ids.clone(),
         JOB_LEASE_SECS,
     );
+    let erasure = PageLeadsErasure::new(app.store.clone(), app.clock.clone());
     let policy = PolicyFanout::new(app.clone());
     let breach = BreachFanout::new(app.clone());
-    let jobs = jobs.run_due(runner, deadline, &[&policy, &breach]).await?;
+    let jobs = jobs
+        .run_due(runner, deadline, &[&erasure, &policy, &breach])
+        .await?;
     let delivery = drain_due(app, deadline).await?;
     let replies = drain_due_replies(app, deadline).await?;
     Ok(TickReport {
