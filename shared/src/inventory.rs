@@ -168,7 +168,9 @@ const fn technical(name: &'static str, purpose: &'static str) -> Attribute {
 /// A resumable background job (fan-out of notices, broadcast, erasure). Holds ids and progress only.
 pub const JOB: ItemType = ItemType {
     name: "job",
-    description: "A queued background job and its progress; deleted when the job finishes.",
+    description: "A queued background job and its progress; deleted when the job finishes, except an erasure \
+                  (of a disconnected page's leads), kept one year as its receipt: what it erased, as counts, \
+                  and when (TTL). No personal data.",
     key_shape: "pk = JOB#<job id>, sk = JOB; index JOBS#<kind> / <due time>#<job id> while queued",
     retention: Retention::WhileOwnerExists,
     attributes: &[
@@ -177,7 +179,7 @@ pub const JOB: ItemType = ItemType {
             "params",
             "the job's non-personal parameters (ids, versions)",
         ),
-        technical("state", "queued or failed"),
+        technical("state", "queued, failed, or done (a kept receipt)"),
         technical("due_at", "when the job may next run (ms)"),
         technical("attempts", "failed steps in a row, for backoff"),
         technical(
@@ -187,7 +189,8 @@ pub const JOB: ItemType = ItemType {
         technical("lease_until", "until when that runner holds it (ms)"),
         technical(
             "cursor",
-            "where the job resumes (store keys: ids and blind indexes only)",
+            "where the job resumes (store keys: ids and blind indexes only); in a receipt, the counts \
+             of what the job erased and when it finished",
         ),
         technical("created", "when the job was queued (ms)"),
     ],
@@ -432,7 +435,10 @@ pub const LEAD: ItemType = ItemType {
             "the page-scoped user id (or plugin user_ref) to send to",
         ),
         technical("subject_kind", "psid or user_ref"),
-        technical("status", "pending, subscribed, unsubscribed or unreachable"),
+        technical(
+            "status",
+            "pending, subscribed, unsubscribed, unreachable or merged",
+        ),
         technical("created", "when the person first wrote (ms)"),
         technical(
             "last_message_at",
@@ -466,6 +472,15 @@ pub const LEAD: ItemType = ItemType {
             "erasure_requested_at",
             "when the person asked for erasure (ms)",
         ),
+        technical(
+            "merged_into",
+            "the lead (opaque id) a checkbox-plugin lead was merged into once the person wrote from \
+             Messenger",
+        ),
+        technical(
+            "linked_from",
+            "the checkbox-plugin lead (opaque id) merged into this one, so erasure and export find it",
+        ),
     ],
 };
 
@@ -480,11 +495,12 @@ pub const CONSENT_RECORD: ItemType = ItemType {
         technical("seq", "position in the lead's chain"),
         technical(
             "action",
-            "opt_in, opt_out, confirmation_requested, declined, marketing_*",
+            "opt_in, opt_out, confirmation_requested, declined, marketing_*, merged",
         ),
         technical(
             "source",
-            "first_message, get_started, checkbox_plugin, referral, keyword, unsubscribe_link, …",
+            "first_message, get_started, checkbox_plugin, checkbox_plugin_linked, referral, keyword, \
+             unsubscribe_link, …",
         ),
         technical(
             "meta_ref",

@@ -10,6 +10,15 @@
 //!
 //! "DELETE MY DATA" only records the request (`erasure_requested_at`) and unsubscribes: the erasure
 //! itself belongs to qchat's erase function, which does not exist yet and will process recorded requests.
+//!
+//! A STOP (or another opt-out) from a person who is already unsubscribed records nothing — nothing
+//! changed — but is confirmed again with the same "you're unsubscribed" reply, queued in the event's
+//! transaction (so once per event: a replay fails on its de-duplication key, and the reply id is the
+//! event's). The STOP itself opens Meta's 24-hour window (`last_message_at` moves on); a STOP whose
+//! Meta time is already more than 24 h old gets no reply, as Meta would refuse it.
+//!
+//! A first message from a PSID that answers a checkbox-plugin message is linked to the checkbox opt-in:
+//! see [`link`].
 
 use qchat_shared::clock::Timestamp;
 use qchat_shared::crypto::{BlindIndexer, FieldCipher};
@@ -21,6 +30,8 @@ use qchat_shared::leads::{
 };
 use qchat_shared::store::{Condition, Item, ItemKey, StoreError, Value, WriteOp};
 
+pub mod link;
+
 use crate::ProcessError;
 use crate::envelope::{Event, Kind, MarketingChange, PolicyAction};
 use crate::keywords::{self, Intent};
@@ -31,6 +42,8 @@ use crate::replies;
 pub const DEDUP_HOURS: i64 = 48;
 /// Attempts at an event whose transaction lost a race before the batch answers 503.
 const ATTEMPTS: usize = 5;
+/// Meta's standard messaging window: a reply may follow the person's message within 24 h.
+const WINDOW_MS: i64 = 24 * 3600 * 1000;
 
 /// What became of one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +186,7 @@ pub async fn apply(
         .keys
         .cipher(&qchat_shared::app::account_key_owner(&page.account))
         .await?;
+    let origin_id = link::origin_id(batch, page, ev, subject);
     for _ in 0..ATTEMPTS {
         let lead = leads::ops::load(batch.app.store.as_ref(), &page.id, &lead_id).await?;
         let step = Step {
@@ -183,7 +197,15 @@ pub async fn apply(
             hash: &hash,
             cipher: &cipher,
         };
-        let plan = step.plan(batch, lead.as_ref()).await?;
+        // Linking happens only when the PSID lead is new and the checkbox lead is still open.
+        let origin = match (&lead, &origin_id) {
+            (None, Some(id)) => link::Origin::load(batch.app.store.as_ref(), &page.id, id).await?,
+            _ => None,
+        };
+        let plan = match &origin {
+            Some(origin) => step.linked(batch, origin).await?,
+            None => step.plan(batch, lead.as_ref()).await?,
+        };
         let done = match plan {
             Plan::Nothing => return Ok(Outcome::NoEffect),
             Plan::Write(ops) => commit(batch, &hash, ops).await?,
@@ -210,6 +232,14 @@ pub async fn apply(
             }
         };
         if let Some(outcome) = done {
+            if let (Some(origin), Outcome::Applied) = (&origin, outcome) {
+                tracing::info!(
+                    page = %page.id,
+                    lead = %lead_id,
+                    merged = %origin.lead.id,
+                    "checkbox-plugin lead linked to the person's Messenger lead"
+                );
+            }
             return Ok(outcome);
         }
     }
@@ -337,13 +367,25 @@ impl Step<'_> {
         text: &str,
         buttons: &[(&str, &str)],
     ) -> Result<WriteOp, ProcessError> {
+        self.reply_to(batch, Some(self.lead_id), text, buttons)
+    }
+
+    /// A reply; `lead` is `None` when answering a person of whom nothing is held (no lead exists, and
+    /// notify must not look for one).
+    fn reply_to(
+        &self,
+        batch: &Batch<'_>,
+        lead: Option<&LeadId>,
+        text: &str,
+        buttons: &[(&str, &str)],
+    ) -> Result<WriteOp, ProcessError> {
         replies::queue(
             self.cipher,
             &self.hash[..32],
             self.page,
             replies::To {
                 subject: self.subject,
-                lead: Some(self.lead_id),
+                lead,
             },
             text,
             buttons,
@@ -374,26 +416,21 @@ impl Step<'_> {
 
     /// A lead that does not exist yet, with its first status and record (`NotExists`: a concurrent
     /// creation fails the transaction, and the next attempt finds the lead).
-    fn new_lead(
-        &self,
-        batch: &Batch<'_>,
-        status: LeadStatus,
-        event: ConsentEvent,
-        extra: impl FnOnce(Item) -> Result<Item, ProcessError>,
-    ) -> Result<Vec<WriteOp>, ProcessError> {
+    /// The item of a lead that does not exist yet: the sealed subject, its kind, the creation time.
+    fn fresh_item(&self, batch: &Batch<'_>) -> Result<Item, ProcessError> {
         let key = lead_key(&self.page.id, self.lead_id);
         let sealed = self
             .cipher
             .seal(&key, "subject", self.subject.expose().as_bytes())?;
-        let mut item = Item::new(&qchat_shared::inventory::LEAD, key)
+        Ok(Item::new(&qchat_shared::inventory::LEAD, key)
             .sealed("subject", sealed)?
             .plain("subject_kind", Value::S(self.subject.kind().to_owned()))?
-            .plain("created", Value::N(batch.now.millis()))?;
-        if self.is_from_person() {
-            item = item.plain("last_message_at", Value::N(self.written_at(batch)))?;
-        }
-        let item = extra(item)?;
-        let blank = Lead {
+            .plain("created", Value::N(batch.now.millis()))?)
+    }
+
+    /// A lead with no record yet, to chain the first one onto.
+    fn blank(&self, batch: &Batch<'_>, status: LeadStatus, item: Item) -> Lead {
+        Lead {
             page: self.page.id.clone(),
             id: self.lead_id.clone(),
             status,
@@ -402,8 +439,23 @@ impl Step<'_> {
             consent_seq: 0,
             consent_head: GENESIS_HASH.to_owned(),
             marketing_status: None,
-            item: item.clone(),
-        };
+            item,
+        }
+    }
+
+    fn new_lead(
+        &self,
+        batch: &Batch<'_>,
+        status: LeadStatus,
+        event: ConsentEvent,
+        extra: impl FnOnce(Item) -> Result<Item, ProcessError>,
+    ) -> Result<Vec<WriteOp>, ProcessError> {
+        let mut item = self.fresh_item(batch)?;
+        if self.is_from_person() {
+            item = item.plain("last_message_at", Value::N(self.written_at(batch)))?;
+        }
+        let item = extra(item)?;
+        let blank = self.blank(batch, status, item.clone());
         let (mut ops, _) = leads::ops::transition_ops(&blank, item, status, event)?;
         for op in &mut ops {
             if let WriteOp::Put { condition, .. } = op {
@@ -518,7 +570,18 @@ impl Step<'_> {
         }
     }
 
+    /// Whether a reply to this event is still inside Meta's 24-hour window (the event is the person's
+    /// message, so it opens the window itself unless Meta delivers it more than a day late).
+    fn within_window(&self, batch: &Batch<'_>) -> bool {
+        self.written_at(batch) >= batch.now.millis() - WINDOW_MS
+    }
+
     async fn plan(&self, batch: &mut Batch<'_>, lead: Option<&Lead>) -> Result<Plan, ProcessError> {
+        // A merged lead is closed: the person is reached, and their consent kept, through the lead it
+        // was merged into. Later events naming the old user_ref change nothing.
+        if lead.is_some_and(|l| l.status == LeadStatus::Merged) {
+            return Ok(Plan::Nothing);
+        }
         match &self.ev.kind {
             Kind::Message { .. } | Kind::Postback { .. } => self.conversation(batch, lead).await,
             Kind::Referral { .. } => match lead {
@@ -559,7 +622,7 @@ impl Step<'_> {
                 Intent::Stop | Intent::No => Ok(Plan::Nothing),
                 Intent::MyData | Intent::DeleteMyData => {
                     let text = replies::my_data(self.page, None, &url);
-                    Ok(Plan::Write(vec![self.reply(batch, &text, &[])?]))
+                    Ok(Plan::Write(vec![self.reply_to(batch, None, &text, &[])?]))
                 }
                 // An explicit yes or START is consent in either mode.
                 Intent::Start | Intent::Yes => {
@@ -592,6 +655,15 @@ impl Step<'_> {
                     source,
                     reply: self.reply(batch, &text, &[])?,
                 })
+            }
+            // Already unsubscribed: nothing changed, so no record — but the person is told again.
+            Intent::Stop => {
+                let mut ops = vec![self.plain_update(lead, touched)];
+                if self.within_window(batch) {
+                    let text = replies::unsubscribed(self.page);
+                    ops.push(self.reply(batch, &text, &[])?);
+                }
+                Ok(Plan::Write(ops))
             }
             Intent::Yes if lead.status != LeadStatus::Subscribed => {
                 let wording = format!("Answered Yes to: {}", replies::question(self.page, &url));

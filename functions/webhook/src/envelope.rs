@@ -77,6 +77,11 @@ pub struct Event {
     /// Meta's event time (ms).
     pub timestamp: Option<i64>,
     pub kind: Kind,
+    /// The checkbox plugin's `user_ref` of a person answering a message the page sent through the
+    /// checkbox plugin (`prior_message: {source: "checkbox_plugin", identifier}` on a message or
+    /// postback): links their PSID lead to the checkbox opt-in ([`crate::consent::link`]). Only ever
+    /// hashed into a lead id; its `Debug` is redacted.
+    pub checkbox_user_ref: Option<UserRef>,
 }
 
 impl Event {
@@ -151,6 +156,19 @@ fn sender(item: &Value) -> Option<Subject> {
         .map(Subject::UserRef)
 }
 
+/// `prior_message` of a checkbox-plugin conversation: on the messaging item (Meta's reference), or
+/// inside the message or postback (accepted too). Other sources are not links to a lead of ours.
+fn checkbox_user_ref(item: &Value, inner: Option<&Value>) -> Option<UserRef> {
+    let prior = item
+        .get("prior_message")
+        .or_else(|| inner.and_then(|i| i.get("prior_message")))?;
+    let source = str_field(prior, "source")?;
+    if !source.eq_ignore_ascii_case("checkbox_plugin") {
+        return None;
+    }
+    str_field(prior, "identifier").and_then(|r| UserRef::parse(r).ok())
+}
+
 fn referral_ref(v: Option<&Value>) -> Option<String> {
     v.and_then(|r| str_field(r, "ref")).map(str::to_owned)
 }
@@ -165,6 +183,7 @@ fn event(page: &PageId, item: &Value) -> Result<Event, bool> {
             subject,
             timestamp: at,
             kind,
+            checkbox_user_ref: None,
         })
     };
     if let Some(m) = item.get("message") {
@@ -182,7 +201,11 @@ fn event(page: &PageId, item: &Value) -> Result<Event, bool> {
                     .and_then(|q| str_field(q, "payload"))
                     .map(str::to_owned),
             },
-        );
+        )
+        .map(|e| Event {
+            checkbox_user_ref: checkbox_user_ref(item, Some(m)),
+            ..e
+        });
     }
     if item.get("delivery").is_some() || item.get("read").is_some() {
         return with(subject, Kind::Receipt);
@@ -196,7 +219,11 @@ fn event(page: &PageId, item: &Value) -> Result<Event, bool> {
                 payload: str_field(p, "payload").map(str::to_owned),
                 referral: referral_ref(p.get("referral")),
             },
-        );
+        )
+        .map(|e| Event {
+            checkbox_user_ref: checkbox_user_ref(item, Some(p)),
+            ..e
+        });
     }
     if let Some(o) = item.get("optin") {
         if str_field(o, "type") == Some("notification_messages") {
@@ -339,5 +366,36 @@ mod tests {
             }
         ));
         assert!(matches!(batch.events[1].subject, Some(Subject::UserRef(_))));
+    }
+
+    #[test]
+    fn prior_message_of_the_checkbox_plugin_names_the_user_ref_and_stays_redacted() {
+        let body = br#"{"object":"page","entry":[{"id":"1","messaging":[
+            {"sender":{"id":"5"},"timestamp":1,"message":{"mid":"m1","text":"hi"},
+             "prior_message":{"source":"checkbox_plugin","identifier":"ur-secret-1"}},
+            {"sender":{"id":"6"},"timestamp":2,"message":{"mid":"m2","text":"hi",
+             "prior_message":{"source":"checkbox_plugin","identifier":"ur-secret-2"}}},
+            {"sender":{"id":"7"},"timestamp":3,"message":{"mid":"m3","text":"hi"},
+             "prior_message":{"source":"customer_chat_plugin","identifier":"ur-3"}},
+            {"sender":{"id":"8"},"timestamp":4,"postback":{"mid":"m4","payload":"P"},
+             "prior_message":{"source":"checkbox_plugin","identifier":"ur-secret-4"}}
+        ]}]}"#;
+        let batch = parse(body);
+        let refs: Vec<_> = batch
+            .events
+            .iter()
+            .map(|e| e.checkbox_user_ref.as_ref().map(UserRef::expose))
+            .collect();
+        assert_eq!(
+            refs,
+            vec![
+                Some("ur-secret-1"),
+                Some("ur-secret-2"),
+                None,
+                Some("ur-secret-4")
+            ]
+        );
+        let shown = format!("{:?}", batch.events);
+        assert!(!shown.contains("ur-secret"));
     }
 }

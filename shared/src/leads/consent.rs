@@ -29,14 +29,17 @@ pub enum Action {
     MarketingOptIn,
     MarketingStop,
     MarketingResume,
+    /// The lead (a checkbox-plugin `user_ref`) was merged into the lead of the same person's PSID; the
+    /// record names that lead and the hash of its first record, where this chain's consent carries on.
+    Merged,
 }
 
 /// The fields of one consent event, before it is chained.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConsentEvent {
     pub action: Action,
-    /// Where it came from: first_message, get_started, checkbox_plugin, referral, quick_reply, keyword,
-    /// postback, unsubscribe_link, account_holder, marketing_messages.
+    /// Where it came from: first_message, get_started, checkbox_plugin, checkbox_plugin_linked, referral,
+    /// quick_reply, keyword, postback, unsubscribe_link, account_holder, marketing_messages.
     pub source: String,
     /// Meta's message id (`mid`) or the referral/opt-in `ref`, when there is one.
     pub meta_ref: Option<String>,

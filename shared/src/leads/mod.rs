@@ -9,6 +9,7 @@
 //! maps to the same lead without any lookup item, and ids of different pages cannot be linked.
 
 pub mod consent;
+pub mod erase;
 pub mod ops;
 pub mod record;
 pub mod unsubscribe;

@@ -60,6 +60,10 @@ pub enum OptOut {
 
 /// Unsubscribes a lead, honoured at once (Messenger Platform Policy), idempotent. `extra` writes (a
 /// de-duplication key, a confirmation reply) go into the same transaction when something changes.
+///
+/// A merged lead (a checkbox-plugin lead whose person later wrote from Messenger) is closed: its consent
+/// lives on in the lead it was merged into, so the opt-out is recorded there — an old unsubscribe link
+/// or the account holder naming the merged lead still stops the person's messages.
 pub async fn opt_out(
     store: &dyn ItemStore,
     page: &PageId,
@@ -68,10 +72,23 @@ pub async fn opt_out(
     now: Timestamp,
     extra: Vec<WriteOp>,
 ) -> Result<OptOut, StoreError> {
+    let mut lead_id = lead_id.clone();
+    let mut followed = false;
     for _ in 0..5 {
-        let Some(lead) = load(store, page, lead_id).await? else {
+        let Some(lead) = load(store, page, &lead_id).await? else {
             return Ok(OptOut::NoSuchLead);
         };
+        if lead.status == LeadStatus::Merged {
+            match lead.merged_into() {
+                // One hop: a lead merged into is never merged itself.
+                Some(target) if !followed && target != lead_id => {
+                    lead_id = target;
+                    followed = true;
+                    continue;
+                }
+                _ => return Ok(OptOut::AlreadyUnsubscribed),
+            }
+        }
         if matches!(lead.status, LeadStatus::Unsubscribed) {
             return Ok(OptOut::AlreadyUnsubscribed);
         }

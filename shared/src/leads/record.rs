@@ -42,6 +42,10 @@ pub enum LeadStatus {
     Unsubscribed,
     /// Meta says the person cannot be reached.
     Unreachable,
+    /// Closed: the lead (a checkbox-plugin `user_ref`) was merged into the lead of the same person's PSID
+    /// once they wrote from Messenger (`merged_into` names it). Its consent chain stays as the proof and
+    /// continues on that lead; a merged lead is never sent to, counted or changed again.
+    Merged,
 }
 
 impl LeadStatus {
@@ -51,6 +55,7 @@ impl LeadStatus {
             Self::Subscribed => "subscribed",
             Self::Unsubscribed => "unsubscribed",
             Self::Unreachable => "unreachable",
+            Self::Merged => "merged",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -59,6 +64,7 @@ impl LeadStatus {
             "subscribed" => Some(Self::Subscribed),
             "unsubscribed" => Some(Self::Unsubscribed),
             "unreachable" => Some(Self::Unreachable),
+            "merged" => Some(Self::Merged),
             _ => None,
         }
     }
@@ -124,5 +130,19 @@ impl Lead {
             marketing_status: item.get_str("marketing_status").map(str::to_owned),
             item,
         })
+    }
+
+    /// The lead this one was merged into (status [`LeadStatus::Merged`]), if it was.
+    pub fn merged_into(&self) -> Option<LeadId> {
+        self.item
+            .get_str("merged_into")
+            .and_then(|l| LeadId::parse(l).ok())
+    }
+
+    /// The checkbox-plugin lead that was merged into this one, if any (erasure and export follow it).
+    pub fn linked_from(&self) -> Option<LeadId> {
+        self.item
+            .get_str("linked_from")
+            .and_then(|l| LeadId::parse(l).ok())
     }
 }
