@@ -8,7 +8,7 @@ use qchat_shared::leads::{Action, LeadStatus};
 use qchat_shared::store::{Condition, ItemKey, Value};
 use serde_json::json;
 
-use crate::helpers::{Holder, SeededLead, TestApp, psid};
+use crate::helpers::{Backend, Holder, SeededLead, TestApp, psid};
 
 fn record_key(page: &str, lead: &str, seq: u64) -> ItemKey {
     let page = PageId::parse(page).expect("page");
@@ -47,9 +47,8 @@ async fn detail(t: &TestApp, h: &Holder, page: &str, lead: &str) -> serde_json::
     r.json()
 }
 
-#[tokio::test]
-async fn a_lead_comes_with_its_whole_consent_history_and_an_intact_chain() {
-    let t = TestApp::spawn().await;
+pub async fn a_lead_comes_with_its_whole_consent_history_and_an_intact_chain(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
     let (h, lead) = seeded(&t, "3001").await;
     let v = detail(&t, &h, "3001", &lead.id).await;
     assert_eq!(v["id"], lead.id.as_str());
@@ -94,9 +93,8 @@ async fn a_lead_comes_with_its_whole_consent_history_and_an_intact_chain() {
     );
 }
 
-#[tokio::test]
-async fn an_edited_record_breaks_the_chain_where_it_was_edited() {
-    let t = TestApp::spawn().await;
+pub async fn an_edited_record_breaks_the_chain_where_it_was_edited(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
     let (h, lead) = seeded(&t, "3002").await;
     let key = record_key("3002", &lead.id, 2);
     let stored = t.store().get(&key).await.expect("read").expect("record 2");
@@ -119,9 +117,8 @@ async fn an_edited_record_breaks_the_chain_where_it_was_edited() {
     assert_eq!(v["consent_history"][1]["action"], "declined");
 }
 
-#[tokio::test]
-async fn a_removed_record_breaks_the_chain_where_it_was_removed() {
-    let t = TestApp::spawn().await;
+pub async fn a_removed_record_breaks_the_chain_where_it_was_removed(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
     let (h, lead) = seeded(&t, "3003").await;
     t.store()
         .delete(&record_key("3003", &lead.id, 2), Condition::Exists)
@@ -133,9 +130,8 @@ async fn a_removed_record_breaks_the_chain_where_it_was_removed() {
     assert_eq!(v["consent_history"].as_array().map(Vec::len), Some(2));
 }
 
-#[tokio::test]
-async fn a_removed_last_record_is_detected_against_the_lead_head() {
-    let t = TestApp::spawn().await;
+pub async fn a_removed_last_record_is_detected_against_the_lead_head(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
     let (h, lead) = seeded(&t, "3004").await;
     t.store()
         .delete(&record_key("3004", &lead.id, 3), Condition::Exists)
@@ -146,9 +142,8 @@ async fn a_removed_last_record_is_detected_against_the_lead_head() {
     assert_eq!(v["chain"]["broken_at"], 3);
 }
 
-#[tokio::test]
-async fn an_unknown_or_malformed_lead_id_is_a_404() {
-    let t = TestApp::spawn().await;
+pub async fn an_unknown_or_malformed_lead_id_is_a_404(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
     let (h, _) = seeded(&t, "3005").await;
     for lead in ["abcdefghijklmnopqrstuvwxyz", "NOT-A-LEAD"] {
         for (method, suffix) in [(Method::GET, ""), (Method::POST, "/unsubscribe")] {

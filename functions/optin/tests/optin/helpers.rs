@@ -1,7 +1,8 @@
-//! `TestApp`: one isolated qchat per test over the embedded backends (SQLite store, local keyring,
-//! outbox mailer and messenger) with a manual clock; account holders and pages made through the account
-//! function; leads, consent records and unsubscribe links written directly with the shared `leads` API,
-//! as the webhook writes them.
+//! `TestApp`: one isolated qchat per test with a manual clock, on the embedded backends (SQLite store,
+//! local keyring) or the AWS backends (DynamoDB and KMS on the moto emulator; a fresh table and key per
+//! app), with the outbox mailer and messenger on both (no case here reads mail or messages). Account
+//! holders and pages are made through the account function; leads, consent records and unsubscribe
+//! links written directly with the shared `leads` API, as the webhook writes them.
 //!
 //! Every answer is checked against the PSIDs sealed so far: no body may ever contain one.
 
@@ -9,10 +10,10 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use qchat_shared::app::{App, account_key_owner};
+use qchat_shared::app::{App, account_key_owner, local_files};
 use qchat_shared::clock::{ManualClock, Timestamp};
 use qchat_shared::config::Config;
-use qchat_shared::crypto::LocalKeyring;
+use qchat_shared::crypto::{Keyring, KmsKeyring, LocalKeyring};
 use qchat_shared::domain::{AccountId, PageId, Psid};
 use qchat_shared::ids::{IdGenerator, RandomIds};
 use qchat_shared::inventory::{LEAD, UNSUBSCRIBE_LINK};
@@ -23,9 +24,20 @@ use qchat_shared::leads::{
 };
 use qchat_shared::mail::OutboxMailer;
 use qchat_shared::messenger::outbox::OutboxMessenger;
+use qchat_shared::store::dynamodb::DynamoStore;
 use qchat_shared::store::sqlite::SqliteStore;
 use qchat_shared::store::{Item, ItemStore, Value, WriteOp};
+use qchat_shared::test_support::{moto, unique_name};
 use serde_json::{Value as Json, json};
+
+/// Which backends a test app runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite store and local master-key keyring in a temporary folder.
+    Sqlite,
+    /// DynamoDB (a fresh table) and KMS (a fresh key) on the moto emulator.
+    Moto,
+}
 
 /// A fixed start: 2027-01-15.
 pub const START: Timestamp = Timestamp::from_millis(1_800_000_000_000);
@@ -70,40 +82,76 @@ pub struct TestApp {
     pub app: App,
     pub clock: Arc<ManualClock>,
     psids: Mutex<Vec<String>>,
+    /// The outboxes on both backends; the SQLite file and master key too for SQLite.
     _dir: tempfile::TempDir,
 }
 
 impl TestApp {
-    pub async fn spawn() -> Self {
+    pub async fn spawn(backend: Backend) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = Arc::new(ManualClock::at(START));
         let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
-        let store = SqliteStore::open(&dir.path().join("qchat.sqlite3"), clock.clone())
-            .expect("the SQLite store opens");
-        store.ensure_schema().await.expect("schema");
-        let keyring = LocalKeyring::open(&dir.path().join("master.key")).expect("keyring");
+        let mut vars = vec![
+            ("QCHAT_PUBLIC_URL", "https://qchat.optin.test".to_owned()),
+            ("QCHAT_MAIL_FROM", "noreply@qchat.example.test".to_owned()),
+        ];
+        let (store, keyring): (Arc<dyn ItemStore>, Arc<dyn Keyring>) = match backend {
+            Backend::Sqlite => {
+                let store = SqliteStore::open(&dir.path().join(local_files::STORE), clock.clone())
+                    .expect("the SQLite store opens");
+                store.ensure_schema().await.expect("schema");
+                let keyring =
+                    LocalKeyring::open(&dir.path().join(local_files::MASTER_KEY)).expect("keyring");
+                vars.push(("QCHAT_DATA_DIR", dir.path().to_string_lossy().into_owned()));
+                (Arc::new(store), Arc::new(keyring))
+            }
+            Backend::Moto => {
+                let sdk = moto::sdk_config().await;
+                let table = unique_name("optin");
+                let kms = aws_sdk_kms::Client::new(&sdk);
+                let key_id = kms
+                    .create_key()
+                    .description(unique_name("qchat-optin"))
+                    .send()
+                    .await
+                    .expect("moto creates a KMS key")
+                    .key_metadata
+                    .map(|m| m.key_id)
+                    .expect("CreateKey returns the key's metadata");
+                let store = DynamoStore::new(
+                    aws_sdk_dynamodb::Client::new(&sdk),
+                    table.clone(),
+                    clock.clone(),
+                );
+                store.ensure_schema().await.expect("the table is created");
+                vars.extend([
+                    ("QCHAT_BACKEND", "aws".to_owned()),
+                    ("QCHAT_TABLE_NAME", table),
+                    ("QCHAT_KMS_KEY_ID", key_id.clone()),
+                ]);
+                (Arc::new(store), Arc::new(KmsKeyring::new(kms, key_id)))
+            }
+        };
         let mailer = OutboxMailer::new(
-            dir.path().join("mail"),
+            dir.path().join(local_files::MAIL_OUTBOX),
             "qchat <noreply@qchat.example.test>".to_owned(),
             clock.clone(),
         );
         let messenger = OutboxMessenger::new(
-            dir.path().join("messenger.jsonl"),
+            dir.path().join(local_files::MESSENGER_OUTBOX),
             clock.clone(),
             ids.clone(),
         );
-        let data_dir = dir.path().to_string_lossy().into_owned();
-        let config = Config::from_lookup(|name| match name {
-            "QCHAT_DATA_DIR" => Some(data_dir.clone()),
-            "QCHAT_PUBLIC_URL" => Some("https://qchat.optin.test".to_owned()),
-            "QCHAT_MAIL_FROM" => Some("noreply@qchat.example.test".to_owned()),
-            _ => None,
+        let config = Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
         })
         .expect("test configuration");
         let app = App::from_parts(
             config,
-            Arc::new(store),
-            Arc::new(keyring),
+            store,
+            keyring,
             Arc::new(mailer),
             Arc::new(messenger),
             clock.clone(),

@@ -3,11 +3,10 @@
 use http::{Method, StatusCode};
 use qchat_shared::leads::{Action, LeadStatus};
 
-use crate::helpers::{TestApp, psid};
+use crate::helpers::{Backend, TestApp, psid};
 
-#[tokio::test]
-async fn the_account_holder_unsubscribes_a_lead_once_and_the_record_says_so() {
-    let t = TestApp::spawn().await;
+pub async fn the_account_holder_unsubscribes_a_lead_once_and_the_record_says_so(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
     let h = t.holder("holder").await;
     t.page(&h, "4001", Some("Shop")).await;
     let lead = t

@@ -4,11 +4,10 @@
 use http::{Method, StatusCode};
 use qchat_shared::leads::{Action, LeadStatus};
 
-use crate::helpers::{TestApp, psid};
+use crate::helpers::{Backend, TestApp, psid};
 
-#[tokio::test]
-async fn another_accounts_pages_and_leads_are_not_found_on_every_route() {
-    let t = TestApp::spawn().await;
+pub async fn another_accounts_pages_and_leads_are_not_found_on_every_route(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
     let alice = t.holder("alice").await;
     let bob = t.holder("bob").await;
     t.page(&alice, "5001", Some("Alice's")).await;
@@ -74,9 +73,8 @@ async fn another_accounts_pages_and_leads_are_not_found_on_every_route() {
     assert_eq!(v["consent_history"].as_array().map(Vec::len), Some(1));
 }
 
-#[tokio::test]
-async fn no_answer_of_any_route_contains_the_psid() {
-    let t = TestApp::spawn().await;
+pub async fn no_answer_of_any_route_contains_the_psid(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
     let h = t.holder("psid").await;
     t.page(&h, "5003", Some("Shop")).await;
     let known = psid();

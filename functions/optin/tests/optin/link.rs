@@ -3,7 +3,7 @@
 use http::{Method, StatusCode};
 use qchat_shared::leads::{Action, LeadStatus};
 
-use crate::helpers::{TestApp, psid};
+use crate::helpers::{Backend, TestApp, psid};
 
 async fn lead_status(t: &TestApp, token: &str, page: &str, lead: &str) -> (String, usize, bool) {
     let r = t
@@ -22,9 +22,10 @@ async fn lead_status(t: &TestApp, token: &str, page: &str, lead: &str) -> (Strin
     )
 }
 
-#[tokio::test]
-async fn the_link_page_shows_the_page_name_and_a_form_and_does_not_unsubscribe() {
-    let t = TestApp::spawn().await;
+pub async fn the_link_page_shows_the_page_name_and_a_form_and_does_not_unsubscribe(
+    backend: Backend,
+) {
+    let t = TestApp::spawn(backend).await;
     let h = t.holder("link").await;
     t.page(&h, "1001", Some("Bakery <Rosa & Co>")).await;
     let lead = t
@@ -62,9 +63,8 @@ async fn the_link_page_shows_the_page_name_and_a_form_and_does_not_unsubscribe()
     assert_eq!((status.as_str(), records, intact), ("subscribed", 1, true));
 }
 
-#[tokio::test]
-async fn a_page_without_a_name_is_called_this_page() {
-    let t = TestApp::spawn().await;
+pub async fn a_page_without_a_name_is_called_this_page(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
     let h = t.holder("noname").await;
     t.page(&h, "1002", None).await;
     let lead = t
@@ -81,9 +81,10 @@ async fn a_page_without_a_name_is_called_this_page() {
     assert!(r.body.contains("messages from this page?"), "{}", r.body);
 }
 
-#[tokio::test]
-async fn posting_unsubscribes_once_with_an_opt_out_record_and_a_second_post_changes_nothing() {
-    let t = TestApp::spawn().await;
+pub async fn posting_unsubscribes_once_with_an_opt_out_record_and_a_second_post_changes_nothing(
+    backend: Backend,
+) {
+    let t = TestApp::spawn(backend).await;
     let h = t.holder("post").await;
     t.page(&h, "1003", Some("Rosa's Bakery")).await;
     let lead = t
@@ -143,9 +144,8 @@ async fn posting_unsubscribes_once_with_an_opt_out_record_and_a_second_post_chan
     assert!(!page.body.contains("<form"));
 }
 
-#[tokio::test]
-async fn unknown_or_malformed_links_get_a_plain_not_found_page() {
-    let t = TestApp::spawn().await;
+pub async fn unknown_or_malformed_links_get_a_plain_not_found_page(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
     let unknown = format!("/u/{}", "A".repeat(43));
     for path in [unknown.as_str(), "/u/short", "/u/%3Cscript%3E"] {
         for method in [Method::GET, Method::POST] {

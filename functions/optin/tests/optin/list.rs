@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use http::{Method, StatusCode};
 use qchat_shared::leads::{Action, LeadStatus};
 
-use crate::helpers::{Holder, TestApp, psid};
+use crate::helpers::{Backend, Holder, TestApp, psid};
 
 /// Follows `next_cursor` to the end; returns every lead id and the size of each answer.
 async fn all_pages(t: &TestApp, h: &Holder, base: &str) -> (Vec<String>, Vec<usize>) {
@@ -43,9 +43,8 @@ async fn all_pages(t: &TestApp, h: &Holder, base: &str) -> (Vec<String>, Vec<usi
     }
 }
 
-#[tokio::test]
-async fn leads_are_listed_by_page_and_by_status_across_pages_of_fifty() {
-    let t = TestApp::spawn().await;
+pub async fn leads_are_listed_by_page_and_by_status_across_pages_of_fifty(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
     let h = t.holder("list").await;
     t.page(&h, "2001", Some("Shop")).await;
     let mut subscribed = BTreeSet::new();
@@ -97,9 +96,8 @@ async fn leads_are_listed_by_page_and_by_status_across_pages_of_fifty() {
     assert!(!ids.contains(&moved));
 }
 
-#[tokio::test]
-async fn an_unknown_status_or_a_bad_cursor_is_a_400() {
-    let t = TestApp::spawn().await;
+pub async fn an_unknown_status_or_a_bad_cursor_is_a_400(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
     let h = t.holder("bad").await;
     t.page(&h, "2002", None).await;
     t.page(&h, "2003", None).await;

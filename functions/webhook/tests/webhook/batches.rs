@@ -6,9 +6,8 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn a_batch_of_several_entries_and_items_is_applied_in_full() {
-    let t = app("implicit").await;
+pub async fn a_batch_of_several_entries_and_items_is_applied_in_full(backend: Backend) {
+    let t = app(backend, "implicit").await;
     let other = qchat_shared::domain::PageId::parse("1000000002").unwrap();
     connect_page(&t.app, &other, "implicit").await;
     let entry2 = json!({ "id": "1000000002", "time": 1, "messaging": [
@@ -38,9 +37,8 @@ async fn a_batch_of_several_entries_and_items_is_applied_in_full() {
     );
 }
 
-#[tokio::test]
-async fn duplicates_and_replayed_batches_change_nothing() {
-    let t = app("implicit").await;
+pub async fn duplicates_and_replayed_batches_change_nothing(backend: Backend) {
+    let t = app(backend, "implicit").await;
     let b = body(vec![
         message("6001", "m_1", "hi", 1),
         message("6001", "m_1", "hi", 1),
@@ -60,9 +58,8 @@ async fn duplicates_and_replayed_batches_change_nothing() {
     assert_eq!(t.due_replies().await, replies + 1);
 }
 
-#[tokio::test]
-async fn echoes_deliveries_and_reads_never_touch_consent() {
-    let t = app("implicit").await;
+pub async fn echoes_deliveries_and_reads_never_touch_consent(backend: Backend) {
+    let t = app(backend, "implicit").await;
     let r = t
         .post(&body(vec![
             echo("6001", "m_e", 1),
@@ -89,9 +86,10 @@ async fn echoes_deliveries_and_reads_never_touch_consent() {
     );
 }
 
-#[tokio::test]
-async fn unknown_kinds_unconnected_pages_and_other_objects_are_ignored_with_200() {
-    let t = app("implicit").await;
+pub async fn unknown_kinds_unconnected_pages_and_other_objects_are_ignored_with_200(
+    backend: Backend,
+) {
+    let t = app(backend, "implicit").await;
     let b = json!({ "object": "page", "entry": [
         { "id": "9999999999", "messaging": [ { "sender": { "id": "6001" }, "timestamp": 1, "message": { "mid": "m_x", "text": "hi" } } ] },
         { "id": PAGE_ID, "messaging": [ { "sender": { "id": "6002" }, "timestamp": 1, "game_play": {} }, "garbage" ],
@@ -109,9 +107,10 @@ async fn unknown_kinds_unconnected_pages_and_other_objects_are_ignored_with_200(
     assert_eq!(t.count_partition_prefix("PAGE#9999999999").await, 0);
 }
 
-#[tokio::test]
-async fn a_policy_block_stops_the_page_and_queues_a_notice_and_unblock_lifts_it() {
-    let t = app("implicit").await;
+pub async fn a_policy_block_stops_the_page_and_queues_a_notice_and_unblock_lifts_it(
+    backend: Backend,
+) {
+    let t = app(backend, "implicit").await;
     t.post(&body(vec![policy("block", 1)])).await;
     let page = t.page_item().await;
     assert_eq!(page.get_str("sending"), Some("stopped"));
@@ -141,9 +140,10 @@ async fn a_policy_block_stops_the_page_and_queues_a_notice_and_unblock_lifts_it(
     assert_eq!(page.get_str("stopped_reason"), None);
 }
 
-#[tokio::test]
-async fn a_storage_failure_mid_batch_answers_503_and_the_retry_completes_without_duplicates() {
-    let t = app("confirmed").await;
+pub async fn a_storage_failure_mid_batch_answers_503_and_the_retry_completes_without_duplicates(
+    backend: Backend,
+) {
+    let t = app(backend, "confirmed").await;
     let b = body(vec![
         message("7001", "m_1", "hi", 1),
         message("7002", "m_2", "hi", 2),

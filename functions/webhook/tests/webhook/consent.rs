@@ -12,9 +12,10 @@ fn actions(records: &[qchat_shared::leads::ConsentRecord]) -> Vec<(Action, Strin
         .collect()
 }
 
-#[tokio::test]
-async fn implicit_mode_subscribes_on_the_first_message_and_confirms_with_a_stop_link() {
-    let t = app("implicit").await;
+pub async fn implicit_mode_subscribes_on_the_first_message_and_confirms_with_a_stop_link(
+    backend: Backend,
+) {
+    let t = app(backend, "implicit").await;
     assert_eq!(
         t.post(&body(vec![message("3001", "m_1", "hi", 5)]))
             .await
@@ -39,9 +40,8 @@ async fn implicit_mode_subscribes_on_the_first_message_and_confirms_with_a_stop_
     assert_eq!(t.due_replies().await, 1);
 }
 
-#[tokio::test]
-async fn confirmed_mode_asks_first_and_yes_subscribes_while_no_declines() {
-    let t = app("confirmed").await;
+pub async fn confirmed_mode_asks_first_and_yes_subscribes_while_no_declines(backend: Backend) {
+    let t = app(backend, "confirmed").await;
     t.post(&body(vec![
         message("3001", "m_1", "hi", 1),
         message("3002", "m_2", "hi", 2),
@@ -101,9 +101,8 @@ async fn confirmed_mode_asks_first_and_yes_subscribes_while_no_declines() {
     );
 }
 
-#[tokio::test]
-async fn get_started_with_a_ref_referral_and_the_checkbox_plugin_opt_in() {
-    let t = app("implicit").await;
+pub async fn get_started_with_a_ref_referral_and_the_checkbox_plugin_opt_in(backend: Backend) {
+    let t = app(backend, "implicit").await;
     t.post(&body(vec![
         postback("3001", "m_pb", "GET_STARTED", Some("spring-ad"), 1),
         referral("3002", "qr-code", 2),
@@ -116,7 +115,7 @@ async fn get_started_with_a_ref_referral_and_the_checkbox_plugin_opt_in() {
     assert_eq!(actions(&rf), vec![(Action::OptIn, "referral".into())]);
 
     // The checkbox plugin is explicit consent, also in confirmed mode.
-    let c = app("confirmed").await;
+    let c = app(backend, "confirmed").await;
     c.post(&body(vec![checkbox("ur-abc-123", "cart", 3)])).await;
     let lead = c.lead(&user_ref("ur-abc-123")).await.unwrap();
     assert_eq!(lead.status, LeadStatus::Subscribed);
@@ -126,9 +125,8 @@ async fn get_started_with_a_ref_referral_and_the_checkbox_plugin_opt_in() {
     );
 }
 
-#[tokio::test]
-async fn marketing_messages_opt_in_stop_and_resume() {
-    let t = app("implicit").await;
+pub async fn marketing_messages_opt_in_stop_and_resume(backend: Backend) {
+    let t = app(backend, "implicit").await;
     t.post(&body(vec![message("3001", "m_1", "hi", 1)])).await;
     t.post(&body(vec![marketing(
         "3001",
@@ -180,9 +178,8 @@ async fn marketing_messages_opt_in_stop_and_resume() {
     );
 }
 
-#[tokio::test]
-async fn every_opt_out_path_unsubscribes_and_start_subscribes_again() {
-    let t = app("implicit").await;
+pub async fn every_opt_out_path_unsubscribes_and_start_subscribes_again(backend: Backend) {
+    let t = app(backend, "implicit").await;
     let people = [
         (
             "4001",
@@ -237,9 +234,10 @@ async fn every_opt_out_path_unsubscribes_and_start_subscribes_again() {
     );
 }
 
-#[tokio::test]
-async fn my_data_replies_with_a_summary_and_delete_my_data_records_the_request() {
-    let t = app("implicit").await;
+pub async fn my_data_replies_with_a_summary_and_delete_my_data_records_the_request(
+    backend: Backend,
+) {
+    let t = app(backend, "implicit").await;
     t.post(&body(vec![
         message("5001", "m_1", "hi", 1),
         message("5002", "m_2", "hi", 1),

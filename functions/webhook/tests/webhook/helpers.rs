@@ -1,15 +1,21 @@
-//! The app under test (SQLite store behind a decorator that can fail the Nth transaction, local keyring,
-//! outbox messenger, manual clock), a connected page, signed requests and event builders.
+//! The app under test, on the embedded backends (SQLite store, local keyring) or the AWS backends
+//! (DynamoDB and KMS on the moto emulator), the store behind a decorator that can fail the Nth
+//! transaction; outbox messenger and mailer and a manual clock on both. A connected page, signed
+//! requests, event builders, and a raw reader of the stored bytes that bypasses qchat's store code.
+//!
+//! Isolation: every `TestApp` has its own folder (outboxes; the SQLite file and master key) and, on
+//! moto, its own DynamoDB table and KMS key.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use qchat_shared::app::{App, account_key_owner};
+use aws_sdk_dynamodb::types::AttributeValue;
+use qchat_shared::app::{App, account_key_owner, local_files};
 pub use qchat_shared::clock::Clock;
 use qchat_shared::clock::{ManualClock, Timestamp};
 use qchat_shared::config::Config;
-use qchat_shared::crypto::LocalKeyring;
+use qchat_shared::crypto::{Keyring, KmsKeyring, LocalKeyring};
 use qchat_shared::domain::{AccountId, PageId, Psid, UserRef};
 use qchat_shared::http::{Request, Response};
 use qchat_shared::ids::{IdGenerator, RandomIds};
@@ -18,10 +24,12 @@ use qchat_shared::leads::{self, ConsentRecord, Lead, Subject};
 use qchat_shared::mail::OutboxMailer;
 use qchat_shared::messenger::outbox::OutboxMessenger;
 use qchat_shared::pages::page_key;
+use qchat_shared::store::dynamodb::DynamoStore;
 use qchat_shared::store::sqlite::SqliteStore;
 use qchat_shared::store::{
     Condition, Item, ItemKey, ItemStore, Page, Query, StoreError, Value, WriteOp,
 };
+use qchat_shared::test_support::{moto, unique_name};
 use serde_json::{Value as Json, json};
 
 pub const START: Timestamp = Timestamp::from_millis(1_800_000_000_000);
@@ -31,7 +39,29 @@ pub const VERIFY_TOKEN: &str = "verify-me-please";
 pub const PAGE_ID: &str = "1000000001";
 pub const PAGE_TOKEN: &str = "EAAGpagetokenvalue1234567890";
 
+/// Which backends a test app runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite store and local master-key keyring in a temporary folder.
+    Sqlite,
+    /// DynamoDB (a fresh table) and KMS (a fresh key) on the moto emulator.
+    Moto,
+}
+
+/// Where the raw reader finds the stored bytes.
+#[derive(Debug)]
+enum Raw {
+    Sqlite {
+        dir: PathBuf,
+    },
+    Moto {
+        client: aws_sdk_dynamodb::Client,
+        table: String,
+    },
+}
+
 /// Fails the Nth `transact` call from now (1 = the next one) once, with a retryable backend error.
+/// Wraps whichever store the backend provides.
 #[derive(Debug)]
 pub struct FlakyStore {
     pub inner: Arc<dyn ItemStore>,
@@ -92,46 +122,99 @@ pub struct TestApp {
     pub store: Arc<FlakyStore>,
     pub page: PageId,
     pub account: AccountId,
+    /// The messenger and mail outboxes on both backends; the SQLite file and master key too for SQLite.
     pub dir: tempfile::TempDir,
+    raw: Raw,
 }
 
-pub fn config(dir: &std::path::Path) -> Config {
-    let d = dir.to_string_lossy().into_owned();
+/// The test configuration: the settings every test shares, plus the backend's own (`extra`).
+pub fn config(extra: &[(&str, String)]) -> Config {
     Config::from_lookup(|name| match name {
-        "QCHAT_DATA_DIR" => Some(d.clone()),
         "QCHAT_PUBLIC_URL" => Some(PUBLIC_URL.to_owned()),
         "QCHAT_MAIL_FROM" => Some("noreply@qchat.example.test".to_owned()),
         "QCHAT_FB_APP_SECRET" => Some(APP_SECRET.to_owned()),
         "QCHAT_FB_VERIFY_TOKEN" => Some(VERIFY_TOKEN.to_owned()),
-        _ => None,
+        _ => extra
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone()),
     })
     .expect("test configuration")
 }
 
-/// An app whose page `PAGE_ID` is connected in `mode` (`confirmed` or `implicit`).
-pub async fn app(mode: &str) -> TestApp {
+/// The backend's store (schema ensured), keyring, configuration and raw reader.
+async fn backend_parts(
+    backend: Backend,
+    dir: &std::path::Path,
+    clock: &Arc<ManualClock>,
+) -> (Arc<dyn ItemStore>, Arc<dyn Keyring>, Config, Raw) {
+    match backend {
+        Backend::Sqlite => {
+            let sqlite =
+                SqliteStore::open(&dir.join(local_files::STORE), clock.clone()).expect("db");
+            sqlite.ensure_schema().await.expect("schema");
+            let keyring = LocalKeyring::open(&dir.join(local_files::MASTER_KEY)).expect("keyring");
+            let config = config(&[("QCHAT_DATA_DIR", dir.to_string_lossy().into_owned())]);
+            let raw = Raw::Sqlite {
+                dir: dir.to_path_buf(),
+            };
+            (Arc::new(sqlite), Arc::new(keyring), config, raw)
+        }
+        Backend::Moto => {
+            let sdk = moto::sdk_config().await;
+            let table = unique_name("webhook");
+            let kms = aws_sdk_kms::Client::new(&sdk);
+            let key_id = kms
+                .create_key()
+                .description(unique_name("qchat-webhook"))
+                .send()
+                .await
+                .expect("moto creates a KMS key")
+                .key_metadata
+                .map(|m| m.key_id)
+                .expect("CreateKey returns the key's metadata");
+            let client = aws_sdk_dynamodb::Client::new(&sdk);
+            let dynamo = DynamoStore::new(client.clone(), table.clone(), clock.clone());
+            dynamo.ensure_schema().await.expect("the table is created");
+            let config = config(&[
+                ("QCHAT_BACKEND", "aws".to_owned()),
+                ("QCHAT_TABLE_NAME", table.clone()),
+                ("QCHAT_KMS_KEY_ID", key_id.clone()),
+            ]);
+            let keyring = KmsKeyring::new(kms, key_id);
+            (
+                Arc::new(dynamo),
+                Arc::new(keyring),
+                config,
+                Raw::Moto { client, table },
+            )
+        }
+    }
+}
+
+/// An app on `backend` whose page `PAGE_ID` is connected in `mode` (`confirmed` or `implicit`).
+pub async fn app(backend: Backend, mode: &str) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let clock = Arc::new(ManualClock::at(START));
-    let sqlite = SqliteStore::open(&dir.path().join("qchat.sqlite3"), clock.clone()).expect("db");
-    sqlite.ensure_schema().await.expect("schema");
+    let (inner, keyring, config, raw) = backend_parts(backend, dir.path(), &clock).await;
     let store = Arc::new(FlakyStore {
-        inner: Arc::new(sqlite),
+        inner,
         transacts: AtomicUsize::new(0),
         fail_at: AtomicUsize::new(0),
         calls: AtomicUsize::new(0),
     });
-    let keyring = LocalKeyring::open(&dir.path().join("master.key")).expect("keyring");
     let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
     let messenger = OutboxMessenger::new(outbox_path(dir.path()), clock.clone(), ids.clone());
+    // No suite here reads mail, so the outbox mailer serves both backends.
     let mailer = OutboxMailer::new(
-        dir.path().join("mail"),
+        dir.path().join(local_files::MAIL_OUTBOX),
         "qchat <noreply@qchat.example.test>".to_owned(),
         clock.clone(),
     );
     let app = App::from_parts(
-        config(dir.path()),
+        config,
         store.clone(),
-        Arc::new(keyring),
+        keyring,
         Arc::new(mailer),
         Arc::new(messenger),
         clock.clone(),
@@ -148,11 +231,12 @@ pub async fn app(mode: &str) -> TestApp {
         page,
         account,
         dir,
+        raw,
     }
 }
 
 pub fn outbox_path(dir: &std::path::Path) -> PathBuf {
-    dir.join("messenger.jsonl")
+    dir.join(local_files::MESSENGER_OUTBOX)
 }
 
 /// Writes the PAGE item the way the account function's `connect` does (token sealed under the
@@ -278,6 +362,29 @@ impl TestApp {
     pub fn sent_messages(&self) -> Vec<qchat_shared::messenger::outbox::OutboxLine> {
         qchat_shared::messenger::outbox::read_lines(&outbox_path(self.dir.path())).expect("outbox")
     }
+
+    /// Every stored byte, read without qchat's store code: for SQLite the database file and its
+    /// write-ahead log as they are on disk; for moto every attribute name and value of a consistent
+    /// DynamoDB Scan of the whole table.
+    pub async fn raw_store_bytes(&self) -> Vec<u8> {
+        match &self.raw {
+            Raw::Sqlite { dir } => {
+                let mut bytes = Vec::new();
+                for entry in std::fs::read_dir(dir).expect("the data folder") {
+                    let path = entry.expect("a folder entry").path();
+                    let name = path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    if name.starts_with(local_files::STORE) {
+                        bytes.extend(std::fs::read(&path).expect("a database file"));
+                    }
+                }
+                bytes
+            }
+            Raw::Moto { client, table } => scan_bytes(client, table).await,
+        }
+    }
 }
 
 pub fn psid(raw: &str) -> Subject {
@@ -377,4 +484,68 @@ pub fn read(sender: &str, ts: i64) -> Json {
 
 pub fn policy(action: &str, ts: i64) -> Json {
     json!({ "recipient": { "id": PAGE_ID }, "timestamp": ts, "policy_enforcement": { "action": action, "reason": "spam" } })
+}
+
+/// Scans the whole table with the SDK and flattens every attribute (name and value) to bytes.
+async fn scan_bytes(client: &aws_sdk_dynamodb::Client, table: &str) -> Vec<u8> {
+    fn flatten(value: &AttributeValue, out: &mut Vec<u8>) {
+        match value {
+            AttributeValue::S(s) | AttributeValue::N(s) => out.extend_from_slice(s.as_bytes()),
+            AttributeValue::B(b) => out.extend_from_slice(b.as_ref()),
+            AttributeValue::Bool(b) => out.extend_from_slice(b.to_string().as_bytes()),
+            AttributeValue::Null(_) => out.extend_from_slice(b"null"),
+            AttributeValue::Ss(v) | AttributeValue::Ns(v) => {
+                for s in v {
+                    out.extend_from_slice(s.as_bytes());
+                    out.push(b'\n');
+                }
+            }
+            AttributeValue::Bs(v) => {
+                for b in v {
+                    out.extend_from_slice(b.as_ref());
+                    out.push(b'\n');
+                }
+            }
+            AttributeValue::L(list) => {
+                for v in list {
+                    flatten(v, out);
+                    out.push(b'\n');
+                }
+            }
+            AttributeValue::M(map) => {
+                for (k, v) in map {
+                    out.extend_from_slice(k.as_bytes());
+                    out.push(b'=');
+                    flatten(v, out);
+                    out.push(b'\n');
+                }
+            }
+            other => panic!("an attribute value of an unknown kind: {other:?}"),
+        }
+    }
+
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("the table can be scanned");
+        for item in page.items() {
+            for (name, value) in item {
+                out.extend_from_slice(name.as_bytes());
+                out.push(b'=');
+                flatten(value, &mut out);
+                out.push(b'\n');
+            }
+        }
+        match page.last_evaluated_key() {
+            Some(key) if !key.is_empty() => start = Some(key.clone()),
+            _ => return out,
+        }
+    }
 }

@@ -1,6 +1,12 @@
 //! Black-box tests of the webhook function (one binary): signatures and the handshake, batches and
 //! de-duplication, every opt-in and opt-out path with its consent chain, policy enforcement, storage
 //! failures, privacy of stored bytes and logs, and notify sending the queued replies.
+//!
+//! Every case runs once on the embedded backends (SQLite store, local keyring) and once on the AWS
+//! backends (DynamoDB and KMS on the moto emulator); the messenger and the mailer are the outboxes on
+//! both (the Graph client has its own conformance suite, and no case here reads mail). Each case is a
+//! plain `async fn(Backend)` in its module, listed once below; test names read `sqlite::<case>` and
+//! `moto::<case>`, so the output shows which backends ran.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed set-up step should fail the test loudly
 
@@ -10,3 +16,46 @@ mod helpers;
 mod privacy;
 mod replies;
 mod signature;
+
+/// Instantiates every case for one backend.
+macro_rules! cases {
+    ($backend:ident, $variant:expr) => {
+        mod $backend {
+            cases!(@cases $variant;
+                signature::a_valid_signature_is_accepted_and_the_batch_stored,
+                signature::a_wrong_secret_a_changed_byte_a_missing_header_and_sha1_are_refused_and_store_nothing,
+                signature::escaped_non_ascii_escaped_slashes_and_raw_emoji_verify_on_the_raw_bytes,
+                signature::the_handshake_echoes_the_challenge_only_for_the_right_token,
+                batches::a_batch_of_several_entries_and_items_is_applied_in_full,
+                batches::duplicates_and_replayed_batches_change_nothing,
+                batches::echoes_deliveries_and_reads_never_touch_consent,
+                batches::unknown_kinds_unconnected_pages_and_other_objects_are_ignored_with_200,
+                batches::a_policy_block_stops_the_page_and_queues_a_notice_and_unblock_lifts_it,
+                batches::a_storage_failure_mid_batch_answers_503_and_the_retry_completes_without_duplicates,
+                consent::implicit_mode_subscribes_on_the_first_message_and_confirms_with_a_stop_link,
+                consent::confirmed_mode_asks_first_and_yes_subscribes_while_no_declines,
+                consent::get_started_with_a_ref_referral_and_the_checkbox_plugin_opt_in,
+                consent::marketing_messages_opt_in_stop_and_resume,
+                consent::every_opt_out_path_unsubscribes_and_start_subscribes_again,
+                consent::my_data_replies_with_a_summary_and_delete_my_data_records_the_request,
+                replies::notify_sends_each_queued_reply_once_through_the_messenger,
+                replies::a_stopped_page_sends_nothing_and_its_replies_fail,
+                replies::a_token_error_stops_the_page_tells_its_account_once_and_fails_the_replies,
+                replies::an_unreachable_person_becomes_unreachable_without_a_consent_record,
+                privacy::the_raw_store_holds_no_psid_text_or_name_after_a_flow,
+                privacy::logs_of_a_whole_flow_hold_no_psid_text_or_token,
+            );
+        }
+    };
+    (@cases $variant:expr; $($module:ident :: $case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                crate::$module::$case($variant).await;
+            }
+        )*
+    };
+}
+
+cases!(sqlite, crate::helpers::Backend::Sqlite);
+cases!(moto, crate::helpers::Backend::Moto);

@@ -8,9 +8,8 @@ use qchat_shared::messenger::{Messenger, OutgoingMessage, SendError, SentMessage
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn notify_sends_each_queued_reply_once_through_the_messenger() {
-    let t = app("confirmed").await;
+pub async fn notify_sends_each_queued_reply_once_through_the_messenger(backend: Backend) {
+    let t = app(backend, "confirmed").await;
     t.post(&body(vec![
         message("8001", "m_1", "hi", 1),
         message("8002", "m_2", "hi", 2),
@@ -62,9 +61,8 @@ async fn notify_sends_each_queued_reply_once_through_the_messenger() {
     assert_eq!(t.sent_messages().len(), 3);
 }
 
-#[tokio::test]
-async fn a_stopped_page_sends_nothing_and_its_replies_fail() {
-    let t = app("implicit").await;
+pub async fn a_stopped_page_sends_nothing_and_its_replies_fail(backend: Backend) {
+    let t = app(backend, "implicit").await;
     t.post(&body(vec![
         policy("block", 1),
         message("8001", "m_1", "hi", 2),
@@ -97,9 +95,10 @@ impl Messenger for Failing {
     }
 }
 
-#[tokio::test]
-async fn a_token_error_stops_the_page_tells_its_account_once_and_fails_the_replies() {
-    let t = app("implicit").await;
+pub async fn a_token_error_stops_the_page_tells_its_account_once_and_fails_the_replies(
+    backend: Backend,
+) {
+    let t = app(backend, "implicit").await;
     t.post(&body(vec![
         message("8001", "m_1", "hi", 1),
         message("8002", "m_2", "hi", 2),
@@ -142,9 +141,8 @@ async fn a_token_error_stops_the_page_tells_its_account_once_and_fails_the_repli
     );
 }
 
-#[tokio::test]
-async fn an_unreachable_person_becomes_unreachable_without_a_consent_record() {
-    let t = app("implicit").await;
+pub async fn an_unreachable_person_becomes_unreachable_without_a_consent_record(backend: Backend) {
+    let t = app(backend, "implicit").await;
     t.post(&body(vec![message("8001", "m_1", "hi", 1)])).await;
     let mut app = t.app.clone();
     app.messenger = Arc::new(Failing(SendError::Unreachable {

@@ -10,9 +10,8 @@ async fn nothing_stored(t: &TestApp) {
     assert_eq!(t.due_replies().await, 0);
 }
 
-#[tokio::test]
-async fn a_valid_signature_is_accepted_and_the_batch_stored() {
-    let t = app("implicit").await;
+pub async fn a_valid_signature_is_accepted_and_the_batch_stored(backend: Backend) {
+    let t = app(backend, "implicit").await;
     let r = t
         .post(&body(vec![message("2001", "m_1", "hello", 1)]))
         .await;
@@ -20,9 +19,10 @@ async fn a_valid_signature_is_accepted_and_the_batch_stored() {
     assert!(t.lead(&psid("2001")).await.is_some());
 }
 
-#[tokio::test]
-async fn a_wrong_secret_a_changed_byte_a_missing_header_and_sha1_are_refused_and_store_nothing() {
-    let t = app("implicit").await;
+pub async fn a_wrong_secret_a_changed_byte_a_missing_header_and_sha1_are_refused_and_store_nothing(
+    backend: Backend,
+) {
+    let t = app(backend, "implicit").await;
     let raw = serde_json::to_vec(&body(vec![message("2001", "m_1", "hello", 1)])).unwrap();
     let wrong = qchat_webhook::signature::sign(b"another-secret", &raw);
     let good = sign(&raw);
@@ -45,9 +45,10 @@ async fn a_wrong_secret_a_changed_byte_a_missing_header_and_sha1_are_refused_and
     nothing_stored(&t).await;
 }
 
-#[tokio::test]
-async fn escaped_non_ascii_escaped_slashes_and_raw_emoji_verify_on_the_raw_bytes() {
-    let t = app("implicit").await;
+pub async fn escaped_non_ascii_escaped_slashes_and_raw_emoji_verify_on_the_raw_bytes(
+    backend: Backend,
+) {
+    let t = app(backend, "implicit").await;
     // Exactly as Meta may send it: `ä` escaped, `/` escaped, an emoji raw. Re-serialising would change it.
     let raw = format!(
         r#"{{"object":"page","entry":[{{"id":"{PAGE_ID}","time":1,"messaging":[{{"sender":{{"id":"2001"}},"recipient":{{"id":"{PAGE_ID}"}},"timestamp":1,"message":{{"mid":"m_1","text":"K\u00e4se http:\/\/x 😀"}}}}]}}]}}"#
@@ -75,9 +76,8 @@ fn get(query: &str) -> qchat_shared::http::Request {
         .unwrap()
 }
 
-#[tokio::test]
-async fn the_handshake_echoes_the_challenge_only_for_the_right_token() {
-    let t = app("implicit").await;
+pub async fn the_handshake_echoes_the_challenge_only_for_the_right_token(backend: Backend) {
+    let t = app(backend, "implicit").await;
     let ok = qchat_webhook::handle(
         &t.app,
         get(&format!(
