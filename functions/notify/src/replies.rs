@@ -310,6 +310,10 @@ async fn unreachable_ops(app: &App, held: &Item) -> Result<Vec<WriteOp>, StoreEr
     if item.get_str("status") == Some(LeadStatus::Unreachable.name()) {
         return Ok(Vec::new());
     }
+    // A merged lead is closed (its consent lives on the linked lead): its status stays `merged`.
+    if item.get_str("status") == Some(LeadStatus::Merged.name()) {
+        return Ok(Vec::new());
+    }
     let version = item.version().unwrap_or(0);
     let item = set(
         item,

@@ -3,33 +3,11 @@
 //! as `"intact": false` with where the chain breaks.
 
 use qchat_shared::app::App;
-use qchat_shared::domain::{LeadId, PageId};
 use qchat_shared::http::{ApiError, PathParams, Request, Response, StatusCode, json};
-use qchat_shared::leads::consent::history_partition;
-use qchat_shared::leads::{ConsentRecord, ops, verify_chain};
-use qchat_shared::store::{ItemStore, KeyRange, MAX_PAGE_LIMIT, Query, StoreError};
+use qchat_shared::leads::consent::history;
+use qchat_shared::leads::{ops, verify_chain};
 
 use crate::{access, view};
-
-/// Every readable record of a lead's chain, in sequence order. A record that no longer reads as one is
-/// left out; the chain check then reports the gap where it was.
-async fn history(
-    store: &dyn ItemStore,
-    page: &PageId,
-    lead: &LeadId,
-) -> Result<Vec<ConsentRecord>, StoreError> {
-    let mut records = Vec::new();
-    let mut query = Query::partition(history_partition(page, lead), MAX_PAGE_LIMIT);
-    query.range = KeyRange::Prefix("SEQ#".to_owned());
-    loop {
-        let found = store.query(&query).await?;
-        records.extend(found.items.iter().filter_map(ConsentRecord::from_item));
-        match found.next {
-            Some(next) => query.cursor = Some(next),
-            None => return Ok(records),
-        }
-    }
-}
 
 #[tracing::instrument(skip_all)]
 pub async fn get(app: &App, req: &Request, params: &PathParams) -> Result<Response, ApiError> {

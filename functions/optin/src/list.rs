@@ -20,17 +20,21 @@ fn invalid_cursor() -> ApiError {
     )
 }
 
+/// Names every status of [`LeadStatus::ALL`], so a new status is never missing from the message.
+fn invalid_status() -> ApiError {
+    let names: Vec<&str> = LeadStatus::ALL.iter().map(|s| s.name()).collect();
+    ApiError::bad_request(
+        "invalid_status",
+        format!("status must be one of {}", names.join(", ")),
+    )
+}
+
 #[tracing::instrument(skip_all)]
 pub async fn list(app: &App, req: &Request, params: &PathParams) -> Result<Response, ApiError> {
     let page = access::page(app, req, params).await?;
     let status = match query_param(req, "status").as_deref() {
         None | Some("") => None,
-        Some(raw) => Some(LeadStatus::parse(raw).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_status",
-                "status must be one of pending, subscribed, unsubscribed, unreachable",
-            )
-        })?),
+        Some(raw) => Some(LeadStatus::parse(raw).ok_or_else(invalid_status)?),
     };
     let cursor = match query_param(req, "cursor").as_deref() {
         None | Some("") => None,

@@ -8,7 +8,10 @@
 use crate::clock::Timestamp;
 use crate::domain::{LeadId, PageId};
 use crate::inventory::CONSENT_RECORD;
-use crate::store::{Condition, Item, ItemKey, StoreError, Value, WriteOp};
+use crate::store::{
+    Condition, Item, ItemKey, ItemStore, KeyRange, MAX_PAGE_LIMIT, Query, StoreError, Value,
+    WriteOp,
+};
 
 /// The `prev_hash` of the first record of every chain.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -91,6 +94,29 @@ pub fn record_hash(lead: &LeadId, seq: u64, event: &ConsentEvent, prev_hash: &st
 /// The partition of one lead's consent history.
 pub fn history_partition(page: &PageId, lead: &LeadId) -> String {
     format!("CONSENT#{page}#{lead}")
+}
+
+/// Every readable record of a lead's chain, in sequence order. A record that no longer reads as one is
+/// left out; a chain check then reports the gap where it was.
+///
+/// # Errors
+/// The store's.
+pub async fn history(
+    store: &dyn ItemStore,
+    page: &PageId,
+    lead: &LeadId,
+) -> Result<Vec<ConsentRecord>, StoreError> {
+    let mut records = Vec::new();
+    let mut query = Query::partition(history_partition(page, lead), MAX_PAGE_LIMIT);
+    query.range = KeyRange::Prefix("SEQ#".to_owned());
+    loop {
+        let found = store.query(&query).await?;
+        records.extend(found.items.iter().filter_map(ConsentRecord::from_item));
+        match found.next {
+            Some(next) => query.cursor = Some(next),
+            None => return Ok(records),
+        }
+    }
 }
 
 fn record_key(page: &PageId, lead: &LeadId, seq: u64) -> ItemKey {

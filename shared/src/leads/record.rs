@@ -49,6 +49,15 @@ pub enum LeadStatus {
 }
 
 impl LeadStatus {
+    /// Every status, in lifecycle order (for messages and checks that must name them all).
+    pub const ALL: [Self; 5] = [
+        Self::Pending,
+        Self::Subscribed,
+        Self::Unsubscribed,
+        Self::Unreachable,
+        Self::Merged,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -59,14 +68,7 @@ impl LeadStatus {
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(Self::Pending),
-            "subscribed" => Some(Self::Subscribed),
-            "unsubscribed" => Some(Self::Unsubscribed),
-            "unreachable" => Some(Self::Unreachable),
-            "merged" => Some(Self::Merged),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|status| status.name() == s)
     }
 }
 

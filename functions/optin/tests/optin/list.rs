@@ -121,7 +121,41 @@ pub async fn an_unknown_status_or_a_bad_cursor_is_a_400(backend: Backend) {
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         assert_eq!(r.error_code(), "invalid_status");
+        // The message names every status there is, `merged` included.
+        let message = r.json()["error"]["message"]
+            .as_str()
+            .expect("a message")
+            .to_owned();
+        for known in LeadStatus::ALL {
+            assert!(message.contains(known.name()), "{message}");
+        }
     }
+
+    // `merged` is a status like the others: its filter answers its leads only.
+    let merged = t
+        .lead(&h, "2003", &psid(), LeadStatus::Merged, &[Action::OptIn])
+        .await;
+    t.lead(
+        &h,
+        "2003",
+        &psid(),
+        LeadStatus::Subscribed,
+        &[Action::OptIn],
+    )
+    .await;
+    let r = t
+        .optin(
+            Method::GET,
+            "/api/pages/2003/leads?status=merged",
+            Some(&h.token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let listed = r.json();
+    let leads = listed["leads"].as_array().expect("leads");
+    assert_eq!(leads.len(), 1);
+    assert_eq!(leads[0]["id"].as_str(), Some(merged.id.as_str()));
+    assert_eq!(leads[0]["status"].as_str(), Some("merged"));
 
     let first = t
         .optin(Method::GET, "/api/pages/2002/leads", Some(&h.token))

@@ -41,13 +41,11 @@
 
 use qchat_shared::crypto::OneWayHash;
 use qchat_shared::domain::{LeadId, PageId};
-use qchat_shared::leads::consent::history_partition;
+use qchat_shared::leads::consent::history;
 use qchat_shared::leads::{
     self, Action, ConsentRecord, Lead, LeadStatus, Subject, lead_key, unsubscribe_key,
 };
-use qchat_shared::store::{
-    Condition, Item, ItemStore, MAX_PAGE_LIMIT, Query, StoreError, Value, WriteOp,
-};
+use qchat_shared::store::{Condition, Item, ItemStore, StoreError, Value, WriteOp};
 
 use super::{Batch, Plan, Step, opt_out_wording};
 use crate::ProcessError;
@@ -81,24 +79,6 @@ pub(super) struct Origin {
     records: Vec<ConsentRecord>,
     /// Its unsubscribe link item, if it has one.
     link: Option<Item>,
-}
-
-/// A lead's whole consent history, in sequence order.
-async fn history(
-    store: &dyn ItemStore,
-    page: &PageId,
-    lead: &LeadId,
-) -> Result<Vec<ConsentRecord>, StoreError> {
-    let mut query = Query::partition(history_partition(page, lead), MAX_PAGE_LIMIT);
-    let mut records = Vec::new();
-    loop {
-        let found = store.query(&query).await?;
-        records.extend(found.items.iter().filter_map(ConsentRecord::from_item));
-        match found.next {
-            Some(next) => query.cursor = Some(next),
-            None => return Ok(records),
-        }
-    }
 }
 
 impl Origin {

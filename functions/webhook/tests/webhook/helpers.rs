@@ -16,18 +16,21 @@ pub use qchat_shared::clock::Clock;
 use qchat_shared::clock::{ManualClock, Timestamp};
 use qchat_shared::config::Config;
 use qchat_shared::crypto::{Keyring, KmsKeyring, LocalKeyring};
-use qchat_shared::domain::{AccountId, PageId, Psid, UserRef};
+use qchat_shared::domain::{AccountId, LeadId, PageId, Psid, UserRef};
 use qchat_shared::http::{Request, Response};
 use qchat_shared::ids::{IdGenerator, RandomIds};
 use qchat_shared::inventory::PAGE;
-use qchat_shared::leads::{self, ConsentRecord, Lead, Subject};
+use qchat_shared::leads::record::status_partition;
+use qchat_shared::leads::{self, ConsentRecord, Lead, LeadStatus, Subject};
 use qchat_shared::mail::OutboxMailer;
 use qchat_shared::messenger::outbox::OutboxMessenger;
 use qchat_shared::pages::page_key;
+use qchat_shared::replies::{DUE_PARTITION, reply_key};
 use qchat_shared::store::dynamodb::DynamoStore;
 use qchat_shared::store::sqlite::SqliteStore;
 use qchat_shared::store::{
-    Condition, Item, ItemKey, ItemStore, Page, Query, StoreError, Value, WriteOp,
+    Condition, Index, Item, ItemKey, ItemStore, KeyRange, Order, Page, Query, StoreError, Value,
+    WriteOp,
 };
 use qchat_shared::test_support::{moto, unique_name};
 use serde_json::{Value as Json, json};
@@ -291,9 +294,13 @@ impl TestApp {
         qchat_webhook::handle(&self.app, post_request(raw, Some(&sig))).await
     }
 
-    pub async fn lead(&self, subject: &Subject) -> Option<Lead> {
+    pub async fn lead_id(&self, subject: &Subject) -> LeadId {
         let indexer = self.app.keys.blind_indexer().await.expect("indexer");
-        let id = leads::lead_id(&indexer, &self.page, subject);
+        leads::lead_id(&indexer, &self.page, subject)
+    }
+
+    pub async fn lead(&self, subject: &Subject) -> Option<Lead> {
+        let id = self.lead_id(subject).await;
         leads::ops::load(self.app.store.as_ref(), &self.page, &id)
             .await
             .expect("load")
@@ -333,7 +340,6 @@ impl TestApp {
 
     /// Items in the due-replies index.
     pub async fn due_replies(&self) -> usize {
-        use qchat_shared::store::{Index, KeyRange, Order};
         self.app
             .store
             .query(&Query {
@@ -348,6 +354,60 @@ impl TestApp {
             .expect("query")
             .items
             .len()
+    }
+
+    /// The texts of the unsent replies queued for a lead, opened with the account's key.
+    pub async fn replies_to(&self, lead: &LeadId) -> Vec<String> {
+        let items = self
+            .app
+            .store
+            .query(&Query {
+                index: Index::Gsi1,
+                partition: DUE_PARTITION.to_owned(),
+                range: KeyRange::All,
+                order: Order::Ascending,
+                limit: 1000,
+                cursor: None,
+            })
+            .await
+            .expect("query")
+            .items;
+        let cipher = self
+            .app
+            .keys
+            .cipher(&account_key_owner(&self.account))
+            .await
+            .expect("cipher");
+        items
+            .iter()
+            .filter(|i| i.get_str("lead_id") == Some(lead.as_str()))
+            .map(|i| {
+                let id = i.key().pk.strip_prefix("REPLY#").expect("reply key");
+                let text = i.get_sealed("text").expect("sealed text");
+                let open = cipher.open(&reply_key(id), "text", &text).expect("open");
+                open.as_str().expect("utf-8").to_owned()
+            })
+            .collect()
+    }
+
+    /// Lead ids in the page's index partition of `status`.
+    pub async fn listed(&self, status: LeadStatus) -> Vec<String> {
+        self.app
+            .store
+            .query(&Query {
+                index: Index::Gsi1,
+                partition: status_partition(&self.page, status),
+                range: KeyRange::All,
+                order: Order::Ascending,
+                limit: 1000,
+                cursor: None,
+            })
+            .await
+            .expect("query")
+            .items
+            .iter()
+            .filter_map(|i| i.key().sk.strip_prefix("LEAD#").map(str::to_owned))
+            .collect()
     }
 
     pub async fn page_item(&self) -> Item {
@@ -449,6 +509,15 @@ pub fn referral(sender: &str, r: &str, ts: i64) -> Json {
 
 pub fn checkbox(user_ref: &str, r: &str, ts: i64) -> Json {
     json!({ "recipient": { "id": PAGE_ID }, "timestamp": ts, "optin": { "ref": r, "user_ref": user_ref } })
+}
+
+/// A message answering a checkbox-plugin message: Meta adds `prior_message`.
+pub fn answer(sender: &str, user_ref: &str, mid: &str, text: &str, ts: i64) -> Json {
+    with(
+        message(sender, mid, text, ts),
+        "prior_message",
+        json!({ "source": "checkbox_plugin", "identifier": user_ref }),
+    )
 }
 
 pub fn marketing(sender: &str, token: Option<&str>, status: Option<&str>, ts: i64) -> Json {

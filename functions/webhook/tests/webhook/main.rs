@@ -13,6 +13,7 @@
 mod batches;
 mod consent;
 mod helpers;
+mod linking;
 mod privacy;
 mod replies;
 mod signature;
@@ -42,6 +43,15 @@ macro_rules! cases {
                 replies::a_stopped_page_sends_nothing_and_its_replies_fail,
                 replies::a_token_error_stops_the_page_tells_its_account_once_and_fails_the_replies,
                 replies::an_unreachable_person_becomes_unreachable_without_a_consent_record,
+                replies::my_data_from_a_person_of_whom_nothing_is_held_is_answered_by_notify,
+                linking::linking_carries_the_checkbox_opt_in_to_the_psid_lead_and_closes_the_user_ref_lead,
+                linking::an_opt_out_naming_the_merged_lead_stops_the_psid_lead,
+                linking::linking_after_the_user_ref_lead_opted_out_never_subscribes,
+                linking::a_stop_as_the_first_answer_links_and_unsubscribes_in_one_event,
+                linking::a_duplicated_or_retried_linking_event_links_once,
+                linking::a_prior_message_whose_user_ref_lead_does_not_exist_makes_a_plain_new_lead,
+                linking::a_repeated_stop_is_confirmed_again_once_per_event_without_a_new_record,
+                linking::the_user_ref_is_never_stored_or_logged_in_plaintext,
                 privacy::the_raw_store_holds_no_psid_text_or_name_after_a_flow,
                 privacy::logs_of_a_whole_flow_hold_no_psid_text_or_token,
             );

@@ -157,3 +157,49 @@ pub async fn an_unreachable_person_becomes_unreachable_without_a_consent_record(
     assert_eq!(t.records(&psid("8001")).await.len(), 1);
     assert_eq!(t.page_item().await.get_str("sending"), Some("active"));
 }
+
+pub async fn my_data_from_a_person_of_whom_nothing_is_held_is_answered_by_notify(backend: Backend) {
+    let t = app(backend, "confirmed").await;
+    t.post(&body(vec![message("8101", "m_1", "MY DATA", 1)]))
+        .await;
+    // Nothing is held: no lead, and the queued reply names none.
+    assert!(t.lead(&psid("8101")).await.is_none());
+    let due = t
+        .app
+        .store
+        .query(&qchat_shared::store::Query {
+            index: qchat_shared::store::Index::Gsi1,
+            partition: qchat_shared::replies::DUE_PARTITION.to_owned(),
+            range: qchat_shared::store::KeyRange::All,
+            order: qchat_shared::store::Order::Ascending,
+            limit: 10,
+            cursor: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(due.items.len(), 1);
+    assert!(due.items[0].get_str("lead_id").is_none());
+    let reply = due.items[0].key().clone();
+
+    // notify sends it: a reply without a lead is not one whose lead is gone.
+    let report = qchat_notify::tick(&t.app, "test", t.clock.now().plus_secs(60))
+        .await
+        .unwrap();
+    assert_eq!((report.replies.sent, report.replies.failed), (1, 0));
+    let sent = t.sent_messages();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].text.contains("holds no data about you"));
+    assert!(
+        serde_json::to_string(&sent[0].recipient)
+            .unwrap()
+            .contains("8101")
+    );
+    let stored = t.app.store.get(&reply).await.unwrap().expect("the reply");
+    assert_eq!(stored.get_str("state"), Some("sent"));
+    assert_ne!(
+        stored.get_str("failure"),
+        Some(qchat_notify::replies::LEAD_GONE)
+    );
+    assert_eq!(t.due_replies().await, 0);
+    assert!(t.lead(&psid("8101")).await.is_none(), "still nothing held");
+}
