@@ -79,11 +79,22 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 }
 
 /// moto's record of everything it emulated (`GET /moto-api/data.json`), e.g. `["ses"]["Message"]`.
+///
+/// moto serialises its whole state for this answer, and fails it (500, or a cut body) when another test
+/// changes that state meanwhile, so a failed read is tried again a few times.
 pub async fn recorded_data() -> serde_json::Value {
     let url = format!("{}/moto-api/data.json", endpoint());
-    let response = reqwest::get(&url).await;
-    match response {
-        Ok(r) => r.json().await.unwrap_or(serde_json::Value::Null),
-        Err(e) => panic!("could not read moto's data: {e}"),
+    for attempt in 1..=10u64 {
+        match reqwest::get(&url).await {
+            Ok(r) if r.status().is_success() => {
+                if let Ok(data) = r.json::<serde_json::Value>().await {
+                    return data;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => panic!("could not read moto's data: {e}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
     }
+    panic!("moto's data could not be read in 10 attempts");
 }
