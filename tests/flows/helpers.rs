@@ -10,7 +10,6 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 use qchat_shared::app::{App, local_files};
@@ -706,77 +705,21 @@ fn decode_attrs(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// Scans the whole table with the SDK, flattening every attribute value to bytes.
+/// The whole table, each item with its type (the `t` attribute) and its flattened attributes.
 async fn raw_dynamodb(client: &aws_sdk_dynamodb::Client, table: &str) -> RawStore {
-    fn flatten(value: &AttributeValue, out: &mut Vec<u8>) {
-        match value {
-            AttributeValue::S(s) | AttributeValue::N(s) => out.extend_from_slice(s.as_bytes()),
-            AttributeValue::B(b) => out.extend_from_slice(b.as_ref()),
-            AttributeValue::Bool(b) => out.extend_from_slice(b.to_string().as_bytes()),
-            AttributeValue::Null(_) => out.extend_from_slice(b"null"),
-            AttributeValue::Ss(v) | AttributeValue::Ns(v) => {
-                for s in v {
-                    out.extend_from_slice(s.as_bytes());
-                    out.push(b'\n');
-                }
-            }
-            AttributeValue::Bs(v) => {
-                for b in v {
-                    out.extend_from_slice(b.as_ref());
-                    out.push(b'\n');
-                }
-            }
-            AttributeValue::L(list) => {
-                for v in list {
-                    flatten(v, out);
-                    out.push(b'\n');
-                }
-            }
-            AttributeValue::M(map) => {
-                for (k, v) in map {
-                    out.extend_from_slice(k.as_bytes());
-                    out.push(b'=');
-                    flatten(v, out);
-                    out.push(b'\n');
-                }
-            }
-            other => panic!("an attribute value of an unknown kind: {other:?}"),
-        }
-    }
-
-    let mut raw = RawStore::default();
-    let mut start = None;
-    loop {
-        let page = client
-            .scan()
-            .table_name(table)
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("the table can be scanned");
-        for map in page.items() {
-            let item_type = match map.get("t") {
-                Some(AttributeValue::S(t)) => t.clone(),
-                _ => "<no type>".to_owned(),
-            };
-            let mut attributes: Vec<(String, Vec<u8>)> = map
-                .iter()
-                .map(|(name, value)| {
-                    let mut bytes = Vec::new();
-                    flatten(value, &mut bytes);
-                    (name.clone(), bytes)
-                })
-                .collect();
-            attributes.sort();
-            raw.items.push(RawItem {
-                item_type,
-                attributes,
-            });
-        }
-        match page.last_evaluated_key() {
-            Some(key) if !key.is_empty() => start = Some(key.clone()),
-            _ => return raw,
-        }
+    let items = moto::scan_table(client, table)
+        .await
+        .into_iter()
+        .map(|attributes| RawItem {
+            item_type: attributes.iter().find(|(name, _)| name == "t").map_or_else(
+                || "<no type>".to_owned(),
+                |(_, t)| String::from_utf8_lossy(t).into_owned(),
+            ),
+            attributes,
+        })
+        .collect();
+    RawStore {
+        items,
+        ..RawStore::default()
     }
 }

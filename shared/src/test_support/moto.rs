@@ -98,3 +98,84 @@ pub async fn recorded_data() -> serde_json::Value {
     }
     panic!("moto's data could not be read in 10 attempts");
 }
+
+/// One stored item as the raw-store scans see it: each attribute's name and its value flattened to bytes
+/// (strings and numbers as text, binaries as they are, sets and lists one element a line), sorted by name.
+pub type ScannedItem = Vec<(String, Vec<u8>)>;
+
+/// Every item of `table`, read with a consistent Scan across all pages — what the privacy tests search
+/// for plaintext.
+///
+/// # Panics
+/// If the table cannot be scanned or holds an attribute kind the SDK does not name (a test's failure).
+pub async fn scan_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Vec<ScannedItem> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    fn flatten(value: &AttributeValue, out: &mut Vec<u8>) {
+        match value {
+            AttributeValue::S(s) | AttributeValue::N(s) => out.extend_from_slice(s.as_bytes()),
+            AttributeValue::B(b) => out.extend_from_slice(b.as_ref()),
+            AttributeValue::Bool(b) => out.extend_from_slice(b.to_string().as_bytes()),
+            AttributeValue::Null(_) => out.extend_from_slice(b"null"),
+            AttributeValue::Ss(v) | AttributeValue::Ns(v) => {
+                for s in v {
+                    out.extend_from_slice(s.as_bytes());
+                    out.push(b'\n');
+                }
+            }
+            AttributeValue::Bs(v) => {
+                for b in v {
+                    out.extend_from_slice(b.as_ref());
+                    out.push(b'\n');
+                }
+            }
+            AttributeValue::L(list) => {
+                for v in list {
+                    flatten(v, out);
+                    out.push(b'\n');
+                }
+            }
+            AttributeValue::M(map) => {
+                for (k, v) in map {
+                    out.extend_from_slice(k.as_bytes());
+                    out.push(b'=');
+                    flatten(v, out);
+                    out.push(b'\n');
+                }
+            }
+            other => panic!("an attribute value of an unknown kind: {other:?}"),
+        }
+    }
+
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = match client
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+        {
+            Ok(page) => page,
+            Err(e) => panic!("the table could not be scanned: {e}"),
+        };
+        for map in page.items() {
+            let mut item: ScannedItem = map
+                .iter()
+                .map(|(name, value)| {
+                    let mut bytes = Vec::new();
+                    flatten(value, &mut bytes);
+                    (name.clone(), bytes)
+                })
+                .collect();
+            item.sort();
+            items.push(item);
+        }
+        match page.last_evaluated_key() {
+            Some(key) if !key.is_empty() => start = Some(key.clone()),
+            _ => return items,
+        }
+    }
+}
