@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use qchat_shared::app::{App, account_key_owner};
@@ -20,54 +20,16 @@ use qchat_shared::mail::OutboxMailer;
 use qchat_shared::messenger::outbox::OutboxMessenger;
 use qchat_shared::pages::page_key;
 use qchat_shared::store::sqlite::SqliteStore;
-use qchat_shared::store::{
-    Condition, Item, ItemKey, ItemStore, Page, Query, StoreError, Value, WriteOp,
-};
+use qchat_shared::store::{Condition, Item, ItemStore, Value};
+use qchat_shared::test_support::counting::CountingStore;
 
 const SECRET: &str = "bench-app-secret";
 const PAGE_ID: &str = "1000000001";
 const EVENTS: usize = 100;
 
-#[derive(Debug)]
-struct Counting {
-    inner: Arc<dyn ItemStore>,
-    calls: AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl ItemStore for Counting {
-    async fn ensure_schema(&self) -> Result<(), StoreError> {
-        self.inner.ensure_schema().await
-    }
-    async fn get(&self, key: &ItemKey) -> Result<Option<Item>, StoreError> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        self.inner.get(key).await
-    }
-    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        self.inner.put(item, condition).await
-    }
-    async fn delete(&self, key: &ItemKey, condition: Condition) -> Result<(), StoreError> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        self.inner.delete(key, condition).await
-    }
-    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        self.inner.query(query).await
-    }
-    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        self.inner.transact(ops).await
-    }
-    async fn delete_many(&self, keys: &[ItemKey]) -> Result<(), StoreError> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        self.inner.delete_many(keys).await
-    }
-}
-
 struct Rig {
     app: App,
-    store: Arc<Counting>,
+    store: Arc<CountingStore>,
     keyring: Arc<CountingKeyring>,
     _dir: tempfile::TempDir,
 }
@@ -77,10 +39,7 @@ async fn rig() -> Rig {
     let clock = Arc::new(ManualClock::at(Timestamp::from_millis(1_800_000_000_000)));
     let sqlite = SqliteStore::open(&dir.path().join("qchat.sqlite3"), clock.clone()).unwrap();
     sqlite.ensure_schema().await.unwrap();
-    let store = Arc::new(Counting {
-        inner: Arc::new(sqlite),
-        calls: AtomicUsize::new(0),
-    });
+    let store = Arc::new(CountingStore::new(Arc::new(sqlite)));
     let keyring = Arc::new(CountingKeyring::new(Arc::new(
         LocalKeyring::open(&dir.path().join("master.key")).unwrap(),
     )));
@@ -182,17 +141,17 @@ fn bench(c: &mut Criterion) {
     // Calls per event, measured once outside the timing loop.
     let (body, sig) = fresh_batch();
     let (s0, k0) = (
-        rig.store.calls.load(Ordering::Relaxed),
+        rig.store.calls().total(),
         rig.keyring.decrypts() + rig.keyring.generates(),
     );
     rt.block_on(post(&rig.app, &body, &sig));
     let (s1, k1) = (
-        rig.store.calls.load(Ordering::Relaxed),
+        rig.store.calls().total(),
         rig.keyring.decrypts() + rig.keyring.generates(),
     );
     rt.block_on(post(&rig.app, &body, &sig));
     let (s2, k2) = (
-        rig.store.calls.load(Ordering::Relaxed),
+        rig.store.calls().total(),
         rig.keyring.decrypts() + rig.keyring.generates(),
     );
     let per = |n: usize| n as f64 / EVENTS as f64;

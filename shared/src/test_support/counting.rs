@@ -1,5 +1,5 @@
 //! A store decorator that counts the calls reaching the backend, by operation, for benchmarks and for
-//! tests that hold code to its store-call budget. It can also fail chosen calls (fault injection).
+//! tests that hold code to its store-call budget. It can also fail a chosen transaction (fault injection).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,6 +33,8 @@ pub struct CountingStore {
     query: AtomicUsize,
     transact: AtomicUsize,
     delete_many: AtomicUsize,
+    /// The `transact` call (by count) that fails once; 0 = none.
+    fail_transact_at: AtomicUsize,
 }
 
 impl CountingStore {
@@ -45,7 +47,15 @@ impl CountingStore {
             query: AtomicUsize::new(0),
             transact: AtomicUsize::new(0),
             delete_many: AtomicUsize::new(0),
+            fail_transact_at: AtomicUsize::new(0),
         }
+    }
+
+    /// Fails the Nth `transact` call from now (1 = the next one) once, with a retryable backend error,
+    /// before it reaches the backend: a storage failure in the middle of a flow.
+    pub fn fail_nth_transact(&self, n: usize) {
+        let done = self.transact.load(Ordering::SeqCst);
+        self.fail_transact_at.store(done + n, Ordering::SeqCst);
     }
 
     pub fn calls(&self) -> StoreCalls {
@@ -82,7 +92,14 @@ impl ItemStore for CountingStore {
         self.inner.query(query).await
     }
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        self.transact.fetch_add(1, Ordering::SeqCst);
+        let n = self.transact.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.fail_transact_at.load(Ordering::SeqCst) == n {
+            return Err(StoreError::Backend {
+                operation: "transact",
+                retryable: true,
+                source: "injected failure".into(),
+            });
+        }
         self.inner.transact(ops).await
     }
     async fn delete_many(&self, keys: &[ItemKey]) -> Result<(), StoreError> {

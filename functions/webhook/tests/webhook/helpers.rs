@@ -8,9 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use qchat_shared::app::{App, account_key_owner, local_files};
 pub use qchat_shared::clock::Clock;
 use qchat_shared::clock::{ManualClock, Timestamp};
@@ -28,10 +26,8 @@ use qchat_shared::pages::page_key;
 use qchat_shared::replies::{DUE_PARTITION, reply_key};
 use qchat_shared::store::dynamodb::DynamoStore;
 use qchat_shared::store::sqlite::SqliteStore;
-use qchat_shared::store::{
-    Condition, Index, Item, ItemKey, ItemStore, KeyRange, Order, Page, Query, StoreError, Value,
-    WriteOp,
-};
+use qchat_shared::store::{Condition, Index, Item, ItemStore, KeyRange, Order, Query, Value};
+use qchat_shared::test_support::counting::CountingStore;
 use qchat_shared::test_support::{moto, unique_name};
 use serde_json::{Value as Json, json};
 
@@ -63,66 +59,12 @@ enum Raw {
     },
 }
 
-/// Fails the Nth `transact` call from now (1 = the next one) once, with a retryable backend error.
-/// Wraps whichever store the backend provides.
-#[derive(Debug)]
-pub struct FlakyStore {
-    pub inner: Arc<dyn ItemStore>,
-    transacts: AtomicUsize,
-    fail_at: AtomicUsize,
-    pub calls: AtomicUsize,
-}
-
-impl FlakyStore {
-    pub fn fail_nth_transact(&self, n: usize) {
-        let done = self.transacts.load(Ordering::SeqCst);
-        self.fail_at.store(done + n, Ordering::SeqCst);
-    }
-}
-
-#[async_trait::async_trait]
-impl ItemStore for FlakyStore {
-    async fn ensure_schema(&self) -> Result<(), StoreError> {
-        self.inner.ensure_schema().await
-    }
-    async fn get(&self, key: &ItemKey) -> Result<Option<Item>, StoreError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.get(key).await
-    }
-    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.put(item, condition).await
-    }
-    async fn delete(&self, key: &ItemKey, condition: Condition) -> Result<(), StoreError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.delete(key, condition).await
-    }
-    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.query(query).await
-    }
-    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        let n = self.transacts.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.fail_at.load(Ordering::SeqCst) == n {
-            return Err(StoreError::Backend {
-                operation: "transact",
-                retryable: true,
-                source: "injected failure".into(),
-            });
-        }
-        self.inner.transact(ops).await
-    }
-    async fn delete_many(&self, keys: &[ItemKey]) -> Result<(), StoreError> {
-        self.inner.delete_many(keys).await
-    }
-}
-
 #[derive(Debug)]
 pub struct TestApp {
     pub app: App,
     pub clock: Arc<ManualClock>,
-    pub store: Arc<FlakyStore>,
+    /// Counts store calls and can fail the Nth transaction (`fail_nth_transact`).
+    pub store: Arc<CountingStore>,
     pub page: PageId,
     pub account: AccountId,
     /// The messenger and mail outboxes on both backends; the SQLite file and master key too for SQLite.
@@ -200,12 +142,7 @@ pub async fn app(backend: Backend, mode: &str) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let clock = Arc::new(ManualClock::at(START));
     let (inner, keyring, config, raw) = backend_parts(backend, dir.path(), &clock).await;
-    let store = Arc::new(FlakyStore {
-        inner,
-        transacts: AtomicUsize::new(0),
-        fail_at: AtomicUsize::new(0),
-        calls: AtomicUsize::new(0),
-    });
+    let store = Arc::new(CountingStore::new(inner));
     let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
     let messenger = OutboxMessenger::new(outbox_path(dir.path()), clock.clone(), ids.clone());
     // No suite here reads mail, so the outbox mailer serves both backends.
@@ -555,66 +492,16 @@ pub fn policy(action: &str, ts: i64) -> Json {
     json!({ "recipient": { "id": PAGE_ID }, "timestamp": ts, "policy_enforcement": { "action": action, "reason": "spam" } })
 }
 
-/// Scans the whole table with the SDK and flattens every attribute (name and value) to bytes.
+/// The whole table as bytes: every attribute's name and flattened value, one a line.
 async fn scan_bytes(client: &aws_sdk_dynamodb::Client, table: &str) -> Vec<u8> {
-    fn flatten(value: &AttributeValue, out: &mut Vec<u8>) {
-        match value {
-            AttributeValue::S(s) | AttributeValue::N(s) => out.extend_from_slice(s.as_bytes()),
-            AttributeValue::B(b) => out.extend_from_slice(b.as_ref()),
-            AttributeValue::Bool(b) => out.extend_from_slice(b.to_string().as_bytes()),
-            AttributeValue::Null(_) => out.extend_from_slice(b"null"),
-            AttributeValue::Ss(v) | AttributeValue::Ns(v) => {
-                for s in v {
-                    out.extend_from_slice(s.as_bytes());
-                    out.push(b'\n');
-                }
-            }
-            AttributeValue::Bs(v) => {
-                for b in v {
-                    out.extend_from_slice(b.as_ref());
-                    out.push(b'\n');
-                }
-            }
-            AttributeValue::L(list) => {
-                for v in list {
-                    flatten(v, out);
-                    out.push(b'\n');
-                }
-            }
-            AttributeValue::M(map) => {
-                for (k, v) in map {
-                    out.extend_from_slice(k.as_bytes());
-                    out.push(b'=');
-                    flatten(v, out);
-                    out.push(b'\n');
-                }
-            }
-            other => panic!("an attribute value of an unknown kind: {other:?}"),
-        }
-    }
-
     let mut out = Vec::new();
-    let mut start = None;
-    loop {
-        let page = client
-            .scan()
-            .table_name(table)
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("the table can be scanned");
-        for item in page.items() {
-            for (name, value) in item {
-                out.extend_from_slice(name.as_bytes());
-                out.push(b'=');
-                flatten(value, &mut out);
-                out.push(b'\n');
-            }
-        }
-        match page.last_evaluated_key() {
-            Some(key) if !key.is_empty() => start = Some(key.clone()),
-            _ => return out,
+    for item in moto::scan_table(client, table).await {
+        for (name, value) in item {
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'=');
+            out.extend_from_slice(&value);
+            out.push(b'\n');
         }
     }
+    out
 }
