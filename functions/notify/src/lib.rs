@@ -1,5 +1,5 @@
 //! The notify function: sends account notices from the transactional outbox and runs the background jobs:
-//! notice fan-outs and the erasure of a disconnected page's leads ([`page_erasure`]).
+//! notice fan-outs and the erasure of a disconnected page's leads (`qchat_shared::leads::erase`).
 //!
 //! In AWS it is invoked two ways: by the table's stream (filtered to outbox inserts), delivering each new
 //! notice at once, and by an EventBridge schedule, running [`tick`] — due jobs (erasures first), then every
@@ -11,7 +11,6 @@ pub mod delivery;
 pub mod event;
 pub mod fanout;
 pub mod notices;
-pub mod page_erasure;
 pub mod replies;
 
 use qchat_shared::app::App;
@@ -22,7 +21,7 @@ use qchat_shared::store::StoreError;
 pub use delivery::{Delivery, DrainReport, deliver, drain_due};
 pub use event::Invocation;
 pub use fanout::{BreachFanout, PolicyFanout};
-pub use page_erasure::PageLeadsErasure;
+pub use qchat_shared::leads::erase::PageLeadsErasure;
 pub use replies::{deliver_reply, drain_due_replies};
 
 /// A job's lease: longer than any single step (one page of accounts or of leads), and than a Lambda run.
