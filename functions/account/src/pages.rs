@@ -16,7 +16,7 @@ use qchat_shared::inventory::PAGE;
 use qchat_shared::jobs::Jobs;
 use qchat_shared::leads::erase;
 use qchat_shared::store::{
-    Condition, Index, Item, KeyRange, Order, Query, StoreError, Value, WriteOp,
+    Condition, Index, Item, KeyRange, Order, Query, StoreError, Value, WriteOp, query_all,
 };
 
 use crate::auth;
@@ -168,26 +168,19 @@ pub async fn connect(app: &App, req: &Request) -> Result<Response, ApiError> {
 /// `GET /api/pages`: the caller's pages only.
 pub async fn list(app: &App, req: &Request) -> Result<Response, ApiError> {
     let caller = auth::caller(app, req).await?;
-    let mut pages = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = app
-            .store
-            .query(&Query {
-                index: Index::Gsi1,
-                partition: pages_partition(&caller.account),
-                range: KeyRange::All,
-                order: Order::Ascending,
-                limit: 100,
-                cursor,
-            })
-            .await?;
-        pages.extend(page.items.iter().map(view));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let query = Query {
+        index: Index::Gsi1,
+        partition: pages_partition(&caller.account),
+        range: KeyRange::All,
+        order: Order::Ascending,
+        limit: 100,
+        cursor: None,
+    };
+    let pages: Vec<_> = query_all(app.store.as_ref(), query)
+        .await?
+        .iter()
+        .map(view)
+        .collect();
     Ok(json(StatusCode::OK, &serde_json::json!({ "pages": pages })))
 }
 

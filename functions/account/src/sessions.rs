@@ -15,7 +15,7 @@ use qchat_shared::inventory::SESSION;
 use qchat_shared::outbox::{Notice, notice_op};
 use qchat_shared::password;
 use qchat_shared::store::{
-    Condition, Index, Item, ItemKey, KeyRange, Order, Query, Value, WriteOp,
+    Condition, Index, Item, ItemKey, KeyRange, Order, Query, Value, WriteOp, query_all,
 };
 
 use crate::auth::{self, session_key, sessions_partition};
@@ -200,26 +200,16 @@ pub async fn sign_out(app: &App, req: &Request) -> Result<Response, ApiError> {
 
 /// Every session key of an account (expired ones are absent and expire by themselves).
 pub async fn all_sessions(app: &App, account: &AccountId) -> Result<Vec<ItemKey>, ApiError> {
-    let mut keys = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = app
-            .store
-            .query(&Query {
-                index: Index::Gsi1,
-                partition: sessions_partition(account),
-                range: KeyRange::All,
-                order: Order::Ascending,
-                limit: 100,
-                cursor,
-            })
-            .await?;
-        keys.extend(page.items.iter().map(|i| i.key().clone()));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(keys),
-        }
-    }
+    let query = Query {
+        index: Index::Gsi1,
+        partition: sessions_partition(account),
+        range: KeyRange::All,
+        order: Order::Ascending,
+        limit: 100,
+        cursor: None,
+    };
+    let items = query_all(app.store.as_ref(), query).await?;
+    Ok(items.iter().map(|i| i.key().clone()).collect())
 }
 
 /// `DELETE /api/sessions`: ends every session of the account, this one included.

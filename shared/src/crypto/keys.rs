@@ -39,6 +39,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::inventory::DATA_KEY;
 use crate::store::{
     Condition, Item, ItemKey, ItemStore, KeyRange, MAX_PAGE_LIMIT, Order, Query, StoreError, Value,
+    query_all,
 };
 
 /// The owner of the system blind-index key.
@@ -329,19 +330,15 @@ impl KeyManager {
             state.keys.clear();
             state.current = None;
         }
-        let mut keys = Vec::new();
-        let mut query = Query {
+        let query = Query {
             range: KeyRange::Prefix("V#".to_owned()),
             ..Query::partition(partition(owner), MAX_PAGE_LIMIT)
         };
-        loop {
-            let page = self.store.query(&query).await?;
-            keys.extend(page.items.iter().map(|i| i.key().clone()));
-            match page.next {
-                Some(next) => query.cursor = Some(next),
-                None => break,
-            }
-        }
+        let keys: Vec<ItemKey> = query_all(self.store.as_ref(), query)
+            .await?
+            .iter()
+            .map(|i| i.key().clone())
+            .collect();
         self.store.delete_many(&keys).await?;
         tracing::info!(versions = keys.len(), "data key destroyed");
         Ok(())

@@ -10,7 +10,7 @@ use crate::domain::{LeadId, PageId};
 use crate::inventory::CONSENT_RECORD;
 use crate::store::{
     Condition, Item, ItemKey, ItemStore, KeyRange, MAX_PAGE_LIMIT, Query, StoreError, Value,
-    WriteOp,
+    WriteOp, query_all,
 };
 
 /// The `prev_hash` of the first record of every chain.
@@ -106,17 +106,12 @@ pub async fn history(
     page: &PageId,
     lead: &LeadId,
 ) -> Result<Vec<ConsentRecord>, StoreError> {
-    let mut records = Vec::new();
-    let mut query = Query::partition(history_partition(page, lead), MAX_PAGE_LIMIT);
-    query.range = KeyRange::Prefix("SEQ#".to_owned());
-    loop {
-        let found = store.query(&query).await?;
-        records.extend(found.items.iter().filter_map(ConsentRecord::from_item));
-        match found.next {
-            Some(next) => query.cursor = Some(next),
-            None => return Ok(records),
-        }
-    }
+    let query = Query {
+        range: KeyRange::Prefix("SEQ#".to_owned()),
+        ..Query::partition(history_partition(page, lead), MAX_PAGE_LIMIT)
+    };
+    let items = query_all(store, query).await?;
+    Ok(items.iter().filter_map(ConsentRecord::from_item).collect())
 }
 
 fn record_key(page: &PageId, lead: &LeadId, seq: u64) -> ItemKey {

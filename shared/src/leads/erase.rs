@@ -47,7 +47,7 @@ use crate::jobs::{Job, JobError, JobHandler, Jobs, Step, due_partition};
 use crate::pages::page_key;
 use crate::replies::DUE_PARTITION as REPLIES_DUE;
 use crate::store::{
-    Cursor, Index, Item, ItemKey, ItemStore, KeyRange, Order, Query, StoreError, WriteOp,
+    Cursor, Index, Item, ItemKey, ItemStore, KeyRange, Order, Query, StoreError, WriteOp, query_all,
 };
 
 use super::consent::history_partition;
@@ -297,22 +297,9 @@ impl PageLeadsErasure {
 
     /// The keys of every consent record of `lead`.
     async fn chain_keys(&self, page: &PageId, lead: &LeadId) -> Result<Vec<ItemKey>, JobError> {
-        let mut keys = Vec::new();
-        let mut cursor = None;
-        loop {
-            let found = self
-                .store
-                .query(&Query {
-                    cursor,
-                    ..Query::partition(history_partition(page, lead), RECORDS_PER_QUERY)
-                })
-                .await?;
-            keys.extend(found.items.iter().map(|r| r.key().clone()));
-            match found.next {
-                Some(next) => cursor = Some(next),
-                None => return Ok(keys),
-            }
-        }
+        let query = Query::partition(history_partition(page, lead), RECORDS_PER_QUERY);
+        let items = query_all(self.store.as_ref(), query).await?;
+        Ok(items.iter().map(|r| r.key().clone()).collect())
     }
 
     /// The lead's unsubscribe link, if it is stored and points back at this lead.

@@ -154,6 +154,24 @@ impl Page {
     }
 }
 
+/// Every item `query` matches, read page after page. For partitions that stay small by nature (a lead's
+/// consent chain, an account's sessions, pages or key versions); an unbounded set is paged through by a
+/// job with a checkpointed cursor instead.
+///
+/// # Errors
+/// The store's.
+pub async fn query_all(store: &dyn ItemStore, mut query: Query) -> Result<Vec<Item>, StoreError> {
+    let mut items = Vec::new();
+    loop {
+        let page = store.query(&query).await?;
+        items.extend(page.items);
+        match page.next {
+            Some(next) => query.cursor = Some(next),
+            None => return Ok(items),
+        }
+    }
+}
+
 /// The item store. Implemented by [`dynamodb::DynamoStore`] and [`sqlite::SqliteStore`].
 #[async_trait::async_trait]
 pub trait ItemStore: Send + Sync + std::fmt::Debug {
