@@ -40,6 +40,9 @@ macro_rules! store_suite {
                 a_transaction_treats_an_expired_item_as_absent,
                 a_transaction_of_26_operations_is_rejected,
                 a_transaction_naming_one_key_twice_is_rejected,
+                transact_each_applies_the_groups_in_order_each_judged_after_the_ones_before,
+                transact_each_stops_at_the_first_failing_group_and_keeps_the_ones_before,
+                transact_each_with_one_invalid_group_applies_nothing,
                 delete_many_removes_60_keys_including_missing_ones,
                 an_expiring_item_type_written_without_ttl_is_refused,
                 ensure_schema_twice_is_fine,
@@ -132,6 +135,72 @@ store_suite!(sqlite, conformance::fixture_sqlite, {
                 .await,
             Err(StoreError::ConditionFailed)
         ));
+    }
+
+    /// A file written by the first schema (items clustered on their key) opens as the current one with
+    /// every item, its key's uniqueness and the index intact.
+    #[tokio::test]
+    async fn a_schema_1_file_is_migrated_keeping_every_item_and_the_index() {
+        use qchat_shared::store::{Index, KeyRange, Order, Query};
+
+        let dir = conformance::temp_dir();
+        let path = dir.path().join("v1.db");
+        let clock = Arc::new(ManualClock::at(conformance::START));
+        let key = ItemKey::new("old", "item");
+        let indexed = ItemKey::new("old", "indexed");
+        let written = item(&key, "kept").with_version(3);
+        let in_index = item(&indexed, "listed").with_gsi1("old#g", "0001");
+        {
+            let store = SqliteStore::open(&path, clock.clone()).unwrap();
+            store
+                .put(written.clone(), Condition::NotExists)
+                .await
+                .unwrap();
+            store
+                .put(in_index.clone(), Condition::NotExists)
+                .await
+                .unwrap();
+        }
+        // Back to schema 1, exactly as it shipped: a table clustered on (pk, sk).
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE v1 (pk TEXT NOT NULL, sk TEXT NOT NULL, t TEXT NOT NULL, v INTEGER,
+                     ttl INTEGER, gsi1pk TEXT, gsi1sk TEXT, attrs BLOB NOT NULL,
+                     PRIMARY KEY (pk, sk)) WITHOUT ROWID;
+                 INSERT INTO v1 SELECT pk, sk, t, v, ttl, gsi1pk, gsi1sk, attrs FROM items;
+                 DROP TABLE items;
+                 ALTER TABLE v1 RENAME TO items;
+                 CREATE INDEX items_gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;
+                 PRAGMA user_version = 1;
+                 COMMIT;",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path, clock.clone()).unwrap();
+        assert_eq!(store.get(&key).await.unwrap(), Some(written));
+        assert!(matches!(
+            store.put(item(&key, "again"), Condition::NotExists).await,
+            Err(StoreError::ConditionFailed)
+        ));
+        let listed = store
+            .query(&Query {
+                index: Index::Gsi1,
+                partition: "old#g".to_owned(),
+                range: KeyRange::All,
+                order: Order::Ascending,
+                limit: 10,
+                cursor: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed.items, vec![in_index]);
+        let version: i64 = rusqlite::Connection::open(&path)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, 2);
     }
 });
 

@@ -105,6 +105,11 @@ pub(crate) fn transaction(ops: &[WriteOp]) -> Result<(), StoreError> {
 
 /// A query: a page size in range, a partition, and a cursor issued for this index and this partition.
 /// Returns the decoded cursor position.
+/// Every group of a [`super::ItemStore::transact_each`] call, as [`transaction`] checks one.
+pub(crate) fn groups(groups: &[Vec<WriteOp>]) -> Result<(), StoreError> {
+    groups.iter().try_for_each(|ops| transaction(ops))
+}
+
 pub(crate) fn query(query: &Query) -> Result<Option<CursorPosition>, StoreError> {
     if query.limit == 0 || query.limit > MAX_PAGE_LIMIT {
         return Err(StoreError::InvalidRequest("page limit out of range"));

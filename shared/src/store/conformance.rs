@@ -1229,6 +1229,130 @@ pub async fn a_transaction_naming_one_key_twice_is_rejected(
     assert!(snapshot(store, &pk).await.is_empty());
 }
 
+pub async fn transact_each_applies_the_groups_in_order_each_judged_after_the_ones_before(
+    store: &dyn ItemStore,
+    _clock: &ManualClock,
+) {
+    let pk = unique_name("pk");
+    let (a, b) = (key(&pk, "a"), key(&pk, "b"));
+    store
+        .transact_each(vec![
+            vec![WriteOp::Put {
+                item: labelled(&a, "first").with_version(1),
+                condition: Condition::NotExists,
+            }],
+            Vec::new(),
+            vec![
+                WriteOp::Put {
+                    item: labelled(&a, "second").with_version(2),
+                    condition: Condition::VersionIs(1),
+                },
+                WriteOp::Put {
+                    item: labelled(&b, "made"),
+                    condition: Condition::NotExists,
+                },
+            ],
+            vec![
+                WriteOp::Delete {
+                    key: b.clone(),
+                    condition: Condition::Exists,
+                },
+                WriteOp::Check {
+                    key: a.clone(),
+                    condition: Condition::VersionIs(2),
+                },
+            ],
+        ])
+        .await
+        .expect("every group holds after the ones before it");
+    assert_eq!(
+        snapshot(store, &pk).await,
+        vec![("a".to_owned(), "second".to_owned())]
+    );
+    store
+        .transact_each(Vec::new())
+        .await
+        .expect("no groups is nothing to do");
+}
+
+pub async fn transact_each_stops_at_the_first_failing_group_and_keeps_the_ones_before(
+    store: &dyn ItemStore,
+    _clock: &ManualClock,
+) {
+    let pk = unique_name("pk");
+    put(store, labelled(&key(&pk, "x"), "old")).await;
+    let result = store
+        .transact_each(vec![
+            vec![WriteOp::Put {
+                item: labelled(&key(&pk, "a"), "new"),
+                condition: Condition::NotExists,
+            }],
+            vec![
+                WriteOp::Put {
+                    item: labelled(&key(&pk, "b"), "new"),
+                    condition: Condition::NotExists,
+                },
+                WriteOp::Put {
+                    item: labelled(&key(&pk, "x"), "new"),
+                    condition: Condition::NotExists,
+                },
+            ],
+            vec![WriteOp::Put {
+                item: labelled(&key(&pk, "c"), "new"),
+                condition: Condition::NotExists,
+            }],
+        ])
+        .await;
+    match result {
+        Err(super::GroupFailed {
+            applied: 1,
+            error: StoreError::TransactionConditionFailed { index: 1 },
+        }) => {}
+        other => panic!("expected group 1 to fail on its operation 1, got {other:?}"),
+    }
+    assert_eq!(
+        snapshot(store, &pk).await,
+        vec![
+            ("a".to_owned(), "new".to_owned()),
+            ("x".to_owned(), "old".to_owned())
+        ]
+    );
+}
+
+pub async fn transact_each_with_one_invalid_group_applies_nothing(
+    store: &dyn ItemStore,
+    _clock: &ManualClock,
+) {
+    let pk = unique_name("pk");
+    let k = key(&pk, "twice");
+    let result = store
+        .transact_each(vec![
+            vec![WriteOp::Put {
+                item: labelled(&key(&pk, "a"), "new"),
+                condition: Condition::NotExists,
+            }],
+            vec![
+                WriteOp::Put {
+                    item: labelled(&k, "x"),
+                    condition: Condition::Always,
+                },
+                WriteOp::Delete {
+                    key: k.clone(),
+                    condition: Condition::Always,
+                },
+            ],
+        ])
+        .await;
+    match result {
+        Err(super::GroupFailed {
+            applied: 0,
+            error: StoreError::InvalidRequest(_),
+        }) => {}
+        other => panic!("expected an invalid request before any group, got {other:?}"),
+    }
+    assert!(snapshot(store, &pk).await.is_empty());
+}
+
 pub async fn delete_many_removes_60_keys_including_missing_ones(
     store: &dyn ItemStore,
     clock: &ManualClock,

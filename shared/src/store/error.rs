@@ -44,3 +44,20 @@ impl StoreError {
         }
     }
 }
+
+/// Why [`super::ItemStore::transact_each`] stopped: the first `applied` groups are durably applied, the
+/// group at index `applied` was not, because of `error`, and no later group was tried.
+#[derive(Debug, thiserror::Error)]
+#[error("transaction group {applied} was not applied")]
+pub struct GroupFailed {
+    pub applied: usize,
+    #[source]
+    pub error: StoreError,
+}
+
+impl GroupFailed {
+    /// A failure before any group was applied (an invalid request, a backend that failed at once).
+    pub fn before_any(error: StoreError) -> Self {
+        Self { applied: 0, error }
+    }
+}

@@ -16,9 +16,10 @@ pub mod dynamodb;
 mod error;
 mod item;
 pub mod sqlite;
+pub mod staged;
 
 pub use cursor::Cursor;
-pub use error::StoreError;
+pub use error::{GroupFailed, StoreError};
 pub use item::{InventoryError, Item, ItemKey, Value};
 
 /// DynamoDB allows 100 operations per transaction; qchat keeps every transaction within 25 so that no
@@ -193,6 +194,24 @@ pub trait ItemStore: Send + Sync + std::fmt::Debug {
     /// Applies up to [`MAX_TRANSACTION_OPS`] operations on distinct keys, all or nothing.
     /// A failed condition answers `TransactionConditionFailed { index }` naming the first failing one.
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
+
+    /// Applies each group as [`Self::transact`] would (all or nothing; conditions judged after the groups
+    /// before it), in order, stopping at the first group that fails. Every group is checked before any
+    /// is applied. A backend that can make the groups one durable commit does (SQLite: one write
+    /// transaction, which is what a webhook batch of many events needs); DynamoDB applies one
+    /// `TransactWriteItems` per group, as if each were its own `transact` (this default).
+    ///
+    /// # Errors
+    /// [`GroupFailed`]: how many groups were applied, and why the next one was not.
+    async fn transact_each(&self, groups: Vec<Vec<WriteOp>>) -> Result<(), GroupFailed> {
+        checks::groups(&groups).map_err(GroupFailed::before_any)?;
+        for (applied, ops) in groups.into_iter().enumerate() {
+            self.transact(ops)
+                .await
+                .map_err(|error| GroupFailed { applied, error })?;
+        }
+        Ok(())
+    }
 
     /// Deletes any number of keys unconditionally (in chunks of 25, retrying unprocessed keys with backoff).
     async fn delete_many(&self, keys: &[ItemKey]) -> Result<(), StoreError>;

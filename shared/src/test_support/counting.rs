@@ -1,10 +1,13 @@
 //! A store decorator that counts the calls reaching the backend, by operation, for benchmarks and for
-//! tests that hold code to its store-call budget. It can also fail a chosen transaction (fault injection).
+//! tests that hold code to its store-call budget. It can also fail a chosen transaction (fault injection):
+//! a `transact` call or one group of a `transact_each` call, each counting as one transaction.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::store::{Condition, Item, ItemKey, ItemStore, Page, Query, StoreError, WriteOp};
+use crate::store::{
+    Condition, GroupFailed, Item, ItemKey, ItemStore, Page, Query, StoreError, WriteOp,
+};
 
 /// Counts of store calls.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -14,12 +17,19 @@ pub struct StoreCalls {
     pub delete: usize,
     pub query: usize,
     pub transact: usize,
+    pub transact_each: usize,
     pub delete_many: usize,
 }
 
 impl StoreCalls {
     pub fn total(&self) -> usize {
-        self.get + self.put + self.delete + self.query + self.transact + self.delete_many
+        self.get
+            + self.put
+            + self.delete
+            + self.query
+            + self.transact
+            + self.transact_each
+            + self.delete_many
     }
 }
 
@@ -32,8 +42,11 @@ pub struct CountingStore {
     delete: AtomicUsize,
     query: AtomicUsize,
     transact: AtomicUsize,
+    transact_each: AtomicUsize,
     delete_many: AtomicUsize,
-    /// The `transact` call (by count) that fails once; 0 = none.
+    /// Transactions so far: `transact` calls plus groups of `transact_each` calls.
+    transactions: AtomicUsize,
+    /// The transaction (by count) that fails once; 0 = none.
     fail_transact_at: AtomicUsize,
 }
 
@@ -46,15 +59,18 @@ impl CountingStore {
             delete: AtomicUsize::new(0),
             query: AtomicUsize::new(0),
             transact: AtomicUsize::new(0),
+            transact_each: AtomicUsize::new(0),
             delete_many: AtomicUsize::new(0),
+            transactions: AtomicUsize::new(0),
             fail_transact_at: AtomicUsize::new(0),
         }
     }
 
-    /// Fails the Nth `transact` call from now (1 = the next one) once, with a retryable backend error,
-    /// before it reaches the backend: a storage failure in the middle of a flow.
+    /// Fails the Nth transaction from now (1 = the next one) once, with a retryable backend error,
+    /// before it reaches the backend: a storage failure in the middle of a flow. In a `transact_each`
+    /// call, the groups before the failing one are applied, as a backend failing there would.
     pub fn fail_nth_transact(&self, n: usize) {
-        let done = self.transact.load(Ordering::SeqCst);
+        let done = self.transactions.load(Ordering::SeqCst);
         self.fail_transact_at.store(done + n, Ordering::SeqCst);
     }
 
@@ -65,8 +81,17 @@ impl CountingStore {
             delete: self.delete.load(Ordering::SeqCst),
             query: self.query.load(Ordering::SeqCst),
             transact: self.transact.load(Ordering::SeqCst),
+            transact_each: self.transact_each.load(Ordering::SeqCst),
             delete_many: self.delete_many.load(Ordering::SeqCst),
         }
+    }
+}
+
+fn injected() -> StoreError {
+    StoreError::Backend {
+        operation: "transact",
+        retryable: true,
+        source: "injected failure".into(),
     }
 }
 
@@ -92,15 +117,30 @@ impl ItemStore for CountingStore {
         self.inner.query(query).await
     }
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        let n = self.transact.fetch_add(1, Ordering::SeqCst) + 1;
+        self.transact.fetch_add(1, Ordering::SeqCst);
+        let n = self.transactions.fetch_add(1, Ordering::SeqCst) + 1;
         if self.fail_transact_at.load(Ordering::SeqCst) == n {
-            return Err(StoreError::Backend {
-                operation: "transact",
-                retryable: true,
-                source: "injected failure".into(),
-            });
+            return Err(injected());
         }
         self.inner.transact(ops).await
+    }
+    async fn transact_each(&self, mut groups: Vec<Vec<WriteOp>>) -> Result<(), GroupFailed> {
+        self.transact_each.fetch_add(1, Ordering::SeqCst);
+        let first = self.transactions.fetch_add(groups.len(), Ordering::SeqCst) + 1;
+        let failing = self
+            .fail_transact_at
+            .load(Ordering::SeqCst)
+            .checked_sub(first)
+            .filter(|at| *at < groups.len());
+        let Some(applied) = failing else {
+            return self.inner.transact_each(groups).await;
+        };
+        groups.truncate(applied);
+        self.inner.transact_each(groups).await?;
+        Err(GroupFailed {
+            applied,
+            error: injected(),
+        })
     }
     async fn delete_many(&self, keys: &[ItemKey]) -> Result<(), StoreError> {
         self.delete_many.fetch_add(1, Ordering::SeqCst);

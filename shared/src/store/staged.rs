@@ -1,0 +1,460 @@
+//! A unit of work over the item store: transactions are staged in memory and committed together by
+//! [`Staged::commit`] through [`ItemStore::transact_each`] — on SQLite one durable commit for a whole
+//! webhook batch instead of one per event, which is most of an event's cost there. Reads see what is
+//! staged, so a batch's later events build on its earlier ones.
+//!
+//! Invariants:
+//! - `transact` answering `Ok` means *staged*, not durable: nothing is durable before `commit` succeeds,
+//!   and dropping a `Staged` without committing discards its work;
+//! - a staged transaction is judged like the store would judge it after the groups before it: a
+//!   condition on a key this unit already wrote is checked at once against the staged item; a condition on
+//!   any other key is checked by the store at commit, in order;
+//! - a call the staging cannot answer exactly (a query, a single put or delete, `delete_many`) commits
+//!   what is staged first, then goes to the store;
+//! - every staged group carries the tag given by [`Staged::begin`] (the caller's index of the work it
+//!   belongs to, one group per tag). A failed commit records the tag of the group that failed: every group
+//!   before it is durable, none from it on, so the caller redoes its work from that tag — directly on the
+//!   store — and nothing is applied twice or lost. The staged state is dropped with the failure.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::{
+    Condition, GroupFailed, Item, ItemKey, ItemStore, Page, Query, StoreError, WriteOp, checks,
+};
+use crate::clock::Clock;
+
+/// Why a commit failed, and from which tag the work must be redone.
+#[derive(Debug, thiserror::Error)]
+#[error("staged work from tag {tag} was not committed")]
+pub struct CommitFailed {
+    /// The tag of the first group that was not applied.
+    pub tag: usize,
+    #[source]
+    pub error: StoreError,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// The tag of groups staged from now on.
+    tag: usize,
+    /// Staged groups in order, with their tags.
+    groups: Vec<(usize, Vec<WriteOp>)>,
+    /// What the staged groups leave at each key they write: the item, or `None` when deleted.
+    written: HashMap<ItemKey, Option<Item>>,
+    /// The last failed commit, until [`Staged::take_failure`] takes it.
+    failure: Option<CommitFailed>,
+}
+
+/// Staged transactions over a store (see the module's invariants).
+#[derive(Debug)]
+pub struct Staged {
+    store: Arc<dyn ItemStore>,
+    clock: Arc<dyn Clock>,
+    state: Mutex<State>,
+}
+
+impl Staged {
+    pub fn new(store: Arc<dyn ItemStore>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            clock,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Groups staged from now on carry `tag`.
+    pub fn begin(&self, tag: usize) {
+        self.state().tag = tag;
+    }
+
+    /// How many groups are staged and not yet committed.
+    pub fn staged(&self) -> usize {
+        self.state().groups.len()
+    }
+
+    /// The failure of a commit made on the caller's behalf (by a query or another call that needed the
+    /// store to be current), if one happened since the last call.
+    pub fn take_failure(&self) -> Option<CommitFailed> {
+        self.state().failure.take()
+    }
+
+    /// Commits every staged group, in order, in as few durable commits as the store can.
+    ///
+    /// # Errors
+    /// [`CommitFailed`]: the groups before its tag are durable, the rest are discarded.
+    pub async fn commit(&self) -> Result<(), CommitFailed> {
+        let groups = {
+            let mut state = self.state();
+            state.written.clear();
+            std::mem::take(&mut state.groups)
+        };
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let tags: Vec<usize> = groups.iter().map(|(tag, _)| *tag).collect();
+        let groups = groups.into_iter().map(|(_, ops)| ops).collect();
+        self.store
+            .transact_each(groups)
+            .await
+            .map_err(|GroupFailed { applied, error }| CommitFailed {
+                // `applied` < the number of groups: a backend never reports more than it was given.
+                tag: tags.get(applied).copied().unwrap_or(usize::MAX),
+                error,
+            })
+    }
+
+    /// [`Self::commit`] before a call that reads or writes the store directly; a failure is kept for
+    /// [`Self::take_failure`] and answered as the store's error.
+    async fn commit_first(&self) -> Result<(), StoreError> {
+        self.commit().await.map_err(|failed| {
+            let retryable = failed.error.is_retryable();
+            let answer = match failed.error {
+                StoreError::TransactionConditionFailed { .. } => StoreError::TransactionConflict,
+                _ => StoreError::Backend {
+                    operation: "commit staged",
+                    retryable,
+                    source: "the staged transactions could not be committed".into(),
+                },
+            };
+            self.state().failure = Some(failed);
+            answer
+        })
+    }
+
+    /// The staged item at `key`, if this unit wrote the key: `Some(None)` when it is deleted or expired.
+    fn written(state: &State, key: &ItemKey, now_secs: i64) -> Option<Option<Item>> {
+        state.written.get(key).map(|item| {
+            item.clone()
+                .filter(|i| i.expires().is_none_or(|t| t.secs() > now_secs))
+        })
+    }
+}
+
+/// Whether `condition` holds for the live item `current`, as every backend judges it.
+fn holds(condition: Condition, current: Option<&Item>) -> bool {
+    match condition {
+        Condition::Always => true,
+        Condition::NotExists => current.is_none(),
+        Condition::Exists => current.is_some(),
+        Condition::VersionIs(v) => current.is_some_and(|i| i.version() == Some(v)),
+    }
+}
+
+#[async_trait::async_trait]
+impl ItemStore for Staged {
+    async fn ensure_schema(&self) -> Result<(), StoreError> {
+        self.store.ensure_schema().await
+    }
+
+    async fn get(&self, key: &ItemKey) -> Result<Option<Item>, StoreError> {
+        let staged = Self::written(&self.state(), key, self.clock.now().secs());
+        match staged {
+            Some(item) => Ok(item),
+            None => self.store.get(key).await,
+        }
+    }
+
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        self.commit_first().await?;
+        self.store.put(item, condition).await
+    }
+
+    async fn delete(&self, key: &ItemKey, condition: Condition) -> Result<(), StoreError> {
+        self.commit_first().await?;
+        self.store.delete(key, condition).await
+    }
+
+    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        self.commit_first().await?;
+        self.store.query(query).await
+    }
+
+    /// Stages `ops`; a condition on a key written by an earlier staged group is judged now.
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        checks::transaction(&ops)?;
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let now = self.clock.now().secs();
+        let mut state = self.state();
+        for (index, op) in ops.iter().enumerate() {
+            let condition = match op {
+                WriteOp::Put { condition, .. }
+                | WriteOp::Delete { condition, .. }
+                | WriteOp::Check { condition, .. } => *condition,
+            };
+            if let Some(current) = Self::written(&state, op.key(), now)
+                && !holds(condition, current.as_ref())
+            {
+                return Err(StoreError::TransactionConditionFailed { index });
+            }
+        }
+        for op in &ops {
+            match op {
+                WriteOp::Put { item, .. } => {
+                    state.written.insert(item.key().clone(), Some(item.clone()));
+                }
+                WriteOp::Delete { key, .. } => {
+                    state.written.insert(key.clone(), None);
+                }
+                WriteOp::Check { .. } => {}
+            }
+        }
+        let tag = state.tag;
+        state.groups.push((tag, ops));
+        Ok(())
+    }
+
+    async fn delete_many(&self, keys: &[ItemKey]) -> Result<(), StoreError> {
+        self.commit_first().await?;
+        self.store.delete_many(keys).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::clock::{ManualClock, Timestamp};
+    use crate::store::Value;
+    use crate::store::sqlite::SqliteStore;
+    use crate::test_support::counting::CountingStore;
+    use crate::test_support::{PROBE, PROBE_EXPIRING};
+
+    fn item(pk: &str, label: &str, version: u64) -> Item {
+        Item::new(&PROBE, ItemKey::new(pk, "s"))
+            .plain("label", Value::S(label.to_owned()))
+            .unwrap()
+            .with_version(version)
+    }
+
+    fn put(item: Item, condition: Condition) -> WriteOp {
+        WriteOp::Put { item, condition }
+    }
+
+    struct Rig {
+        staged: Staged,
+        counting: Arc<CountingStore>,
+        store: Arc<dyn ItemStore>,
+        clock: Arc<ManualClock>,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn rig() -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::at(Timestamp::from_millis(1_800_000_000_250)));
+        let sqlite = SqliteStore::open(&dir.path().join("s.db"), clock.clone()).unwrap();
+        sqlite.ensure_schema().await.unwrap();
+        let store: Arc<dyn ItemStore> = Arc::new(sqlite);
+        let counting = Arc::new(CountingStore::new(store.clone()));
+        Rig {
+            staged: Staged::new(counting.clone(), clock.clone()),
+            counting,
+            store,
+            clock,
+            _dir: dir,
+        }
+    }
+
+    #[tokio::test]
+    async fn staged_writes_are_read_back_but_reach_the_store_only_at_commit_in_one_call() {
+        let r = rig().await;
+        r.staged
+            .transact(vec![put(item("a", "one", 1), Condition::NotExists)])
+            .await
+            .unwrap();
+        r.staged
+            .transact(vec![
+                put(item("a", "two", 2), Condition::VersionIs(1)),
+                put(item("b", "one", 1), Condition::NotExists),
+            ])
+            .await
+            .unwrap();
+        let a = r
+            .staged
+            .get(&ItemKey::new("a", "s"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.get_str("label"), Some("two"));
+        assert!(
+            r.store
+                .get(&ItemKey::new("a", "s"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(r.staged.staged(), 2);
+
+        r.staged.commit().await.unwrap();
+        let calls = r.counting.calls();
+        assert_eq!((calls.transact, calls.transact_each), (0, 1));
+        let a = r.store.get(&ItemKey::new("a", "s")).await.unwrap().unwrap();
+        assert_eq!((a.get_str("label"), a.version()), (Some("two"), Some(2)));
+        assert!(
+            r.store
+                .get(&ItemKey::new("b", "s"))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(r.staged.staged(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_condition_on_a_staged_key_is_judged_at_once_against_the_staged_item() {
+        let r = rig().await;
+        r.staged
+            .transact(vec![put(item("a", "one", 1), Condition::NotExists)])
+            .await
+            .unwrap();
+        let stale = r
+            .staged
+            .transact(vec![
+                put(item("c", "x", 1), Condition::Always),
+                put(item("a", "two", 2), Condition::VersionIs(7)),
+            ])
+            .await;
+        assert!(matches!(
+            stale,
+            Err(StoreError::TransactionConditionFailed { index: 1 })
+        ));
+        r.staged
+            .transact(vec![WriteOp::Delete {
+                key: ItemKey::new("a", "s"),
+                condition: Condition::Exists,
+            }])
+            .await
+            .unwrap();
+        assert!(
+            r.staged
+                .get(&ItemKey::new("a", "s"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let again = r
+            .staged
+            .transact(vec![WriteOp::Check {
+                key: ItemKey::new("a", "s"),
+                condition: Condition::Exists,
+            }])
+            .await;
+        assert!(matches!(
+            again,
+            Err(StoreError::TransactionConditionFailed { index: 0 })
+        ));
+        r.staged.commit().await.unwrap();
+        assert!(
+            r.store
+                .get(&ItemKey::new("a", "s"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            r.store
+                .get(&ItemKey::new("c", "s"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_staged_item_past_its_ttl_is_absent() {
+        let r = rig().await;
+        let expiring = Item::new(&PROBE_EXPIRING, ItemKey::new("e", "s"))
+            .expires_at(r.clock.now().plus_hours(1));
+        r.staged
+            .transact(vec![put(expiring, Condition::NotExists)])
+            .await
+            .unwrap();
+        assert!(
+            r.staged
+                .get(&ItemKey::new("e", "s"))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        r.clock
+            .set(Timestamp::from_millis(r.clock.now().millis() + 3_600_000));
+        assert!(
+            r.staged
+                .get(&ItemKey::new("e", "s"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_commit_that_meets_a_concurrent_write_names_the_tag_to_redo_from() {
+        let r = rig().await;
+        for (tag, pk) in ["a", "b", "c"].iter().enumerate() {
+            r.staged.begin(tag * 10);
+            r.staged
+                .transact(vec![put(item(pk, "staged", 1), Condition::NotExists)])
+                .await
+                .unwrap();
+        }
+        // Someone else writes "b" meanwhile.
+        r.store
+            .put(item("b", "theirs", 1), Condition::NotExists)
+            .await
+            .unwrap();
+        let failed = r.staged.commit().await.unwrap_err();
+        assert_eq!(failed.tag, 10);
+        assert!(matches!(
+            failed.error,
+            StoreError::TransactionConditionFailed { index: 0 }
+        ));
+        let label = |pk: &'static str| {
+            let store = r.store.clone();
+            async move {
+                store
+                    .get(&ItemKey::new(pk, "s"))
+                    .await
+                    .unwrap()
+                    .and_then(|i| i.get_str("label").map(str::to_owned))
+            }
+        };
+        assert_eq!(label("a").await.as_deref(), Some("staged"));
+        assert_eq!(label("b").await.as_deref(), Some("theirs"));
+        assert_eq!(label("c").await, None);
+        assert_eq!(r.staged.staged(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_query_commits_first_and_a_failed_commit_is_kept_for_the_caller() {
+        let r = rig().await;
+        r.staged.begin(3);
+        r.staged
+            .transact(vec![put(item("q", "staged", 1), Condition::NotExists)])
+            .await
+            .unwrap();
+        let page = r.staged.query(&Query::partition("q", 10)).await.unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert!(r.staged.take_failure().is_none());
+
+        r.staged.begin(4);
+        r.staged
+            .transact(vec![put(item("r", "staged", 1), Condition::NotExists)])
+            .await
+            .unwrap();
+        r.store
+            .put(item("r", "theirs", 1), Condition::Always)
+            .await
+            .unwrap();
+        let answer = r.staged.query(&Query::partition("r", 10)).await;
+        assert!(matches!(answer, Err(StoreError::TransactionConflict)));
+        assert_eq!(r.staged.take_failure().map(|f| f.tag), Some(4));
+        assert!(r.staged.take_failure().is_none());
+    }
+}
