@@ -82,7 +82,10 @@ impl ManualClock {
         self.0.store(t.millis(), Ordering::SeqCst);
     }
     pub fn advance_secs(&self, s: i64) {
-        self.0.fetch_add(s.saturating_mul(1000), Ordering::SeqCst);
+        self.advance_millis(s.saturating_mul(1000));
+    }
+    pub fn advance_millis(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
     }
 }
 

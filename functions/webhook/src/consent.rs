@@ -28,7 +28,7 @@ use qchat_shared::leads::{
     self, Action, ConsentEvent, GENESIS_HASH, Lead, LeadStatus, Subject, UnsubscribeToken,
     lead_key, unsubscribe_key,
 };
-use qchat_shared::store::{Condition, Item, ItemKey, StoreError, Value, WriteOp};
+use qchat_shared::store::{Condition, Item, ItemKey, ItemStore, StoreError, Value, WriteOp};
 
 pub mod link;
 
@@ -58,15 +58,22 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct Batch<'a> {
     pub app: &'a qchat_shared::app::App,
+    /// Where the events read and write: the batch's staged unit of work, or the store itself.
+    pub store: &'a dyn ItemStore,
     pub indexer: BlindIndexer,
     pub now: Timestamp,
     policy_version: Option<String>,
 }
 
 impl<'a> Batch<'a> {
-    pub fn new(app: &'a qchat_shared::app::App, indexer: BlindIndexer) -> Self {
+    pub fn new(
+        app: &'a qchat_shared::app::App,
+        store: &'a dyn ItemStore,
+        indexer: BlindIndexer,
+    ) -> Self {
         Self {
             app,
+            store,
             indexer,
             now: app.clock.now(),
             policy_version: None,
@@ -149,7 +156,7 @@ async fn commit(
     let mut all = Vec::with_capacity(ops.len() + 1);
     all.push(dedup_op(hash, batch.now)?);
     all.extend(ops);
-    match batch.app.store.transact(all).await {
+    match batch.store.transact(all).await {
         Ok(()) => Ok(Some(Outcome::Applied)),
         Err(StoreError::TransactionConditionFailed { index: 0 }) => Ok(Some(Outcome::Duplicate)),
         Err(StoreError::TransactionConditionFailed { .. } | StoreError::TransactionConflict) => {
@@ -172,7 +179,7 @@ pub async fn apply(
     let hash = dedup_hash(ev, lead_id.as_ref());
     // A cheap read first: a replayed event costs one get, and never reaches a transaction that could
     // only fail on its key.
-    if batch.app.store.get(&dedup_key(&hash)).await?.is_some() {
+    if batch.store.get(&dedup_key(&hash)).await?.is_some() {
         return Ok(Outcome::Duplicate);
     }
     if let Kind::Policy { action } = ev.kind {
@@ -188,7 +195,7 @@ pub async fn apply(
         .await?;
     let origin_id = link::origin_id(batch, page, ev, subject);
     for _ in 0..ATTEMPTS {
-        let lead = leads::ops::load(batch.app.store.as_ref(), &page.id, &lead_id).await?;
+        let lead = leads::ops::load(batch.store, &page.id, &lead_id).await?;
         let step = Step {
             page,
             ev,
@@ -199,7 +206,7 @@ pub async fn apply(
         };
         // Linking happens only when the PSID lead is new and the checkbox lead is still open.
         let origin = match (&lead, &origin_id) {
-            (None, Some(id)) => link::Origin::load(batch.app.store.as_ref(), &page.id, id).await?,
+            (None, Some(id)) => link::Origin::load(batch.store, &page.id, id).await?,
             _ => None,
         };
         let plan = match &origin {
@@ -214,7 +221,7 @@ pub async fn apply(
                 let event = event.await?;
                 let extra = vec![dedup_op(&hash, batch.now)?, reply];
                 match leads::ops::opt_out(
-                    batch.app.store.as_ref(),
+                    batch.store,
                     &page.id,
                     &lead_id,
                     |_| event.clone(),
@@ -259,7 +266,7 @@ async fn policy(
     let notice_id = format!("policy.{}", &hash[..32]);
     for _ in 0..ATTEMPTS {
         // Fresh each time: the batch may have changed the page already.
-        let Some(current) = page::load(batch.app.store.as_ref(), &page.id).await? else {
+        let Some(current) = page::load(batch.store, &page.id).await? else {
             return Ok(Outcome::NoEffect);
         };
         let ops = page::policy_ops(&current, action, &notice_id, batch.now)?;

@@ -5,7 +5,8 @@
 //! - the signature is checked over the raw body before anything parses it; a bad one stores nothing;
 //! - a 200 means every event of the batch is durably stored (or was a duplicate, or is ignored by
 //!   design); any store or key failure answers 503, so Meta retries — and the retry applies only what
-//!   was not applied, because each event commits with its de-duplication key ([`consent`]);
+//!   was not applied, because each event's transaction carries its de-duplication key ([`consent`]);
+//!   the batch's transactions are committed together at its end ([`process`]);
 //! - nothing here calls the Graph API: replies are queued as REPLY items that notify sends;
 //! - logs carry counts and opaque ids (page id, lead id) only — never a PSID, user_ref, text or token.
 //!
@@ -26,7 +27,8 @@ use qchat_shared::crypto::{CryptoError, constant_time_eq};
 use qchat_shared::domain::PageId;
 use qchat_shared::http::{ApiError, Request, Response, StatusCode, finish, json, query_param};
 use qchat_shared::routes::{self, Function};
-use qchat_shared::store::StoreError;
+use qchat_shared::store::staged::Staged;
+use qchat_shared::store::{ItemStore, StoreError};
 use secrecy::ExposeSecret as _;
 use tracing::instrument;
 
@@ -147,8 +149,24 @@ async fn events(app: &App, req: &Request) -> Result<Response, ApiError> {
     Ok(json(StatusCode::OK, &serde_json::json!({ "status": "ok" })))
 }
 
-/// Parses a verified body and applies its events in time order; stops at the first failure (what was
-/// applied stays applied, and is skipped as a duplicate when Meta retries).
+/// What became of one event of a batch; the report counts these.
+#[derive(Debug, Clone, Copy)]
+enum Counted {
+    Echo,
+    Receipt,
+    Unconnected,
+    Handled(Outcome),
+}
+
+/// Parses a verified body and applies its events in time order, as one unit of work: the events read
+/// and write through a [`Staged`] store and commit together at the end (on SQLite, one durable commit
+/// for the batch; on DynamoDB, one transaction per event as before). Each event keeps its own
+/// transaction with its de-duplication key, so the rules of [`consent`] hold event by event.
+///
+/// If the commit finds that something changed under the batch (a concurrent delivery of the same event,
+/// another writer on a lead), the events before the one that failed are durable, and the rest are
+/// applied again one by one on the store itself, each re-planned on a fresh read. Any other failure
+/// answers an error: what was committed stays committed, and Meta's retry skips it as duplicates.
 ///
 /// # Errors
 /// The store's or keyring's failure.
@@ -163,16 +181,65 @@ pub async fn process(app: &App, body: &[u8]) -> Result<Report, ProcessError> {
     if !parsed.is_page {
         return Ok(report);
     }
+    let staged = Staged::new(app.store.clone(), app.clock.clone());
+    let mut counted = Vec::with_capacity(parsed.events.len());
+    let committed =
+        match apply_events(app, &staged, Some(&staged), &parsed.events, &mut counted).await {
+            Ok(()) => staged.commit().await,
+            Err(e) => match staged.take_failure() {
+                Some(failed) => Err(failed),
+                None => return Err(e),
+            },
+        };
+    if let Err(failed) = committed {
+        if !matches!(
+            failed.error,
+            StoreError::TransactionConditionFailed { .. } | StoreError::TransactionConflict
+        ) {
+            return Err(failed.error.into());
+        }
+        tracing::info!(
+            from = failed.tag,
+            "webhook batch met a concurrent change; applying the rest event by event"
+        );
+        counted.truncate(failed.tag);
+        apply_events(app, app.store.as_ref(), None, &parsed.events, &mut counted).await?;
+    }
+    for c in counted {
+        match c {
+            Counted::Echo => report.echoes += 1,
+            Counted::Receipt => report.receipts += 1,
+            Counted::Unconnected => report.unconnected += 1,
+            Counted::Handled(Outcome::Applied) => report.applied += 1,
+            Counted::Handled(Outcome::Duplicate) => report.duplicates += 1,
+            Counted::Handled(Outcome::NoEffect) => report.no_effect += 1,
+        }
+    }
+    Ok(report)
+}
+
+/// Applies `events` from the first one not yet in `counted`, reading and writing through `store`;
+/// `staged` (when `store` is it) tags each event's transaction with the event's index.
+async fn apply_events(
+    app: &App,
+    store: &dyn ItemStore,
+    staged: Option<&Staged>,
+    events: &[envelope::Event],
+    counted: &mut Vec<Counted>,
+) -> Result<(), ProcessError> {
     let mut pages: HashMap<PageId, Option<page::ConnectedPage>> = HashMap::new();
     let mut batch: Option<consent::Batch<'_>> = None;
-    for ev in &parsed.events {
+    for (index, ev) in events.iter().enumerate().skip(counted.len()) {
+        if let Some(staged) = staged {
+            staged.begin(index);
+        }
         match ev.kind {
             Kind::Echo => {
-                report.echoes += 1;
+                counted.push(Counted::Echo);
                 continue;
             }
             Kind::Receipt => {
-                report.receipts += 1;
+                counted.push(Counted::Receipt);
                 continue;
             }
             _ => {}
@@ -180,28 +247,30 @@ pub async fn process(app: &App, body: &[u8]) -> Result<Report, ProcessError> {
         let connected = match pages.get(&ev.page) {
             Some(p) => p.clone(),
             None => {
-                let p = page::load(app.store.as_ref(), &ev.page).await?;
+                let p = page::load(store, &ev.page).await?;
                 pages.insert(ev.page.clone(), p.clone());
                 p
             }
         };
         let Some(connected) = connected else {
-            report.unconnected += 1;
+            counted.push(Counted::Unconnected);
             continue;
         };
         let batch = match &mut batch {
             Some(b) => b,
-            None => batch.insert(consent::Batch::new(app, app.keys.blind_indexer().await?)),
+            None => batch.insert(consent::Batch::new(
+                app,
+                store,
+                app.keys.blind_indexer().await?,
+            )),
         };
-        match consent::apply(batch, &connected, ev).await? {
-            Outcome::Applied => report.applied += 1,
-            Outcome::Duplicate => report.duplicates += 1,
-            Outcome::NoEffect => report.no_effect += 1,
-        }
+        counted.push(Counted::Handled(
+            consent::apply(batch, &connected, ev).await?,
+        ));
         if matches!(ev.kind, Kind::Policy { .. }) {
             // The page item changed: later events read it afresh.
             pages.remove(&ev.page);
         }
     }
-    Ok(report)
+    Ok(())
 }

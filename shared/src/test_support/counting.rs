@@ -1,9 +1,10 @@
 //! A store decorator that counts the calls reaching the backend, by operation, for benchmarks and for
 //! tests that hold code to its store-call budget. It can also fail a chosen transaction (fault injection):
-//! a `transact` call or one group of a `transact_each` call, each counting as one transaction.
+//! a `transact` call or one group of a `transact_each` call, each counting as one transaction; and it can
+//! let a concurrent writer in just before the next `transact_each` (a race, on demand).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::store::{
     Condition, GroupFailed, Item, ItemKey, ItemStore, Page, Query, StoreError, WriteOp,
@@ -48,6 +49,8 @@ pub struct CountingStore {
     transactions: AtomicUsize,
     /// The transaction (by count) that fails once; 0 = none.
     fail_transact_at: AtomicUsize,
+    /// Written by "someone else" just before the next `transact_each` reaches the backend.
+    race: Mutex<Option<Vec<WriteOp>>>,
 }
 
 impl CountingStore {
@@ -63,7 +66,14 @@ impl CountingStore {
             delete_many: AtomicUsize::new(0),
             transactions: AtomicUsize::new(0),
             fail_transact_at: AtomicUsize::new(0),
+            race: Mutex::new(None),
         }
+    }
+
+    /// Writes `ops` (one transaction, straight to the backend) just before the next `transact_each`
+    /// call reaches it: a concurrent writer that got there between a caller's reads and its commit.
+    pub fn race_next_transact_each(&self, ops: Vec<WriteOp>) {
+        *self.race.lock().unwrap_or_else(PoisonError::into_inner) = Some(ops);
     }
 
     /// Fails the Nth transaction from now (1 = the next one) once, with a retryable backend error,
@@ -126,6 +136,17 @@ impl ItemStore for CountingStore {
     }
     async fn transact_each(&self, mut groups: Vec<Vec<WriteOp>>) -> Result<(), GroupFailed> {
         self.transact_each.fetch_add(1, Ordering::SeqCst);
+        let race = self
+            .race
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(ops) = race {
+            self.inner
+                .transact(ops)
+                .await
+                .map_err(GroupFailed::before_any)?;
+        }
         let first = self.transactions.fetch_add(groups.len(), Ordering::SeqCst) + 1;
         let failing = self
             .fail_transact_at

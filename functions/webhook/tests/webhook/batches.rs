@@ -165,3 +165,76 @@ pub async fn a_storage_failure_mid_batch_answers_503_and_the_retry_completes_wit
     // One question per new person and one confirmation.
     assert_eq!(t.due_replies().await, 4);
 }
+
+/// The batch commits at its end; another delivery of one of its events committed first. The events
+/// before that one stay applied, that one is a duplicate, and the rest are applied one by one.
+pub async fn a_concurrent_delivery_found_at_commit_leaves_exactly_one_copy_of_every_event(
+    backend: Backend,
+) {
+    use qchat_shared::inventory::WEBHOOK_EVENT;
+    use qchat_shared::store::{Condition, Item, Value, WriteOp};
+
+    let t = app(backend, "implicit").await;
+    let b = body(vec![
+        message("8001", "m_c1", "hi", 1),
+        message("8002", "m_c2", "hi", 2),
+        message("8003", "m_c3", "hi", 3),
+        message("8001", "m_c4", "again", 4),
+    ]);
+    // The other delivery of m_c2 committed its de-duplication key (all this test needs of it).
+    let one = serde_json::to_vec(&body(vec![message("8002", "m_c2", "hi", 2)])).unwrap();
+    let parsed = qchat_webhook::envelope::parse(&one);
+    let key = qchat_webhook::consent::dedup_key(&qchat_webhook::consent::dedup_hash(
+        &parsed.events[0],
+        None,
+    ));
+    let theirs = Item::new(&WEBHOOK_EVENT, key)
+        .plain("received_at", Value::N(START.millis()))
+        .unwrap()
+        .expires_at(START.plus_hours(48));
+    t.store.race_next_transact_each(vec![WriteOp::Put {
+        item: theirs,
+        condition: Condition::NotExists,
+    }]);
+
+    let bytes = serde_json::to_vec(&b).unwrap();
+    let report = qchat_webhook::process(&t.app, &bytes).await.unwrap();
+    assert_eq!((report.applied, report.duplicates), (3, 1));
+    assert!(t.lead(&psid("8002")).await.is_none());
+    for p in ["8001", "8003"] {
+        assert_eq!(t.records(&psid(p)).await.len(), 1, "{p}");
+    }
+    let last = |l: Option<qchat_shared::leads::Lead>| l.and_then(|l| l.last_message_at);
+    assert_eq!(
+        last(t.lead(&psid("8001")).await).map(|t| t.millis()),
+        Some(4)
+    );
+    let replies = t.due_replies().await;
+
+    // Meta's retry of the whole batch changes nothing.
+    let report = qchat_webhook::process(&t.app, &bytes).await.unwrap();
+    assert_eq!((report.applied, report.duplicates), (0, 4));
+    assert_eq!(t.due_replies().await, replies);
+    for p in ["8001", "8003"] {
+        assert_eq!(t.records(&psid(p)).await.len(), 1, "{p}");
+    }
+}
+
+/// A whole batch costs one commit: every event's transaction goes into one `transact_each`.
+pub async fn a_batch_commits_its_events_together(backend: Backend) {
+    let t = app(backend, "implicit").await;
+    let items = (0..20)
+        .map(|n| message(&format!("{}", 8100 + n), &format!("m_t{n}"), "hi", n))
+        .collect();
+    let before = t.store.calls();
+    assert_eq!(t.post(&body(items)).await.status(), StatusCode::OK);
+    let after = t.store.calls();
+    assert_eq!(
+        (
+            after.transact - before.transact,
+            after.transact_each - before.transact_each
+        ),
+        (0, 1)
+    );
+    assert_eq!(t.records(&psid("8119")).await.len(), 1);
+}

@@ -33,6 +33,8 @@ macro_rules! cases {
                 batches::unknown_kinds_unconnected_pages_and_other_objects_are_ignored_with_200,
                 batches::a_policy_block_stops_the_page_and_queues_a_notice_and_unblock_lifts_it,
                 batches::a_storage_failure_mid_batch_answers_503_and_the_retry_completes_without_duplicates,
+                batches::a_concurrent_delivery_found_at_commit_leaves_exactly_one_copy_of_every_event,
+                batches::a_batch_commits_its_events_together,
                 consent::implicit_mode_subscribes_on_the_first_message_and_confirms_with_a_stop_link,
                 consent::confirmed_mode_asks_first_and_yes_subscribes_while_no_declines,
                 consent::get_started_with_a_ref_referral_and_the_checkbox_plugin_opt_in,
