@@ -40,8 +40,9 @@ struct State {
     tag: usize,
     /// Staged groups in order, with their tags.
     groups: Vec<(usize, Vec<WriteOp>)>,
-    /// What the staged groups leave at each key they write: the item, or `None` when deleted.
-    written: HashMap<ItemKey, Option<Item>>,
+    /// What the staged groups leave at each key they write: where the put item is staged (group, then
+    /// operation; read from there, never copied), or `None` when deleted.
+    written: HashMap<ItemKey, Option<(usize, usize)>>,
     /// The last failed commit, until [`Staged::take_failure`] takes it.
     failure: Option<CommitFailed>,
 }
@@ -127,10 +128,13 @@ impl Staged {
     }
 
     /// The staged item at `key`, if this unit wrote the key: `Some(None)` when it is deleted or expired.
-    fn written(state: &State, key: &ItemKey, now_secs: i64) -> Option<Option<Item>> {
-        state.written.get(key).map(|item| {
-            item.clone()
-                .filter(|i| i.expires().is_none_or(|t| t.secs() > now_secs))
+    fn written<'s>(state: &'s State, key: &ItemKey, now_secs: i64) -> Option<Option<&'s Item>> {
+        state.written.get(key).map(|slot| {
+            slot.and_then(|(group, op)| match state.groups.get(group)?.1.get(op)? {
+                WriteOp::Put { item, .. } => Some(item),
+                WriteOp::Delete { .. } | WriteOp::Check { .. } => None,
+            })
+            .filter(|i| i.expires().is_none_or(|t| t.secs() > now_secs))
         })
     }
 }
@@ -152,7 +156,7 @@ impl ItemStore for Staged {
     }
 
     async fn get(&self, key: &ItemKey) -> Result<Option<Item>, StoreError> {
-        let staged = Self::written(&self.state(), key, self.clock.now().secs());
+        let staged = Self::written(&self.state(), key, self.clock.now().secs()).map(|i| i.cloned());
         match staged {
             Some(item) => Ok(item),
             None => self.store.get(key).await,
@@ -189,15 +193,18 @@ impl ItemStore for Staged {
                 | WriteOp::Check { condition, .. } => *condition,
             };
             if let Some(current) = Self::written(&state, op.key(), now)
-                && !holds(condition, current.as_ref())
+                && !holds(condition, current)
             {
                 return Err(StoreError::TransactionConditionFailed { index });
             }
         }
-        for op in &ops {
+        let group = state.groups.len();
+        for (index, op) in ops.iter().enumerate() {
             match op {
                 WriteOp::Put { item, .. } => {
-                    state.written.insert(item.key().clone(), Some(item.clone()));
+                    state
+                        .written
+                        .insert(item.key().clone(), Some((group, index)));
                 }
                 WriteOp::Delete { key, .. } => {
                     state.written.insert(key.clone(), None);
