@@ -241,6 +241,11 @@ mod tests {
             .with_version(version)
     }
 
+    /// The item at `(pk, "s")`, read through `store`.
+    async fn read(store: &dyn ItemStore, pk: &str) -> Option<Item> {
+        store.get(&ItemKey::new(pk, "s")).await.unwrap()
+    }
+
     fn put(item: Item, condition: Condition) -> WriteOp {
         WriteOp::Put { item, condition }
     }
@@ -283,34 +288,17 @@ mod tests {
             ])
             .await
             .unwrap();
-        let a = r
-            .staged
-            .get(&ItemKey::new("a", "s"))
-            .await
-            .unwrap()
-            .unwrap();
+        let a = read(&r.staged, "a").await.unwrap();
         assert_eq!(a.get_str("label"), Some("two"));
-        assert!(
-            r.store
-                .get(&ItemKey::new("a", "s"))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(read(r.store.as_ref(), "a").await.is_none());
         assert_eq!(r.staged.staged(), 2);
 
         r.staged.commit().await.unwrap();
         let calls = r.counting.calls();
         assert_eq!((calls.transact, calls.transact_each), (0, 1));
-        let a = r.store.get(&ItemKey::new("a", "s")).await.unwrap().unwrap();
+        let a = read(r.store.as_ref(), "a").await.unwrap();
         assert_eq!((a.get_str("label"), a.version()), (Some("two"), Some(2)));
-        assert!(
-            r.store
-                .get(&ItemKey::new("b", "s"))
-                .await
-                .unwrap()
-                .is_some()
-        );
+        assert!(read(r.store.as_ref(), "b").await.is_some());
         assert_eq!(r.staged.staged(), 0);
     }
 
@@ -339,13 +327,7 @@ mod tests {
             }])
             .await
             .unwrap();
-        assert!(
-            r.staged
-                .get(&ItemKey::new("a", "s"))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(read(&r.staged, "a").await.is_none());
         let again = r
             .staged
             .transact(vec![WriteOp::Check {
@@ -358,20 +340,8 @@ mod tests {
             Err(StoreError::TransactionConditionFailed { index: 0 })
         ));
         r.staged.commit().await.unwrap();
-        assert!(
-            r.store
-                .get(&ItemKey::new("a", "s"))
-                .await
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            r.store
-                .get(&ItemKey::new("c", "s"))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(read(r.store.as_ref(), "a").await.is_none());
+        assert!(read(r.store.as_ref(), "c").await.is_none());
     }
 
     #[tokio::test]
@@ -383,22 +353,10 @@ mod tests {
             .transact(vec![put(expiring, Condition::NotExists)])
             .await
             .unwrap();
-        assert!(
-            r.staged
-                .get(&ItemKey::new("e", "s"))
-                .await
-                .unwrap()
-                .is_some()
-        );
+        assert!(read(&r.staged, "e").await.is_some());
         r.clock
             .set(Timestamp::from_millis(r.clock.now().millis() + 3_600_000));
-        assert!(
-            r.staged
-                .get(&ItemKey::new("e", "s"))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(read(&r.staged, "e").await.is_none());
     }
 
     #[tokio::test]
@@ -422,15 +380,11 @@ mod tests {
             failed.error,
             StoreError::TransactionConditionFailed { index: 0 }
         ));
-        let label = |pk: &'static str| {
-            let store = r.store.clone();
-            async move {
-                store
-                    .get(&ItemKey::new(pk, "s"))
-                    .await
-                    .unwrap()
-                    .and_then(|i| i.get_str("label").map(str::to_owned))
-            }
+        let store = r.store.as_ref();
+        let label = |pk| async move {
+            read(store, pk)
+                .await
+                .and_then(|i| i.get_str("label").map(str::to_owned))
         };
         assert_eq!(label("a").await.as_deref(), Some("staged"));
         assert_eq!(label("b").await.as_deref(), Some("theirs"));
