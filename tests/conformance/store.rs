@@ -37,6 +37,7 @@ macro_rules! store_suite {
                 a_transaction_whose_put_if_not_exists_meets_an_existing_item_writes_nothing_and_names_it,
                 a_transaction_whose_check_fails_writes_nothing_and_names_it,
                 a_transaction_whose_delete_version_does_not_match_writes_nothing_and_names_it,
+                a_transaction_names_its_first_failing_operation_and_keeps_none_of_its_puts,
                 a_transaction_treats_an_expired_item_as_absent,
                 a_transaction_of_26_operations_is_rejected,
                 a_transaction_naming_one_key_twice_is_rejected,

@@ -1104,6 +1104,58 @@ pub async fn a_transaction_whose_check_fails_writes_nothing_and_names_it(
     assert_eq!(snapshot(store, &pk).await, before);
 }
 
+pub async fn a_transaction_names_its_first_failing_operation_and_keeps_none_of_its_puts(
+    store: &dyn ItemStore,
+    clock: &ManualClock,
+) {
+    let pk = unique_name("pk");
+    put(store, labelled(&key(&pk, "live"), "old")).await;
+    put(store, labelled(&key(&pk, "v"), "old").with_version(1)).await;
+    put(
+        store,
+        labelled(&key(&pk, "stale"), "old").expires_at(clock.now().plus_secs(1)),
+    )
+    .await;
+    clock.advance_secs(1);
+    let before = snapshot(store, &pk).await;
+    let put_if_absent = |sk: &str| WriteOp::Put {
+        item: labelled(&key(&pk, sk), "new"),
+        condition: Condition::NotExists,
+    };
+    let wrong_version = || WriteOp::Check {
+        key: key(&pk, "v"),
+        condition: Condition::VersionIs(2),
+    };
+    let cases = [
+        // Puts that would succeed (one over an expired item), then a failing check.
+        (
+            vec![
+                put_if_absent("fresh"),
+                put_if_absent("stale"),
+                wrong_version(),
+            ],
+            2,
+        ),
+        (vec![wrong_version(), put_if_absent("live")], 0),
+        (
+            vec![
+                put_if_absent("fresh"),
+                put_if_absent("live"),
+                wrong_version(),
+            ],
+            1,
+        ),
+    ];
+    for (ops, failing) in cases {
+        match store.transact(ops).await {
+            Err(StoreError::TransactionConditionFailed { index }) => assert_eq!(index, failing),
+            other => panic!("expected operation {failing} to fail, got {other:?}"),
+        }
+        assert_eq!(snapshot(store, &pk).await, before);
+        assert!(get(store, &key(&pk, "stale")).await.is_none());
+    }
+}
+
 pub async fn a_transaction_whose_delete_version_does_not_match_writes_nothing_and_names_it(
     store: &dyn ItemStore,
     _clock: &ManualClock,
