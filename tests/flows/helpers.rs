@@ -185,15 +185,9 @@ impl TestApp {
                 let sdk = moto::sdk_config().await;
                 let table = unique_name("flows");
                 let kms = aws_sdk_kms::Client::new(&sdk);
-                let key_id = kms
-                    .create_key()
-                    .description(unique_name("qchat-flows"))
-                    .send()
+                let key_id = moto::create_kms_key(&kms, "qchat-flows")
                     .await
-                    .expect("moto creates a KMS key")
-                    .key_metadata
-                    .map(|m| m.key_id)
-                    .expect("CreateKey returns the key's metadata");
+                    .expect("moto creates a KMS key");
                 let mut vars = common.to_vec();
                 vars.extend([
                     ("QCHAT_BACKEND", "aws".to_owned()),

@@ -58,15 +58,7 @@ pub async fn kms_moto_keyring() -> Result<KeyringUnderTest, Box<dyn std::error::
 {
     let config = crate::test_support::moto::sdk_config().await;
     let client = aws_sdk_kms::Client::new(&config);
-    let created = client
-        .create_key()
-        .description(unique_name("qchat-conformance"))
-        .send()
-        .await?;
-    let key_id = created
-        .key_metadata
-        .map(|m| m.key_id)
-        .ok_or("CreateKey returned no key metadata")?;
+    let key_id = crate::test_support::moto::create_kms_key(&client, "qchat-conformance").await?;
     Ok(KeyringUnderTest {
         keyring: Arc::new(KmsKeyring::new(client, key_id)),
         key_file: None,

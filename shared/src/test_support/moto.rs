@@ -78,6 +78,25 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
+/// A fresh symmetric KMS key in the emulator (described `<purpose>-<unique>`), by id.
+///
+/// # Errors
+/// The emulator's, or an answer without the key's metadata.
+pub async fn create_kms_key(
+    client: &aws_sdk_kms::Client,
+    purpose: &str,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    let created = client
+        .create_key()
+        .description(crate::test_support::unique_name(purpose))
+        .send()
+        .await?;
+    Ok(created
+        .key_metadata
+        .map(|m| m.key_id)
+        .ok_or("CreateKey returned no key metadata")?)
+}
+
 /// moto's record of everything it emulated (`GET /moto-api/data.json`), e.g. `["ses"]["Message"]`.
 ///
 /// moto serialises its whole state for this answer, and fails it (500, or a cut body) when another test

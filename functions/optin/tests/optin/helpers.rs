@@ -109,15 +109,9 @@ impl TestApp {
                 let sdk = moto::sdk_config().await;
                 let table = unique_name("optin");
                 let kms = aws_sdk_kms::Client::new(&sdk);
-                let key_id = kms
-                    .create_key()
-                    .description(unique_name("qchat-optin"))
-                    .send()
+                let key_id = moto::create_kms_key(&kms, "qchat-optin")
                     .await
-                    .expect("moto creates a KMS key")
-                    .key_metadata
-                    .map(|m| m.key_id)
-                    .expect("CreateKey returns the key's metadata");
+                    .expect("moto creates a KMS key");
                 let store = DynamoStore::new(
                     aws_sdk_dynamodb::Client::new(&sdk),
                     table.clone(),

@@ -109,15 +109,9 @@ async fn backend_parts(
             let sdk = moto::sdk_config().await;
             let table = unique_name("webhook");
             let kms = aws_sdk_kms::Client::new(&sdk);
-            let key_id = kms
-                .create_key()
-                .description(unique_name("qchat-webhook"))
-                .send()
+            let key_id = moto::create_kms_key(&kms, "qchat-webhook")
                 .await
-                .expect("moto creates a KMS key")
-                .key_metadata
-                .map(|m| m.key_id)
-                .expect("CreateKey returns the key's metadata");
+                .expect("moto creates a KMS key");
             let client = aws_sdk_dynamodb::Client::new(&sdk);
             let dynamo = DynamoStore::new(client.clone(), table.clone(), clock.clone());
             dynamo.ensure_schema().await.expect("the table is created");
