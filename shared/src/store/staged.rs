@@ -103,8 +103,13 @@ impl Staged {
             .transact_each(groups)
             .await
             .map_err(|GroupFailed { applied, error }| CommitFailed {
-                // `applied` < the number of groups: a backend never reports more than it was given.
-                tag: tags.get(applied).copied().unwrap_or(usize::MAX),
+                // A backend never reports more groups applied than it was given; if one did, redoing
+                // from the first tag is the safe side (a redone conditional write fails, not doubles).
+                tag: tags
+                    .get(applied)
+                    .or(tags.first())
+                    .copied()
+                    .unwrap_or_default(),
                 error,
             })
     }
