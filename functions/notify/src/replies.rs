@@ -20,7 +20,10 @@
 use qchat_shared::app::{App, account_key_owner};
 use qchat_shared::clock::Timestamp;
 use qchat_shared::domain::{AccountId, LeadId, PageAccessToken, PageId, Psid, UserRef};
-use qchat_shared::leads::{LeadStatus, lead_key, record::status_partition};
+use qchat_shared::leads::{
+    LeadStatus, lead_key,
+    record::{status_partition, status_sort_key},
+};
 use qchat_shared::messenger::{MessagingType, OutgoingMessage, QuickReply, Recipient, SendError};
 use qchat_shared::outbox::{Notice, notice_op};
 use qchat_shared::pages::page_key;
@@ -315,6 +318,7 @@ async fn unreachable_ops(app: &App, held: &Item) -> Result<Vec<WriteOp>, StoreEr
         return Ok(Vec::new());
     }
     let version = item.version().unwrap_or(0);
+    let created = Timestamp::from_millis(item.get_i64("created").unwrap_or(0));
     let item = set(
         item,
         [(
@@ -325,7 +329,7 @@ async fn unreachable_ops(app: &App, held: &Item) -> Result<Vec<WriteOp>, StoreEr
     .with_version(version + 1)
     .with_gsi1(
         status_partition(&page, LeadStatus::Unreachable),
-        lead.as_str(),
+        status_sort_key(created, &lead),
     );
     Ok(vec![WriteOp::Put {
         item,

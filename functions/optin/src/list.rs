@@ -1,6 +1,7 @@
 //! `GET /api/pages/{page_id}/leads?status=&cursor=`: a page's leads, 50 at a time. Without `status` the
-//! page's own partition is read (its `LEAD#` items); with it, the status index partition, so a filtered
-//! list never scans leads of other statuses.
+//! page's own partition is read (its `LEAD#` items, in lead id order: stable, and meaningless); with it,
+//! the status index partition, so a filtered list never scans leads of other statuses, in the order the
+//! leads came (the index sorts by creation time, `leads::record::status_sort_key`).
 
 use qchat_shared::app::App;
 use qchat_shared::http::{ApiError, PathParams, Request, Response, StatusCode, json, query_param};

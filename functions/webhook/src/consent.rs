@@ -388,7 +388,7 @@ impl Step<'_> {
     ) -> Result<WriteOp, ProcessError> {
         replies::queue(
             self.cipher,
-            &self.hash[..32],
+            &replies::reply_id(batch.now, self.hash),
             self.page,
             replies::To {
                 subject: self.subject,
@@ -480,7 +480,7 @@ impl Step<'_> {
         lead: Option<&Lead>,
         item: Item,
     ) -> Result<(Vec<WriteOp>, Item, UnsubscribeToken), ProcessError> {
-        let token = UnsubscribeToken::generate();
+        let token = UnsubscribeToken::generate(batch.now);
         let hash = token.hash();
         let link = Item::new(&UNSUBSCRIBE_LINK, unsubscribe_key(&hash))
             .plain("page_id", Value::S(self.page.id.as_str().to_owned()))?

@@ -69,6 +69,10 @@ impl OneWayHash {
     pub fn from_phc(phc: String) -> Self {
         Self(phc)
     }
+    /// The hash after a prefix that is no secret (e.g. a time, so that keys made from it sort by it).
+    pub fn after_prefix(self, prefix: &str) -> Self {
+        Self(format!("{prefix}.{}", self.0))
+    }
     /// As read back from the store.
     pub fn from_stored(s: &str) -> Self {
         Self(s.to_owned())

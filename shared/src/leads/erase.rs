@@ -554,7 +554,10 @@ mod tests {
             .and_then(|i| i.hashed("unsubscribe_hash", &hash))
             .expect("lead item")
             .with_version(1)
-            .with_gsi1(format!("LEADS#{page}#subscribed"), lead.as_str());
+            .with_gsi1(
+                format!("LEADS#{page}#subscribed"),
+                crate::leads::record::status_sort_key(now, &lead),
+            );
         ops.push(WriteOp::Put {
             item,
             condition: Condition::NotExists,

@@ -8,7 +8,7 @@ use crate::domain::{LeadId, PageId};
 use crate::store::{Condition, Item, ItemStore, StoreError, Value, WriteOp};
 
 use super::consent::{ConsentEvent, ConsentRecord};
-use super::record::{Lead, LeadStatus, lead_key, status_partition};
+use super::record::{Lead, LeadStatus, lead_key, status_partition, status_sort_key};
 
 /// The writes that append `event` to the lead's chain and set its status (and any extra attributes the
 /// caller set on `updated`, a copy of the lead's item). Returns the record too.
@@ -28,7 +28,10 @@ pub fn transition_ops(
         )?
         .plain("consent_head", Value::S(record.hash.clone()))?
         .with_version(version + 1)
-        .with_gsi1(status_partition(&lead.page, status), lead.id.as_str());
+        .with_gsi1(
+            status_partition(&lead.page, status),
+            status_sort_key(lead.created, &lead.id),
+        );
     let ops = vec![
         record.append_op(&lead.page, &lead.id)?,
         WriteOp::Put {

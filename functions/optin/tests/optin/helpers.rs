@@ -17,7 +17,7 @@ use qchat_shared::crypto::{Keyring, KmsKeyring, LocalKeyring};
 use qchat_shared::domain::{AccountId, PageId, Psid};
 use qchat_shared::ids::{IdGenerator, RandomIds};
 use qchat_shared::inventory::{LEAD, UNSUBSCRIBE_LINK};
-use qchat_shared::leads::record::status_partition;
+use qchat_shared::leads::record::{status_partition, status_sort_key};
 use qchat_shared::leads::{
     Action, ConsentEvent, ConsentRecord, GENESIS_HASH, LeadStatus, Subject, UnsubscribeToken,
     lead_id, lead_key, unsubscribe_key,
@@ -305,7 +305,7 @@ impl TestApp {
             .await
             .expect("cipher");
         let key = lead_key(&page, &id);
-        let link = UnsubscribeToken::generate();
+        let link = UnsubscribeToken::generate(app.clock.now());
         let item = Item::new(&LEAD, key.clone())
             .sealed(
                 "subject",
@@ -322,7 +322,7 @@ impl TestApp {
             .and_then(|i| i.hashed("unsubscribe_hash", &link.hash()))
             .expect("lead item")
             .with_version(1)
-            .with_gsi1(status_partition(&page, status), id.as_str());
+            .with_gsi1(status_partition(&page, status), status_sort_key(now, &id));
         ops.push(WriteOp::Put {
             item,
             condition: qchat_shared::store::Condition::NotExists,
