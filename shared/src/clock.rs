@@ -21,6 +21,11 @@ impl Timestamp {
     pub const fn millis(self) -> i64 {
         self.0
     }
+    /// The milliseconds zero-padded to 13 digits (a time before the epoch as 0): strings that sort as
+    /// the times do (until the year 2286), for the time-ordered part of store keys.
+    pub fn sort_key(self) -> String {
+        format!("{:013}", self.0.max(0))
+    }
     /// Whole seconds, rounded down: the unit of DynamoDB's TTL attribute.
     pub const fn secs(self) -> i64 {
         self.0.div_euclid(1000)

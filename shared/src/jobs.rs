@@ -114,7 +114,7 @@ fn job_key(id: &str) -> ItemKey {
 }
 
 fn due_sort_key(due: Timestamp, id: &str) -> String {
-    format!("{:013}#{id}", due.millis().max(0))
+    format!("{}#{id}", due.sort_key())
 }
 
 struct Claimed {
@@ -219,7 +219,7 @@ impl Jobs {
                 .query(&Query {
                     index: Index::Gsi1,
                     partition: due_partition(handler.kind()),
-                    range: KeyRange::AtMost(format!("{:013}~", now.millis().max(0))),
+                    range: KeyRange::AtMost(format!("{}~", now.sort_key())),
                     order: Order::Ascending,
                     limit: 25,
                     cursor: None,

@@ -77,7 +77,7 @@ pub fn outbox_key(id: &str) -> ItemKey {
 
 /// The sort key of an unsent notice in [`DUE_PARTITION`].
 pub fn due_sort_key(at: Timestamp, id: &str) -> String {
-    format!("{:013}#{id}", at.millis().max(0))
+    format!("{}#{id}", at.sort_key())
 }
 
 /// The write that queues `notice` for `account`, due now. `id` is the outbox id: pass a deterministic one

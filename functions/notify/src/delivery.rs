@@ -379,7 +379,7 @@ where
     let mut query = Query {
         index: Index::Gsi1,
         partition: partition.to_owned(),
-        range: KeyRange::AtMost(format!("{:013}~", now.millis().max(0))),
+        range: KeyRange::AtMost(format!("{}~", now.sort_key())),
         order: Order::Ascending,
         limit: DRAIN_PAGE,
         cursor: None,

@@ -102,7 +102,7 @@ pub struct To<'a> {
 ///   (one index page for the batch rather than a random one per reply; measured by the webhook benchmark).
 pub fn reply_id(now: Timestamp, event_hash: &str) -> String {
     let hash = event_hash.get(..26).unwrap_or(event_hash);
-    format!("{:013}-{hash}", now.millis().max(0))
+    format!("{}-{hash}", now.sort_key())
 }
 
 /// The write that queues `text` to `to`, sealed under the page's account key; `id` from [`reply_id`].

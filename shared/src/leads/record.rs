@@ -105,7 +105,7 @@ pub fn status_partition(page: &PageId, status: LeadStatus) -> String {
 /// its partition: one hot index page shared by a whole webhook batch rather than a random page each
 /// (lead ids are hashes), measured by the webhook benchmark.
 pub fn status_sort_key(created: Timestamp, lead: &LeadId) -> String {
-    format!("{:013}#{lead}", created.millis().max(0))
+    format!("{}#{lead}", created.sort_key())
 }
 
 /// A lead as read from the store (sealed values stay sealed until a caller opens them).

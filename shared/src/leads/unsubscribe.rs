@@ -58,9 +58,9 @@ impl UnsubscribeToken {
     pub fn hash(&self) -> OneWayHash {
         let raw = self.expose();
         let hash = OneWayHash::sha256_of(raw.as_bytes());
-        match raw.get(..STAMP_LEN).filter(|_| raw.len() > RANDOM_LEN) {
-            Some(stamp) => hash.after_prefix(stamp),
-            None => hash,
+        match raw.split_at_checked(STAMP_LEN) {
+            Some((stamp, _)) if raw.len() == STAMP_LEN + RANDOM_LEN => hash.after_prefix(stamp),
+            _ => hash,
         }
     }
 }
