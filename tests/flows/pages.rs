@@ -29,8 +29,7 @@ fn page_id() -> String {
 /// A page access token as Meta issues them: long, printable, unique.
 fn access_token() -> String {
     let b = qchat_shared::crypto::random_bytes::<24>();
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("EAAGflows{hex}ZD")
+    format!("EAAGflows{}ZD", hex::encode(b))
 }
 
 fn connect(page: &str, token: &str) -> Value {
@@ -239,10 +238,7 @@ impl Site {
             &json!({ "object": "page", "entry": [ { "id": page, "time": 1, "messaging": messaging } ] }),
         )
         .expect("JSON encodes");
-        let tag: String = hmac_sha256(APP_SECRET.as_bytes(), &body)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let tag = hex::encode(hmac_sha256(APP_SECRET.as_bytes(), &body));
         let mut req = http::Request::builder()
             .method("POST")
             .uri("/webhook")
@@ -317,9 +313,10 @@ fn message(page: &str, psid: &str, mid: &str, text: &str, at: Timestamp) -> Valu
 
 /// A message id as Meta makes them (opaque; nothing of the person in it).
 fn mid() -> String {
-    let b = qchat_shared::crypto::random_bytes::<12>();
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("m_{hex}")
+    format!(
+        "m_{}",
+        hex::encode(qchat_shared::crypto::random_bytes::<12>())
+    )
 }
 
 /// A PSID (16 digits) no other test uses.

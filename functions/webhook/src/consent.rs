@@ -95,10 +95,6 @@ impl<'a> Batch<'a> {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The de-duplication hash of an event: page and `mid` (Meta's advice) when there is one, otherwise
 /// page, lead id (a keyed hash: no PSID goes into the key), kind, timestamp and ref/payload.
 pub fn dedup_hash(ev: &Event, lead: Option<&LeadId>) -> String {
@@ -130,7 +126,7 @@ pub fn dedup_hash(ev: &Event, lead: Option<&LeadId>) -> String {
             )
         }
     };
-    hex(&qchat_shared::crypto::sha256(input.as_bytes()))
+    hex::encode(qchat_shared::crypto::sha256(input.as_bytes()))
 }
 
 pub fn dedup_key(hash: &str) -> ItemKey {

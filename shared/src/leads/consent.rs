@@ -74,10 +74,6 @@ struct Canonical<'a> {
     prev_hash: &'a str,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The hash of a record with these contents.
 pub fn record_hash(lead: &LeadId, seq: u64, event: &ConsentEvent, prev_hash: &str) -> String {
     let canonical = Canonical {
@@ -86,7 +82,7 @@ pub fn record_hash(lead: &LeadId, seq: u64, event: &ConsentEvent, prev_hash: &st
         event,
         prev_hash,
     };
-    hex(&crate::crypto::sha256(
+    hex::encode(crate::crypto::sha256(
         &serde_json::to_vec(&canonical).unwrap_or_default(),
     ))
 }

@@ -135,7 +135,7 @@ pub fn appsecret_proof(app_secret: &SecretString, token: &PageAccessToken) -> St
 fn hmac_sha256_hex(key: &[u8], data: &[u8]) -> String {
     use aws_lc_rs::hmac;
     let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data);
-    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(tag)
 }
 
 // ---- wire types ----
