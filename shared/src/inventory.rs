@@ -424,7 +424,7 @@ pub const LEAD: ItemType = ItemType {
     name: "lead",
     description: "A person who messaged a page: their page-scoped id (sealed), status, when they last wrote, \
                   and their marketing-messages token (sealed). No name, picture or message text.",
-    key_shape: "pk = PAGE#<page id>, sk = LEAD#<lead id (keyed HMAC of page and person)>; index LEADS#<page>#<status> / <lead id>",
+    key_shape: "pk = PAGE#<page id>, sk = LEAD#<lead id (keyed HMAC of page and person)>; index LEADS#<page>#<status> / <created, ms, 13 digits>#<lead id>",
     retention: Retention::WhileOwnerExists,
     attributes: &[
         attr(
@@ -520,7 +520,8 @@ pub const CONSENT_RECORD: ItemType = ItemType {
 pub const UNSUBSCRIBE_LINK: ItemType = ItemType {
     name: "unsubscribe_link",
     description: "Maps the hash of an unsubscribe link's random token to its page and lead.",
-    key_shape: "pk = UNSUB#<sha256 of token>, sk = UNSUB",
+    key_shape: "pk = UNSUB#<the token's time stamp (12 hex digits)>.sha256:<SHA-256 of the token>, sk = UNSUB \
+                (tokens made before stamps: UNSUB#sha256:<SHA-256>)",
     retention: Retention::WhileOwnerExists,
     attributes: &[
         technical("page_id", "the page of the lead"),
@@ -545,7 +546,7 @@ pub const REPLY: ItemType = ItemType {
     name: "reply",
     description: "A Messenger reply written with the event that caused it; notify sends it, so a Graph API \
                   failure never fails the webhook.",
-    key_shape: "pk = REPLY#<reply id>, sk = REPLY; index REPLY#DUE / <next attempt>#<reply id> while unsent",
+    key_shape: "pk = REPLY#<queued time, ms, 13 digits>-<event hash, 26 hex digits>, sk = REPLY; index REPLY#DUE / <next attempt>#<reply id> while unsent",
     retention: Retention::Expires {
         seconds: 7 * DAY_SECS,
     },
