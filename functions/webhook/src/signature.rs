@@ -86,6 +86,18 @@ mod tests {
             verify(SECRET, Some(b"sha256=zz"), body),
             Err(SignatureError::Malformed)
         );
+        // One digit short, one too many, and a non-hex digit at full length.
+        let digits = &good["sha256=".len()..];
+        for bad in [
+            format!("sha256={}", &digits[1..]),
+            format!("{good}0"),
+            format!("sha256=g{}", &digits[1..]),
+        ] {
+            assert_eq!(
+                verify(SECRET, Some(bad.as_bytes()), body),
+                Err(SignatureError::Malformed)
+            );
+        }
         assert_eq!(
             verify(b"other", Some(good.as_bytes()), body),
             Err(SignatureError::Mismatch)
