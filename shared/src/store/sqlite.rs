@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
@@ -45,6 +45,14 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// 16 MiB (5 paired runs; never restarting: ~25 % faster). The file stays at the size it reached (a
 /// restart reuses it from the start), about 64 MiB after a burst of writes.
 const RESTART_WAL_PAGES: i64 = 16_384;
+
+/// Checkpoints begin at least this far apart. Each copies every page committed since the one before and
+/// then fsyncs the database file, so a page that several commits changed meanwhile (inner index pages,
+/// the last table and index pages) is copied and synced once. Webhook batches back to back on 20 000 and
+/// 100 000 leads: ~25 % more events per CPU-second than checkpointing after every commit, and events/s
+/// the same or better (10, 30, 60 and 100 ms measured; the gain levels off past ~50 ms). Commits stay
+/// durable in the WAL meanwhile; only the copy into the database file waits.
+const CHECKPOINT_SPACING: Duration = Duration::from_millis(50);
 
 /// The writer checkpoints by itself only past this many WAL pages (256 MiB): a backstop for a
 /// checkpointer that cannot keep up (e.g. its checkpoints keep failing), never the normal path.
@@ -210,8 +218,8 @@ impl SqliteStore {
 /// Copies committed WAL frames into the database file on a thread of its own, with its own connection,
 /// so that no request pays for a checkpoint. (SQLite's default runs one inside the commit that crosses
 /// 1 000 WAL pages: two fsyncs and a copy of every page, measured at a third of a webhook event's time.)
-/// Woken after each committed write; a PASSIVE checkpoint never waits for, nor blocks, a writer or a
-/// reader. Idle, the thread sleeps.
+/// Woken by a committed write, at most once per [`CHECKPOINT_SPACING`]; a PASSIVE checkpoint never waits
+/// for, nor blocks, a writer or a reader. Idle, the thread sleeps.
 struct Checkpointer {
     /// A nudge after each write; dropping it makes the thread checkpoint once more and exit.
     wake: mpsc::SyncSender<()>,
@@ -230,7 +238,12 @@ impl Checkpointer {
             .name("qchat-sqlite-checkpoint".to_owned())
             .spawn(move || {
                 while woken.recv().is_ok() {
+                    let began = Instant::now();
                     checkpoint(&conn);
+                    // Commits made meanwhile wait for the next checkpoint, which copies them together.
+                    if let Some(rest) = CHECKPOINT_SPACING.checked_sub(began.elapsed()) {
+                        std::thread::sleep(rest);
+                    }
                 }
                 checkpoint(&conn);
             })
