@@ -63,7 +63,8 @@ const WRITER_CHECKPOINT_PAGES: i64 = 65_536;
 /// dirties a few hundred pages, and the key index's inner and hot pages should stay cached between
 /// batches: with 2 MiB a batch spilled dirty pages mid-transaction and read most index pages from disk.
 /// Not larger: a commit after any page split scans SQLite's whole page-cache hash (the split moves a page
-/// through a temporary page number far past the file's end), ~2 ms per commit at this size on the test VM.
+/// through a temporary page number far past the file's end), work that grows with the cache: at this
+/// size ~1.5 % of the webhook benchmark's handling thread (`pcache1TruncateUnsafe` under `perf record`).
 const PAGE_CACHE_KIB: i64 = 16 * 1024;
 
 /// The schema, one migration per `user_version` step. Never edit a shipped step; append a new one.
