@@ -24,7 +24,7 @@ const MAX_BODY: usize = 1024 * 1024;
 /// Routes one request to its function, exactly as API Gateway would.
 pub async fn dispatch(app: &App, req: Request) -> Response {
     match routes::find(routes::ROUTES, req.method().as_str(), req.uri().path()) {
-        Matched::Route(route, _) => match route.function {
+        Matched::Route(route, _) => match route.function() {
             Function::Account => qchat_account::handle(app, req).await,
             Function::Webhook => qchat_webhook::handle(app, req).await,
             Function::Optin => qchat_optin::handle(app, req).await,

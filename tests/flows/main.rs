@@ -10,6 +10,7 @@
 
 mod helpers;
 
+mod input;
 mod pages;
 mod policies;
 mod privacy;
@@ -59,6 +60,10 @@ macro_rules! flows {
                 web::every_kind_of_response_carries_the_security_headers,
                 web::an_unknown_route_is_404_and_a_known_route_with_another_method_405,
                 privacy::after_a_whole_flow_no_personal_value_is_in_the_raw_store_or_the_logs,
+                input::a_json_array_is_refused_where_an_object_is_expected_and_nothing_is_stored,
+                input::a_json_route_refuses_a_body_sent_as_text_or_as_a_form_with_415,
+                input::an_undecodable_unsubscribe_token_gets_the_html_link_not_valid_page,
+                input::head_answers_like_get_without_a_body_and_is_listed_in_allow,
             );
         }
     };

@@ -153,8 +153,10 @@ pub async fn requests_without_a_token_or_with_a_malformed_or_unknown_one_are_una
     ];
     for headers in credentials {
         for (method, path) in &routes {
+            let mut with_json = headers.to_vec();
+            with_json.push(("content-type", "application/json"));
             let r = app
-                .request(method.clone(), path, Some(b"{}".to_vec()), headers)
+                .request(method.clone(), path, Some(b"{}".to_vec()), &with_json)
                 .await;
             r.assert_error(401, "unauthenticated");
         }

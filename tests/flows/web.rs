@@ -115,7 +115,14 @@ pub async fn every_kind_of_response_carries_the_security_headers(backend: Backen
         signed_in,
         app.get("/api/account", Some(&token)).await,
         app.get("/privacy", None).await,
-        app.request(Method::POST, "/api/accounts", Some(b"{".to_vec()), &[])
+        app.request(
+            Method::POST,
+            "/api/accounts",
+            Some(b"{".to_vec()),
+            &[("content-type", "application/json")],
+        )
+        .await,
+        app.request(Method::POST, "/api/accounts", Some(b"{}".to_vec()), &[])
             .await,
         app.get("/api/pages", None).await,
         app.post_json("/api/policies", &serde_json::json!({}), Some(&token))
@@ -131,7 +138,9 @@ pub async fn every_kind_of_response_carries_the_security_headers(backend: Backen
     let statuses: Vec<u16> = responses.iter().map(|r| r.status.as_u16()).collect();
     assert_eq!(
         statuses,
-        [200, 200, 200, 400, 401, 403, 404, 404, 405, 409, 204, 201]
+        [
+            200, 200, 200, 400, 415, 401, 403, 404, 404, 405, 409, 204, 201
+        ]
     );
     for r in &responses {
         r.assert_security_headers();
@@ -164,18 +173,18 @@ pub async fn an_unknown_route_is_404_and_a_known_route_with_another_method_405(b
     assert_eq!(r.status().as_u16(), 405);
     assert_eq!(
         r.headers().get("allow").and_then(|v| v.to_str().ok()),
-        Some("GET, PATCH")
+        Some("GET, HEAD, PATCH")
     );
     for (method, path, allow) in [
         (Method::GET, "/api/accounts", "POST"),
-        (Method::PUT, "/api/account", "GET, PATCH"),
+        (Method::PUT, "/api/account", "GET, HEAD, PATCH"),
         (Method::GET, "/api/sessions", "DELETE, POST"),
-        (Method::POST, "/privacy", "GET"),
+        (Method::POST, "/privacy", "GET, HEAD"),
         (Method::GET, "/api/pages/123", "DELETE"),
-        (Method::OPTIONS, "/api/policies/current", "GET"),
-        (Method::DELETE, "/webhook", "GET, POST"),
-        (Method::PUT, "/u/some-token", "GET, POST"),
-        (Method::DELETE, "/api/pages/123/leads", "GET"),
+        (Method::OPTIONS, "/api/policies/current", "GET, HEAD"),
+        (Method::DELETE, "/webhook", "GET, HEAD, POST"),
+        (Method::PUT, "/u/some-token", "GET, HEAD, POST"),
+        (Method::DELETE, "/api/pages/123/leads", "GET, HEAD"),
     ] {
         let r = app.request(method.clone(), path, None, &[]).await;
         r.assert_error(405, "method_not_allowed");

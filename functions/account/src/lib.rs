@@ -15,43 +15,41 @@ mod seclog;
 mod sessions;
 
 use qchat_shared::app::App;
-use qchat_shared::http::{ApiError, PathParams, Request, Response, finish};
-use qchat_shared::routes::{self, Function};
+use qchat_shared::http::{ApiError, PathParams, Request, Response};
+use qchat_shared::routes::{self, AccountRoute};
 
 pub use policies::{CurrentPolicy, PolicyKind, current_policy};
 
 /// Serves one request of the account function's routes.
 pub async fn handle(app: &App, req: Request) -> Response {
-    let result = match routes::resolve(Function::Account, req.method().as_str(), req.uri().path()) {
-        Ok((route, params)) => dispatch(app, route.handler, &req, &params).await,
-        Err(e) => Err(e),
-    };
-    finish(result.unwrap_or_else(ApiError::into_response))
+    routes::serve(req, |handler, req, params| async move {
+        dispatch(app, handler, &req, &params).await
+    })
+    .await
 }
 
 async fn dispatch(
     app: &App,
-    handler: &str,
+    handler: AccountRoute,
     req: &Request,
     params: &PathParams,
 ) -> Result<Response, ApiError> {
     match handler {
-        "register" => register::register(app, req).await,
-        "sign_in" => sessions::sign_in(app, req).await,
-        "sign_out" => sessions::sign_out(app, req).await,
-        "sign_out_everywhere" => sessions::sign_out_everywhere(app, req).await,
-        "get_account" => profile::get(app, req).await,
-        "update_account" => profile::update(app, req).await,
-        "change_password" => profile::change_password(app, req).await,
-        "security_log" => profile::security_log(app, req).await,
-        "accept_policy" => policies::accept(app, req).await,
-        "connect_page" => pages::connect(app, req).await,
-        "list_pages" => pages::list(app, req).await,
-        "disconnect_page" => pages::disconnect(app, req, params).await,
-        "current_policies" => policies::current(app).await,
-        "publish_policy" => policies::publish(app, req).await,
-        "breach_notice" => policies::breach_notice(app, req).await,
-        "privacy_notice" => privacy::notice(app, req).await,
-        _ => Err(ApiError::route_not_found()),
+        AccountRoute::Register => register::register(app, req).await,
+        AccountRoute::SignIn => sessions::sign_in(app, req).await,
+        AccountRoute::SignOut => sessions::sign_out(app, req).await,
+        AccountRoute::SignOutEverywhere => sessions::sign_out_everywhere(app, req).await,
+        AccountRoute::GetAccount => profile::get(app, req).await,
+        AccountRoute::UpdateAccount => profile::update(app, req).await,
+        AccountRoute::ChangePassword => profile::change_password(app, req).await,
+        AccountRoute::SecurityLog => profile::security_log(app, req).await,
+        AccountRoute::AcceptPolicy => policies::accept(app, req).await,
+        AccountRoute::ConnectPage => pages::connect(app, req).await,
+        AccountRoute::ListPages => pages::list(app, req).await,
+        AccountRoute::DisconnectPage => pages::disconnect(app, req, params).await,
+        AccountRoute::CurrentPolicies => policies::current(app).await,
+        AccountRoute::PublishPolicy => policies::publish(app, req).await,
+        AccountRoute::BreachNotice => policies::breach_notice(app, req).await,
+        AccountRoute::PrivacyNotice => privacy::notice(app, req).await,
     }
 }

@@ -14,31 +14,29 @@ mod list;
 mod view;
 
 use qchat_shared::app::App;
-use qchat_shared::http::{ApiError, PathParams, Request, Response, finish};
-use qchat_shared::routes::{self, Function};
+use qchat_shared::http::{ApiError, PathParams, Request, Response};
+use qchat_shared::routes::{self, OptinRoute};
 
 /// Serves one request of the optin function's routes.
 pub async fn handle(app: &App, req: Request) -> Response {
-    let result = match routes::resolve(Function::Optin, req.method().as_str(), req.uri().path()) {
-        Ok((route, params)) => dispatch(app, route.handler, &req, &params).await,
-        Err(e) => Err(e),
-    };
-    finish(result.unwrap_or_else(ApiError::into_response))
+    routes::serve(req, |handler, req, params| async move {
+        dispatch(app, handler, &req, &params).await
+    })
+    .await
 }
 
 async fn dispatch(
     app: &App,
-    handler: &str,
+    handler: OptinRoute,
     req: &Request,
     params: &PathParams,
 ) -> Result<Response, ApiError> {
     match handler {
         // The link pages answer in HTML whatever happens: a person follows them in a browser.
-        "unsubscribe_page" => Ok(link::page(app, params).await),
-        "unsubscribe" => Ok(link::unsubscribe(app, params).await),
-        "list_leads" => list::list(app, req, params).await,
-        "get_lead" => detail::get(app, req, params).await,
-        "unsubscribe_lead" => holder::unsubscribe(app, req, params).await,
-        _ => Err(ApiError::route_not_found()),
+        OptinRoute::UnsubscribePage => Ok(link::page(app, params).await),
+        OptinRoute::Unsubscribe => Ok(link::unsubscribe(app, params).await),
+        OptinRoute::ListLeads => list::list(app, req, params).await,
+        OptinRoute::GetLead => detail::get(app, req, params).await,
+        OptinRoute::UnsubscribeLead => holder::unsubscribe(app, req, params).await,
     }
 }

@@ -25,8 +25,8 @@ use std::collections::HashMap;
 use qchat_shared::app::App;
 use qchat_shared::crypto::{CryptoError, constant_time_eq};
 use qchat_shared::domain::PageId;
-use qchat_shared::http::{ApiError, Request, Response, StatusCode, finish, json, query_param};
-use qchat_shared::routes::{self, Function};
+use qchat_shared::http::{ApiError, Request, Response, StatusCode, json, query_param};
+use qchat_shared::routes::{self, WebhookRoute};
 use qchat_shared::store::staged::Staged;
 use qchat_shared::store::{ItemStore, StoreError};
 use secrecy::ExposeSecret as _;
@@ -52,15 +52,13 @@ impl From<qchat_shared::store::InventoryError> for ProcessError {
 
 /// Serves one request of the webhook function's routes.
 pub async fn handle(app: &App, req: Request) -> Response {
-    let result = match routes::resolve(Function::Webhook, req.method().as_str(), req.uri().path()) {
-        Ok((route, _)) => match route.handler {
-            "verify" => verify(app, &req),
-            "events" => events(app, &req).await,
-            _ => Err(ApiError::route_not_found()),
-        },
-        Err(e) => Err(e),
-    };
-    finish(result.unwrap_or_else(ApiError::into_response))
+    routes::serve(req, |handler, req, _| async move {
+        match handler {
+            WebhookRoute::Verify => verify(app, &req),
+            WebhookRoute::Events => events(app, &req).await,
+        }
+    })
+    .await
 }
 
 /// `GET /webhook`: echoes `hub.challenge` (1–64 digits) when the mode is `subscribe` and the verify token

@@ -7,9 +7,9 @@ use super::{ApiError, Request};
 /// The largest JSON body any API route accepts (the webhook reads its body itself).
 pub const MAX_JSON_BODY: usize = 64 * 1024;
 
-/// Parses the body as JSON into `T`.
-pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
-    let body = req.body();
+/// Checks that `body` can be a JSON object: at most [`MAX_JSON_BODY`] bytes, and `{` is its first
+/// non-whitespace byte (serde would otherwise read a struct from an array, field by position).
+pub fn check_json_object(body: &[u8]) -> Result<(), ApiError> {
     if body.len() > MAX_JSON_BODY {
         return Err(ApiError::new(
             http::StatusCode::PAYLOAD_TOO_LARGE,
@@ -17,12 +17,19 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
             "the request body is larger than 64 KiB",
         ));
     }
-    if body.is_empty() {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ApiError::bad_request(
             "invalid_json",
             "the request body must be a JSON object",
         ));
     }
+    Ok(())
+}
+
+/// Parses the body, which must be a JSON object ([`check_json_object`]), into `T`.
+pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    let body = req.body();
+    check_json_object(body)?;
     serde_json::from_slice(body).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
@@ -86,6 +93,9 @@ mod tests {
         .err();
         assert!(e.is_some_and(|e| e.code == "invalid_field" && !e.message.contains("secret")));
         let e = parse_json::<Login>(&req("{not json")).err();
+        assert_eq!(e.map(|e| e.code), Some("invalid_json"));
+        // A struct is never read from an array by position.
+        let e = parse_json::<Login>(&req(r#"["secret@example.com", true]"#)).err();
         assert_eq!(e.map(|e| e.code), Some("invalid_json"));
     }
 }
