@@ -24,6 +24,7 @@ pub mod replies;
 pub mod routes;
 pub mod store;
 pub mod telemetry;
+pub mod text;
 
 #[cfg(feature = "test-support")]
 pub mod test_support;

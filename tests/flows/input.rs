@@ -143,3 +143,49 @@ pub async fn head_answers_like_get_without_a_body_and_is_listed_in_allow(backend
     assert_eq!(r.status.as_u16(), 405);
     assert_eq!(r.header("allow"), Some("DELETE, POST"));
 }
+
+pub async fn names_with_direction_overrides_invisible_or_control_characters_are_refused(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let (_, token) = app.signed_in_holder("names").await;
+    let before = app.get("/api/account", Some(&token)).await.json();
+
+    for bad in [
+        "Ana\u{202E}gpj.exe",
+        "\u{200B}\u{200B}\u{200B}",
+        "\u{200D}",
+        "   ",
+        "Ana\u{0000}",
+        "Ana\u{2066}x",
+        "A\u{FEFF}na",
+    ] {
+        let r = app
+            .register(&unique_email("badname"), &strong_password(), Some(bad))
+            .await;
+        r.assert_error(400, "invalid_name");
+        if !bad.trim().is_empty() {
+            r.assert_does_not_echo(&[bad.trim()]);
+        }
+        app.patch(
+            "/api/account",
+            &serde_json::json!({ "name": bad }),
+            Some(&token),
+        )
+        .await
+        .assert_error(400, "invalid_name");
+    }
+    assert_eq!(
+        app.get("/api/account", Some(&token)).await.json(),
+        before,
+        "nothing changed"
+    );
+    // A name in another script, with a zero-width non-joiner where the script needs one, is fine.
+    app.patch(
+        "/api/account",
+        &serde_json::json!({ "name": "می\u{200C}خواهم" }),
+        Some(&token),
+    )
+    .await
+    .assert_status(200);
+}

@@ -64,6 +64,7 @@ macro_rules! flows {
                 input::a_json_route_refuses_a_body_sent_as_text_or_as_a_form_with_415,
                 input::an_undecodable_unsubscribe_token_gets_the_html_link_not_valid_page,
                 input::head_answers_like_get_without_a_body_and_is_listed_in_allow,
+                input::names_with_direction_overrides_invisible_or_control_characters_are_refused,
             );
         }
     };

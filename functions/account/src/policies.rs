@@ -53,9 +53,7 @@ fn valid_url(u: &str) -> bool {
 }
 
 fn valid_text(t: &str, max: usize) -> bool {
-    !t.trim().is_empty()
-        && t.chars().count() <= max
-        && !t.chars().any(|c| c.is_control() && c != '\n')
+    qchat_shared::text::display_text(t, max).is_ok()
 }
 
 /// `POST /api/policies` (operator): publishes a version and queues the notice to every account.
@@ -77,7 +75,7 @@ pub async fn publish(app: &App, req: &Request) -> Result<Response, ApiError> {
     if !valid_text(&body.summary, 2000) {
         return Err(ApiError::bad_request(
             "invalid_summary",
-            "summary must be 1 to 2000 characters",
+            "summary must be 1 to 2000 characters, without control or invisible characters",
         ));
     }
     if body.version == SHIPPED_VERSION {
@@ -207,7 +205,7 @@ pub async fn breach_notice(app: &App, req: &Request) -> Result<Response, ApiErro
     if !valid_text(&body.summary, 4000) {
         return Err(ApiError::bad_request(
             "invalid_summary",
-            "summary must be 1 to 4000 characters",
+            "summary must be 1 to 4000 characters, without control or invisible characters",
         ));
     }
     let scope = match &body.scope {

@@ -23,16 +23,11 @@ struct RegisterRequest {
     accepted_policy_version: String,
 }
 
-/// A display name: 1 to 100 characters, no control characters.
+/// A display name: 1 to 100 characters, trimmed, none of them control, format or invisible
+/// ([`qchat_shared::text::display_name`]).
 pub fn parse_name(raw: &str) -> Result<String, ApiError> {
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "invalid_name",
-            "name must be 1 to 100 characters without control characters",
-        ));
-    }
-    Ok(name.to_owned())
+    qchat_shared::text::display_name(raw, 100)
+        .map_err(|e| ApiError::bad_request("invalid_name", format!("name {e}")))
 }
 
 pub fn parse_email(raw: &str) -> Result<EmailAddress, ApiError> {
