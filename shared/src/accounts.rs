@@ -21,6 +21,10 @@ pub fn email_claim_key(index: &BlindIndex) -> ItemKey {
     ItemKey::new(format!("EMAIL#{}", index.as_str()), "EMAIL")
 }
 
+/// The key owner that seals a registration's address until the account exists (the account's own key is
+/// made when the address is confirmed). Pending registrations expire after a day.
+pub const REGISTRATIONS_KEY_OWNER: &str = "system:registrations";
+
 /// The index partition listing every account (notice fan-out).
 pub const ALL_ACCOUNTS_PARTITION: &str = "ACCOUNTS";
 
@@ -33,6 +37,9 @@ pub struct Profile {
     pub name: Option<String>,
     pub password_hash: OneWayHash,
     pub created: Timestamp,
+    /// When the current address was proven by a link sent to it (every account made by registration has
+    /// one; the operator role requires it).
+    pub email_verified_at: Option<Timestamp>,
     pub privacy_version: Option<String>,
     pub terms_version: Option<String>,
     /// The stored item, for conditional updates (`VersionIs`).
@@ -85,6 +92,9 @@ pub async fn load_profile(app: &App, id: &AccountId) -> Result<Option<Profile>, 
                 .ok_or(ProfileError::Malformed("no hash"))?,
         ),
         created: Timestamp::from_millis(item.get_i64("created").unwrap_or(0)),
+        email_verified_at: item
+            .get_i64("email_verified_at")
+            .map(Timestamp::from_millis),
         privacy_version: item.get_str("privacy_version").map(str::to_owned),
         terms_version: item.get_str("terms_version").map(str::to_owned),
         item,

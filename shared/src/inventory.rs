@@ -251,6 +251,10 @@ pub const ACCOUNT: ItemType = ItemType {
         ),
         technical("created", "when the account was registered (ms)"),
         technical(
+            "email_verified_at",
+            "when the current address was proven by a link sent to it (ms)",
+        ),
+        technical(
             "privacy_version",
             "the privacy policy version the holder accepted",
         ),
@@ -386,7 +390,8 @@ pub const BREACH_NOTICE: ItemType = ItemType {
 pub const OUTBOX: ItemType = ItemType {
     name: "outbox",
     description: "An account notice written in the same transaction as the change it reports; notify sends it. \
-                  The recipient is looked up from the account at send time, so no address is copied here.",
+                  The recipient is looked up from the account at send time; only a mail to another address \
+                  (a former, a new or a registration's address) carries it, sealed.",
     key_shape: "pk = OUTBOX#<outbox id>, sk = OUTBOX; index OUTBOX#DUE / <next attempt>#<outbox id> while unsent",
     retention: Retention::Expires {
         seconds: 30 * DAY_SECS,
@@ -396,13 +401,24 @@ pub const OUTBOX: ItemType = ItemType {
             "notice",
             "which notice (account_created, password_changed, …)",
         ),
-        technical("account_id", "the account to notify (opaque id)"),
+        technical(
+            "account_id",
+            "the account to notify (opaque id); absent for a registration's confirmation mail",
+        ),
         attr(
             "recipient",
             Category::Contact,
             true,
             Protection::Encrypted,
-            "a former address, only for the email-changed notice",
+            "an address that is not the account's current one: the former one (email changed), the new one \
+             (confirm a change), or a registration's (confirm it)",
+        ),
+        attr(
+            "secret",
+            Category::Credential,
+            true,
+            Protection::Encrypted,
+            "the single-use token of a confirmation or reset link; removed once the mail is sent",
         ),
         technical(
             "params",
@@ -587,6 +603,108 @@ pub const REPLY: ItemType = ItemType {
     ],
 };
 
+/// A pending proof that someone controls an email address: a new account waiting for its address to be
+/// confirmed, or an account's change of address. The link's token is stored only as its SHA-256.
+pub const EMAIL_VERIFICATION: ItemType = ItemType {
+    name: "email_verification",
+    description: "An address waiting to be confirmed through the single-use link mailed to it: a registration \
+                  (no account exists until the link is used) or an account's new address. Deleted when the \
+                  link is used; expires unused after 24 hours.",
+    key_shape: "pk = VERIFY#<SHA-256 of the link token>, sk = VERIFY",
+    retention: Retention::Expires { seconds: DAY_SECS },
+    attributes: &[
+        technical("purpose", "registration or email_change"),
+        technical(
+            "account_id",
+            "the account whose address changes (email_change only; opaque id)",
+        ),
+        attr(
+            "email",
+            Category::Contact,
+            true,
+            Protection::Encrypted,
+            "the address to confirm (sealed under the account's key, or the registrations key)",
+        ),
+        attr(
+            "email_index",
+            Category::Identifier,
+            true,
+            Protection::BlindIndex,
+            "keep addresses unique when the link is used",
+        ),
+        attr(
+            "name",
+            Category::Identifier,
+            true,
+            Protection::Encrypted,
+            "the name given at registration (optional)",
+        ),
+        attr(
+            "password_hash",
+            Category::Credential,
+            true,
+            Protection::OneWayHash,
+            "the password chosen at registration (argon2id)",
+        ),
+        technical(
+            "privacy_version",
+            "the privacy policy version accepted at registration",
+        ),
+        technical(
+            "terms_version",
+            "the terms version in force at registration",
+        ),
+        technical("created", "when the link was made (ms)"),
+    ],
+};
+
+/// A password reset link waiting to be used. The token is stored only as its SHA-256.
+pub const PASSWORD_RESET: ItemType = ItemType {
+    name: "password_reset",
+    description: "A single-use password reset link mailed to an account's address; deleted when used, \
+                  expires unused after one hour.",
+    key_shape: "pk = RESET#<SHA-256 of the link token>, sk = RESET",
+    retention: Retention::Expires { seconds: 3600 },
+    attributes: &[
+        technical(
+            "account_id",
+            "the account whose password the link resets (opaque id)",
+        ),
+        technical("created", "when the link was made (ms)"),
+    ],
+};
+
+/// How often an address may be mailed a registration or reset link: one link per address per quarter hour,
+/// whether or not it has an account (the answer is the same either way).
+pub const MAIL_THROTTLE: ItemType = ItemType {
+    name: "mail_throttle",
+    description: "Marks that a registration or password-reset mail went to an address in the last 15 minutes, \
+                  so a typed address cannot be flooded. Keyed by the address's blind index; no value held.",
+    key_shape: "pk = MAILED#<purpose>#<email blind index>, sk = MAILED",
+    retention: Retention::Expires { seconds: 15 * 60 },
+    attributes: &[technical("created", "when the mail was queued (ms)")],
+};
+
+/// The operator's actions, for accountability: what was done, by which account, when. No personal data.
+pub const AUDIT_ENTRY: ItemType = ItemType {
+    name: "audit_entry",
+    description: "One action of the operator (policy published, breach notice queued), readable by the \
+                  operator; kept one year.",
+    key_shape: "pk = AUDIT, sk = <time, 13 digits>#<entry id>",
+    retention: Retention::Expires {
+        seconds: 365 * DAY_SECS,
+    },
+    attributes: &[
+        technical("action", "policy_published or breach_notice_queued"),
+        technical("actor", "the operator's account id"),
+        technical(
+            "subject",
+            "what the action was about (policy kind and version, breach notice id and scope size)",
+        ),
+        technical("at", "when (ms)"),
+    ],
+};
+
 /// Every item type the product stores. Add a type here before writing it.
 pub const ITEM_TYPES: &[&ItemType] = &[
     &DATA_KEY,
@@ -604,6 +722,10 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &UNSUBSCRIBE_LINK,
     &WEBHOOK_EVENT,
     &REPLY,
+    &EMAIL_VERIFICATION,
+    &PASSWORD_RESET,
+    &MAIL_THROTTLE,
+    &AUDIT_ENTRY,
 ];
 
 /// Item types that exist only so the conformance suites can exercise the store; never in production data.

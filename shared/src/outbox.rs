@@ -6,9 +6,11 @@
 //! sparse index partition [`DUE_PARTITION`] while unsent, sorted by their next attempt time.
 //!
 //! The recipient is not copied into the outbox: notify reads the account's address when it sends, so an
-//! erased account gets nothing and no address lingers here. The one exception is a notice that must reach
-//! an address the account no longer has (an email change tells the old address): it carries the sealed
-//! address in `recipient`.
+//! erased account gets nothing and no address lingers here. The exceptions are notices that must reach an
+//! address that is not the account's current one — the former address (an email change tells it), a new
+//! address to confirm, a registration's address (no account exists yet) — which carry it sealed in
+//! `recipient`. A mail with a single-use link carries the link's token sealed in `secret`, which notify
+//! removes once the mail is sent; the store keeps only the token's SHA-256 elsewhere.
 
 use crate::clock::Timestamp;
 use crate::domain::AccountId;
@@ -54,6 +56,14 @@ pub enum Notice {
     BreachNotice {
         notice_id: String,
     },
+    /// To a registration's address (no account yet): the link that creates the account.
+    ConfirmRegistration,
+    /// To an account's address when someone tried to register it again.
+    RegistrationAddressTaken,
+    /// To the new address of an account: the link that makes the change.
+    ConfirmEmailChange,
+    /// To the account's address: the password reset link.
+    PasswordReset,
 }
 
 impl Notice {
@@ -67,6 +77,10 @@ impl Notice {
             Self::PageSendingStopped { .. } => "page_sending_stopped",
             Self::PolicyUpdated { .. } => "policy_updated",
             Self::BreachNotice { .. } => "breach_notice",
+            Self::ConfirmRegistration => "confirm_registration",
+            Self::RegistrationAddressTaken => "registration_address_taken",
+            Self::ConfirmEmailChange => "confirm_email_change",
+            Self::PasswordReset => "password_reset",
         }
     }
 }
@@ -90,11 +104,24 @@ pub fn notice_op(
     now: Timestamp,
     recipient: Option<crate::crypto::Sealed>,
 ) -> Result<WriteOp, StoreError> {
+    outbox_op(id, Some(account), notice, now, recipient, None)
+}
+
+/// The write that queues any notice. `account` is `None` only for a registration's confirmation mail,
+/// whose `recipient` is then sealed under [`crate::accounts::REGISTRATIONS_KEY_OWNER`]; `secret` is a
+/// link token sealed under the same key as the recipient (the account's, or the registrations key).
+pub fn outbox_op(
+    id: &str,
+    account: Option<&AccountId>,
+    notice: &Notice,
+    now: Timestamp,
+    recipient: Option<crate::crypto::Sealed>,
+    secret: Option<crate::crypto::Sealed>,
+) -> Result<WriteOp, StoreError> {
     let params = serde_json::to_string(notice)
         .map_err(|_| StoreError::InvalidRequest("notice not encodable"))?;
     let mut item = Item::new(&OUTBOX, outbox_key(id))
         .plain("notice", Value::S(notice.name().to_owned()))?
-        .plain("account_id", Value::S(account.as_str().to_owned()))?
         .plain("params", Value::S(params))?
         .plain("state", Value::S("pending".to_owned()))?
         .plain("attempts", Value::N(0))?
@@ -104,8 +131,14 @@ pub fn notice_op(
         .with_version(1)
         .expires_at(now.plus_days(RETENTION_DAYS))
         .with_gsi1(DUE_PARTITION, due_sort_key(now, id));
+    if let Some(account) = account {
+        item = item.plain("account_id", Value::S(account.as_str().to_owned()))?;
+    }
     if let Some(sealed) = recipient {
         item = item.sealed("recipient", sealed)?;
+    }
+    if let Some(sealed) = secret {
+        item = item.sealed("secret", sealed)?;
     }
     Ok(WriteOp::Put {
         item,

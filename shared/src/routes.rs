@@ -64,6 +64,12 @@ handlers!(
         PublishPolicy,
         BreachNotice,
         PrivacyNotice,
+        VerifyEmailPage,
+        VerifyEmail,
+        RequestPasswordReset,
+        ResetPasswordPage,
+        ResetPassword,
+        AuditLog,
     }
 );
 
@@ -214,6 +220,12 @@ pub const ROUTES: &[Route] = &[
     account("POST", "/api/policies", AccountRoute::PublishPolicy, JsonObject),
     account("POST", "/api/breach-notices", AccountRoute::BreachNotice, JsonObject),
     account("GET", "/privacy", AccountRoute::PrivacyNotice, Body::None),
+    account("GET", "/verify-email/{token}", AccountRoute::VerifyEmailPage, Body::None),
+    account("POST", "/verify-email/{token}", AccountRoute::VerifyEmail, Form),
+    account("POST", "/api/password-resets", AccountRoute::RequestPasswordReset, JsonObject),
+    account("GET", "/reset-password/{token}", AccountRoute::ResetPasswordPage, Body::None),
+    account("POST", "/reset-password/{token}", AccountRoute::ResetPassword, Form),
+    account("GET", "/api/operator/audit-log", AccountRoute::AuditLog, Body::None),
     webhook("GET", "/webhook", WebhookRoute::Verify, Body::None),
     webhook("POST", "/webhook", WebhookRoute::Events, Raw),
     optin("GET", "/u/{token}", OptinRoute::UnsubscribePage, Body::None),

@@ -327,15 +327,68 @@ impl TestApp {
         self.holder_with(&email, &password).await
     }
 
-    /// Registers `email` with `password`; panics unless it is created.
+    /// Registers `email` with `password` and confirms the address with the link mailed to it; panics
+    /// unless the account is created.
     pub async fn holder_with(&self, email: &str, password: &str) -> Holder {
         let r = self.register(email, password, None).await;
-        assert_eq!(r.status, StatusCode::CREATED, "registration: {}", r.text());
+        assert_eq!(r.status, StatusCode::ACCEPTED, "registration: {}", r.text());
+        let token = self.link_token("confirm_registration", email).await;
+        self.use_link(&format!("/verify-email/{token}"), None)
+            .await
+            .assert_status(200);
         Holder {
-            id: r.json()["id"].as_str().expect("an account id").to_owned(),
+            id: self
+                .account_id_of(email)
+                .await
+                .expect("the confirmed address has an account"),
             email: email.to_owned(),
             password: password.to_owned(),
         }
+    }
+
+    /// POSTs the form of a link page (`/verify-email/…`, `/reset-password/…`), as its button does.
+    pub async fn use_link(&self, path: &str, form: Option<&str>) -> TestResponse {
+        self.request(
+            Method::POST,
+            path,
+            form.map(|f| f.as_bytes().to_vec()),
+            &[("content-type", "application/x-www-form-urlencoded")],
+        )
+        .await
+    }
+
+    /// The account id that holds `email`, read through its claim (as sign-in finds it).
+    pub async fn account_id_of(&self, email: &str) -> Option<String> {
+        let email = qchat_shared::domain::EmailAddress::parse(email).ok()?;
+        let indexer = self
+            .app
+            .keys
+            .blind_indexer()
+            .await
+            .expect("the blind-index key");
+        let index = indexer.index(
+            qchat_shared::accounts::purpose::EMAIL,
+            email.expose().as_bytes(),
+        );
+        self.app
+            .store
+            .get(&qchat_shared::accounts::email_claim_key(&index))
+            .await
+            .expect("the store answers")
+            .and_then(|claim| claim.get_str("account_id").map(str::to_owned))
+    }
+
+    /// The link token of the newest unsent mail `notice` to `email`, decrypted with the app's keys exactly
+    /// as notify does when it sends it (the sealed `secret`); panics if there is none.
+    pub async fn link_token(&self, notice: &str, email: &str) -> String {
+        self.try_link_token(notice, email)
+            .await
+            .unwrap_or_else(|| panic!("no unsent {notice} mail to that address"))
+    }
+
+    /// As [`Self::link_token`], `None` when no such mail is queued.
+    pub async fn try_link_token(&self, notice: &str, email: &str) -> Option<String> {
+        qchat_shared::test_support::links::link_token(&self.app, notice, email).await
     }
 
     /// Registers the operator (the address `QCHAT_OPERATOR_EMAIL` names) and signs in; the token.

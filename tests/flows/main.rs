@@ -24,13 +24,15 @@ macro_rules! flows {
     ($backend:ident, $variant:expr) => {
         mod $backend {
             flows!(@cases $variant;
-                registration::registering_answers_201_with_the_id_the_normalised_email_the_name_and_the_creation_time,
+                registration::registering_answers_202_creates_nothing_and_the_mailed_link_creates_the_account,
+                registration::a_registration_link_expires_after_24_hours_and_an_unknown_link_is_not_valid,
+                registration::a_link_for_an_address_taken_meanwhile_creates_nothing,
                 registration::a_body_that_is_not_json_is_refused_as_invalid_json,
                 registration::a_missing_field_is_refused_naming_the_field_without_echoing_any_value,
                 registration::an_invalid_email_is_refused_without_echoing_it,
                 registration::a_short_a_common_or_an_email_based_password_is_refused_as_weak,
                 registration::a_policy_version_other_than_the_current_one_is_refused,
-                registration::an_email_already_registered_is_refused_even_cased_or_spaced_differently,
+                registration::registering_a_taken_address_answers_exactly_as_a_free_one_and_tells_the_owner,
                 sessions::signing_in_without_remember_sets_a_browser_session_cookie_for_12_hours,
                 sessions::signing_in_with_remember_sets_a_30_day_cookie_and_session,
                 sessions::the_bearer_token_and_the_session_cookie_both_authenticate,
@@ -42,7 +44,7 @@ macro_rules! flows {
                 sessions::signing_out_everywhere_ends_every_session_of_the_account_only,
                 profile::a_password_change_with_a_wrong_current_password_or_a_weak_new_one_is_refused,
                 profile::a_password_change_ends_the_other_sessions_keeps_this_one_and_queues_a_notice,
-                profile::the_name_and_the_email_can_be_changed_but_not_to_a_taken_email,
+                profile::the_name_changes_at_once_and_the_email_only_through_the_link_sent_to_the_new_address,
                 profile::the_security_log_lists_sign_ins_newest_first_with_their_network_address,
                 profile::a_sign_in_from_a_new_network_queues_one_notice_and_a_known_network_none,
                 pages::a_connected_page_is_listed_for_its_own_account_only_and_never_shows_its_token,

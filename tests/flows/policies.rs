@@ -210,7 +210,7 @@ pub async fn a_published_policy_queues_its_fanout_and_must_be_accepted_in_its_cu
         .assert_error(400, "policy_version_mismatch");
     app.post_json("/api/accounts", &late("2"), None)
         .await
-        .assert_status(201);
+        .assert_status(202);
 
     app.assert_every_stored_attribute_is_declared().await;
 }

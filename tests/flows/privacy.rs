@@ -48,8 +48,12 @@ pub async fn after_a_whole_flow_no_personal_value_is_in_the_raw_store_or_the_log
     let r = app
         .register(&format!("  {email} "), &first_password, Some(name))
         .await;
-    r.assert_status(201);
-    let account = r.json()["id"].as_str().expect("an id").to_owned();
+    r.assert_status(202);
+    let confirm_link = app.link_token("confirm_registration", &email).await;
+    app.use_link(&format!("/verify-email/{confirm_link}"), None)
+        .await
+        .assert_status(200);
+    let account = app.account_id_of(&email).await.expect("an account");
     let at_home = app.sign_in_ok(&email, &first_password, true).await;
 
     // Sign in while travelling: a new network.
@@ -103,6 +107,12 @@ pub async fn after_a_whole_flow_no_personal_value_is_in_the_raw_store_or_the_log
     )
     .await
     .assert_status(200);
+    let change_link = app
+        .link_token("confirm_email_change", &second_email.to_lowercase())
+        .await;
+    app.use_link(&format!("/verify-email/{change_link}"), None)
+        .await
+        .assert_status(200);
     let me = app.get("/api/account", Some(&latest)).await.json();
     assert_eq!(me["email"], second_email.to_lowercase());
     assert_eq!(me["name"], name);
@@ -124,6 +134,8 @@ pub async fn after_a_whole_flow_no_personal_value_is_in_the_raw_store_or_the_log
         &travelling,
         &latest,
         &page_token,
+        &confirm_link,
+        &change_link,
         &home_address,
         &travel_address,
         &home_prefix,

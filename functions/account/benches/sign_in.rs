@@ -89,6 +89,12 @@ fn request(method: &str, path: &str, body: &str) -> qchat_shared::http::Request 
     let mut req = http::Request::new(bytes::Bytes::from(body.to_owned()));
     *req.method_mut() = or_die(method.parse(), "method");
     *req.uri_mut() = or_die(path.parse(), "uri");
+    if !body.is_empty() {
+        req.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+    }
     req.extensions_mut()
         .insert(qchat_shared::http::ClientAddr(std::net::IpAddr::from([
             203, 0, 113, 7,
@@ -112,6 +118,22 @@ fn sign_in_calls(_: &mut Criterion) {
         &first.app,
         request("POST", "/api/accounts", register),
     ));
+    // The account exists once the link mailed to the address is used.
+    let link = or_die(
+        rt.block_on(qchat_shared::test_support::links::link_token(
+            &first.app,
+            "confirm_registration",
+            "bench@example.com",
+        ))
+        .ok_or("no confirmation mail"),
+        "confirmation link",
+    );
+    let mut confirm = request("POST", &format!("/verify-email/{link}"), "");
+    confirm.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    rt.block_on(qchat_account::handle(&first.app, confirm));
     let cold_app = App::from_parts(
         (*first.app.config).clone(),
         first.store.clone() as Arc<dyn ItemStore>,

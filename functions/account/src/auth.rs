@@ -21,19 +21,22 @@ pub async fn profile(app: &App, caller: &Caller) -> Result<Profile, ApiError> {
         .ok_or_else(ApiError::unauthorized)
 }
 
-/// Whether this profile's address is `QCHAT_OPERATOR_EMAIL`.
-pub async fn is_operator(app: &App, profile: &Profile) -> Result<bool, ApiError> {
-    let Some(operator) = &app.config.operator_email else {
-        return Ok(false);
-    };
-    Ok(operator == &profile.email)
+/// Whether this profile holds the operator role: its address is `QCHAT_OPERATOR_EMAIL` and was proven by
+/// a link sent to it. Every address an account holds was proven so (registration and address changes
+/// take effect only through the link), and the check says so again, so no account can take the role by
+/// typing the address.
+pub fn is_operator(app: &App, profile: &Profile) -> bool {
+    app.config
+        .operator_email
+        .as_ref()
+        .is_some_and(|operator| operator == &profile.email && profile.email_verified_at.is_some())
 }
 
 /// The caller, if it is the operator; 403 otherwise.
 pub async fn operator(app: &App, req: &Request) -> Result<Caller, ApiError> {
     let caller = caller(app, req).await?;
     let profile = profile(app, &caller).await?;
-    if !is_operator(app, &profile).await? {
+    if !is_operator(app, &profile) {
         return Err(ApiError::forbidden("only the operator may do this"));
     }
     Ok(caller)

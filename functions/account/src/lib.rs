@@ -1,9 +1,11 @@
-//! The account function: registration, sessions, the account profile and security log, connected pages,
-//! policies (current, publish, accept), breach notices and the public privacy notice.
+//! The account function: registration and address changes (proven by a link mailed to the address),
+//! password reset, sessions, the account profile and security log, connected pages, policies (current,
+//! publish, accept), breach notices, the operator's audit trail and the public privacy notice.
 //!
 //! Every state change that the account holder must hear about is written in the same transaction as its
 //! notice in the outbox; notify sends it.
 
+mod audit;
 mod auth;
 mod network;
 mod pages;
@@ -11,8 +13,10 @@ mod policies;
 mod privacy;
 mod profile;
 mod register;
+mod reset;
 mod seclog;
 mod sessions;
+mod verify;
 
 use qchat_shared::app::App;
 use qchat_shared::http::{ApiError, PathParams, Request, Response};
@@ -51,5 +55,12 @@ async fn dispatch(
         AccountRoute::PublishPolicy => policies::publish(app, req).await,
         AccountRoute::BreachNotice => policies::breach_notice(app, req).await,
         AccountRoute::PrivacyNotice => privacy::notice(app, req).await,
+        // The link pages answer in HTML whatever happens: a person follows them from a mail.
+        AccountRoute::VerifyEmailPage => Ok(verify::page(app, params).await),
+        AccountRoute::VerifyEmail => Ok(verify::confirm(app, req, params).await),
+        AccountRoute::RequestPasswordReset => reset::request(app, req).await,
+        AccountRoute::ResetPasswordPage => Ok(reset::page(app, params).await),
+        AccountRoute::ResetPassword => Ok(reset::reset(app, req, params).await),
+        AccountRoute::AuditLog => audit::list(app, req).await,
     }
 }

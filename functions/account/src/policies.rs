@@ -9,7 +9,7 @@ use qchat_shared::inventory::{BREACH_NOTICE, POLICY};
 use qchat_shared::jobs::Jobs;
 use qchat_shared::store::{Condition, Item, ItemKey, StoreError, Value, WriteOp};
 
-use crate::auth;
+use crate::{audit, auth};
 
 /// Job kinds run by notify; declared beside the outbox so notify need not depend on this crate.
 pub use qchat_shared::outbox::{BREACH_FANOUT_JOB, POLICY_FANOUT_JOB};
@@ -58,7 +58,7 @@ fn valid_text(t: &str, max: usize) -> bool {
 
 /// `POST /api/policies` (operator): publishes a version and queues the notice to every account.
 pub async fn publish(app: &App, req: &Request) -> Result<Response, ApiError> {
-    auth::operator(app, req).await?;
+    let operator = auth::operator(app, req).await?;
     let body: PublishRequest = parse_json(req)?;
     if !valid_version(&body.version) {
         return Err(ApiError::bad_request(
@@ -111,6 +111,13 @@ pub async fn publish(app: &App, req: &Request) -> Result<Response, ApiError> {
         15 * 60,
     );
     let (job_id, job_op) = jobs.enqueue_op(POLICY_FANOUT_JOB, &params, now)?;
+    let audit = audit::entry_op(
+        &app.ids.new_id(),
+        &operator.account,
+        audit::Action::PolicyPublished,
+        &serde_json::json!({ "kind": body.kind.name(), "version": body.version, "notice_job": job_id }),
+        now,
+    )?;
     match app
         .store
         .transact(vec![
@@ -119,6 +126,7 @@ pub async fn publish(app: &App, req: &Request) -> Result<Response, ApiError> {
                 condition: Condition::NotExists,
             },
             job_op,
+            audit,
         ])
         .await
     {
@@ -200,7 +208,7 @@ struct BreachRequest {
 
 /// `POST /api/breach-notices` (operator): queues a breach notice to all or the listed accounts.
 pub async fn breach_notice(app: &App, req: &Request) -> Result<Response, ApiError> {
-    auth::operator(app, req).await?;
+    let operator = auth::operator(app, req).await?;
     let body: BreachRequest = parse_json(req)?;
     if !valid_text(&body.summary, 4000) {
         return Err(ApiError::bad_request(
@@ -208,6 +216,10 @@ pub async fn breach_notice(app: &App, req: &Request) -> Result<Response, ApiErro
             "summary must be 1 to 4000 characters, without control or invisible characters",
         ));
     }
+    let scope_size = match &body.scope {
+        Scope::Accounts(ids) => serde_json::json!(ids.len()),
+        Scope::All(_) => serde_json::json!("all"),
+    };
     let scope = match &body.scope {
         Scope::All(s) if s == "all" => "all".to_owned(),
         Scope::All(_) => {
@@ -249,6 +261,13 @@ pub async fn breach_notice(app: &App, req: &Request) -> Result<Response, ApiErro
     );
     let params = serde_json::json!({ "notice_id": notice_id }).to_string();
     let (job_id, job_op) = jobs.enqueue_op(BREACH_FANOUT_JOB, &params, now)?;
+    let audit = audit::entry_op(
+        &app.ids.new_id(),
+        &operator.account,
+        audit::Action::BreachNoticeQueued,
+        &serde_json::json!({ "notice_id": notice_id, "scope": scope_size, "notice_job": job_id }),
+        now,
+    )?;
     app.store
         .transact(vec![
             WriteOp::Put {
@@ -256,6 +275,7 @@ pub async fn breach_notice(app: &App, req: &Request) -> Result<Response, ApiErro
                 condition: Condition::NotExists,
             },
             job_op,
+            audit,
         ])
         .await?;
     tracing::info!(job = %job_id, "breach notice queued");

@@ -1,43 +1,50 @@
-//! The account holder's own account: read it, change the name or email, change the password (which ends
-//! every other session and sends a notice), and read the security log.
+//! The account holder's own account: read it, change the name or ask to change the address (by a link
+//! mailed to the new address), change the password (which ends every other session and sends a notice),
+//! and read the security log.
 
-use qchat_shared::accounts::{self, purpose};
+use qchat_shared::accounts::purpose;
 use qchat_shared::app::{App, account_key_owner};
-use qchat_shared::domain::Password;
+use qchat_shared::domain::{LinkToken, Password};
 use qchat_shared::http::{ApiError, Request, Response, StatusCode, json, parse_json};
-use qchat_shared::inventory::EMAIL_CLAIM;
-use qchat_shared::outbox::{Notice, notice_op};
+use qchat_shared::inventory::EMAIL_VERIFICATION;
+use qchat_shared::outbox::{Notice, notice_op, outbox_key, outbox_op};
 use qchat_shared::store::{Condition, Item, StoreError, Value, WriteOp};
 
 use crate::policies::{PolicyKind, current_policy};
-use crate::register::{check_new_password, hash_password, parse_email, parse_name};
+use crate::register::{
+    EMAIL_CHANGE, LINK_HOURS, check_new_password, hash_password, parse_email, parse_name,
+    verification_key,
+};
 use crate::sessions::all_sessions;
 use crate::{auth, network, seclog};
 
 /// `GET /api/account`.
 pub async fn get(app: &App, req: &Request) -> Result<Response, ApiError> {
     let caller = auth::caller(app, req).await?;
-    let profile = auth::profile(app, &caller).await?;
-    let operator = auth::is_operator(app, &profile).await?;
+    Ok(json(StatusCode::OK, &account_view(app, &caller).await?))
+}
+
+/// The caller's account as `GET /api/account` shows it.
+async fn account_view(app: &App, caller: &auth::Caller) -> Result<serde_json::Value, ApiError> {
+    let profile = auth::profile(app, caller).await?;
+    let operator = auth::is_operator(app, &profile);
     let privacy = current_policy(app, PolicyKind::Privacy).await?;
     let terms = current_policy(app, PolicyKind::Terms).await?;
     let required = profile.privacy_version.as_deref() != Some(privacy.version.as_str())
         || profile.terms_version.as_deref() != Some(terms.version.as_str());
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({
-            "id": profile.id,
-            "email": profile.email.expose(),
-            "name": profile.name,
-            "created_at": profile.created.to_rfc3339(),
-            "role": if operator { "operator" } else { "account_holder" },
-            "policies": {
-                "privacy": { "accepted_version": profile.privacy_version, "current_version": privacy.version },
-                "terms": { "accepted_version": profile.terms_version, "current_version": terms.version },
-                "acceptance_required": required,
-            },
-        }),
-    ))
+    Ok(serde_json::json!({
+        "id": profile.id,
+        "email": profile.email.expose(),
+        "email_verified": profile.email_verified_at.is_some(),
+        "name": profile.name,
+        "created_at": profile.created.to_rfc3339(),
+        "role": if operator { "operator" } else { "account_holder" },
+        "policies": {
+            "privacy": { "accepted_version": profile.privacy_version, "current_version": privacy.version },
+            "terms": { "accepted_version": profile.terms_version, "current_version": terms.version },
+            "acceptance_required": required,
+        },
+    }))
 }
 
 #[derive(serde::Deserialize)]
@@ -61,7 +68,10 @@ fn conflict_on_concurrent_update(e: StoreError) -> ApiError {
     }
 }
 
-/// `PATCH /api/account` {name?, email?}. A new email must be free; the old address is told of the change.
+/// `PATCH /api/account` {name?, email?}. A name changes at once. A new address changes only when the link
+/// mailed to it is used ([`crate::verify`]): the answer says a link was sent, whether or not the address
+/// is free (a taken address is refused when the link is used, and only its owner can use it), so it
+/// tells nobody which addresses have accounts.
 pub async fn update(app: &App, req: &Request) -> Result<Response, ApiError> {
     let caller = auth::caller(app, req).await?;
     let body: UpdateRequest = parse_json(req)?;
@@ -76,78 +86,69 @@ pub async fn update(app: &App, req: &Request) -> Result<Response, ApiError> {
     let profile = auth::profile(app, &caller).await?;
     let owner = account_key_owner(&caller.account);
     let cipher = app.keys.cipher(&owner).await?;
-    let key = profile.item.key().clone();
-    let version = profile.item.version().unwrap_or(0);
-    let mut updated = profile.item.clone().with_version(version + 1);
-    if let Some(n) = &name {
-        updated = updated
-            .sealed("name", cipher.seal(&key, "name", n.as_bytes())?)
-            .map_err(|_| ApiError::internal())?;
-    }
-    let mut ops = Vec::new();
     let now = app.clock.now();
-    let mut new_claim_index = None;
-    if let Some(new_email) = email.as_ref().filter(|e| **e != profile.email) {
+    let mut ops = Vec::new();
+    if let Some(n) = &name {
+        let key = profile.item.key().clone();
+        let version = profile.item.version().unwrap_or(0);
+        let updated = profile
+            .item
+            .clone()
+            .sealed("name", cipher.seal(&key, "name", n.as_bytes())?)
+            .map_err(|_| ApiError::internal())?
+            .with_version(version + 1);
+        ops.push(WriteOp::Put {
+            item: updated,
+            condition: Condition::VersionIs(version),
+        });
+    }
+    let new_email = email.filter(|e| *e != profile.email);
+    if let Some(new_email) = &new_email {
         let indexer = app.keys.blind_indexer().await?;
         let new_index = indexer.index(purpose::EMAIL, new_email.expose().as_bytes());
-        updated = updated
-            .sealed(
-                "email",
-                cipher.seal(&key, "email", new_email.expose().as_bytes())?,
-            )
+        let token = LinkToken::generate();
+        let key = verification_key(&token);
+        let sealed_email = cipher.seal(&key, "email", new_email.expose().as_bytes())?;
+        let pending = Item::new(&EMAIL_VERIFICATION, key.clone())
+            .plain("purpose", Value::S(EMAIL_CHANGE.to_owned()))
+            .and_then(|i| i.plain("account_id", Value::S(caller.account.as_str().to_owned())))
+            .and_then(|i| i.sealed("email", sealed_email))
             .and_then(|i| i.blind_index("email_index", &new_index))
-            .map_err(|_| ApiError::internal())?;
-        let claim = Item::new(&EMAIL_CLAIM, accounts::email_claim_key(&new_index))
-            .plain("account_id", Value::S(caller.account.as_str().to_owned()))
-            .map_err(|_| ApiError::internal())?;
+            .and_then(|i| i.plain("created", Value::N(now.millis())))
+            .map_err(|_| ApiError::internal())?
+            .expires_at(now.plus_hours(LINK_HOURS));
+        let outbox_id = app.ids.new_id();
+        let mail_key = outbox_key(&outbox_id);
+        let recipient = cipher.seal(&mail_key, "recipient", new_email.expose().as_bytes())?;
+        let secret = cipher.seal(&mail_key, "secret", token.expose().as_bytes())?;
         ops.push(WriteOp::Put {
-            item: claim,
+            item: pending,
             condition: Condition::NotExists,
         });
-        ops.push(WriteOp::Delete {
-            key: accounts::email_claim_key(&profile.email_index),
-            condition: Condition::Always,
-        });
-        // The notice goes to the old address, sealed into the outbox item under the account's key.
-        let outbox_id = app.ids.new_id();
-        let old = cipher.seal(
-            &qchat_shared::outbox::outbox_key(&outbox_id),
-            "recipient",
-            profile.email.expose().as_bytes(),
-        )?;
-        ops.push(notice_op(
+        ops.push(outbox_op(
             &outbox_id,
-            &caller.account,
-            &Notice::EmailChanged { at: now },
+            Some(&caller.account),
+            &Notice::ConfirmEmailChange,
             now,
-            Some(old),
+            Some(recipient),
+            Some(secret),
         )?);
-        ops.push(seclog::entry_op(
-            app,
-            &caller.account,
-            &cipher,
-            &indexer,
-            seclog::Event::EmailChanged,
-            network::client_addr(req),
-        )?);
-        new_claim_index = Some(0);
     }
-    ops.push(WriteOp::Put {
-        item: updated,
-        condition: Condition::VersionIs(version),
-    });
-    match app.store.transact(ops).await {
-        Ok(()) => {}
-        Err(StoreError::TransactionConditionFailed { index }) if Some(index) == new_claim_index => {
-            return Err(ApiError::conflict(
-                "email_taken",
-                "an account with this email already exists",
-            ));
-        }
-        Err(e) => return Err(conflict_on_concurrent_update(e)),
+    if !ops.is_empty() {
+        app.store
+            .transact(ops)
+            .await
+            .map_err(conflict_on_concurrent_update)?;
     }
-    tracing::info!(account = %caller.account, "account updated");
-    get(app, req).await
+    tracing::info!(account = %caller.account, email_change = new_email.is_some(), "account updated");
+    let mut view = account_view(app, &caller).await?;
+    if new_email.is_some() {
+        view["email_change"] = serde_json::json!({
+            "status": "verification_sent",
+            "message": "the address changes when the link we sent to it is used (within 24 hours)",
+        });
+    }
+    Ok(json(StatusCode::OK, &view))
 }
 
 #[derive(serde::Deserialize)]

@@ -1,18 +1,18 @@
-//! `POST /api/accounts`: registration. The email is sealed and claimed through its blind index (so no two
-//! accounts share it), the password hashed with argon2id, the account's data key created, and the
-//! "account created" notice written in the same transaction.
+//! `POST /api/accounts`: registration. Nothing is created until the address is proven: the registration
+//! waits, sealed, behind a single-use link mailed to the address ([`crate::verify`] creates the account
+//! when it is used). The answer is the same whether or not the address already has an account.
 
-use qchat_shared::accounts::{self, ALL_ACCOUNTS_PARTITION, profile_key, purpose};
-use qchat_shared::app::{App, account_key_owner};
-use qchat_shared::domain::{AccountId, EmailAddress, Password};
+use qchat_shared::accounts::{self, REGISTRATIONS_KEY_OWNER, purpose};
+use qchat_shared::app::App;
+use qchat_shared::crypto::{CryptoError, FieldCipher};
+use qchat_shared::domain::{AccountId, EmailAddress, LinkToken, Password};
 use qchat_shared::http::{ApiError, Request, Response, StatusCode, json, parse_json};
-use qchat_shared::inventory::{ACCOUNT, EMAIL_CLAIM};
-use qchat_shared::outbox::{Notice, notice_op};
+use qchat_shared::inventory::{EMAIL_VERIFICATION, MAIL_THROTTLE};
+use qchat_shared::outbox::{Notice, notice_op, outbox_op};
 use qchat_shared::password;
-use qchat_shared::store::{Condition, Item, StoreError, Value, WriteOp};
+use qchat_shared::store::{Condition, Item, ItemKey, StoreError, Value, WriteOp};
 
 use crate::policies::{PolicyKind, current_policy};
-use crate::{network, seclog};
 
 #[derive(serde::Deserialize)]
 struct RegisterRequest {
@@ -57,6 +57,26 @@ pub async fn hash_password(pw: Password) -> Result<qchat_shared::crypto::OneWayH
         .map_err(|_| ApiError::internal())
 }
 
+/// How long a registration or address-change link stays usable.
+pub const LINK_HOURS: i64 = 24;
+
+/// The same answer to every well-formed registration, whether the address is free or has an account.
+fn verification_sent() -> Response {
+    json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({
+            "status": "verification_sent",
+            "message": "check your inbox: the link we sent finishes the registration within 24 hours",
+        }),
+    )
+}
+
+/// `POST /api/accounts`: nothing is created until the address is proven. A free address gets a
+/// single-use link that creates the account ([`crate::verify`]); an address that already has an account
+/// gets a notice saying so. Both answer 202 with the same body after the same work (an argon2id hash, a
+/// blind index, a lookup and one transaction), so the answer tells nobody whether an address is
+/// registered. One mail per address per quarter hour ([`throttle_op`]): a repeat within that time is
+/// answered the same and sends nothing.
 pub async fn register(app: &App, req: &Request) -> Result<Response, ApiError> {
     let body: RegisterRequest = parse_json(req)?;
     let email = parse_email(&body.email)?;
@@ -76,85 +96,133 @@ pub async fn register(app: &App, req: &Request) -> Result<Response, ApiError> {
     let terms = current_policy(app, PolicyKind::Terms).await?;
     check_new_password(&pw, &email, name.as_deref())?;
 
+    // The hash is made whether or not the address is free: the same work, the same time.
+    let hash = hash_password(pw).await?;
     let indexer = app.keys.blind_indexer().await?;
     let email_index = indexer.index(purpose::EMAIL, email.expose().as_bytes());
-    // A quick look first, so a taken address does not cost a data key and a password hash.
-    if app
+    let now = app.clock.now();
+    let existing = app
         .store
         .get(&accounts::email_claim_key(&email_index))
         .await?
-        .is_some()
-    {
-        return Err(ApiError::conflict(
-            "email_taken",
-            "an account with this email already exists",
-        ));
-    }
-    let hash = hash_password(pw).await?;
-
-    let id = AccountId::generate(app.ids.as_ref());
-    let owner = account_key_owner(&id);
-    app.keys.create(&owner).await?;
-    let cipher = app.keys.cipher(&owner).await?;
-    let key = profile_key(&id);
-    let now = app.clock.now();
-    let mut profile = Item::new(&ACCOUNT, key.clone())
-        .sealed(
-            "email",
-            cipher.seal(&key, "email", email.expose().as_bytes())?,
-        )
-        .and_then(|i| i.blind_index("email_index", &email_index))
-        .and_then(|i| i.hashed("password_hash", &hash))
-        .and_then(|i| i.plain("created", Value::N(now.millis())))
-        .and_then(|i| i.plain("privacy_version", Value::S(privacy.version.clone())))
-        .and_then(|i| i.plain("privacy_accepted_at", Value::N(now.millis())))
-        .and_then(|i| i.plain("terms_version", Value::S(terms.version.clone())))
-        .and_then(|i| i.plain("terms_accepted_at", Value::N(now.millis())))
-        .map_err(|_| ApiError::internal())?
-        .with_version(1)
-        .with_gsi1(ALL_ACCOUNTS_PARTITION, id.as_str());
-    if let Some(n) = &name {
-        profile = profile
-            .sealed("name", cipher.seal(&key, "name", n.as_bytes())?)
-            .map_err(|_| ApiError::internal())?;
-    }
-    let claim = Item::new(&EMAIL_CLAIM, accounts::email_claim_key(&email_index))
-        .plain("account_id", Value::S(id.as_str().to_owned()))
-        .map_err(|_| ApiError::internal())?;
-    let addr = network::client_addr(req);
-    let ops = vec![
-        WriteOp::Put {
-            item: claim,
-            condition: Condition::NotExists,
-        },
-        WriteOp::Put {
-            item: profile,
-            condition: Condition::NotExists,
-        },
-        seclog::entry_op(app, &id, &cipher, &indexer, seclog::Event::Registered, addr)?,
-        notice_op(&app.ids.new_id(), &id, &Notice::AccountCreated, now, None)?,
-    ];
-    match app.store.transact(ops).await {
-        Ok(()) => {}
-        Err(e) => {
-            // Nothing was written; the fresh data key protects nothing, so remove it.
-            let _ = app.keys.destroy(&owner).await;
-            return Err(match e {
-                StoreError::TransactionConditionFailed { index: 0 } => {
-                    ApiError::conflict("email_taken", "an account with this email already exists")
-                }
-                other => other.into(),
-            });
+        .and_then(|claim| {
+            claim
+                .get_str("account_id")
+                .and_then(|a| AccountId::parse(a).ok())
+        });
+    let throttle = throttle_op(MailPurpose::Registration, &email_index, now)?;
+    let outbox_id = app.ids.new_id();
+    let ops = match &existing {
+        Some(account) => vec![
+            throttle,
+            notice_op(
+                &outbox_id,
+                account,
+                &Notice::RegistrationAddressTaken,
+                now,
+                None,
+            )?,
+        ],
+        None => {
+            let cipher = registrations_cipher(app).await?;
+            let token = LinkToken::generate();
+            let key = verification_key(&token);
+            let sealed_email = cipher.seal(&key, "email", email.expose().as_bytes())?;
+            let mut pending = Item::new(&EMAIL_VERIFICATION, key.clone())
+                .plain("purpose", Value::S(REGISTRATION.to_owned()))
+                .and_then(|i| i.sealed("email", sealed_email))
+                .and_then(|i| i.blind_index("email_index", &email_index))
+                .and_then(|i| i.hashed("password_hash", &hash))
+                .and_then(|i| i.plain("privacy_version", Value::S(privacy.version.clone())))
+                .and_then(|i| i.plain("terms_version", Value::S(terms.version.clone())))
+                .and_then(|i| i.plain("created", Value::N(now.millis())))
+                .map_err(|_| ApiError::internal())?
+                .expires_at(now.plus_hours(LINK_HOURS));
+            if let Some(n) = &name {
+                pending = pending
+                    .sealed("name", cipher.seal(&key, "name", n.as_bytes())?)
+                    .map_err(|_| ApiError::internal())?;
+            }
+            let mail_key = qchat_shared::outbox::outbox_key(&outbox_id);
+            let recipient = cipher.seal(&mail_key, "recipient", email.expose().as_bytes())?;
+            let secret = cipher.seal(&mail_key, "secret", token.expose().as_bytes())?;
+            vec![
+                throttle,
+                WriteOp::Put {
+                    item: pending,
+                    condition: Condition::NotExists,
+                },
+                outbox_op(
+                    &outbox_id,
+                    None,
+                    &Notice::ConfirmRegistration,
+                    now,
+                    Some(recipient),
+                    Some(secret),
+                )?,
+            ]
         }
+    };
+    match app.store.transact(ops).await {
+        Ok(()) => tracing::info!("registration answered; a link or notice is queued"),
+        // A mail went to this address within the quarter hour: the same answer, no second mail.
+        Err(StoreError::TransactionConditionFailed { index: 0 }) => {
+            tracing::info!("registration answered; the address was mailed recently");
+        }
+        Err(e) => return Err(e.into()),
     }
-    tracing::info!(account = %id, "account registered");
-    Ok(json(
-        StatusCode::CREATED,
-        &serde_json::json!({
-            "id": id,
-            "email": email.expose(),
-            "name": name,
-            "created_at": now.to_rfc3339(),
-        }),
-    ))
+    Ok(verification_sent())
+}
+
+/// The cipher of the registrations key, made on first use (a cached key costs no keyring call).
+pub async fn registrations_cipher(app: &App) -> Result<FieldCipher, ApiError> {
+    match app.keys.cipher(REGISTRATIONS_KEY_OWNER).await {
+        Ok(cipher) => Ok(cipher),
+        Err(CryptoError::NoKey) => {
+            app.keys.create(REGISTRATIONS_KEY_OWNER).await?;
+            Ok(app.keys.cipher(REGISTRATIONS_KEY_OWNER).await?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What a throttled mail is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailPurpose {
+    Registration,
+    PasswordReset,
+}
+
+/// The marker that lets one registration or reset mail go to an address per quarter hour; its put fails
+/// (`NotExists`) while an earlier one lives.
+pub fn throttle_op(
+    purpose: MailPurpose,
+    email_index: &qchat_shared::crypto::BlindIndex,
+    now: qchat_shared::clock::Timestamp,
+) -> Result<WriteOp, ApiError> {
+    let name = match purpose {
+        MailPurpose::Registration => "REGISTER",
+        MailPurpose::PasswordReset => "RESET",
+    };
+    let item = Item::new(
+        &MAIL_THROTTLE,
+        ItemKey::new(format!("MAILED#{name}#{}", email_index.as_str()), "MAILED"),
+    )
+    .plain("created", Value::N(now.millis()))
+    .map_err(|_| ApiError::internal())?
+    .expires_at(now.plus_secs(15 * 60));
+    Ok(WriteOp::Put {
+        item,
+        condition: Condition::NotExists,
+    })
+}
+
+/// The `purpose` of a pending registration.
+pub const REGISTRATION: &str = "registration";
+/// The `purpose` of a pending change of address.
+pub const EMAIL_CHANGE: &str = "email_change";
+
+/// Where a pending verification lives: the link token is stored only as its SHA-256.
+pub fn verification_key(token: &LinkToken) -> ItemKey {
+    ItemKey::new(format!("VERIFY#{}", token.hash().as_str()), "VERIFY")
 }

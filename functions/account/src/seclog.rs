@@ -25,6 +25,7 @@ pub enum Event {
     SignIn,
     SignInFailed,
     PasswordChanged,
+    PasswordReset,
     EmailChanged,
     SignedOutEverywhere,
 }
@@ -36,6 +37,7 @@ impl Event {
             Self::SignIn => "sign_in",
             Self::SignInFailed => "sign_in_failed",
             Self::PasswordChanged => "password_changed",
+            Self::PasswordReset => "password_reset",
             Self::EmailChanged => "email_changed",
             Self::SignedOutEverywhere => "signed_out_everywhere",
         }

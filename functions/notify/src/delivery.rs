@@ -9,10 +9,12 @@
 //! - a sender that loses its lease (it outlived [`LEASE_SECS`]) records nothing — its mail may have gone,
 //!   and the other sender may send again: at least once, never silently lost.
 //!
-//! The recipient is read when sending — the sealed former address of an email-change notice, otherwise the
-//! account's current address — so an erased account gets nothing (`failed`, `account_gone`).
+//! The recipient is read when sending — a sealed address the notice carries (the former address of an
+//! email change, the new address to confirm, a registration's address), otherwise the account's current
+//! address — so an erased account gets nothing (`failed`, `account_gone`). A link token the notice carries
+//! sealed (`secret`) is removed from the item once the outcome is final (sent or failed).
 
-use qchat_shared::accounts::{self, ProfileError};
+use qchat_shared::accounts::{self, ProfileError, REGISTRATIONS_KEY_OWNER};
 use qchat_shared::app::{App, account_key_owner};
 use qchat_shared::clock::Timestamp;
 use qchat_shared::crypto::CryptoError;
@@ -25,7 +27,7 @@ use qchat_shared::store::{
 use tracing::instrument;
 
 use crate::NotifyError;
-use crate::notices::{self, Context};
+use crate::notices::{self, Context, RenderError};
 
 /// How long a claim holds a notice: far longer than one send takes.
 pub const LEASE_SECS: i64 = 60;
@@ -131,15 +133,31 @@ async fn attempt(
     key: &ItemKey,
     item: &Item,
 ) -> Result<SentEmail, Problem> {
-    let account = item
-        .get_str("account_id")
-        .and_then(|raw| AccountId::parse(raw).ok())
-        .ok_or(Problem::Permanent("malformed_notice"))?;
+    // Only a registration's confirmation mail has no account: its address and link are sealed under the
+    // registrations key.
+    let account = match item.get_str("account_id") {
+        Some(raw) => {
+            Some(AccountId::parse(raw).map_err(|_| Problem::Permanent("malformed_notice"))?)
+        }
+        None => None,
+    };
     let notice: Notice = item
         .get_str("params")
         .and_then(|raw| serde_json::from_str(raw).ok())
         .ok_or(Problem::Permanent("malformed_notice"))?;
-    let to = recipient(app, &account, key, item).await?;
+    let owner = account
+        .as_ref()
+        .map_or_else(|| REGISTRATIONS_KEY_OWNER.to_owned(), account_key_owner);
+    let to = match &account {
+        Some(account) => recipient(app, account, key, item).await?,
+        None => {
+            let plain = unseal(app, &owner, key, item, "recipient")
+                .await?
+                .ok_or(Problem::Permanent("malformed_notice"))?;
+            EmailAddress::parse(&plain).map_err(|_| Problem::Permanent("recipient_unreadable"))?
+        }
+    };
+    let link_token = unseal(app, &owner, key, item, "secret").await?;
     let breach_summary = match &notice {
         Notice::BreachNotice { notice_id } => Some(breach_summary(app, notice_id).await?),
         _ => None,
@@ -149,9 +167,13 @@ async fn attempt(
         &Context {
             public_url: &app.config.public_url,
             breach_summary: breach_summary.as_deref(),
+            link_token: link_token.as_deref(),
         },
     )
-    .map_err(|_| Problem::Permanent("breach_notice_gone"))?;
+    .map_err(|e| match e {
+        RenderError::MissingBreachSummary => Problem::Permanent("breach_notice_gone"),
+        RenderError::MissingLink => Problem::Permanent("malformed_notice"),
+    })?;
     let email = Email {
         to,
         subject: rendered.subject,
@@ -162,6 +184,31 @@ async fn attempt(
         MailError::Transient { reason, .. } => Problem::Transient(reason),
         MailError::Permanent { reason, .. } => Problem::Permanent(reason),
     })
+}
+
+/// The text of a sealed attribute of the outbox item, if it has one.
+async fn unseal(
+    app: &App,
+    owner: &str,
+    key: &ItemKey,
+    item: &Item,
+    attribute: &str,
+) -> Result<Option<String>, Problem> {
+    let Some(sealed) = item.get_sealed(attribute) else {
+        return Ok(None);
+    };
+    let plain = app
+        .keys
+        .open(owner, key, attribute, &sealed)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, attribute, "a sealed value of a notice was not decrypted");
+            crypto_problem(&e)
+        })?;
+    plain
+        .as_str()
+        .map(|s| Some(s.to_owned()))
+        .map_err(|_| Problem::Permanent("recipient_unreadable"))
 }
 
 /// A crypto failure: the key is gone (the account was erased, its key shredded), the value is unusable,
@@ -201,22 +248,12 @@ async fn recipient(
         }
         Err(ProfileError::Malformed(_)) => return Err(Problem::Permanent("recipient_unreadable")),
     };
-    let Some(sealed) = item.get_sealed("recipient") else {
-        return Ok(profile.email);
-    };
-    let plain = app
-        .keys
-        .open(&account_key_owner(account), key, "recipient", &sealed)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "former address not decrypted");
-            crypto_problem(&e)
-        })?;
-    plain
-        .as_str()
-        .ok()
-        .and_then(|s| EmailAddress::parse(s).ok())
-        .ok_or(Problem::Permanent("recipient_unreadable"))
+    match unseal(app, &account_key_owner(account), key, item, "recipient").await? {
+        None => Ok(profile.email),
+        Some(plain) => {
+            EmailAddress::parse(&plain).map_err(|_| Problem::Permanent("recipient_unreadable"))
+        }
+    }
 }
 
 /// The operator's text of a breach notice.
@@ -265,6 +302,7 @@ async fn record(
                     ("provider_id", Value::S(sent.provider_id)),
                 ],
             )?
+            .without("secret")
             .without_gsi1();
             (next, Delivery::Sent)
         }
@@ -288,6 +326,7 @@ async fn record(
                     ("failure", Value::S(failure.to_owned())),
                 ],
             )?
+            .without("secret")
             .without_gsi1();
             (next, Delivery::Failed)
         }

@@ -34,6 +34,8 @@ pub struct Context<'a> {
     pub public_url: &'a str,
     /// The operator's text of the breach notice, for [`Notice::BreachNotice`].
     pub breach_summary: Option<&'a str>,
+    /// The single-use token of the link a confirmation or reset mail carries.
+    pub link_token: Option<&'a str>,
 }
 
 /// Why a notice could not be rendered.
@@ -41,6 +43,8 @@ pub struct Context<'a> {
 pub enum RenderError {
     #[error("the breach notice's text was not provided")]
     MissingBreachSummary,
+    #[error("the link of a confirmation or reset mail was not provided")]
+    MissingLink,
 }
 
 /// Renders any notice.
@@ -65,6 +69,16 @@ pub fn render(notice: &Notice, ctx: &Context<'_>) -> Result<Rendered, RenderErro
             ctx.breach_summary
                 .ok_or(RenderError::MissingBreachSummary)?,
         ),
+        Notice::ConfirmRegistration => {
+            confirm_registration(base, ctx.link_token.ok_or(RenderError::MissingLink)?)
+        }
+        Notice::RegistrationAddressTaken => registration_address_taken(base),
+        Notice::ConfirmEmailChange => {
+            confirm_email_change(base, ctx.link_token.ok_or(RenderError::MissingLink)?)
+        }
+        Notice::PasswordReset => {
+            password_reset(base, ctx.link_token.ok_or(RenderError::MissingLink)?)
+        }
     })
 }
 
@@ -94,12 +108,67 @@ fn notice(subject: &str, body: String, base: &str) -> Rendered {
 
 pub fn account_created(base: &str) -> Rendered {
     notice(
-        "Your qchat account was created",
-        "a qchat account was just created with this email address.\n\n\
-         If this was you, there is nothing more to do.\n\
-         If it was not you, someone may have typed your address by mistake. You can ask for the account \
-         to be erased, as the privacy notice below explains."
+        "Your qchat account is ready",
+        "your address is confirmed and your qchat account is created. Sign in with this address and the \
+         password you chose.\n\n\
+         If you did not create it, someone else knows a password for an account under your address: ask \
+         for a password reset (POST /api/password-resets with this address), which signs out everyone \
+         else."
             .to_owned(),
+        base,
+    )
+}
+
+pub fn confirm_registration(base: &str, token: &str) -> Rendered {
+    notice(
+        "Confirm your email address for qchat",
+        format!(
+            "someone asked to create a qchat account with this address. To confirm it is yours and \
+             finish creating the account, open this link within 24 hours and press Confirm:\n\n\
+             {base}/verify-email/{token}\n\n\
+             If it was not you, ignore this message: no account is created without the confirmation, and \
+             what was typed is deleted after 24 hours."
+        ),
+        base,
+    )
+}
+
+pub fn registration_address_taken(base: &str) -> Rendered {
+    notice(
+        "Someone tried to register your address at qchat",
+        "someone asked to create a qchat account with this address, which already has one, so nothing \
+         was created.\n\n\
+         If it was you: sign in with your password. If you forgot it, ask for a reset (POST \
+         /api/password-resets with this address).\n\
+         If it was not you, there is nothing to do: your account is unchanged."
+            .to_owned(),
+        base,
+    )
+}
+
+pub fn confirm_email_change(base: &str, token: &str) -> Rendered {
+    notice(
+        "Confirm your new email address for qchat",
+        format!(
+            "someone asked to make this the address of their qchat account. To confirm it is yours, open \
+             this link within 24 hours and press Confirm:\n\n\
+             {base}/verify-email/{token}\n\n\
+             If it was not you, ignore this message: nothing changes without the confirmation."
+        ),
+        base,
+    )
+}
+
+pub fn password_reset(base: &str, token: &str) -> Rendered {
+    notice(
+        "Reset your qchat password",
+        format!(
+            "someone asked to reset the password of the qchat account of this address. To choose a new \
+             password, open this link within one hour:\n\n\
+             {base}/reset-password/{token}\n\n\
+             Setting a new password signs every device out of the account. If it was not you, ignore this \
+             message: your password stays as it is."
+        ),
         base,
     )
 }
@@ -224,6 +293,7 @@ mod tests {
 
     const BASE: &str = "https://api.example.test";
     const AT: Timestamp = Timestamp::from_millis(1_795_000_000_000);
+    const TOKEN: &str = "tok3n-of-43-characters-base64url-xxxxxxxxxx";
 
     fn every_notice() -> Vec<Notice> {
         vec![
@@ -244,6 +314,10 @@ mod tests {
             Notice::BreachNotice {
                 notice_id: "n1".into(),
             },
+            Notice::ConfirmRegistration,
+            Notice::RegistrationAddressTaken,
+            Notice::ConfirmEmailChange,
+            Notice::PasswordReset,
         ]
     }
 
@@ -251,6 +325,7 @@ mod tests {
         Context {
             public_url: BASE,
             breach_summary: Some("A backup was exposed for two hours."),
+            link_token: Some(TOKEN),
         }
     }
 
@@ -309,10 +384,32 @@ mod tests {
         let missing = Context {
             public_url: BASE,
             breach_summary: None,
+            link_token: None,
         };
         assert_eq!(render(&n, &missing), Err(RenderError::MissingBreachSummary));
         let body = render(&n, &ctx()).map(|r| r.body).unwrap_or_default();
         assert!(body.contains("A backup was exposed for two hours."));
+    }
+
+    #[test]
+    fn link_mails_carry_their_link_and_need_it() {
+        for (notice, path) in [
+            (Notice::ConfirmRegistration, "verify-email"),
+            (Notice::ConfirmEmailChange, "verify-email"),
+            (Notice::PasswordReset, "reset-password"),
+        ] {
+            let body = render(&notice, &ctx()).map(|r| r.body).unwrap_or_default();
+            assert!(
+                body.contains(&format!("{BASE}/{path}/{TOKEN}")),
+                "{}",
+                notice.name()
+            );
+            let missing = Context {
+                link_token: None,
+                ..ctx()
+            };
+            assert_eq!(render(&notice, &missing), Err(RenderError::MissingLink));
+        }
     }
 
     #[test]

@@ -8,7 +8,6 @@ mod access;
 mod detail;
 mod events;
 mod holder;
-mod html;
 mod link;
 mod list;
 mod view;

@@ -13,7 +13,7 @@ use qchat_shared::pages::page_key;
 use qchat_shared::store::Item;
 
 use crate::events::{self, Actor, LINK_BUTTON};
-use crate::html::{self, escape};
+use qchat_shared::http::page::{self as html, escape};
 
 /// What a link leads to.
 #[derive(Debug)]

@@ -11,7 +11,7 @@ mod secrets;
 pub use email::EmailAddress;
 pub use ids::{AccountId, LeadId};
 pub use messenger_ids::{NotificationToken, PageId, Psid, UserRef};
-pub use secrets::{PageAccessToken, Password, SessionToken};
+pub use secrets::{LinkToken, PageAccessToken, Password, SessionToken};
 
 /// Why a value was refused at the edge. Holds the rule, never the value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

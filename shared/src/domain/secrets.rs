@@ -24,36 +24,55 @@ impl Password {
     }
 }
 
-/// A session bearer token: 256 random bits, base64url (43 characters). Stored only as its SHA-256.
-#[derive(Debug, Clone)]
-pub struct SessionToken(SecretString);
+/// Declares a secret token of 256 random bits, written as 43 base64url characters and stored only as its
+/// SHA-256.
+macro_rules! random_token {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(SecretString);
 
-impl SessionToken {
-    /// A fresh token from the CSPRNG.
-    pub fn generate() -> Self {
-        use base64::Engine as _;
-        let bytes = crate::crypto::random_bytes::<32>();
-        Self(SecretString::from(
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
-        ))
-    }
-    pub fn parse(raw: &str) -> Result<Self, ParseError> {
-        let ok = raw.len() == 43
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !ok {
-            return Err(ParseError::new(
-                "session token",
-                "must be 43 base64url characters",
-            ));
+        impl $name {
+            /// A fresh token from the CSPRNG.
+            pub fn generate() -> Self {
+                use base64::Engine as _;
+                let bytes = crate::crypto::random_bytes::<32>();
+                Self(SecretString::from(
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+                ))
+            }
+            pub fn parse(raw: &str) -> Result<Self, ParseError> {
+                let ok = raw.len() == 43
+                    && raw
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                if !ok {
+                    return Err(ParseError::new($what, "must be 43 base64url characters"));
+                }
+                Ok(Self(SecretString::from(raw)))
+            }
+            pub fn expose(&self) -> &str {
+                self.0.expose_secret()
+            }
+            /// What the store keeps of the token.
+            pub fn hash(&self) -> crate::crypto::OneWayHash {
+                crate::crypto::OneWayHash::sha256_of(self.expose().as_bytes())
+            }
         }
-        Ok(Self(SecretString::from(raw)))
-    }
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
+    };
 }
+
+random_token!(
+    /// A session bearer token.
+    SessionToken,
+    "session token"
+);
+
+random_token!(
+    /// The token of a single-use link mailed to an address: confirming an address, resetting a password.
+    LinkToken,
+    "link token"
+);
 
 /// A Facebook Page access token. Secret: sealed at rest, sent only to the Graph API.
 #[derive(Debug, Clone)]

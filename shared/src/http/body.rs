@@ -57,6 +57,13 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     })
 }
 
+/// The first value of field `name` of a form-encoded body (`application/x-www-form-urlencoded`).
+pub fn form_field(req: &Request, name: &str) -> Option<String> {
+    form_urlencoded::parse(req.body())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
 /// The first value of query parameter `name`, percent-decoded.
 pub fn query_param(req: &Request, name: &str) -> Option<String> {
     let query = req.uri().query()?;

@@ -161,6 +161,12 @@ impl Item {
         self
     }
 
+    /// Removes an attribute (a value no longer needed, such as a link token once its mail is sent).
+    pub fn without(mut self, attribute: &str) -> Self {
+        self.attrs.remove(attribute);
+        self
+    }
+
     /// Checks the whole item before it is written: its type expires ⇒ it has a TTL.
     pub fn validate_for_write(&self) -> Result<(), InventoryError> {
         if self.item_type.retention.needs_ttl() && self.expires.is_none() {

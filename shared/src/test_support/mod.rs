@@ -2,6 +2,7 @@
 //! and log capture. Never used by production code.
 
 pub mod counting;
+pub mod links;
 pub mod logs;
 pub mod moto;
 

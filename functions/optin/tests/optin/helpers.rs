@@ -228,8 +228,23 @@ impl TestApp {
                 Some(json!({"email": email, "password": password, "accepted_policy_version": "1"})),
             )
             .await;
-        assert_eq!(reg.status, StatusCode::CREATED, "{}", reg.body);
-        let account = AccountId::parse(reg.json()["id"].as_str().expect("id")).expect("account id");
+        assert_eq!(reg.status, StatusCode::ACCEPTED, "{}", reg.body);
+        // The account exists once the link mailed to the address is used.
+        let link = qchat_shared::test_support::links::link_token(
+            &self.app,
+            "confirm_registration",
+            &email,
+        )
+        .await
+        .expect("a confirmation mail is queued");
+        let confirm = http::Request::builder()
+            .method(Method::POST)
+            .uri(format!("/verify-email/{link}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Bytes::new())
+            .expect("a request");
+        let confirmed = qchat_account::handle(&self.app, confirm).await;
+        assert_eq!(confirmed.status(), StatusCode::OK);
         let session = self
             .send(
                 true,
@@ -241,6 +256,10 @@ impl TestApp {
             .await;
         assert_eq!(session.status, StatusCode::OK, "{}", session.body);
         let token = session.json()["token"].as_str().expect("token").to_owned();
+        let me = self
+            .send(true, Method::GET, "/api/account", Some(&token), None)
+            .await;
+        let account = AccountId::parse(me.json()["id"].as_str().expect("id")).expect("account id");
         Holder { account, token }
     }
 

@@ -1,8 +1,9 @@
-//! The HTML of the unsubscribe pages: one small self-contained document (inline style only, as the CSP
-//! that `finish` adds allows), every inserted value escaped.
+//! The HTML pages people reach from a link (unsubscribe, confirm an address, reset a password): one small
+//! self-contained document (inline style only, as the CSP that `finish` adds allows), every inserted value
+//! escaped. They answer in HTML whatever happens: a person reads them in a browser.
 
-pub use qchat_shared::http::escape_html as escape;
-use qchat_shared::http::{Response, StatusCode, html};
+pub use super::escape_html as escape;
+use super::{Response, StatusCode, html};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;\
 line-height:1.5;color:#222}button{font-size:1rem;padding:.6rem 1.4rem;cursor:pointer}";
