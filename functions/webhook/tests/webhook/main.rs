@@ -1,5 +1,5 @@
 //! Black-box tests of the webhook function (one binary): signatures and the handshake, batches and
-//! de-duplication, every opt-in and opt-out path with its consent chain, policy enforcement, storage
+//! de-duplication, unreadable values in a signed batch, every opt-in and opt-out path with its consent chain, policy enforcement, storage
 //! failures, privacy of stored bytes and logs, and notify sending the queued replies.
 //!
 //! Every case runs once on the embedded backends (SQLite store, local keyring) and once on the AWS
@@ -15,6 +15,7 @@ mod consent;
 mod helpers;
 mod linking;
 mod privacy;
+mod repair;
 mod replies;
 mod signature;
 
@@ -35,6 +36,9 @@ macro_rules! cases {
                 batches::a_storage_failure_mid_batch_answers_503_and_the_retry_completes_without_duplicates,
                 batches::a_concurrent_delivery_found_at_commit_leaves_exactly_one_copy_of_every_event,
                 batches::a_batch_commits_its_events_together,
+                repair::a_signed_batch_with_unreadable_values_stores_every_readable_event,
+                repair::a_stop_in_a_batch_with_an_unreadable_value_is_honoured,
+                repair::the_signature_is_checked_over_the_bytes_as_received_never_over_a_repaired_body,
                 consent::implicit_mode_subscribes_on_the_first_message_and_confirms_with_a_stop_link,
                 consent::confirmed_mode_asks_first_and_yes_subscribes_while_no_declines,
                 consent::get_started_with_a_ref_referral_and_the_checkbox_plugin_opt_in,
