@@ -14,6 +14,7 @@ mod batches;
 mod consent;
 mod helpers;
 mod linking;
+mod marketing;
 mod privacy;
 mod repair;
 mod replies;
@@ -44,6 +45,14 @@ macro_rules! cases {
                 consent::get_started_with_a_ref_referral_and_the_checkbox_plugin_opt_in,
                 consent::marketing_messages_opt_in_stop_and_resume,
                 consent::every_opt_out_path_unsubscribes_and_start_subscribes_again,
+                marketing::a_marketing_stop_unsubscribes_at_once_and_stops_the_token,
+                marketing::a_marketing_stop_after_start_unsubscribes_a_lead_whose_token_was_stopped,
+                marketing::a_marketing_resume_subscribes_again_with_an_active_token_and_a_fresh_link,
+                marketing::a_marketing_opt_in_subscribes_a_new_pending_unsubscribed_or_unreachable_lead_with_a_link,
+                marketing::every_opt_out_stops_an_active_marketing_token,
+                marketing::an_opt_out_of_an_unsubscribed_lead_whose_token_is_still_active_stops_it,
+                marketing::the_inventory_declares_no_marketing_frequency_mark,
+                marketing::a_linked_lead_inherits_the_consent_of_a_marketing_opt_in_or_stop,
                 consent::my_data_replies_with_a_summary_and_delete_my_data_records_the_request,
                 replies::notify_sends_each_queued_reply_once_through_the_messenger,
                 replies::a_stopped_page_sends_nothing_and_its_replies_fail,
