@@ -467,10 +467,9 @@ pub const LEAD: ItemType = ItemType {
             Protection::Encrypted,
             "send marketing messages the person opted in to",
         ),
-        technical("marketing_status", "active or stopped"),
         technical(
-            "marketing_last_sent_at",
-            "last marketing message (ms): at most one per 48 h",
+            "marketing_status",
+            "active or stopped (any opt-out stops it)",
         ),
         technical("consent_seq", "number of consent records (chain length)"),
         technical(

@@ -19,14 +19,30 @@
 //!
 //! A first message from a PSID that answers a checkbox-plugin message is linked to the checkbox opt-in:
 //! see [`link`].
+//!
+//! Marketing messages (`notification_messages`), as decided in `qchat_shared::leads`:
+//! - an opt-in is explicit consent, in either consent mode: a new, `pending`, `unsubscribed` or
+//!   `unreachable` lead becomes `subscribed` — as every other explicit opt-in (Yes, START, the checkbox
+//!   plugin) makes it, an `unreachable` one included, since the person just acted in Messenger — with
+//!   the token active, a `marketing_opt_in` record, a fresh unsubscribe link and the confirmation reply
+//!   that says how to stop; a `subscribed` lead gets the record and the (possibly refreshed) token;
+//! - the person's STOP (`STOP_NOTIFICATIONS`, also spelled with spaces) withdraws consent to all of the
+//!   page's messages, the 24-hour window's broadcasts included: the lead becomes `unsubscribed` at once
+//!   and the token `stopped`, recorded as `marketing_stop`. No reply is queued: Messenger itself
+//!   confirms the stop, and the person asked for fewer messages, not one more;
+//! - RESUME is the person's own act to receive the page's marketing messages again: the token is active
+//!   and the lead `subscribed`, as for an opt-in (`marketing_resume`). A resume for a person of whom no
+//!   token is held, and one that changes nothing, record nothing;
+//! - any other opt-out (STOP, the Unsubscribe button, No, DELETE MY DATA) also stops an active token
+//!   ([`leads::ops::transition_ops`]); START or Yes leave a stopped token stopped.
 
 use qchat_shared::clock::Timestamp;
 use qchat_shared::crypto::{BlindIndexer, FieldCipher};
 use qchat_shared::domain::{LeadId, NotificationToken};
 use qchat_shared::inventory::{UNSUBSCRIBE_LINK, WEBHOOK_EVENT};
 use qchat_shared::leads::{
-    self, Action, ConsentEvent, GENESIS_HASH, Lead, LeadStatus, Subject, UnsubscribeToken,
-    lead_key, unsubscribe_key,
+    self, Action, ConsentEvent, GENESIS_HASH, Lead, LeadStatus, MARKETING_ACTIVE,
+    MARKETING_STOPPED, Subject, UnsubscribeToken, lead_key, unsubscribe_key,
 };
 use qchat_shared::store::{Condition, Item, ItemKey, ItemStore, StoreError, Value, WriteOp};
 
@@ -417,8 +433,6 @@ impl Step<'_> {
         }
     }
 
-    /// A lead that does not exist yet, with its first status and record (`NotExists`: a concurrent
-    /// creation fails the transaction, and the next attempt finds the lead).
     /// The item of a lead that does not exist yet: the sealed subject, its kind, the creation time.
     fn fresh_item(&self, batch: &Batch<'_>) -> Result<Item, ProcessError> {
         let key = lead_key(&self.page.id, self.lead_id);
@@ -446,18 +460,24 @@ impl Step<'_> {
         }
     }
 
+    /// The item of a new lead: [`Self::fresh_item`], and when the person wrote, `last_message_at`.
+    fn new_item(&self, batch: &Batch<'_>) -> Result<Item, ProcessError> {
+        let item = self.fresh_item(batch)?;
+        if !self.is_from_person() {
+            return Ok(item);
+        }
+        Ok(item.plain("last_message_at", Value::N(self.written_at(batch)))?)
+    }
+
+    /// The writes of a new lead (`item`, from [`Self::new_item`]) with its first status and record
+    /// (`NotExists`: a concurrent creation fails the transaction, and the next attempt finds the lead).
     fn new_lead(
         &self,
         batch: &Batch<'_>,
         status: LeadStatus,
         event: ConsentEvent,
-        extra: impl FnOnce(Item) -> Result<Item, ProcessError>,
+        item: Item,
     ) -> Result<Vec<WriteOp>, ProcessError> {
-        let mut item = self.fresh_item(batch)?;
-        if self.is_from_person() {
-            item = item.plain("last_message_at", Value::N(self.written_at(batch)))?;
-        }
-        let item = extra(item)?;
         let blank = self.blank(batch, status, item.clone());
         let (mut ops, _) = leads::ops::transition_ops(&blank, item, status, event)?;
         for op in &mut ops {
@@ -505,28 +525,40 @@ impl Step<'_> {
         source: &str,
         wording: String,
     ) -> Result<Plan, ProcessError> {
-        let event = self.event(batch, Action::OptIn, source, wording).await?;
-        let mut link_ops = Vec::new();
-        let mut token = None;
-        let mut ops = match lead {
-            None => self.new_lead(batch, LeadStatus::Subscribed, event, |item| {
-                let (ops, item, t) = self.link(batch, None, item)?;
-                link_ops = ops;
-                token = Some(t);
-                Ok(item)
-            })?,
+        self.subscribe_as(batch, lead, Action::OptIn, source, wording, Ok)
+            .await
+    }
+
+    /// Subscribes (new or existing lead) with an `action` record, the attributes `extra` sets, a fresh
+    /// unsubscribe link and the confirmation reply saying how to stop: every subscription, whatever its
+    /// source, gets them.
+    async fn subscribe_as(
+        &self,
+        batch: &mut Batch<'_>,
+        lead: Option<&Lead>,
+        action: Action,
+        source: &str,
+        wording: String,
+        extra: impl FnOnce(Item) -> Result<Item, ProcessError>,
+    ) -> Result<Plan, ProcessError> {
+        let event = self.event(batch, action, source, wording).await?;
+        let (mut ops, link_ops, token) = match lead {
+            None => {
+                let item = extra(self.new_item(batch)?)?;
+                let (link_ops, item, token) = self.link(batch, None, item)?;
+                let ops = self.new_lead(batch, LeadStatus::Subscribed, event, item)?;
+                (ops, link_ops, token)
+            }
             Some(lead) => {
-                let (ops, item, t) = self.link(batch, Some(lead), self.touched(batch, lead)?)?;
-                link_ops = ops;
-                token = Some(t);
-                leads::ops::transition_ops(lead, item, LeadStatus::Subscribed, event)?.0
+                let item = extra(self.touched(batch, lead)?)?;
+                let (link_ops, item, token) = self.link(batch, Some(lead), item)?;
+                let ops = leads::ops::transition_ops(lead, item, LeadStatus::Subscribed, event)?.0;
+                (ops, link_ops, token)
             }
         };
         ops.extend(link_ops);
-        if let Some(token) = token {
-            let text = replies::subscribed(self.page, self.public_url(batch), token.expose());
-            ops.push(self.reply(batch, &text, replies::UNSUBSCRIBE_BUTTON)?);
-        }
+        let text = replies::subscribed(self.page, self.public_url(batch), token.expose());
+        ops.push(self.reply(batch, &text, replies::UNSUBSCRIBE_BUTTON)?);
         Ok(Plan::Write(ops))
     }
 
@@ -550,7 +582,8 @@ impl Step<'_> {
                 question.clone(),
             )
             .await?;
-        let mut ops = self.new_lead(batch, LeadStatus::Pending, event, Ok)?;
+        let item = self.new_item(batch)?;
+        let mut ops = self.new_lead(batch, LeadStatus::Pending, event, item)?;
         ops.push(self.reply(batch, &question, replies::YES_NO)?);
         Ok(Plan::Write(ops))
     }
@@ -652,7 +685,8 @@ impl Step<'_> {
         };
         let touched = self.touched(batch, lead)?;
         match intent {
-            Intent::Stop if lead.status != LeadStatus::Unsubscribed => {
+            // An unsubscribed lead whose marketing token is still active has something to withdraw.
+            Intent::Stop if lead.status != LeadStatus::Unsubscribed || lead.marketing_active() => {
                 let text = replies::unsubscribed(self.page);
                 Ok(Plan::OptOut {
                     source,
@@ -698,7 +732,8 @@ impl Step<'_> {
             }
             Intent::DeleteMyData => {
                 let item = touched.plain("erasure_requested_at", Value::N(batch.now.millis()))?;
-                let mut ops = if lead.status == LeadStatus::Unsubscribed {
+                let mut ops = if lead.status == LeadStatus::Unsubscribed && !lead.marketing_active()
+                {
                     vec![self.plain_update(lead, item)]
                 } else {
                     let event = self
@@ -720,6 +755,25 @@ impl Step<'_> {
         }
     }
 
+    /// `item` with the marketing status and, when the event carries one, the token (sealed).
+    fn with_marketing(
+        &self,
+        item: Item,
+        status: &str,
+        token: Option<&NotificationToken>,
+    ) -> Result<Item, ProcessError> {
+        let mut item = item.plain("marketing_status", Value::S(status.to_owned()))?;
+        if let Some(token) = token {
+            let key = lead_key(&self.page.id, self.lead_id);
+            let sealed = self
+                .cipher
+                .seal(&key, "marketing_token", token.expose().as_bytes())?;
+            item = item.sealed("marketing_token", sealed)?;
+        }
+        Ok(item)
+    }
+
+    /// A marketing-messages opt-in, stop or resume (see the module doc).
     async fn marketing(
         &self,
         batch: &mut Batch<'_>,
@@ -727,55 +781,65 @@ impl Step<'_> {
         change: MarketingChange,
         token: Option<&NotificationToken>,
     ) -> Result<Plan, ProcessError> {
-        let (action, status, wording) = match change {
+        const SOURCE: &str = "marketing_messages";
+        let (action, wording) = match change {
             MarketingChange::OptIn => (
                 Action::MarketingOptIn,
-                "active",
                 "Opted in to the page's marketing messages through Meta's opt-in request.",
-            ),
-            MarketingChange::Stop => (
-                Action::MarketingStop,
-                "stopped",
-                "Turned the page's marketing messages off in Messenger.",
             ),
             MarketingChange::Resume => (
                 Action::MarketingResume,
-                "active",
                 "Turned the page's marketing messages back on in Messenger.",
             ),
+            MarketingChange::Stop => (
+                Action::MarketingStop,
+                "Turned the page's marketing messages off in Messenger: this withdraws consent to all \
+                 of the page's messages.",
+            ),
         };
-        let key = lead_key(&self.page.id, self.lead_id);
-        let with_marketing = |item: Item| -> Result<Item, ProcessError> {
-            let mut item = item.plain("marketing_status", Value::S(status.to_owned()))?;
-            if let Some(token) = token {
-                let sealed =
-                    self.cipher
-                        .seal(&key, "marketing_token", token.expose().as_bytes())?;
-                item = item.sealed("marketing_token", sealed)?;
-            }
-            Ok(item)
-        };
-        let event = match (lead, change) {
-            // Stop or resume of a person we never recorded: nothing to change.
-            (None, MarketingChange::Stop | MarketingChange::Resume) => return Ok(Plan::Nothing),
-            (Some(l), MarketingChange::Stop)
-                if l.marketing_status.as_deref() == Some("stopped") =>
-            {
+        if change == MarketingChange::Stop {
+            // Nothing is held about a stranger who stops: keep it that way.
+            let Some(lead) = lead else {
+                return Ok(Plan::Nothing);
+            };
+            if lead.status == LeadStatus::Unsubscribed && !lead.marketing_active() {
                 return Ok(Plan::Nothing);
             }
+            let event = self
+                .event(batch, action, SOURCE, wording.to_owned())
+                .await?;
+            let item = self.with_marketing(self.touched(batch, lead)?, MARKETING_STOPPED, token)?;
+            let (ops, _) = leads::ops::transition_ops(lead, item, LeadStatus::Unsubscribed, event)?;
+            return Ok(Plan::Write(ops));
+        }
+        if change == MarketingChange::Resume {
+            let Some(l) = lead else {
+                return Ok(Plan::Nothing);
+            };
+            // No token to turn back on: no marketing opt-in of this person was ever recorded.
+            if token.is_none() && l.item.get_sealed("marketing_token").is_none() {
+                return Ok(Plan::Nothing);
+            }
+            if l.status == LeadStatus::Subscribed && l.marketing_active() && token.is_none() {
+                return Ok(Plan::Nothing);
+            }
+        }
+        match lead {
+            Some(l) if l.status == LeadStatus::Subscribed => {
+                let event = self
+                    .event(batch, action, SOURCE, wording.to_owned())
+                    .await?;
+                let item = self.with_marketing(self.touched(batch, l)?, MARKETING_ACTIVE, token)?;
+                let (ops, _) = leads::ops::transition_ops(l, item, LeadStatus::Subscribed, event)?;
+                Ok(Plan::Write(ops))
+            }
+            // Explicit consent: subscribes like every other explicit opt-in (see the module doc).
             _ => {
-                self.event(batch, action, "marketing_messages", wording.to_owned())
-                    .await?
+                self.subscribe_as(batch, lead, action, SOURCE, wording.to_owned(), |item| {
+                    self.with_marketing(item, MARKETING_ACTIVE, token)
+                })
+                .await
             }
-        };
-        let ops = match lead {
-            // A marketing opt-in is explicit consent to hear from the page.
-            None => self.new_lead(batch, LeadStatus::Subscribed, event, with_marketing)?,
-            Some(l) => {
-                let item = with_marketing(self.touched(batch, l)?)?;
-                leads::ops::transition_ops(l, item, l.status, event)?.0
-            }
-        };
-        Ok(Plan::Write(ops))
+        }
     }
 }

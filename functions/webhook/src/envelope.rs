@@ -1,7 +1,8 @@
 //! Tolerant parsing of a verified webhook body into events, one per `messaging[]` item.
 //!
 //! Invariants: parsing never fails a batch — a malformed item, an unknown kind or a `standby[]` item is
-//! counted and skipped; `timestamp` is accepted as a number or a string; events are returned in
+//! counted and skipped; a body that is not JSON only because of unreadable values (invalid UTF-8, a lone
+//! surrogate escape) is repaired ([`crate::repair`]) and read, so one bad value costs no other event; `timestamp` is accepted as a number or a string; events are returned in
 //! `timestamp` order (stable, so same-time events keep Meta's order). Personal values (PSID, user_ref,
 //! text, tokens) go straight into redacting domain types and are never logged.
 
@@ -122,6 +123,9 @@ pub struct Batch {
     pub is_page: bool,
     pub events: Vec<Event>,
     pub skipped: Skipped,
+    /// Unreadable values (invalid UTF-8, lone surrogate or invalid escapes) replaced by U+FFFD so the
+    /// body could be read; the events holding them are kept.
+    pub repaired: usize,
 }
 
 fn str_field<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
@@ -280,13 +284,25 @@ fn event(page: &PageId, item: &Value) -> Result<Event, bool> {
     Err(true)
 }
 
-/// Parses a verified body. A body that is not JSON is one malformed item (Meta never sends one; a 200
-/// keeps a broken sender from retrying forever).
+/// Parses a verified body. A body that does not parse is repaired and parsed again ([`crate::repair`]:
+/// a well-formed body is never rewritten); one that is still not JSON is one malformed item (a 200 keeps
+/// a broken sender from retrying forever).
 pub fn parse(body: &[u8]) -> Batch {
     let mut batch = Batch::default();
-    let Ok(root) = serde_json::from_slice::<Value>(body) else {
-        batch.skipped.malformed += 1;
-        return batch;
+    let root = match serde_json::from_slice::<Value>(body) {
+        Ok(root) => root,
+        Err(_) => {
+            let repaired = crate::repair::repair(body);
+            let root = (repaired.repairs > 0)
+                .then(|| serde_json::from_str::<Value>(&repaired.text).ok())
+                .flatten();
+            let Some(root) = root else {
+                batch.skipped.malformed += 1;
+                return batch;
+            };
+            batch.repaired = repaired.repairs;
+            root
+        }
     };
     if str_field(&root, "object") != Some("page") {
         return batch;
@@ -349,6 +365,48 @@ mod tests {
     fn other_objects_and_non_json_are_not_events() {
         assert!(!parse(br#"{"object":"instagram","entry":[]}"#).is_page);
         assert_eq!(parse(b"not json").skipped.malformed, 1);
+        // Still not JSON after a repair: as before, one malformed item and nothing else.
+        let broken = parse(br#"{"object":"page","entry":[{"t":"\ud800"#);
+        assert_eq!(
+            (broken.is_page, broken.skipped.malformed, broken.repaired),
+            (false, 1, 0)
+        );
+    }
+
+    #[test]
+    fn a_lone_surrogate_or_invalid_utf8_in_one_text_costs_no_event() {
+        let mut body = br#"{"object":"page","entry":[{"id":"1","messaging":[
+            {"sender":{"id":"5"},"timestamp":1,"message":{"mid":"m1","text":"hi \ud800"}},
+            {"sender":{"id":"6"},"timestamp":2,"message":{"mid":"m2","text":"\udc00"}},
+            {"sender":{"id":"7"},"timestamp":3,"message":{"mid":"m3","text":"a"#
+            .to_vec();
+        body.extend_from_slice(&[0xff, 0xfe]);
+        body.extend_from_slice(
+            br#""}},
+            {"sender":{"id":"8"},"timestamp":4,"message":{"mid":"m4","text":"\\ud800 \ud83d\ude00"}}
+        ]}]}"#,
+        );
+        let batch = parse(&body);
+        // Two lone surrogates and two invalid bytes.
+        assert_eq!(batch.repaired, 4);
+        assert_eq!(batch.skipped, Skipped::default());
+        let texts: Vec<_> = batch
+            .events
+            .iter()
+            .map(|e| match &e.kind {
+                Kind::Message { text: Some(t), .. } => t.0.clone(),
+                other => panic!("not a message with text: {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            texts,
+            vec![
+                "hi \u{fffd}",
+                "\u{fffd}",
+                "a\u{fffd}\u{fffd}",
+                "\\ud800 \u{1f600}"
+            ]
+        );
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //!
 //! Invariants:
 //! - the signature is checked over the raw body before anything parses it; a bad one stores nothing;
+//! - one unreadable value (invalid UTF-8, a lone surrogate escape) costs no event of a signed batch: the
+//!   body is repaired after the check and read ([`repair`]), and the repairs are counted;
 //! - a 200 means every event of the batch is durably stored (or was a duplicate, or is ignored by
 //!   design); any store or key failure answers 503, so Meta retries — and the retry applies only what
 //!   was not applied, because each event's transaction carries its de-duplication key ([`consent`]);
@@ -17,6 +19,7 @@ pub mod consent;
 pub mod envelope;
 pub mod keywords;
 pub mod page;
+pub mod repair;
 pub mod replies;
 pub mod signature;
 
@@ -107,6 +110,8 @@ pub struct Report {
     pub standby: usize,
     pub unknown: usize,
     pub malformed: usize,
+    /// Unreadable values replaced by U+FFFD so the body could be read (their events are kept).
+    pub repaired: usize,
 }
 
 /// `POST /webhook`.
@@ -142,6 +147,7 @@ async fn events(app: &App, req: &Request) -> Result<Response, ApiError> {
         standby = report.standby,
         unknown = report.unknown,
         malformed = report.malformed,
+        repaired = report.repaired,
         "webhook batch handled"
     );
     Ok(json(StatusCode::OK, &serde_json::json!({ "status": "ok" })))
@@ -174,6 +180,7 @@ pub async fn process(app: &App, body: &[u8]) -> Result<Report, ProcessError> {
         standby: parsed.skipped.standby,
         unknown: parsed.skipped.unknown,
         malformed: parsed.skipped.malformed,
+        repaired: parsed.repaired,
         ..Report::default()
     };
     if !parsed.is_page {

@@ -8,10 +8,16 @@ use crate::domain::{LeadId, PageId};
 use crate::store::{Condition, Item, ItemStore, StoreError, Value, WriteOp};
 
 use super::consent::{ConsentEvent, ConsentRecord};
-use super::record::{Lead, LeadStatus, lead_key, status_partition, status_sort_key};
+use super::record::{
+    Lead, LeadStatus, MARKETING_ACTIVE, MARKETING_STOPPED, lead_key, status_partition,
+    status_sort_key,
+};
 
 /// The writes that append `event` to the lead's chain and set its status (and any extra attributes the
 /// caller set on `updated`, a copy of the lead's item). Returns the record too.
+///
+/// A lead that becomes `unsubscribed` keeps no active marketing-messages token: an opt-out withdraws
+/// everything, whichever path it came by (Messenger Platform Policy: honour every opt-out).
 pub fn transition_ops(
     lead: &Lead,
     updated: Item,
@@ -20,6 +26,13 @@ pub fn transition_ops(
 ) -> Result<(Vec<WriteOp>, ConsentRecord), StoreError> {
     let record = ConsentRecord::chain(&lead.id, lead.consent_seq, &lead.consent_head, event);
     let version = lead.item.version().unwrap_or(0);
+    let updated = if status == LeadStatus::Unsubscribed
+        && updated.get_str("marketing_status") == Some(MARKETING_ACTIVE)
+    {
+        updated.plain("marketing_status", Value::S(MARKETING_STOPPED.to_owned()))?
+    } else {
+        updated
+    };
     let item = updated
         .plain("status", Value::S(status.name().to_owned()))?
         .plain(
@@ -56,12 +69,14 @@ pub async fn load(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OptOut {
     Unsubscribed,
-    /// The lead was already unsubscribed: nothing changed, nothing recorded.
+    /// The lead was already unsubscribed (and its marketing token, if any, stopped): nothing changed,
+    /// nothing recorded.
     AlreadyUnsubscribed,
     NoSuchLead,
 }
 
-/// Unsubscribes a lead, honoured at once (Messenger Platform Policy), idempotent. `extra` writes (a
+/// Unsubscribes a lead and stops its marketing token, honoured at once (Messenger Platform Policy),
+/// idempotent. `extra` writes (a
 /// de-duplication key, a confirmation reply) go into the same transaction when something changes.
 ///
 /// A merged lead (a checkbox-plugin lead whose person later wrote from Messenger) is closed: its consent
@@ -92,7 +107,9 @@ pub async fn opt_out(
                 _ => return Ok(OptOut::AlreadyUnsubscribed),
             }
         }
-        if matches!(lead.status, LeadStatus::Unsubscribed) {
+        // An unsubscribed lead with an active marketing token (one activated before opt-outs withdrew
+        // it) still has something to withdraw: the opt-out is recorded and stops the token.
+        if lead.status == LeadStatus::Unsubscribed && !lead.marketing_active() {
             return Ok(OptOut::AlreadyUnsubscribed);
         }
         let (mut ops, _) = transition_ops(

@@ -108,6 +108,11 @@ pub fn status_sort_key(created: Timestamp, lead: &LeadId) -> String {
     format!("{}#{lead}", created.sort_key())
 }
 
+/// `marketing_status` while the page may send with the person's marketing-messages token.
+pub const MARKETING_ACTIVE: &str = "active";
+/// `marketing_status` once the person stopped marketing messages, or opted out of the page's messages.
+pub const MARKETING_STOPPED: &str = "stopped";
+
 /// A lead as read from the store (sealed values stay sealed until a caller opens them).
 #[derive(Debug, Clone)]
 pub struct Lead {
@@ -140,6 +145,11 @@ impl Lead {
             marketing_status: item.get_str("marketing_status").map(str::to_owned),
             item,
         })
+    }
+
+    /// Whether the page may send with the lead's marketing-messages token (it holds one, not stopped).
+    pub fn marketing_active(&self) -> bool {
+        self.marketing_status.as_deref() == Some(MARKETING_ACTIVE)
     }
 
     /// The lead this one was merged into (status [`LeadStatus::Merged`]), if it was.

@@ -127,9 +127,13 @@ impl Origin {
                 .iter()
                 .rev()
                 .find_map(|r| match r.event.action {
-                    Action::OptIn => Some(LeadStatus::Subscribed),
+                    Action::OptIn | Action::MarketingOptIn | Action::MarketingResume => {
+                        Some(LeadStatus::Subscribed)
+                    }
                     Action::ConfirmationRequested => Some(LeadStatus::Pending),
-                    Action::OptOut | Action::Declined => Some(LeadStatus::Unsubscribed),
+                    Action::OptOut | Action::Declined | Action::MarketingStop => {
+                        Some(LeadStatus::Unsubscribed)
+                    }
                     _ => None,
                 })
                 .unwrap_or(LeadStatus::Unsubscribed),

@@ -1,5 +1,5 @@
 //! Black-box tests of the webhook function (one binary): signatures and the handshake, batches and
-//! de-duplication, every opt-in and opt-out path with its consent chain, policy enforcement, storage
+//! de-duplication, unreadable values in a signed batch, every opt-in and opt-out path with its consent chain, policy enforcement, storage
 //! failures, privacy of stored bytes and logs, and notify sending the queued replies.
 //!
 //! Every case runs once on the embedded backends (SQLite store, local keyring) and once on the AWS
@@ -14,7 +14,9 @@ mod batches;
 mod consent;
 mod helpers;
 mod linking;
+mod marketing;
 mod privacy;
+mod repair;
 mod replies;
 mod signature;
 
@@ -35,11 +37,22 @@ macro_rules! cases {
                 batches::a_storage_failure_mid_batch_answers_503_and_the_retry_completes_without_duplicates,
                 batches::a_concurrent_delivery_found_at_commit_leaves_exactly_one_copy_of_every_event,
                 batches::a_batch_commits_its_events_together,
+                repair::a_signed_batch_with_unreadable_values_stores_every_readable_event,
+                repair::a_stop_in_a_batch_with_an_unreadable_value_is_honoured,
+                repair::the_signature_is_checked_over_the_bytes_as_received_never_over_a_repaired_body,
                 consent::implicit_mode_subscribes_on_the_first_message_and_confirms_with_a_stop_link,
                 consent::confirmed_mode_asks_first_and_yes_subscribes_while_no_declines,
                 consent::get_started_with_a_ref_referral_and_the_checkbox_plugin_opt_in,
                 consent::marketing_messages_opt_in_stop_and_resume,
                 consent::every_opt_out_path_unsubscribes_and_start_subscribes_again,
+                marketing::a_marketing_stop_unsubscribes_at_once_and_stops_the_token,
+                marketing::a_marketing_stop_after_start_unsubscribes_a_lead_whose_token_was_stopped,
+                marketing::a_marketing_resume_subscribes_again_with_an_active_token_and_a_fresh_link,
+                marketing::a_marketing_opt_in_subscribes_a_new_pending_unsubscribed_or_unreachable_lead_with_a_link,
+                marketing::every_opt_out_stops_an_active_marketing_token,
+                marketing::an_opt_out_of_an_unsubscribed_lead_whose_token_is_still_active_stops_it,
+                marketing::the_inventory_declares_no_marketing_frequency_mark,
+                marketing::a_linked_lead_inherits_the_consent_of_a_marketing_opt_in_or_stop,
                 consent::my_data_replies_with_a_summary_and_delete_my_data_records_the_request,
                 replies::notify_sends_each_queued_reply_once_through_the_messenger,
                 replies::a_stopped_page_sends_nothing_and_its_replies_fail,

@@ -81,7 +81,7 @@ pub async fn a_stopped_page_sends_nothing_and_its_replies_fail(backend: Backend)
 
 /// A messenger whose every send fails with one error.
 #[derive(Debug)]
-struct Failing(SendError);
+pub struct Failing(pub SendError);
 
 #[async_trait::async_trait]
 impl Messenger for Failing {
