@@ -17,6 +17,7 @@ mod privacy;
 mod profile;
 mod registration;
 mod sessions;
+mod trust;
 mod web;
 
 /// Instantiates every flow case for one backend.
@@ -67,6 +68,9 @@ macro_rules! flows {
                 input::an_undecodable_unsubscribe_token_gets_the_html_link_not_valid_page,
                 input::head_answers_like_get_without_a_body_and_is_listed_in_allow,
                 input::names_with_direction_overrides_invisible_or_control_characters_are_refused,
+                trust::a_password_reset_answers_alike_for_any_address_and_its_link_works_once_and_ends_every_session,
+                trust::an_account_cannot_take_the_operator_role_by_typing_its_address,
+                trust::the_proven_operator_acts_and_every_action_is_in_the_audit_trail,
             );
         }
     };
