@@ -70,6 +70,12 @@ pub const ROUTES: &[Route] = &[
     r(Account, "POST", "/api/pages", "connect_page"),
     r(Account, "GET", "/api/pages", "list_pages"),
     r(Account, "DELETE", "/api/pages/{page_id}", "disconnect_page"),
+    r(
+        Account,
+        "PUT",
+        "/api/pages/{page_id}/access-token",
+        "update_page_token",
+    ),
     r(Account, "GET", "/api/policies/current", "current_policies"),
     r(Account, "POST", "/api/policies", "publish_policy"),
     r(Account, "POST", "/api/breach-notices", "breach_notice"),

@@ -48,6 +48,7 @@ async fn dispatch(
         "connect_page" => pages::connect(app, req).await,
         "list_pages" => pages::list(app, req).await,
         "disconnect_page" => pages::disconnect(app, req, params).await,
+        "update_page_token" => pages::update_token(app, req, params).await,
         "current_policies" => policies::current(app).await,
         "publish_policy" => policies::publish(app, req).await,
         "breach_notice" => policies::breach_notice(app, req).await,
