@@ -4,8 +4,9 @@ watch leads appear and stop without a Facebook app.
 Usage: python3 infra/sample_events.py --page PAGE_ID [--psid PSID] [--url http://127.0.0.1:3000]
                                       [--data-dir .qchat] [--step first|get-started|yes|stop|all]
 
-The page must be connected first (POST /api/pages). The app secret is read from the local server's
-<data dir>/secrets.json (or QCHAT_FB_APP_SECRET), exactly as Meta would sign with it.
+The page must be connected first (POST /api/pages); without QCHAT_GRAPH_URL the local server accepts
+only its sample token for that, "sample-page-token-<page id>". The app secret is read from the local
+server's <data dir>/secrets.json (or QCHAT_FB_APP_SECRET), exactly as Meta would sign with it.
 """
 import argparse
 import hashlib
@@ -61,7 +62,8 @@ def post(url: str, secret: str, body: dict) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--page", required=True, help="a page id connected with POST /api/pages")
+    parser.add_argument("--page", required=True,
+                        help="a page id connected with POST /api/pages (token sample-page-token-<page id>)")
     parser.add_argument("--psid", default="24000000000000001", help="the sample person's page-scoped id")
     parser.add_argument("--url", default=os.environ.get("QCHAT_PUBLIC_URL", "http://127.0.0.1:3000"))
     parser.add_argument("--data-dir", default=os.environ.get("QCHAT_DATA_DIR", ".qchat"))

@@ -18,9 +18,28 @@ macro_rules! cases {
     };
 }
 
+/// The token-check cases every backend must pass: `read` also hands out the backend's tokens.
+macro_rules! token_cases {
+    ($setup:expr => $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let (messenger, tokens, _guard) = $setup;
+                suite::tokens::$case(&messenger, &tokens).await;
+            }
+        )+
+    };
+}
+
 /// The cases every backend must pass.
 macro_rules! common_cases {
     ($setup:expr) => {
+        token_cases!($setup =>
+            a_token_of_a_page_names_that_page,
+            a_token_of_another_page_names_the_other_page,
+            a_token_the_backend_cannot_vouch_for_is_refused,
+            checking_a_token_logs_nothing_secret,
+        );
         cases!($setup =>
             a_rich_message_to_a_psid_arrives_as_sent,
             a_rich_message_to_a_user_ref_arrives_as_sent,
@@ -70,6 +89,28 @@ mod graph {
         a_non_json_answer_is_a_transport_error,
         an_unreachable_api_is_a_transport_error,
         errors_log_no_personal_data,
+    );
+
+    /// Graph-only token-check cases take the fake itself.
+    macro_rules! graph_token_cases {
+        ($($case:ident),+ $(,)?) => {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    suite::graph_only_tokens::$case(&suite::FakeGraph::start().await).await;
+                }
+            )+
+        };
+    }
+
+    graph_token_cases!(
+        the_check_asks_me_with_the_token_as_bearer_and_appsecret_proof,
+        an_invalid_or_expired_token_is_token_invalid,
+        a_permission_error_or_another_refusal_is_not_retryable,
+        graph_down_slow_or_busy_is_retryable,
+        a_malformed_answer_names_no_page,
+        a_numeric_id_is_read_and_an_unusable_name_is_dropped,
+        token_check_errors_log_nothing_personal_or_secret,
     );
 }
 

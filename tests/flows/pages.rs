@@ -1,24 +1,30 @@
 //! Connected pages: connect, list, disconnect, and that no account reaches another account's page;
-//! disconnecting erases the page's leads (leads seeded through the real webhook route, erased by the
-//! resumable job notify runs) and a page comes back without them.
+//! a page is connected only with a token of that page (checked through the messenger port: the local
+//! sample tokens, or a fake Graph API), and its owner alone can replace the token, which resumes a page
+//! stopped by a token error but not one Meta blocked; disconnecting erases the page's leads (leads
+//! seeded through the real webhook route, erased by the resumable job notify runs) and a page comes
+//! back without them.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use qchat_shared::app::App;
+use http::Method;
+use qchat_shared::app::{App, account_key_owner};
 use qchat_shared::clock::{Clock as _, ManualClock, Timestamp};
 use qchat_shared::config::Config;
-use qchat_shared::domain::PageId;
+use qchat_shared::domain::{AccountId, PageId};
 use qchat_shared::http::ClientAddr;
 use qchat_shared::jobs::{Job, JobError, JobHandler, Jobs, Step};
 use qchat_shared::leads::erase::{
     Counts, PAGE_LEADS_ERASURE_JOB, PageLeadsErasure, Receipt, SETTLE_SECS, erasure_queued,
 };
+use qchat_shared::messenger::conformance::{FakeGraph, graph_error};
+use qchat_shared::pages::page_key;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, RawStore, START, TestApp};
+use crate::helpers::{Backend, RawStore, START, TestApp, TestResponse};
 
 /// A page id (digits) no other test uses.
 fn page_id() -> String {
@@ -26,8 +32,14 @@ fn page_id() -> String {
     format!("1{:015}", u64::from_be_bytes(b) % 1_000_000_000_000_000)
 }
 
-/// A page access token as Meta issues them: long, printable, unique.
-fn access_token() -> String {
+/// A token the local messenger backend verifies as `page` (its documented sample form), unique.
+fn access_token(page: &str) -> String {
+    let b = qchat_shared::crypto::random_bytes::<12>();
+    format!("sample-page-token-{page}-{}", hex::encode(b))
+}
+
+/// A made-up token shaped like Meta's (long, printable, unique) that no backend vouches for.
+fn invented_token() -> String {
     let b = qchat_shared::crypto::random_bytes::<24>();
     format!("EAAGflows{}ZD", hex::encode(b))
 }
@@ -51,8 +63,8 @@ pub async fn a_connected_page_is_listed_for_its_own_account_only_and_never_shows
     let app = TestApp::spawn(backend).await;
     let (_, a) = app.signed_in_holder("pages-a").await;
     let (_, b) = app.signed_in_holder("pages-b").await;
-    let (page_a, token_a) = (page_id(), access_token());
-    let (page_b, token_b) = (page_id(), access_token());
+    let (page_a, page_b) = (page_id(), page_id());
+    let (token_a, token_b) = (access_token(&page_a), access_token(&page_b));
 
     let r = app
         .post_json(
@@ -98,10 +110,15 @@ pub async fn a_page_connected_to_one_account_cannot_be_connected_by_another(back
     let (_, a) = app.signed_in_holder("owner").await;
     let (_, b) = app.signed_in_holder("claimer").await;
     let page = page_id();
-    let theirs = access_token();
-    app.post_json("/api/pages", &connect(&page, &access_token()), Some(&a))
-        .await
-        .assert_status(201);
+    // Another admin of the page holds a valid token of it too: verified, then told the page is taken.
+    let theirs = access_token(&page);
+    app.post_json(
+        "/api/pages",
+        &connect(&page, &access_token(&page)),
+        Some(&a),
+    )
+    .await
+    .assert_status(201);
 
     for token in [&b, &a] {
         app.post_json("/api/pages", &connect(&page, &theirs), Some(token))
@@ -121,9 +138,13 @@ pub async fn another_accounts_page_cannot_be_disconnected_and_ones_own_can(backe
     let (_, a) = app.signed_in_holder("keeper").await;
     let (_, b) = app.signed_in_holder("intruder").await;
     let page = page_id();
-    app.post_json("/api/pages", &connect(&page, &access_token()), Some(&a))
-        .await
-        .assert_status(201);
+    app.post_json(
+        "/api/pages",
+        &connect(&page, &access_token(&page)),
+        Some(&a),
+    )
+    .await
+    .assert_status(201);
 
     let foreign = app.delete(&format!("/api/pages/{page}"), Some(&b)).await;
     foreign.assert_error(404, "not_found");
@@ -138,6 +159,10 @@ pub async fn another_accounts_page_cannot_be_disconnected_and_ones_own_can(backe
     app.delete("/api/pages/not-digits", Some(&a))
         .await
         .assert_error(404, "not_found");
+    // Not the canonical form of the page's id: no page, not a second name for it.
+    let zero = app.delete(&format!("/api/pages/0{page}"), Some(&a)).await;
+    zero.assert_error(404, "not_found");
+    assert_eq!(zero.body, absent.body);
     assert_eq!(
         listed_ids(&app.get("/api/pages", Some(&a)).await.json()),
         [page.as_str()]
@@ -151,18 +176,34 @@ pub async fn another_accounts_page_cannot_be_disconnected_and_ones_own_can(backe
         .await
         .assert_error(404, "not_found");
     // Disconnected, the page is free for another account.
-    app.post_json("/api/pages", &connect(&page, &access_token()), Some(&b))
-        .await
-        .assert_status(201);
+    app.post_json(
+        "/api/pages",
+        &connect(&page, &access_token(&page)),
+        Some(&b),
+    )
+    .await
+    .assert_status(201);
 }
 
 pub async fn a_malformed_page_id_or_token_is_refused(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (_, a) = app.signed_in_holder("malformed").await;
-    let token = access_token();
+    let token = invented_token();
 
     let too_long = "1".repeat(33);
-    for bad in ["12ab", "", " 123", "-5", too_long.as_str()] {
+    let leading_zero = format!("0{}", page_id());
+    for bad in [
+        "12ab",
+        "",
+        " 123",
+        "-5",
+        "+123",
+        "0123",
+        "0",
+        "1e3",
+        leading_zero.as_str(),
+        too_long.as_str(),
+    ] {
         app.post_json("/api/pages", &connect(bad, &token), Some(&a))
             .await
             .assert_error(400, "invalid_page_id")
@@ -220,7 +261,15 @@ struct Site {
 
 impl Site {
     async fn spawn(backend: Backend) -> Self {
-        let t = TestApp::spawn(backend).await;
+        Self::around(TestApp::spawn(backend).await)
+    }
+
+    /// A site whose messenger (for the account routes and notify alike) is the fake Graph API.
+    async fn spawn_with_graph(backend: Backend, fake: &FakeGraph) -> Self {
+        Self::around(with_graph(backend, fake).await)
+    }
+
+    fn around(t: TestApp) -> Self {
         let secret = Config::from_lookup(|name| {
             (name == "QCHAT_FB_APP_SECRET").then(|| APP_SECRET.to_owned())
         })
@@ -373,14 +422,14 @@ pub async fn disconnecting_a_page_erases_every_item_of_its_leads_and_no_other_pa
     let (page, other) = (page_id(), page_id());
     app.post_json(
         "/api/pages",
-        &json!({ "page_id": page, "page_access_token": access_token(), "consent_mode": "implicit" }),
+        &json!({ "page_id": page, "page_access_token": access_token(&page), "consent_mode": "implicit" }),
         Some(&token_a),
     )
     .await
     .assert_status(201);
     app.post_json(
         "/api/pages",
-        &connect(&other, &access_token()),
+        &connect(&other, &access_token(&other)),
         Some(&token_b),
     )
     .await
@@ -494,7 +543,7 @@ pub async fn disconnecting_a_page_erases_every_item_of_its_leads_and_no_other_pa
     // Connected again, the page starts with no old leads; a returning person starts a new chain.
     app.post_json(
         "/api/pages",
-        &connect(&page, &access_token()),
+        &connect(&page, &access_token(&page)),
         Some(&token_a),
     )
     .await
@@ -577,7 +626,7 @@ pub async fn a_page_erasure_cut_by_its_deadline_resumes_where_it_stopped_and_fin
     let page = page_id();
     app.post_json(
         "/api/pages",
-        &json!({ "page_id": page, "page_access_token": access_token(), "consent_mode": "implicit" }),
+        &json!({ "page_id": page, "page_access_token": access_token(&page), "consent_mode": "implicit" }),
         Some(&token),
     )
     .await
@@ -597,9 +646,13 @@ pub async fn a_page_erasure_cut_by_its_deadline_resumes_where_it_stopped_and_fin
         .await
         .assert_status(204);
     // While old leads remain, the page cannot be connected again (by anyone).
-    app.post_json("/api/pages", &connect(&page, &access_token()), Some(&token))
-        .await
-        .assert_error(409, "page_erasure_pending");
+    app.post_json(
+        "/api/pages",
+        &connect(&page, &access_token(&page)),
+        Some(&token),
+    )
+    .await
+    .assert_error(409, "page_erasure_pending");
 
     // Two seconds a step, a run may work 7 s (it stops 3 s early): the deadline cuts the first run after
     // the replies and the first 25 leads.
@@ -620,9 +673,13 @@ pub async fn a_page_erasure_cut_by_its_deadline_resumes_where_it_stopped_and_fin
     assert_eq!(cut.consent_records, 15);
     assert_eq!(cut.unsubscribe_links, 15);
     assert!(site.erasure_queued(&page).await);
-    app.post_json("/api/pages", &connect(&page, &access_token()), Some(&token))
-        .await
-        .assert_error(409, "page_erasure_pending");
+    app.post_json(
+        "/api/pages",
+        &connect(&page, &access_token(&page)),
+        Some(&token),
+    )
+    .await
+    .assert_error(409, "page_erasure_pending");
 
     // The next runs resume from the checkpoint: the remaining leads, then the second pass.
     site.erase(&page, &slow, 7).await;
@@ -637,11 +694,480 @@ pub async fn a_page_erasure_cut_by_its_deadline_resumes_where_it_stopped_and_fin
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].1.erased, on_page, "every item counted once");
 
-    app.post_json("/api/pages", &connect(&page, &access_token()), Some(&token))
-        .await
-        .assert_status(201);
+    app.post_json(
+        "/api/pages",
+        &connect(&page, &access_token(&page)),
+        Some(&token),
+    )
+    .await
+    .assert_status(201);
     let list = app
         .get(&format!("/api/pages/{page}/leads"), Some(&token))
         .await;
     assert_eq!(listed_leads(&list.json()), 0);
+}
+
+// ---- Ownership of a page, and replacing its token -------------------------------------------------
+
+/// A test app whose messenger is `fake`, a Graph API on 127.0.0.1: tokens are checked as Meta checks them.
+async fn with_graph(backend: Backend, fake: &FakeGraph) -> TestApp {
+    let mut t = TestApp::spawn(backend).await;
+    t.app.messenger = Arc::new(fake.messenger());
+    t
+}
+
+/// A token the fake Graph API answers as `page`, named `name` by Meta.
+fn meta_token(fake: &FakeGraph, page: &str, name: Option<&str>) -> String {
+    let page = PageId::parse(page).expect("a page id");
+    fake.issue_token(&page, name).expose().to_owned()
+}
+
+/// How many token checks (`GET /me`) the fake Graph API has answered.
+async fn token_checks(fake: &FakeGraph) -> usize {
+    fake.requests()
+        .await
+        .iter()
+        .filter(|r| r.method.as_str() == "GET" && r.url.path().ends_with("/me"))
+        .count()
+}
+
+/// `PUT /api/pages/{page}/access-token`.
+async fn put_token(app: &TestApp, page: &str, token: &str, session: &str) -> TestResponse {
+    let body = serde_json::to_vec(&json!({ "page_access_token": token })).expect("JSON encodes");
+    let auth = format!("Bearer {session}");
+    app.request(
+        Method::PUT,
+        &format!("/api/pages/{page}/access-token"),
+        Some(body),
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &auth),
+        ],
+    )
+    .await
+}
+
+/// The page's token as stored, opened under its account's key (the store holds it only sealed).
+async fn stored_token(app: &TestApp, account: &str, page: &str) -> String {
+    let key = page_key(&PageId::parse(page).expect("a page id"));
+    let item = app
+        .app
+        .store
+        .get(&key)
+        .await
+        .expect("readable")
+        .expect("a page item");
+    let sealed = item.get_sealed("access_token").expect("a sealed token");
+    let owner = account_key_owner(&AccountId::parse(account).expect("an account id"));
+    let plain = app
+        .app
+        .keys
+        .open(&owner, &key, "access_token", &sealed)
+        .await
+        .expect("the token opens under the account's key");
+    plain.as_str().expect("UTF-8").to_owned()
+}
+
+/// The caller's page `page` as `GET /api/pages` lists it.
+async fn listed(app: &TestApp, session: &str, page: &str) -> Value {
+    let list = app.get("/api/pages", Some(session)).await.json();
+    list["pages"]
+        .as_array()
+        .expect("pages")
+        .iter()
+        .find(|p| p["page_id"] == page)
+        .cloned()
+        .unwrap_or_else(|| panic!("page {page} is not listed: {list}"))
+}
+
+pub async fn another_account_cannot_connect_a_page_without_a_token_of_that_page(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (owner, a) = app.signed_in_holder("rightful").await;
+    let (_, b) = app.signed_in_holder("hijacker").await;
+    let (page, other, free) = (page_id(), page_id(), page_id());
+    let token_a = access_token(&page);
+    app.post_json("/api/pages", &connect(&page, &token_a), Some(&a))
+        .await
+        .assert_status(201);
+    let pages_before = app.raw_store().await.of_type("page").count();
+
+    // B holds a token of another page, an invented token, a sample token written with a leading zero.
+    let of_other = access_token(&other);
+    let invented = invented_token();
+    let zero_form = format!("sample-page-token-0{page}");
+    for attempt in [&of_other, &invented, &zero_form] {
+        let on_taken = app
+            .post_json("/api/pages", &connect(&page, attempt), Some(&b))
+            .await;
+        on_taken
+            .assert_error(422, "page_not_verified")
+            .assert_does_not_echo(&[attempt, &token_a]);
+        let on_free = app
+            .post_json("/api/pages", &connect(&free, attempt), Some(&b))
+            .await;
+        on_free.assert_error(422, "page_not_verified");
+        assert_eq!(
+            on_taken.body, on_free.body,
+            "a refusal says nothing about whether the page is connected"
+        );
+    }
+    // Locally, a real token cannot be checked: the answer says how to check one.
+    let r = app
+        .post_json("/api/pages", &connect(&free, &invented), Some(&b))
+        .await;
+    let message = r.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("QCHAT_GRAPH_URL") && message.contains("sample-page-token-"),
+        "{message}"
+    );
+
+    // Nothing was stored; A's page is as it was.
+    let raw = app.raw_store().await;
+    assert_eq!(raw.of_type("page").count(), pages_before);
+    assert!(listed_ids(&app.get("/api/pages", Some(&b)).await.json()).is_empty());
+    assert_eq!(
+        listed_ids(&app.get("/api/pages", Some(&a)).await.json()),
+        [page.as_str()]
+    );
+    assert_eq!(listed(&app, &a, &page).await["sending"], "active");
+    assert_eq!(stored_token(&app, &owner.id, &page).await, token_a);
+    let found = raw.find(&[&token_a, &of_other, &invented, &zero_form]);
+    assert!(found.is_empty(), "a token in the raw store: {found:?}");
+}
+
+pub async fn with_meta_a_token_is_verified_before_anything_is_said_about_the_page(
+    backend: Backend,
+) {
+    let fake = FakeGraph::start().await;
+    let app = with_graph(backend, &fake).await;
+    let (_, a) = app.signed_in_holder("meta-owner").await;
+    let (_, b) = app.signed_in_holder("meta-stranger").await;
+    let (page, named, other, free) = (page_id(), page_id(), page_id(), page_id());
+
+    // Without a name in the request, the page gets the name Meta reports; a given name wins.
+    let token_a = meta_token(&fake, &page, Some("Corner Bakery"));
+    let r = app
+        .post_json("/api/pages", &connect(&page, &token_a), Some(&a))
+        .await;
+    r.assert_status(201).assert_does_not_echo(&[&token_a]);
+    assert_eq!(r.json()["name"], "Corner Bakery");
+    let r = app
+        .post_json(
+            "/api/pages",
+            &json!({ "page_id": named, "page_access_token": meta_token(&fake, &named, Some("Meta's Name")), "name": "Our Name" }),
+            Some(&a),
+        )
+        .await;
+    r.assert_status(201);
+    assert_eq!(r.json()["name"], "Our Name");
+    let pages_before = app.raw_store().await.of_type("page").count();
+
+    // B without a token of A's page is refused before the page's state is looked at (no 409), and the
+    // answer is the one a page nobody connected gets. Meta is asked every time.
+    let invented = invented_token();
+    let of_other = meta_token(&fake, &other, Some("Harbour Books"));
+    let lacking = meta_token(&fake, &page, None);
+    let checks = token_checks(&fake).await;
+    let mut asked = 0;
+    for (token, status, code, permission_error) in [
+        (&invented, 422, "invalid_page_access_token", false),
+        (&of_other, 422, "page_not_verified", false),
+        (&lacking, 422, "page_not_verified", true),
+    ] {
+        let mut answers = Vec::new();
+        for target in [&page, &free] {
+            if permission_error {
+                fake.answer_next_check_json(403, graph_error(200, None))
+                    .await;
+            }
+            let r = app
+                .post_json("/api/pages", &connect(target, token), Some(&b))
+                .await;
+            r.assert_error(status, code).assert_does_not_echo(&[token]);
+            asked += 1;
+            answers.push(r.body);
+        }
+        assert_eq!(
+            answers[0], answers[1],
+            "{code}: the same for a taken and a free page"
+        );
+    }
+    assert_eq!(token_checks(&fake).await, checks + asked);
+
+    // Meta unavailable: 503, nothing stored; the same request works once Meta answers again.
+    let token_free = meta_token(&fake, &free, Some("Free Page"));
+    fake.answer_next_check_json(503, graph_error(2, None)).await;
+    app.post_json("/api/pages", &connect(&free, &token_free), Some(&b))
+        .await
+        .assert_error(503, "meta_unavailable")
+        .assert_does_not_echo(&[&token_free]);
+    assert_eq!(app.raw_store().await.of_type("page").count(), pages_before);
+    assert!(listed_ids(&app.get("/api/pages", Some(&b)).await.json()).is_empty());
+
+    // Another admin of A's page (a valid token of it) is told it is taken, after the check.
+    let co_admin = meta_token(&fake, &page, Some("Corner Bakery"));
+    app.post_json("/api/pages", &connect(&page, &co_admin), Some(&b))
+        .await
+        .assert_error(409, "page_already_connected");
+    app.post_json("/api/pages", &connect(&free, &token_free), Some(&b))
+        .await
+        .assert_status(201);
+    assert_eq!(
+        listed_ids(&app.get("/api/pages", Some(&b)).await.json()),
+        [free.as_str()]
+    );
+
+    let raw = app.raw_store().await;
+    let found = raw.find(&[
+        &token_a,
+        &invented,
+        &of_other,
+        &lacking,
+        &co_admin,
+        &token_free,
+    ]);
+    assert!(found.is_empty(), "a token in the raw store: {found:?}");
+}
+
+pub async fn a_page_id_is_only_ever_its_canonical_form(backend: Backend) {
+    let site = Site::spawn(backend).await;
+    let app = &site.t;
+    let (_, a) = app.signed_in_holder("canonical").await;
+    let (_, b) = app.signed_in_holder("alias").await;
+    let page = page_id();
+    app.post_json(
+        "/api/pages",
+        &json!({ "page_id": page, "page_access_token": access_token(&page), "consent_mode": "implicit" }),
+        Some(&a),
+    )
+    .await
+    .assert_status(201);
+
+    // `0<page>` is not a second page, whoever asks and whatever token comes with it.
+    let alias = format!("0{page}");
+    for (session, token) in [
+        (&b, access_token(&page)),
+        (&a, format!("sample-page-token-{alias}")),
+    ] {
+        app.post_json("/api/pages", &connect(&alias, &token), Some(session))
+            .await
+            .assert_error(400, "invalid_page_id");
+    }
+    // On every route with a page in its path, `0<page>` is an unknown page, even to its owner.
+    let unknown = page_id();
+    for path in ["/api/pages/{}/leads", "/api/pages/{}/leads/l1"] {
+        let aliased = app.get(&path.replace("{}", &alias), Some(&a)).await;
+        let missing = app.get(&path.replace("{}", &unknown), Some(&a)).await;
+        aliased.assert_error(404, "not_found");
+        assert_eq!(aliased.body, missing.body, "{path}");
+    }
+    let aliased = put_token(app, &alias, &access_token(&page), &a).await;
+    aliased.assert_error(404, "not_found");
+    let missing = put_token(app, &unknown, &access_token(&unknown), &a).await;
+    assert_eq!(aliased.body, missing.body);
+    app.delete(&format!("/api/pages/{alias}"), Some(&a))
+        .await
+        .assert_error(404, "not_found");
+
+    // Meta's events for `0<page>` are an unknown page's: ignored, nothing stored for the page.
+    let now = app.clock.now();
+    site.events(&alias, vec![message(&alias, &psid(), &mid(), "Hello", now)])
+        .await;
+    assert_eq!(held(&app.raw_store().await, &page), Counts::default());
+    assert_eq!(
+        listed_ids(&app.get("/api/pages", Some(&a)).await.json()),
+        [page.as_str()]
+    );
+    assert!(listed_ids(&app.get("/api/pages", Some(&b)).await.json()).is_empty());
+}
+
+pub async fn the_owner_alone_replaces_a_dead_token_and_sending_resumes(backend: Backend) {
+    let fake = FakeGraph::start().await;
+    let site = Site::spawn_with_graph(backend, &fake).await;
+    let app = &site.t;
+    let (owner, a) = app.signed_in_holder("renewing").await;
+    let (_, b) = app.signed_in_holder("meddler").await;
+    let (page, other) = (page_id(), page_id());
+    let first = meta_token(&fake, &page, Some("Corner Bakery"));
+    app.post_json(
+        "/api/pages",
+        &json!({ "page_id": page, "page_access_token": first, "consent_mode": "implicit" }),
+        Some(&a),
+    )
+    .await
+    .assert_status(201);
+
+    let mut current = first.clone();
+    let mut used = vec![first.clone()];
+    // Meta refuses a send: the token expired (190), then a permission was taken away (200).
+    for (code, subcode, reason) in [(190, Some(463), "token_invalid"), (200, None, "permission")] {
+        // Someone writes; the reply's send meets the error; notify stops the page.
+        app.clock.advance_secs(10);
+        site.events(
+            &page,
+            vec![message(&page, &psid(), &mid(), "Hello", app.clock.now())],
+        )
+        .await;
+        fake.answer_next_json(400, graph_error(code, subcode)).await;
+        qchat_notify::tick(&app.app, "flows-notify", app.clock.now().plus_secs(60))
+            .await
+            .expect("notify's tick runs");
+        let stopped = listed(app, &a, &page).await;
+        assert_eq!(
+            (
+                stopped["sending"].as_str(),
+                stopped["stopped_reason"].as_str()
+            ),
+            (Some("stopped"), Some(reason))
+        );
+
+        let new = meta_token(&fake, &page, Some("Corner Bakery"));
+        used.push(new.clone());
+        // Another account: 404 exactly like a page nobody connected, and Meta is not even asked.
+        let checks = token_checks(&fake).await;
+        let foreign = put_token(app, &page, &new, &b).await;
+        foreign
+            .assert_error(404, "not_found")
+            .assert_does_not_echo(&[&new]);
+        let missing = put_token(app, &page_id(), &new, &b).await;
+        assert_eq!(foreign.body, missing.body);
+        assert_eq!(
+            token_checks(&fake).await,
+            checks,
+            "no token check for a stranger"
+        );
+
+        // The owner with a token of another page, one Meta refuses, or while Meta is down: refused,
+        // nothing changes.
+        let of_other = meta_token(&fake, &other, None);
+        let invented = invented_token();
+        used.extend([of_other.clone(), invented.clone()]);
+        put_token(app, &page, &of_other, &a)
+            .await
+            .assert_error(422, "page_not_verified")
+            .assert_does_not_echo(&[&of_other]);
+        put_token(app, &page, &invented, &a)
+            .await
+            .assert_error(422, "invalid_page_access_token");
+        fake.answer_next_check_json(500, graph_error(1, None)).await;
+        put_token(app, &page, &new, &a)
+            .await
+            .assert_error(503, "meta_unavailable");
+        put_token(app, &page, "short", &a)
+            .await
+            .assert_error(400, "invalid_page_access_token");
+        assert_eq!(listed(app, &a, &page).await, stopped);
+        assert_eq!(stored_token(app, &owner.id, &page).await, current);
+
+        // The owner with a new token of the page: it is sealed in place, and sending resumes.
+        let r = put_token(app, &page, &new, &a).await;
+        r.assert_status(200).assert_does_not_echo(&[&new, &current]);
+        let answer = r.json();
+        assert_eq!(answer["page_id"], page.as_str());
+        assert_eq!(answer["name"], "Corner Bakery");
+        assert_eq!(answer["consent_mode"], "implicit");
+        assert_eq!(answer["sending"], "active");
+        assert_eq!(answer["stopped_reason"], Value::Null);
+        assert_eq!(answer["sending_resumed"], true);
+        assert_eq!(listed(app, &a, &page).await["sending"], "active");
+        assert_eq!(stored_token(app, &owner.id, &page).await, new);
+        current = new;
+    }
+
+    // The next reply goes out, with the newest token.
+    app.clock.advance_secs(10);
+    site.events(
+        &page,
+        vec![message(&page, &psid(), &mid(), "Hello", app.clock.now())],
+    )
+    .await;
+    let sends_before = fake
+        .requests()
+        .await
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .count();
+    let report = qchat_notify::tick(&app.app, "flows-notify", app.clock.now().plus_secs(60))
+        .await
+        .expect("notify's tick runs");
+    assert_eq!(report.replies.sent, 1, "{report:?}");
+    let requests = fake.requests().await;
+    let sends: Vec<_> = requests
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .collect();
+    assert_eq!(sends.len(), sends_before + 1);
+    let bearer = sends
+        .last()
+        .and_then(|r| r.headers.get("authorization"))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    assert_eq!(bearer, Some(format!("Bearer {current}")));
+
+    // Every token is sealed: none of their bytes is anywhere in the store.
+    let used: Vec<&str> = used.iter().map(String::as_str).collect();
+    let found = app.raw_store().await.find(&used);
+    assert!(found.is_empty(), "a token in the raw store: {found:?}");
+    app.assert_every_stored_attribute_is_declared().await;
+}
+
+/// Meta's `policy_enforcement` event for `page`.
+fn policy(page: &str, action: &str, at: Timestamp) -> Value {
+    json!({
+        "recipient": { "id": page },
+        "timestamp": at.millis(),
+        "policy_enforcement": { "action": action, "reason": "spam" },
+    })
+}
+
+pub async fn a_new_token_does_not_lift_metas_block_of_a_page(backend: Backend) {
+    let site = Site::spawn(backend).await;
+    let app = &site.t;
+    let (owner, a) = app.signed_in_holder("blocked").await;
+    let page = page_id();
+    app.post_json(
+        "/api/pages",
+        &connect(&page, &access_token(&page)),
+        Some(&a),
+    )
+    .await
+    .assert_status(201);
+    site.events(&page, vec![policy(&page, "block", app.clock.now())])
+        .await;
+    let blocked = listed(app, &a, &page).await;
+    assert_eq!(
+        (
+            blocked["sending"].as_str(),
+            blocked["stopped_reason"].as_str()
+        ),
+        (Some("stopped"), Some("policy_block"))
+    );
+
+    // The token is replaced, but the page stays stopped, and the answer says why.
+    let new = access_token(&page);
+    let r = put_token(app, &page, &new, &a).await;
+    r.assert_status(200).assert_does_not_echo(&[&new]);
+    let answer = r.json();
+    assert_eq!(answer["sending"], "stopped");
+    assert_eq!(answer["stopped_reason"], "policy_block");
+    assert_eq!(answer["sending_resumed"], false);
+    let message = answer["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("Meta blocked") && message.contains("does not lift"),
+        "{message}"
+    );
+    assert_eq!(listed(app, &a, &page).await, blocked);
+    assert_eq!(stored_token(app, &owner.id, &page).await, new);
+
+    // Meta's unblock lifts it, as before.
+    app.clock.advance_secs(5);
+    site.events(&page, vec![policy(&page, "unblock", app.clock.now())])
+        .await;
+    let lifted = listed(app, &a, &page).await;
+    assert_eq!(lifted["sending"], "active");
+    assert_eq!(lifted["stopped_reason"], Value::Null);
+    assert!(app.raw_store().await.find(&[&new]).is_empty());
 }

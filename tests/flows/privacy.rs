@@ -38,8 +38,9 @@ pub async fn after_a_whole_flow_no_personal_value_is_in_the_raw_store_or_the_log
     let first_password = format!("Amber Orchid Tundra {tag}");
     let second_password = format!("Cobalt Meadow Zephyr {tag}");
     let wrong_password = format!("Wrong Guess Marmalade {tag}");
-    let page_token = format!("EAAGprivacyflow{}ZD", tag.replace('-', ""));
     let page_id = "104729000000001";
+    // The local messenger's sample form (the only tokens it verifies), unique to this run.
+    let page_token = format!("sample-page-token-{page_id}-{}", tag.replace('-', ""));
     let home = random_ipv4();
     let travel = random_ipv6();
 

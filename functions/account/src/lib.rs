@@ -51,6 +51,7 @@ async fn dispatch(
         AccountRoute::ConnectPage => pages::connect(app, req).await,
         AccountRoute::ListPages => pages::list(app, req).await,
         AccountRoute::DisconnectPage => pages::disconnect(app, req, params).await,
+        AccountRoute::UpdatePageToken => pages::update_token(app, req, params).await,
         AccountRoute::CurrentPolicies => policies::current(app).await,
         AccountRoute::PublishPolicy => policies::publish(app, req).await,
         AccountRoute::BreachNotice => policies::breach_notice(app, req).await,

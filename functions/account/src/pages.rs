@@ -1,5 +1,13 @@
 //! Connected Facebook Pages: connect (the page access token is sealed under the account's key; a page
-//! belongs to one account only), list, disconnect. Another account's page is answered as "not found".
+//! belongs to one account only), list, replace the token, disconnect. Another account's page is answered
+//! as "not found".
+//!
+//! A token is accepted only once the messenger port confirms it belongs to the page
+//! ([`page_of_token`](qchat_shared::messenger::Messenger::page_of_token): Meta's `/me` with the token,
+//! or a local sample token). Connecting checks that first, before saying anything about whether the page
+//! is connected, so a caller without a token of the page learns nothing about it; replacing the token
+//! checks the caller owns the page first, so nobody can use qchat to test tokens of someone else's page.
+//! A new token lifts a stop caused by a token or permission error; it does not lift Meta's policy block.
 //!
 //! Disconnecting erases the page's leads: the page item goes, and in the same transaction an erasure job
 //! is queued ([`qchat_shared::leads::erase`]) that notify runs — leads, consent records, unsubscribe links
@@ -15,6 +23,8 @@ use qchat_shared::http::{
 use qchat_shared::inventory::PAGE;
 use qchat_shared::jobs::Jobs;
 use qchat_shared::leads::erase;
+use qchat_shared::messenger::{PageCheckError, PageProfile, page_name};
+use qchat_shared::pages::stop_reason;
 use qchat_shared::store::{
     Condition, Index, Item, KeyRange, Order, Query, StoreError, Value, WriteOp, query_all,
 };
@@ -88,6 +98,80 @@ impl ConsentMode {
     }
 }
 
+fn not_verified(message: &'static str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "page_not_verified",
+        message,
+    )
+}
+
+/// Asks the messenger port which page `token` belongs to; anything but `page` is refused. Nothing is
+/// stored on any path here, and no answer names the page the token does belong to.
+async fn verify_token_of(
+    app: &App,
+    account: &AccountId,
+    page: &PageId,
+    token: &PageAccessToken,
+) -> Result<PageProfile, ApiError> {
+    let checked = app.messenger.page_of_token(token).await;
+    let (outcome, refusal) = match checked {
+        Ok(profile) if &profile.id == page => return Ok(profile),
+        Ok(_) => (
+            "another_page",
+            not_verified(
+                "this access token is not a token of this page; use a page access token of this page",
+            ),
+        ),
+        Err(PageCheckError::TokenInvalid { .. }) => (
+            "token_invalid",
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_page_access_token",
+                "Meta refused this page access token (invalid, expired or revoked); create a new one for the page",
+            ),
+        ),
+        Err(PageCheckError::Permission { .. }) => (
+            "permission",
+            not_verified(
+                "Meta did not let this token read the page; give the token the page's permissions",
+            ),
+        ),
+        Err(PageCheckError::Refused { .. }) => (
+            "refused",
+            not_verified("Meta refused to say which page this token belongs to"),
+        ),
+        Err(PageCheckError::NotVerifiable) => (
+            "not_verifiable",
+            not_verified(
+                "this server cannot check real page tokens with Meta: set QCHAT_GRAPH_URL to check them, or connect a local sample page with the token sample-page-token-<page id>",
+            ),
+        ),
+        Err(PageCheckError::Unavailable { .. }) => (
+            "unavailable",
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "meta_unavailable",
+                "could not ask Meta whether this token belongs to the page; try again shortly",
+            ),
+        ),
+    };
+    tracing::info!(account = %account, page = %page, outcome, "page access token not accepted");
+    Err(refusal)
+}
+
+fn name_field(raw: Option<&str>) -> Result<Option<String>, ApiError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(n) => page_name(n).map(Some).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_name",
+                "name must be at most 100 characters, without control characters",
+            )
+        }),
+    }
+}
+
 #[derive(serde::Deserialize)]
 struct ConnectRequest {
     page_id: String,
@@ -109,7 +193,8 @@ fn view(item: &Item) -> serde_json::Value {
     })
 }
 
-/// `POST /api/pages`.
+/// `POST /api/pages`: verifies the token belongs to the page, then connects it (201). Without a name in
+/// the request, the page's name as Meta reports it.
 pub async fn connect(app: &App, req: &Request) -> Result<Response, ApiError> {
     let caller = auth::caller(app, req).await?;
     let body: ConnectRequest = parse_json(req)?;
@@ -117,18 +202,9 @@ pub async fn connect(app: &App, req: &Request) -> Result<Response, ApiError> {
         .map_err(|e| ApiError::bad_request("invalid_page_id", e.to_string()))?;
     let token = PageAccessToken::parse(&body.page_access_token)
         .map_err(|e| ApiError::bad_request("invalid_page_access_token", e.to_string()))?;
-    let name = match body.name.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(n) if n.chars().count() <= 100 && !n.chars().any(char::is_control) => {
-            Some(n.to_owned())
-        }
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_name",
-                "name must be at most 100 characters",
-            ));
-        }
-    };
+    let name = name_field(body.name.as_deref())?;
+    let profile = verify_token_of(app, &caller.account, &page, &token).await?;
+    let name = name.or(profile.name);
     refuse_while_old_leads_remain(app, &page).await?;
     let cipher = app.keys.cipher(&account_key_owner(&caller.account)).await?;
     let key = page_key(&page);
@@ -218,6 +294,94 @@ pub async fn disconnect(
             Err(
                 StoreError::TransactionConditionFailed { .. } | StoreError::TransactionConflict,
             ) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::unavailable())
+}
+
+#[derive(serde::Deserialize)]
+struct TokenUpdate {
+    page_access_token: String,
+}
+
+/// Attempts at a token update whose page changed under it (a send stopped it, say) before 503.
+const UPDATE_ATTEMPTS: usize = 3;
+
+/// A copy of the page item with `sealed` as its token and, when `resume`, sending active again without a
+/// stop reason. The other attributes are copied as they are (all of them plain; a sealed one would be
+/// refused here rather than written as plain).
+fn with_new_token(
+    page: &Item,
+    sealed: qchat_shared::crypto::Sealed,
+    resume: bool,
+) -> Result<Item, ApiError> {
+    let mut out = Item::new(&PAGE, page.key().clone());
+    for (name, value) in page.attributes() {
+        let value = match name.as_str() {
+            "access_token" => continue,
+            "stopped_reason" if resume => continue,
+            "sending" if resume => Value::S("active".to_owned()),
+            _ => value.clone(),
+        };
+        out = out.plain(name, value).map_err(|_| ApiError::internal())?;
+    }
+    out = out
+        .sealed("access_token", sealed)
+        .map_err(|_| ApiError::internal())?;
+    if let Some((pk, sk)) = page.gsi1() {
+        out = out.with_gsi1(pk, sk);
+    }
+    Ok(out)
+}
+
+/// What a token update tells the caller about the page's sending.
+fn sending_note(item: &Item, resumed: bool) -> &'static str {
+    match (item.get_str("sending"), item.get_str("stopped_reason")) {
+        _ if resumed => "token replaced; sending resumed",
+        (Some("stopped"), Some(stop_reason::POLICY_BLOCK)) => {
+            "token replaced; sending stays stopped: Meta blocked this page's messaging (policy enforcement), which a new token does not lift; sending resumes when Meta lifts the block"
+        }
+        (Some("stopped"), _) => "token replaced; sending stays stopped",
+        _ => "token replaced",
+    }
+}
+
+/// `PUT /api/pages/{page_id}/access-token`: the owner replaces the page's token with one Meta confirms
+/// belongs to the page (200). A stop caused by a token or permission error ends; Meta's block stays.
+pub async fn update_token(
+    app: &App,
+    req: &Request,
+    params: &PathParams,
+) -> Result<Response, ApiError> {
+    let caller = auth::caller(app, req).await?;
+    let page = PageId::parse(params.get("page_id").unwrap_or_default())
+        .map_err(|_| ApiError::not_found("page"))?;
+    let body: TokenUpdate = parse_json(req)?;
+    let token = PageAccessToken::parse(&body.page_access_token)
+        .map_err(|e| ApiError::bad_request("invalid_page_access_token", e.to_string()))?;
+    // Ownership before the token check: for a page that is not the caller's, Meta is never asked.
+    owned_page(app, &caller.account, &page).await?;
+    verify_token_of(app, &caller.account, &page, &token).await?;
+    let cipher = app.keys.cipher(&account_key_owner(&caller.account)).await?;
+    for _ in 0..UPDATE_ATTEMPTS {
+        // Read afresh each time: a send may have stopped the page since the last attempt.
+        let current = owned_page(app, &caller.account, &page).await?;
+        let resume = current.get_str("sending") == Some("stopped")
+            && stop_reason::lifted_by_a_new_token(current.get_str("stopped_reason"));
+        let sealed = cipher.seal(current.key(), "access_token", token.expose().as_bytes())?;
+        let version = current.version();
+        let item = with_new_token(&current, sealed, resume)?.with_version(version.unwrap_or(0) + 1);
+        let condition = version.map_or(Condition::Exists, Condition::VersionIs);
+        let mut answer = view(&item);
+        answer["sending_resumed"] = serde_json::json!(resume);
+        answer["message"] = serde_json::json!(sending_note(&item, resume));
+        match app.store.put(item, condition).await {
+            Ok(()) => {
+                tracing::info!(account = %caller.account, page = %page, resumed = resume, "page access token replaced");
+                return Ok(json(StatusCode::OK, &answer));
+            }
+            Err(StoreError::ConditionFailed) => {}
             Err(e) => return Err(e.into()),
         }
     }

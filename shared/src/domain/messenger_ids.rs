@@ -13,14 +13,23 @@ fn digits(field: &'static str, raw: &str) -> Result<String, ParseError> {
     Ok(raw.to_owned())
 }
 
-/// A Facebook Page id. Public business information, not personal.
+/// A Facebook Page id, in its one canonical form: the decimal digits of a positive number, without sign,
+/// spaces or leading zeros. Meta writes page ids that way, and the id is a storage key, so `0123` must not
+/// become a second page beside `123`. Public business information, not personal.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(transparent)]
 pub struct PageId(String);
 
 impl PageId {
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
-        digits("page_id", raw).map(Self)
+        let digits = digits("page_id", raw)?;
+        if digits.starts_with('0') {
+            return Err(ParseError::new(
+                "page_id",
+                "must be a positive number without leading zeros",
+            ));
+        }
+        Ok(Self(digits))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -107,5 +116,42 @@ mod tests {
         assert!(Psid::parse("12ab").is_err());
         assert!(PageId::parse("").is_err());
         assert_eq!(format!("{:?}", Psid::parse("42")), "Ok(Psid(<redacted>))");
+    }
+
+    #[test]
+    fn a_page_id_has_one_canonical_form_only() {
+        let canonical = format!("1{}", "0".repeat(31));
+        for ok in ["1", "123", "104000000000001", canonical.as_str()] {
+            assert_eq!(
+                PageId::parse(ok).map(|p| p.as_str().to_owned()),
+                Ok(ok.to_owned())
+            );
+        }
+        let too_long = "1".repeat(33);
+        for bad in [
+            "0",
+            "00",
+            "0123",
+            "+123",
+            "-123",
+            " 123",
+            "123 ",
+            "1e3",
+            "1_000",
+            "12.0",
+            "0x1f",
+            "١٢٣",
+            "１２３",
+            "",
+            too_long.as_str(),
+        ] {
+            let refused = PageId::parse(bad);
+            assert!(refused.is_err(), "{bad:?} is refused");
+            let shown = refused.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                shown.starts_with("page_id "),
+                "the rule, not the input: {shown}"
+            );
+        }
     }
 }

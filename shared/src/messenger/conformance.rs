@@ -4,7 +4,13 @@
 //! A case sends through the port, then asks a backend-specific [`ReadBack`] what went out: the requests a
 //! fake Graph API on 127.0.0.1 received ([`FakeGraph`]), or the lines of the outbox file. Graph-only
 //! cases (error mapping end to end, headers, timeouts) take the [`FakeGraph`] itself.
+//!
+//! The token check ([`Messenger::page_of_token`]) has its own cases ([`tokens`], and
+//! [`graph_only_tokens`] for Meta's answers end to end): a backend-specific [`PageTokens`] hands out a
+//! token the backend vouches for (the fake Graph learns it; the outbox backend's is a sample token) and
+//! one it cannot vouch for, with the answer each backend must give.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,7 +21,10 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use super::graph::{self, GraphMessenger, WireRecipient};
 use super::outbox::{OutboxMessenger, read_lines};
-use super::{MessagingType, Messenger, OutgoingMessage, QuickReply, Recipient, SendError};
+use super::{
+    MessagingType, Messenger, OutgoingMessage, PageCheckError, PageProfile, QuickReply, Recipient,
+    SendError,
+};
 use crate::domain::{NotificationToken, PageAccessToken, PageId, Psid, UserRef};
 use crate::test_support::unique_name;
 
@@ -37,6 +46,16 @@ pub trait ReadBack: Send + Sync + std::fmt::Debug {
     async fn read_back(&self, message_id: &str) -> Option<Delivered>;
     /// How many sends reached the wire (or the file) so far, refused ones included.
     async fn count(&self) -> usize;
+}
+
+/// Hands out page access tokens a backend's token check answers for.
+#[async_trait::async_trait]
+pub trait PageTokens: Send + Sync + std::fmt::Debug {
+    /// A fresh token the backend verifies as `page`, and the profile it must report for it (with
+    /// `name` where the backend learns names from Meta).
+    async fn token_of(&self, page: &PageId, name: &str) -> (PageAccessToken, PageProfile);
+    /// A well-formed token the backend cannot vouch for, and the error it must answer.
+    fn unknown_token(&self) -> (PageAccessToken, PageCheckError);
 }
 
 // ---- test values ----
@@ -285,12 +304,65 @@ impl Respond for Recorder {
     }
 }
 
+/// The pages of the tokens the fake Graph knows: token → (page id, name).
+#[derive(Debug, Default)]
+struct Directory(Mutex<HashMap<String, (String, Option<String>)>>);
+
+/// Answers `GET /{version}/me` like Graph does for a page token: `{"id", "name"}` for a token it issued,
+/// error 190 for any other (Meta's "Invalid OAuth access token").
+impl Respond for Directory {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let token = request
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let known = self.0.lock().ok().and_then(|d| d.get(token).cloned());
+        match known {
+            Some((id, name)) => {
+                let mut body = serde_json::json!({ "id": id });
+                if let Some(n) = name {
+                    body["name"] = serde_json::json!(n);
+                }
+                ResponseTemplate::new(200).set_body_json(body)
+            }
+            None => ResponseTemplate::new(400).set_body_json(graph_error(190, None)),
+        }
+    }
+}
+
+struct SharedDirectory(Arc<Directory>);
+
+impl Respond for SharedDirectory {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        self.0.respond(request)
+    }
+}
+
+/// Graph's error body for `code`/`subcode`, with a free-text message that must never be read.
+pub fn graph_error(code: i64, subcode: Option<i64>) -> serde_json::Value {
+    let mut error = serde_json::json!({
+        "message": "(#100) Meta's explanation, which may quote the request",
+        "type": "OAuthException",
+        "code": code,
+        "fbtrace_id": "AbCdEfGhIjK",
+    });
+    if let Some(s) = subcode {
+        error["error_subcode"] = serde_json::json!(s);
+    }
+    serde_json::json!({ "error": error })
+}
+
 /// A fake Graph API on 127.0.0.1: `POST /{version}/{page}/messages` succeeds unless a test queued an
-/// error answer with [`FakeGraph::answer_next`].
+/// error answer with [`FakeGraph::answer_next`]; `GET /{version}/me` names the page of every token
+/// issued with [`FakeGraph::issue_token`] and refuses others (190), unless a test queued another answer
+/// with [`FakeGraph::answer_next_check`].
 #[derive(Debug)]
 pub struct FakeGraph {
     server: MockServer,
     recorder: Arc<Recorder>,
+    directory: Arc<Directory>,
 }
 
 /// The API version the fake is called with.
@@ -315,7 +387,46 @@ impl FakeGraph {
             .respond_with(Shared(recorder.clone()))
             .mount(&server)
             .await;
-        Self { server, recorder }
+        let directory = Arc::new(Directory::default());
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/v[0-9.]+/me$"))
+            .respond_with(SharedDirectory(directory.clone()))
+            .mount(&server)
+            .await;
+        Self {
+            server,
+            recorder,
+            directory,
+        }
+    }
+
+    /// A fresh token that `GET /me` answers as `page`, named `name` (as Meta reports a page's name).
+    pub fn issue_token(&self, page: &PageId, name: Option<&str>) -> PageAccessToken {
+        let token = token();
+        if let Ok(mut d) = self.directory.0.lock() {
+            d.insert(
+                token.expose().to_owned(),
+                (page.as_str().to_owned(), name.map(str::to_owned)),
+            );
+        }
+        token
+    }
+
+    /// Answers the next token check (`GET /me`) with `template` instead of the directory's answer.
+    pub async fn answer_next_check(&self, template: ResponseTemplate) {
+        Mock::given(method("GET"))
+            .and(path_regex(r"/me$"))
+            .respond_with(template)
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&self.server)
+            .await;
+    }
+
+    /// [`FakeGraph::answer_next_check`] with a JSON body, for callers without wiremock.
+    pub async fn answer_next_check_json(&self, status: u16, body: serde_json::Value) {
+        self.answer_next_check(ResponseTemplate::new(status).set_body_json(body))
+            .await;
     }
 
     /// A messenger pointed at the fake, with [`FAKE_APP_SECRET`] (so `appsecret_proof` is sent) and a
@@ -339,10 +450,17 @@ impl FakeGraph {
     /// Answers the next send with `template` instead of success.
     pub async fn answer_next(&self, template: ResponseTemplate) {
         Mock::given(method("POST"))
+            .and(path_regex(r"/messages$"))
             .respond_with(template)
             .up_to_n_times(1)
             .with_priority(1)
             .mount(&self.server)
+            .await;
+    }
+
+    /// [`FakeGraph::answer_next`] with a JSON body, for callers without wiremock.
+    pub async fn answer_next_json(&self, status: u16, body: serde_json::Value) {
+        self.answer_next(ResponseTemplate::new(status).set_body_json(body))
             .await;
     }
 
@@ -396,7 +514,33 @@ impl ReadBack for FakeGraph {
     }
 
     async fn count(&self) -> usize {
-        self.requests().await.len()
+        self.requests()
+            .await
+            .iter()
+            .filter(|r| r.method.as_str() == "POST")
+            .count()
+    }
+}
+
+#[async_trait::async_trait]
+impl PageTokens for FakeGraph {
+    async fn token_of(&self, page: &PageId, name: &str) -> (PageAccessToken, PageProfile) {
+        let token = self.issue_token(page, Some(name));
+        let profile = PageProfile {
+            id: page.clone(),
+            name: Some(name.to_owned()),
+        };
+        (token, profile)
+    }
+
+    fn unknown_token(&self) -> (PageAccessToken, PageCheckError) {
+        (
+            token(),
+            PageCheckError::TokenInvalid {
+                code: 190,
+                subcode: None,
+            },
+        )
     }
 }
 
@@ -437,6 +581,28 @@ impl ReadBack for OutboxReadBack {
     }
 }
 
+/// The outbox backend vouches for its sample tokens only; it learns no names.
+#[async_trait::async_trait]
+impl PageTokens for OutboxReadBack {
+    async fn token_of(&self, page: &PageId, _name: &str) -> (PageAccessToken, PageProfile) {
+        let raw = format!(
+            "{}-{}",
+            super::outbox::sample_token(page),
+            unique_name("t").replace('-', "")
+        );
+        let token = PageAccessToken::parse(&raw).unwrap_or_else(|e| panic!("{e}"));
+        let profile = PageProfile {
+            id: page.clone(),
+            name: None,
+        };
+        (token, profile)
+    }
+
+    fn unknown_token(&self) -> (PageAccessToken, PageCheckError) {
+        (token(), PageCheckError::NotVerifiable)
+    }
+}
+
 /// A fresh outbox messenger writing to a file in a temporary folder. Keep the `TempDir` alive.
 pub fn outbox_in_temp_dir() -> (OutboxMessenger, OutboxReadBack, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
@@ -456,23 +622,10 @@ pub mod graph_only {
     use secrecy::SecretString;
     use wiremock::ResponseTemplate;
 
-    use super::{FAKE_APP_SECRET, FAKE_VERSION, FakeGraph, page, plain, token};
+    use super::{FAKE_APP_SECRET, FAKE_VERSION, FakeGraph, graph_error, page, plain, token};
     use crate::domain::Psid;
     use crate::messenger::graph::{self, GraphMessenger};
     use crate::messenger::{Messenger, Recipient, SendError};
-
-    fn graph_error(code: i64, subcode: Option<i64>) -> serde_json::Value {
-        let mut error = serde_json::json!({
-            "message": "(#100) Meta's explanation, which may quote the request",
-            "type": "OAuthException",
-            "code": code,
-            "fbtrace_id": "AbCdEfGhIjK",
-        });
-        if let Some(s) = subcode {
-            error["error_subcode"] = serde_json::json!(s);
-        }
-        serde_json::json!({ "error": error })
-    }
 
     /// Every row of MESSENGER.md §3, as Meta answers it over HTTP, maps to its `SendError`.
     pub async fn every_documented_error_maps_to_its_send_error(fake: &FakeGraph) {
@@ -783,6 +936,344 @@ pub mod graph_only {
             "9988776655443322",
             "Private words for Graph",
             token.expose(),
+        ]);
+    }
+}
+
+/// The token check's cases for every backend: over the port and the backend's [`PageTokens`].
+pub mod tokens {
+    use super::{Messenger, PageId, PageTokens};
+
+    fn page_a() -> PageId {
+        PageId::parse("104000000000001").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn page_b() -> PageId {
+        PageId::parse("104000000000002").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A token of a page names that page (and, where the backend learns it, the page's name).
+    pub async fn a_token_of_a_page_names_that_page(m: &dyn Messenger, tokens: &dyn PageTokens) {
+        let (token, expected) = tokens.token_of(&page_a(), "Corner Bakery").await;
+        assert_eq!(m.page_of_token(&token).await, Ok(expected));
+    }
+
+    /// Tokens of two pages each name their own page: a token of another page names the other page, so
+    /// the caller's comparison refuses it.
+    pub async fn a_token_of_another_page_names_the_other_page(
+        m: &dyn Messenger,
+        tokens: &dyn PageTokens,
+    ) {
+        let (of_a, profile_a) = tokens.token_of(&page_a(), "Corner Bakery").await;
+        let (of_b, profile_b) = tokens.token_of(&page_b(), "Harbour Books").await;
+        let (a, b) = (m.page_of_token(&of_a).await, m.page_of_token(&of_b).await);
+        assert_eq!(a.as_ref().map(|p| &p.id), Ok(&page_a()));
+        assert_eq!(b.as_ref().map(|p| &p.id), Ok(&page_b()));
+        assert_eq!((a, b), (Ok(profile_a), Ok(profile_b)));
+    }
+
+    /// A token the backend cannot vouch for is refused with the backend's answer (Graph: 190 from Meta;
+    /// the outbox backend: not verifiable locally), not as a passing failure.
+    pub async fn a_token_the_backend_cannot_vouch_for_is_refused(
+        m: &dyn Messenger,
+        tokens: &dyn PageTokens,
+    ) {
+        let (token, expected) = tokens.unknown_token();
+        let result = m.page_of_token(&token).await;
+        assert_eq!(result, Err(expected));
+        assert!(result.is_err_and(|e| !e.is_retryable()));
+    }
+
+    /// Neither the logs nor the answer's `Debug` carry the token.
+    pub async fn checking_a_token_logs_nothing_secret(m: &dyn Messenger, tokens: &dyn PageTokens) {
+        let logs = crate::test_support::logs::capture();
+        let (token, _) = tokens.token_of(&page_a(), "Corner Bakery").await;
+        let (unknown, _) = tokens.unknown_token();
+        let answers = format!(
+            "{:?} {:?}",
+            m.page_of_token(&token).await,
+            m.page_of_token(&unknown).await
+        );
+        for secret in [token.expose(), unknown.expose()] {
+            assert!(!answers.contains(secret), "a token in an answer");
+        }
+        logs.assert_absent(&[token.expose(), unknown.expose()]);
+    }
+}
+
+/// The token check against the fake Graph API: the request on the wire and every kind of answer Meta
+/// gives, end to end.
+pub mod graph_only_tokens {
+    use std::time::Duration;
+
+    use secrecy::SecretString;
+    use wiremock::ResponseTemplate;
+
+    use super::{
+        FAKE_APP_SECRET, FAKE_VERSION, FakeGraph, PageCheckError, PageId, PageProfile, graph,
+        graph_error, token,
+    };
+    use crate::messenger::{GraphMessenger, Messenger};
+
+    fn page() -> PageId {
+        PageId::parse("104000000000001").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `GET /{version}/me?fields=id,name&appsecret_proof=…` with the token as `Authorization: Bearer`,
+    /// never in the URL; without an app secret, no proof.
+    pub async fn the_check_asks_me_with_the_token_as_bearer_and_appsecret_proof(fake: &FakeGraph) {
+        let token = fake.issue_token(&page(), Some("Corner Bakery"));
+        let answer = fake.messenger().page_of_token(&token).await;
+        assert!(answer.is_ok(), "{answer:?}");
+        let requests = fake.requests().await;
+        let Some(request) = requests.last() else {
+            panic!("the fake received the request");
+        };
+        assert_eq!(request.method.as_str(), "GET");
+        assert_eq!(request.url.path(), format!("/{FAKE_VERSION}/me"));
+        assert_eq!(
+            request
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok()),
+            Some(format!("Bearer {}", token.expose()).as_str())
+        );
+        assert!(
+            !request.url.as_str().contains(token.expose()),
+            "no token in the URL"
+        );
+        let query: Vec<(String, String)> = request
+            .url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let proof = graph::appsecret_proof(&SecretString::from(FAKE_APP_SECRET), &token);
+        assert_eq!(
+            query,
+            vec![
+                ("fields".to_owned(), "id,name".to_owned()),
+                ("appsecret_proof".to_owned(), proof)
+            ]
+        );
+
+        let answer = fake.messenger_with(None).page_of_token(&token).await;
+        assert!(answer.is_ok(), "{answer:?}");
+        let requests = fake.requests().await;
+        let query = requests
+            .last()
+            .and_then(|r| r.url.query().map(str::to_owned));
+        assert_eq!(query.as_deref(), Some("fields=id%2Cname"));
+    }
+
+    /// Meta's answers for a dead token (190: invalid, password changed 460, expired 463) are
+    /// `TokenInvalid`, with Meta's code and subcode.
+    pub async fn an_invalid_or_expired_token_is_token_invalid(fake: &FakeGraph) {
+        let m = fake.messenger();
+        for (status, subcode) in [(400, None), (400, Some(460)), (401, Some(463))] {
+            fake.answer_next_check(
+                ResponseTemplate::new(status).set_body_json(graph_error(190, subcode)),
+            )
+            .await;
+            let result = m.page_of_token(&token()).await;
+            assert_eq!(
+                result,
+                Err(PageCheckError::TokenInvalid { code: 190, subcode }),
+                "190/{subcode:?}"
+            );
+            assert!(result.is_err_and(|e| !e.is_retryable()));
+        }
+    }
+
+    /// Permission errors (10, 200–299) are `Permission`; other refusals (100 without a known subcode)
+    /// are `Refused`; neither is worth asking again.
+    pub async fn a_permission_error_or_another_refusal_is_not_retryable(fake: &FakeGraph) {
+        let m = fake.messenger();
+        for (status, code, subcode, expected) in [
+            (
+                403,
+                10,
+                None,
+                PageCheckError::Permission {
+                    code: 10,
+                    subcode: None,
+                },
+            ),
+            (
+                403,
+                200,
+                None,
+                PageCheckError::Permission {
+                    code: 200,
+                    subcode: None,
+                },
+            ),
+            (
+                403,
+                283,
+                Some(1),
+                PageCheckError::Permission {
+                    code: 283,
+                    subcode: Some(1),
+                },
+            ),
+            (
+                400,
+                100,
+                Some(33),
+                PageCheckError::Refused {
+                    code: 100,
+                    subcode: Some(33),
+                },
+            ),
+        ] {
+            fake.answer_next_check(
+                ResponseTemplate::new(status).set_body_json(graph_error(code, subcode)),
+            )
+            .await;
+            let result = m.page_of_token(&fake.issue_token(&page(), None)).await;
+            assert_eq!(result, Err(expected), "{code}/{subcode:?}");
+            assert!(result.is_err_and(|e| !e.is_retryable()));
+        }
+    }
+
+    /// Meta's temporary errors, rate limits and 5xx answers, no answer in time and nothing listening are
+    /// all `Unavailable`: retryable.
+    pub async fn graph_down_slow_or_busy_is_retryable(fake: &FakeGraph) {
+        let m = fake.messenger();
+        let answers = [
+            ResponseTemplate::new(500).set_body_json(graph_error(1, None)),
+            ResponseTemplate::new(503).set_body_json(graph_error(2, None)),
+            ResponseTemplate::new(500).set_body_json(graph_error(424_242, None)),
+            ResponseTemplate::new(400).set_body_json(graph_error(4, None)),
+            ResponseTemplate::new(429).set_body_json(graph_error(32, None)),
+            ResponseTemplate::new(400).set_body_json(graph_error(613, None)),
+            ResponseTemplate::new(502).set_body_raw("<html>Bad Gateway</html>", "text/html"),
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"id": page().as_str()}))
+                .set_delay(Duration::from_secs(3)),
+        ];
+        for (i, answer) in answers.into_iter().enumerate() {
+            fake.answer_next_check(answer).await;
+            let result = m.page_of_token(&fake.issue_token(&page(), None)).await;
+            assert!(
+                matches!(result, Err(PageCheckError::Unavailable { .. })),
+                "answer {i}: {result:?}"
+            );
+            assert!(result.is_err_and(|e| e.is_retryable()), "answer {i}");
+        }
+
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(9);
+        let nowhere = GraphMessenger::new(
+            graph::http_client().unwrap_or_else(|e| panic!("{e}")),
+            format!("http://127.0.0.1:{port}"),
+            FAKE_VERSION.to_owned(),
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let result = nowhere.page_of_token(&token()).await;
+        assert!(
+            matches!(result, Err(PageCheckError::Unavailable { .. })),
+            "{result:?}"
+        );
+    }
+
+    /// An answer that is not what Graph gives for a page (not JSON, no id, an id that is not a canonical
+    /// page id, an error without a code) names no page: `Unavailable`, never a page.
+    pub async fn a_malformed_answer_names_no_page(fake: &FakeGraph) {
+        let m = fake.messenger();
+        let answers = [
+            ResponseTemplate::new(200).set_body_raw("not json", "text/plain"),
+            ResponseTemplate::new(200).set_body_raw("", "application/json"),
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({})),
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"name": "Corner Bakery"})),
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"id": "0104000000000001"})),
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"id": "10400x"})),
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"id": true})),
+            ResponseTemplate::new(200).set_body_json(serde_json::json!([page().as_str()])),
+            ResponseTemplate::new(400)
+                .set_body_json(serde_json::json!({"error": {"message": "no code"}})),
+        ];
+        for (i, answer) in answers.into_iter().enumerate() {
+            fake.answer_next_check(answer).await;
+            let result = m.page_of_token(&fake.issue_token(&page(), None)).await;
+            assert!(
+                matches!(result, Err(PageCheckError::Unavailable { .. })),
+                "answer {i}: {result:?}"
+            );
+        }
+    }
+
+    /// A numeric id is read as the page id; a name qchat cannot show (control characters, over 100
+    /// characters, blank) is dropped rather than failing the check.
+    pub async fn a_numeric_id_is_read_and_an_unusable_name_is_dropped(fake: &FakeGraph) {
+        let m = fake.messenger();
+        let long = "n".repeat(101);
+        for (body, name) in [
+            (
+                serde_json::json!({"id": 104_000_000_000_001_u64, "name": "  Corner Bakery "}),
+                Some("Corner Bakery"),
+            ),
+            (
+                serde_json::json!({"id": page().as_str(), "name": "Bell\u{7}Shop"}),
+                None,
+            ),
+            (
+                serde_json::json!({"id": page().as_str(), "name": long}),
+                None,
+            ),
+            (
+                serde_json::json!({"id": page().as_str(), "name": "   "}),
+                None,
+            ),
+            (serde_json::json!({"id": page().as_str()}), None),
+        ] {
+            fake.answer_next_check(ResponseTemplate::new(200).set_body_json(body.clone()))
+                .await;
+            let result = m.page_of_token(&token()).await;
+            assert_eq!(
+                result,
+                Ok(PageProfile {
+                    id: page(),
+                    name: name.map(str::to_owned),
+                }),
+                "{body}"
+            );
+        }
+    }
+
+    /// Refusals log Meta's code and trace id, never Meta's free-text message, the token, or the name
+    /// `/me` reports (which is a person's name when the token is a user's).
+    pub async fn token_check_errors_log_nothing_personal_or_secret(fake: &FakeGraph) {
+        let logs = crate::test_support::logs::capture();
+        let m = fake.messenger();
+        let dead = token();
+        let mut body = graph_error(190, Some(463));
+        body["error"]["message"] = serde_json::json!(format!(
+            "Error validating access token {}: Session has expired",
+            dead.expose()
+        ));
+        fake.answer_next_check(ResponseTemplate::new(400).set_body_json(body))
+            .await;
+        let refused = m.page_of_token(&dead).await;
+        assert!(matches!(refused, Err(PageCheckError::TokenInvalid { .. })));
+
+        let user = token();
+        fake.answer_next_check(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"id": "2899887766554433", "name": "Quintessa Vandersloot"}),
+        ))
+        .await;
+        let person = m.page_of_token(&user).await;
+        let shown = format!("{refused:?} {person:?}");
+        assert!(!shown.contains("Quintessa") && !shown.contains(dead.expose()));
+        logs.assert_absent(&[
+            dead.expose(),
+            user.expose(),
+            "Session has expired",
+            "Quintessa",
+            "2899887766554433",
         ]);
     }
 }

@@ -1,9 +1,11 @@
-//! The Graph API messenger: `POST {base}/{version}/{page_id}/messages` (MESSENGER.md §3).
+//! The Graph API messenger: `POST {base}/{version}/{page_id}/messages` (MESSENGER.md §3), and
+//! `GET {base}/{version}/me?fields=id,name` to learn which page a page access token belongs to.
 //!
 //! Invariants: the page token travels only in a sensitive `Authorization` header, never in the URL (HTTP
-//! client errors print URLs); the URL holds only the page id and, with an app secret configured, the
-//! `appsecret_proof` (an HMAC of the token, not secret). Every Graph error is classified by [`classify`]
-//! into a [`SendError`]; nothing that reaches an error or a log names the person, the text or the token.
+//! client errors print URLs); the URL holds only the page id (or `me` and the fields asked for) and, with
+//! an app secret configured, the `appsecret_proof` (an HMAC of the token, not secret). Every Graph error
+//! is classified by [`classify`] into a [`SendError`] (a token check's into a [`PageCheckError`]);
+//! nothing that reaches an error or a log names the person, the text, the token or Meta's message.
 
 use std::time::Duration;
 
@@ -14,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use super::{
-    MessagingType, Messenger, OutgoingMessage, Recipient, SendError, SentMessage, validate,
+    MessagingType, Messenger, OutgoingMessage, PageCheckError, PageProfile, Recipient, SendError,
+    SentMessage, page_name, validate,
 };
 use crate::domain::{PageAccessToken, PageId};
 
@@ -122,6 +125,35 @@ impl GraphMessenger {
         }
         Ok(url)
     }
+
+    /// `{base}/{version}/me?fields=id,name[&appsecret_proof=…]`.
+    fn me_url(&self, token: &PageAccessToken) -> Result<reqwest::Url, SendError> {
+        let mut url =
+            reqwest::Url::parse(&format!("{}/me", self.versioned_base)).map_err(|_| {
+                SendError::Transport {
+                    reason: "the Graph API URL could not be built",
+                }
+            })?;
+        url.query_pairs_mut().append_pair("fields", "id,name");
+        if let Some(secret) = &self.app_secret {
+            url.query_pairs_mut()
+                .append_pair("appsecret_proof", &appsecret_proof(secret, token));
+        }
+        Ok(url)
+    }
+}
+
+/// The token as a sensitive `Authorization: Bearer` value (never printed by the HTTP client).
+fn bearer(token: &PageAccessToken) -> Result<HeaderValue, SendError> {
+    let bearer = Zeroizing::new(format!("Bearer {}", token.expose()));
+    // PageAccessToken is printable ASCII, so this only fails for a token that can never work.
+    let mut authorization =
+        HeaderValue::from_str(&bearer).map_err(|_| SendError::TokenInvalid {
+            code: 0,
+            subcode: None,
+        })?;
+    authorization.set_sensitive(true);
+    Ok(authorization)
 }
 
 /// `appsecret_proof`: lowercase hex of HMAC-SHA256 keyed with the app secret over the access token.
@@ -238,6 +270,16 @@ pub(crate) fn body(message: &OutgoingMessage) -> SendBody<'_> {
     }
 }
 
+/// `/me`'s answer. `id` is read as a string or a number; `name` may be absent.
+#[derive(Debug, Deserialize)]
+struct MeAnswer {
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+    #[serde(default)]
+    name: Option<String>,
+    error: Option<GraphError>,
+}
+
 #[derive(Debug, Deserialize)]
 struct SendAnswer {
     message_id: Option<String>,
@@ -352,6 +394,94 @@ impl Messenger for GraphMessenger {
         };
         result
     }
+
+    // The id Meta answers is not recorded: for a user's token it is a person's id, not a page's.
+    #[instrument(name = "messenger.graph.page_of_token", skip_all, fields(outcome))]
+    async fn page_of_token(&self, token: &PageAccessToken) -> Result<PageProfile, PageCheckError> {
+        let result = self.page_of_token_checked(token).await;
+        let outcome = result.as_ref().map_or_else(check_outcome, |_| "answered");
+        tracing::Span::current().record("outcome", outcome);
+        result
+    }
+}
+
+fn check_outcome(e: &PageCheckError) -> &'static str {
+    match e {
+        PageCheckError::TokenInvalid { .. } => "token_invalid",
+        PageCheckError::Permission { .. } => "permission",
+        PageCheckError::Refused { .. } => "refused",
+        PageCheckError::Unavailable { .. } => "unavailable",
+        PageCheckError::NotVerifiable => "not_verifiable",
+    }
+}
+
+impl GraphMessenger {
+    async fn page_of_token_checked(
+        &self,
+        token: &PageAccessToken,
+    ) -> Result<PageProfile, PageCheckError> {
+        let url = self.me_url(token)?;
+        let authorization = bearer(token)?;
+        let response = self
+            .http
+            .get(url)
+            .header(AUTHORIZATION, authorization)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| transport(&e))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| transport(&e))?;
+        let answer: Option<MeAnswer> = serde_json::from_slice(&bytes).ok();
+        let malformed = |why: &'static str| {
+            tracing::warn!(
+                http_status = status.as_u16(),
+                why,
+                "the Graph API's answer to a token check was not the expected JSON"
+            );
+            PageCheckError::Unavailable {
+                reason: "the Graph API's answer was not the expected Graph JSON",
+            }
+        };
+        match answer {
+            Some(MeAnswer {
+                error: Some(error), ..
+            }) => {
+                let Some(code) = error.code else {
+                    return Err(malformed("an error without a code"));
+                };
+                let classified =
+                    PageCheckError::from(classify(code, error.error_subcode, status.as_u16()));
+                tracing::warn!(
+                    code,
+                    subcode = error.error_subcode,
+                    error_type = error.kind.as_deref(),
+                    fbtrace_id = error.fbtrace_id.as_deref(),
+                    http_status = status.as_u16(),
+                    "the Graph API refused the token check"
+                );
+                Err(classified)
+            }
+            Some(MeAnswer {
+                id: Some(id),
+                name,
+                error: None,
+            }) if status.is_success() => {
+                let id = match id {
+                    serde_json::Value::String(s) => PageId::parse(&s).ok(),
+                    serde_json::Value::Number(n) => PageId::parse(&n.to_string()).ok(),
+                    _ => None,
+                }
+                .ok_or_else(|| malformed("an id that is not a page id"))?;
+                Ok(PageProfile {
+                    id,
+                    name: name.as_deref().and_then(page_name),
+                })
+            }
+            Some(_) => Err(malformed("no id")),
+            None => Err(malformed("not JSON")),
+        }
+    }
 }
 
 impl GraphMessenger {
@@ -363,14 +493,7 @@ impl GraphMessenger {
     ) -> Result<SentMessage, SendError> {
         validate(message)?;
         let url = self.url(page, token)?;
-        let bearer = Zeroizing::new(format!("Bearer {}", token.expose()));
-        // PageAccessToken is printable ASCII, so this only fails for a token that can never work.
-        let mut authorization =
-            HeaderValue::from_str(&bearer).map_err(|_| SendError::TokenInvalid {
-                code: 0,
-                subcode: None,
-            })?;
-        authorization.set_sensitive(true);
+        let authorization = bearer(token)?;
 
         let response = self
             .http

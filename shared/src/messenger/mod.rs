@@ -1,7 +1,11 @@
-//! The messenger port: sends one message through Meta's Send API, or appends it to a local outbox file.
+//! The messenger port: sends one message through Meta's Send API, or appends it to a local outbox file;
+//! and tells which page a page access token belongs to ([`Messenger::page_of_token`]), so a page is
+//! connected only with a token of that page.
 //!
-//! Every Meta error is classified into a [`SendError`] variant the sender acts on (MESSENGER.md §3).
-//! Both backends refuse the same messages before sending ([`validate()`]), with no network call.
+//! Every Meta error is classified into a [`SendError`] variant the sender acts on (MESSENGER.md §3), and
+//! a token check's errors the same way ([`PageCheckError`]). Both backends refuse the same messages
+//! before sending ([`validate()`]), with no network call. The local backend has no Meta to ask: it
+//! vouches only for its documented sample tokens ([`outbox::SAMPLE_TOKEN_PREFIX`]).
 
 #[cfg(feature = "test-support")]
 pub mod conformance;
@@ -104,6 +108,75 @@ impl SendError {
     }
 }
 
+/// The page a page access token acts for, as Meta reports it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PageProfile {
+    pub id: PageId,
+    /// The page's public name, when Meta gave one that qchat can show (at most 100 characters, no
+    /// control characters).
+    pub name: Option<String>,
+}
+
+// The name stays out of `Debug`: a token that is not a page token (a user's) makes Meta report a
+// person's name here, which must not reach a log before the id comparison refuses it.
+impl std::fmt::Debug for PageProfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PageProfile")
+            .field("id", &self.id)
+            .field("name", &self.name.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Why a page access token could not be checked, classified like a send's [`SendError`]. Holds Meta's
+/// code and subcode, never Meta's message or the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PageCheckError {
+    /// Meta refuses the token: invalid, expired, revoked, password changed (190).
+    #[error("Meta refused the page access token (code {code}/{subcode:?})")]
+    TokenInvalid { code: i64, subcode: Option<i64> },
+    /// The token may not read the page (10, 200–299).
+    #[error("the page access token lacks a permission (code {code}/{subcode:?})")]
+    Permission { code: i64, subcode: Option<i64> },
+    /// Meta refused the request for another reason; asking again will not help.
+    #[error("Meta refused the token check (code {code}/{subcode:?})")]
+    Refused { code: i64, subcode: Option<i64> },
+    /// No usable answer now (network, timeout, Meta's temporary errors and rate limits, an answer that
+    /// is not the expected Graph JSON): asking again later may work.
+    #[error("could not check the page access token now: {reason}")]
+    Unavailable { reason: &'static str },
+    /// This backend has no Meta to ask and the token is not one of its sample tokens.
+    #[error("this backend cannot verify a page access token that is not a local sample token")]
+    NotVerifiable,
+}
+
+impl PageCheckError {
+    /// Whether asking again later may give an answer.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}
+
+impl From<SendError> for PageCheckError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::TokenInvalid { code, subcode } => Self::TokenInvalid { code, subcode },
+            SendError::Permission { code, subcode } => Self::Permission { code, subcode },
+            SendError::RateLimited { .. } => Self::Unavailable {
+                reason: "Meta is rate limiting the app",
+            },
+            SendError::Temporary { .. } => Self::Unavailable {
+                reason: "Meta answered with a temporary error",
+            },
+            SendError::Transport { reason } => Self::Unavailable { reason },
+            SendError::Unreachable { code, subcode }
+            | SendError::OutsideWindow { code, subcode }
+            | SendError::FrequencyCapped { code, subcode }
+            | SendError::InvalidRequest { code, subcode } => Self::Refused { code, subcode },
+        }
+    }
+}
+
 /// Sends Messenger messages on behalf of a page. The page token is a parameter of each call, never state.
 #[async_trait::async_trait]
 pub trait Messenger: Send + Sync + std::fmt::Debug {
@@ -113,4 +186,15 @@ pub trait Messenger: Send + Sync + std::fmt::Debug {
         token: &PageAccessToken,
         message: &OutgoingMessage,
     ) -> Result<SentMessage, SendError>;
+
+    /// The page `token` belongs to (Graph: `GET /me?fields=id,name` with the token). Callers compare the
+    /// id with the page they were asked to act for; a token of another page is not an error here.
+    async fn page_of_token(&self, token: &PageAccessToken) -> Result<PageProfile, PageCheckError>;
+}
+
+/// A page name qchat can show and store, or `None`: trimmed, 1 to 100 characters, no control characters.
+pub fn page_name(raw: &str) -> Option<String> {
+    let name = raw.trim();
+    (!name.is_empty() && name.chars().count() <= 100 && !name.chars().any(char::is_control))
+        .then(|| name.to_owned())
 }

@@ -5,6 +5,11 @@
 //! runs refuse what Meta would refuse; each line is written with one `write_all` on a file opened with
 //! `O_APPEND`, so lines from concurrent processes never interleave; the `messaging_type` recorded is the
 //! one the Graph client would send. The file holds personal data (recipients, texts): local use only.
+//!
+//! Without Meta there is nobody to tell which page a real token belongs to, so this backend vouches only
+//! for its sample tokens, `sample-page-token-<page id>` (optionally followed by `-<anything>`, to tell
+//! several tokens of one page apart), which let a newcomer connect sample pages without a Facebook app.
+//! Every other token is refused as not verifiable: set `QCHAT_GRAPH_URL` to check real tokens with Meta.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -14,10 +19,31 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use super::graph::{WireRecipient, recipient_kind, wire_messaging_type};
-use super::{Messenger, OutgoingMessage, SendError, SentMessage, validate};
+use super::{
+    Messenger, OutgoingMessage, PageCheckError, PageProfile, SendError, SentMessage, validate,
+};
 use crate::clock::Clock;
 use crate::domain::{PageAccessToken, PageId};
 use crate::ids::IdGenerator;
+
+/// What every local sample token starts with; the page id follows (see the module documentation).
+pub const SAMPLE_TOKEN_PREFIX: &str = "sample-page-token-";
+
+/// The sample token this backend verifies as `page`.
+pub fn sample_token(page: &PageId) -> String {
+    format!("{SAMPLE_TOKEN_PREFIX}{page}")
+}
+
+/// The page a sample token names: `sample-page-token-<canonical page id>[-<suffix>]`.
+fn sample_page(token: &PageAccessToken) -> Option<PageId> {
+    let rest = token.expose().strip_prefix(SAMPLE_TOKEN_PREFIX)?;
+    let id = match rest.split_once('-') {
+        Some((id, suffix)) if !suffix.is_empty() => id,
+        Some(_) => return None,
+        None => rest,
+    };
+    PageId::parse(id).ok()
+}
 
 /// One line of the outbox file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +170,21 @@ impl Messenger for OutboxMessenger {
             }),
         }
     }
+
+    #[instrument(name = "messenger.outbox.page_of_token", skip_all, fields(outcome))]
+    async fn page_of_token(&self, token: &PageAccessToken) -> Result<PageProfile, PageCheckError> {
+        let span = tracing::Span::current();
+        match sample_page(token) {
+            Some(id) => {
+                span.record("outcome", "sample_token");
+                Ok(PageProfile { id, name: None })
+            }
+            None => {
+                span.record("outcome", "not_verifiable");
+                Err(PageCheckError::NotVerifiable)
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -221,6 +262,37 @@ mod tests {
         assert!(second.get("messaging_type").is_none(), "none for a token");
         assert_eq!(lines.next(), None);
         assert_eq!(read_lines(&path).map(|l| l.len()).unwrap_or(0), 2);
+    }
+
+    #[test]
+    fn only_the_documented_sample_form_names_a_page() {
+        let parse = |t: &str| PageAccessToken::parse(t).unwrap_or_else(|e| panic!("{e}"));
+        let page = |t: &str| sample_page(&parse(t)).map(|p| p.as_str().to_owned());
+        assert_eq!(
+            page("sample-page-token-1234567890"),
+            Some("1234567890".into())
+        );
+        assert_eq!(
+            page("sample-page-token-1234567890-v2"),
+            Some("1234567890".into())
+        );
+        assert_eq!(page("sample-page-token-12-a-b"), Some("12".into()));
+        assert_eq!(
+            sample_token(&PageId::parse("77").unwrap_or_else(|e| panic!("{e}"))),
+            "sample-page-token-77"
+        );
+        for refused in [
+            "sample-page-token-0123",
+            "sample-page-token-12a",
+            "sample-page-token-123-",
+            "sample-page-token--123",
+            "Sample-Page-Token-123",
+            "xsample-page-token-123",
+            "sample-page-token-+123",
+            "EAAGrealtokenfrommeta0123",
+        ] {
+            assert_eq!(page(refused), None, "{refused}");
+        }
     }
 
     #[tokio::test]

@@ -164,6 +164,13 @@ impl Messenger for CountingMessenger {
             None => self.inner.send(page, token, message).await,
         }
     }
+
+    async fn page_of_token(
+        &self,
+        token: &PageAccessToken,
+    ) -> Result<qchat_shared::messenger::PageProfile, qchat_shared::messenger::PageCheckError> {
+        self.inner.page_of_token(token).await
+    }
 }
 
 /// A store whose transactions and batch deletes take clock time (a set cost each), so a test can let a

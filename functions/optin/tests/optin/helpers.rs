@@ -263,10 +263,10 @@ impl TestApp {
         Holder { account, token }
     }
 
-    /// Connects a page through the account function; `name` is the page's public name.
+    /// Connects a page through the account function, with the local messenger's sample token of the
+    /// page (`sample-page-token-<page id>`, the only kind it verifies); `name` is the page's public name.
     pub async fn page(&self, holder: &Holder, page_id: &str, name: Option<&str>) {
-        let mut body =
-            json!({"page_id": page_id, "page_access_token": "EAAtestpageaccesstoken0123"});
+        let mut body = json!({"page_id": page_id, "page_access_token": format!("sample-page-token-{page_id}")});
         if let Some(n) = name {
             body["name"] = json!(n);
         }

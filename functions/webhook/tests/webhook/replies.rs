@@ -93,6 +93,13 @@ impl Messenger for Failing {
     ) -> Result<SentMessage, SendError> {
         Err(self.0.clone())
     }
+
+    async fn page_of_token(
+        &self,
+        _token: &PageAccessToken,
+    ) -> Result<qchat_shared::messenger::PageProfile, qchat_shared::messenger::PageCheckError> {
+        Err(self.0.clone().into())
+    }
 }
 
 pub async fn a_token_error_stops_the_page_tells_its_account_once_and_fails_the_replies(
