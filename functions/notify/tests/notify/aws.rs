@@ -53,10 +53,7 @@ async fn on_aws_a_notice_goes_out_through_ses_exactly_once_and_reads_back() {
     assert_eq!(messages.len(), 1, "one message to the account");
     let m = &messages[0];
     assert_eq!(m["id"].as_str(), Some(provider_id(&t, &id).await.as_str()));
-    assert_eq!(
-        m["subject"].as_str(),
-        Some("Your qchat account was created")
-    );
+    assert_eq!(m["subject"].as_str(), Some("Your qchat account is ready"));
     assert!(
         m["body"]
             .as_str()

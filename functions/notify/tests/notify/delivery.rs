@@ -29,7 +29,7 @@ async fn a_notice_is_sent_exactly_once_when_deliver_and_drain_run_twice() {
     assert_eq!(t.mailer.times_sent(&id), 1);
     let sent = &t.mailer.delivered()[0];
     assert_eq!(sent.to, email.expose());
-    assert_eq!(sent.subject, "Your qchat account was created");
+    assert_eq!(sent.subject, "Your qchat account is ready");
 }
 
 #[tokio::test]
@@ -330,4 +330,46 @@ async fn a_drain_whose_deadline_is_already_near_sends_nothing_and_leaves_notices
         t.app.store.get(&outbox_key(&id)).await.unwrap().is_some(),
         "the notice waits for the next run"
     );
+}
+
+#[tokio::test]
+async fn a_registration_link_goes_to_its_sealed_address_without_an_account_and_its_token_is_dropped_once_sent()
+ {
+    use qchat_shared::accounts::REGISTRATIONS_KEY_OWNER;
+    let t = local_app().await;
+    let email = unique_email("newcomer");
+    let id = t.app.ids.new_id();
+    let token = "Tok3n-of-forty-three-base64url-chars-abcdef";
+    t.app.keys.create(REGISTRATIONS_KEY_OWNER).await.unwrap();
+    let cipher = t.app.keys.cipher(REGISTRATIONS_KEY_OWNER).await.unwrap();
+    let key = outbox_key(&id);
+    let op = qchat_shared::outbox::outbox_op(
+        &id,
+        None,
+        &Notice::ConfirmRegistration,
+        t.clock.now(),
+        Some(
+            cipher
+                .seal(&key, "recipient", email.expose().as_bytes())
+                .unwrap(),
+        ),
+        Some(cipher.seal(&key, "secret", token.as_bytes()).unwrap()),
+    )
+    .unwrap();
+    t.app.store.transact(vec![op]).await.unwrap();
+    assert!(t.outbox_item(&id).await.get("secret").is_some());
+
+    assert_eq!(deliver(&t.app, &id).await.unwrap(), Delivery::Sent);
+
+    let sent = &t.mailer.delivered()[0];
+    assert_eq!(sent.to, email.expose());
+    assert!(
+        sent.body
+            .contains(&format!("{PUBLIC_URL}/verify-email/{token}")),
+        "the mail carries the link"
+    );
+    let after = t.outbox_item(&id).await;
+    assert_eq!(after.get_str("state"), Some("sent"));
+    assert!(after.get("secret").is_none(), "the token is gone once sent");
+    assert!(after.get("recipient").is_some());
 }
