@@ -162,8 +162,7 @@ async fn a_folder_holding_data_refuses_to_start_with_another_master_key() {
 
     let err = start(dir.path())
         .await
-        .err()
-        .expect("another master key must not start");
+        .expect_err("another master key must not start");
     assert!(
         matches!(
             err,
