@@ -75,8 +75,40 @@ fn functions_get_the_configuration_the_code_reads_in_aws_mode() {
         vars::MAIL_FROM,
         vars::PUBLIC_URL,
         vars::OPERATOR_EMAIL,
+        vars::CONTROLLER_NAME,
+        vars::CONTROLLER_EMAIL,
+        vars::CONTROLLER_ADDRESS,
     ] {
         assert!(globals.contains(&format!("{var}: ")), "globals set {var}");
+    }
+}
+
+#[test]
+fn the_controller_named_in_the_privacy_notice_is_a_required_parameter() {
+    // The code refuses to start in AWS without these; a parameter without a default makes
+    // `sam deploy` ask for them instead.
+    let t = template();
+    let parameters = block(&t, "Parameters:").join("\n");
+    let globals = block(&t, "Globals:").join("\n");
+    for (parameter, var, required) in [
+        ("ControllerName", vars::CONTROLLER_NAME, true),
+        ("ControllerEmail", vars::CONTROLLER_EMAIL, true),
+        ("ControllerAddress", vars::CONTROLLER_ADDRESS, false),
+    ] {
+        let declared = block(&parameters, &format!("  {parameter}:")).join("\n");
+        assert!(
+            declared.contains("Type: String"),
+            "{parameter} is a parameter"
+        );
+        assert_eq!(
+            !declared.contains("Default:"),
+            required,
+            "{parameter} is required: {required}"
+        );
+        assert!(
+            globals.contains(&format!("{var}: !Ref {parameter}\n")),
+            "{var} is set from {parameter}"
+        );
     }
 }
 
