@@ -82,5 +82,11 @@ fn print_banner(app: &App, addr: SocketAddr) {
     let _ = writeln!(out, "  mail outbox:           {data_dir}/mail/");
     let _ = writeln!(out, "  webhook verify token:  {verify}");
     let _ = writeln!(out, "  privacy notice:        http://{addr}/privacy");
+    if app.config.controller.placeholder {
+        let _ = writeln!(
+            out,
+            "  controller:            a placeholder; set QCHAT_CONTROLLER_NAME and QCHAT_CONTROLLER_EMAIL"
+        );
+    }
     let _ = writeln!(out, "Press Ctrl-C to stop.");
 }
