@@ -35,19 +35,27 @@ pub enum LocalError {
 /// Reads the environment, prepares the data folder and secrets, prints where things are, and serves until
 /// Ctrl-C.
 pub async fn run_from_env() -> Result<(), LocalError> {
-    let mut config = Config::from_env()?;
+    let config = Config::from_env()?;
     qchat_shared::telemetry::init(config.log_format, &config.log_filter);
+    let (app, server) = start(config).await?;
+    print_banner(&app, server.local_addr());
+    let ticker = tokio::spawn(ticker::run(app.clone()));
+    let result = server.serve_until(shutdown_signal()).await;
+    ticker.abort();
+    result
+}
+
+/// Everything the local server does before it serves: fills in the local secrets, builds the app (which
+/// refuses a data folder whose master key is missing or is not the key its data was encrypted under)
+/// and binds the address. Nothing is served or run yet.
+pub async fn start(mut config: Config) -> Result<(App, Server), LocalError> {
     if let Backend::Local { data_dir } = &config.backend {
         let data_dir = data_dir.clone();
         secrets::fill_in(&mut config, &data_dir).map_err(LocalError::Secrets)?;
     }
     let app = App::from_config(config).await?;
     let server = Server::bind(app.clone()).await?;
-    print_banner(&app, server.local_addr());
-    let ticker = tokio::spawn(ticker::run(app.clone()));
-    let result = server.serve_until(shutdown_signal()).await;
-    ticker.abort();
-    result
+    Ok((app, server))
 }
 
 async fn shutdown_signal() {
@@ -74,5 +82,11 @@ fn print_banner(app: &App, addr: SocketAddr) {
     let _ = writeln!(out, "  mail outbox:           {data_dir}/mail/");
     let _ = writeln!(out, "  webhook verify token:  {verify}");
     let _ = writeln!(out, "  privacy notice:        http://{addr}/privacy");
+    if app.config.controller.placeholder {
+        let _ = writeln!(
+            out,
+            "  controller:            a placeholder; set QCHAT_CONTROLLER_NAME and QCHAT_CONTROLLER_EMAIL"
+        );
+    }
     let _ = writeln!(out, "Press Ctrl-C to stop.");
 }

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Backend, Config};
+use crate::crypto::keys::blind_index_key_stored;
 use crate::crypto::kms::KmsKeyring;
 use crate::crypto::local::LocalKeyring;
-use crate::crypto::{KeyCachePolicy, KeyManager, Keyring};
+use crate::crypto::{CryptoError, KeyCachePolicy, KeyManager, Keyring, KeyringError};
 use crate::ids::{IdGenerator, RandomIds};
 use crate::mail::Mailer;
 use crate::mail::outbox::OutboxMailer;
@@ -44,6 +45,22 @@ pub enum StartupError {
     Keyring(#[source] crate::crypto::KeyringError),
     #[error("could not set up the Graph API client")]
     Graph(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error(
+        "the master key file {} is missing, but the store holds data encrypted under a master key. \
+         Restore master.key from a backup into the data folder, or move the data folder away to start \
+         afresh (its encrypted data cannot be read without that key)",
+        path.display()
+    )]
+    MasterKeyMissing { path: PathBuf },
+    #[error(
+        "the master key file {} is not the key the store's data was encrypted under. Restore the \
+         master.key this data folder was created with from a backup, or move the data folder away to \
+         start afresh (its encrypted data cannot be read without that key)",
+        path.display()
+    )]
+    MasterKeyMismatch { path: PathBuf },
+    #[error("could not check the master key against the store")]
+    MasterKeyCheck(#[source] CryptoError),
 }
 
 /// File names inside the local data folder.
@@ -68,12 +85,41 @@ fn ensure_private_dir(dir: &Path) -> Result<(), StartupError> {
         .map_err(StartupError::DataDir)
 }
 
+/// Opens the local master key. A store that holds the blind-index key holds data encrypted under a
+/// master key, so its key file must exist: a new key would start a server that cannot read any of it
+/// (every sign-in a 500). A store without it gets a key created on first use. Also says whether the
+/// store holds such data.
+async fn open_local_keyring(
+    path: &Path,
+    store: &SqliteStore,
+) -> Result<(LocalKeyring, bool), StartupError> {
+    let holds_data = blind_index_key_stored(store)
+        .await
+        .map_err(StartupError::Store)?;
+    let keyring = if holds_data {
+        LocalKeyring::open_existing(path)
+            .map_err(StartupError::Keyring)?
+            .ok_or_else(|| StartupError::MasterKeyMissing {
+                path: path.to_owned(),
+            })?
+    } else {
+        LocalKeyring::open(path).map_err(StartupError::Keyring)?
+    };
+    Ok((keyring, holds_data))
+}
+
 impl App {
     /// Builds the backends the configuration names. Locally this creates the data folder and migrates the
     /// SQLite schema; in AWS the table already exists (the template creates it).
+    ///
+    /// A local store that already holds data encrypted under a master key starts only with that key: a
+    /// missing key file is never replaced by a new one, and a different key is refused (see
+    /// [`open_local_keyring`]).
     pub async fn from_config(config: Config) -> Result<Self, StartupError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
+        // The master key to check against the stored blind-index key once the app is assembled.
+        let mut check_master_key = None;
         let (store, keyring, mailer): (Arc<dyn ItemStore>, Arc<dyn Keyring>, Arc<dyn Mailer>) =
             match &config.backend {
                 Backend::Local { data_dir } => {
@@ -81,8 +127,11 @@ impl App {
                     let store =
                         SqliteStore::open(&data_dir.join(local_files::STORE), clock.clone())
                             .map_err(StartupError::Store)?;
-                    let keyring = LocalKeyring::open(&data_dir.join(local_files::MASTER_KEY))
-                        .map_err(StartupError::Keyring)?;
+                    let path = data_dir.join(local_files::MASTER_KEY);
+                    let (keyring, holds_data) = open_local_keyring(&path, &store).await?;
+                    if holds_data {
+                        check_master_key = Some(path);
+                    }
                     let mail_dir: PathBuf = data_dir.join(local_files::MAIL_OUTBOX);
                     ensure_private_dir(&mail_dir)?;
                     let mailer =
@@ -125,9 +174,19 @@ impl App {
                 Arc::new(client)
             }
         };
-        Ok(Self::from_parts(
-            config, store, keyring, mailer, messenger, clock, ids,
-        ))
+        let app = Self::from_parts(config, store, keyring, mailer, messenger, clock, ids);
+        if let Some(path) = check_master_key {
+            // Unwrapping the stored blind-index key proves the master key is the one the data was
+            // encrypted under (and leaves the key cached for the first request).
+            match app.keys.blind_indexer().await {
+                Ok(_) => {}
+                Err(CryptoError::Keyring(KeyringError::InvalidWrappedKey)) => {
+                    return Err(StartupError::MasterKeyMismatch { path });
+                }
+                Err(e) => return Err(StartupError::MasterKeyCheck(e)),
+            }
+        }
+        Ok(app)
     }
 
     /// Assembles an app from explicit parts (tests inject a manual clock, sequential ids, fakes).

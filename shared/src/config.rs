@@ -40,6 +40,25 @@ pub struct GraphConfig {
     pub verify_token: Option<SecretString>,
 }
 
+/// Who is responsible for the personal data this deployment holds: named in the privacy notice and the
+/// terms, with how to reach them. Published by design, so not held as a personal value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Controller {
+    /// The person or organisation running this deployment (the controller of account holders' data).
+    pub name: String,
+    /// Where people write about their data (rights requests, complaints, breaches).
+    pub email: String,
+    /// An optional postal address, on one line.
+    pub postal_address: Option<String>,
+    /// True when the local defaults are in use: the notice then says the details are placeholders.
+    pub placeholder: bool,
+}
+
+/// The local defaults: recognisably not a real controller, so a local notice never looks finished.
+const LOCAL_CONTROLLER_NAME: &str =
+    "The operator of this local qchat (placeholder: set QCHAT_CONTROLLER_NAME)";
+const LOCAL_CONTROLLER_EMAIL: &str = "controller@localhost.localdomain";
+
 /// The whole configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -52,6 +71,8 @@ pub struct Config {
     pub operator_email: Option<EmailAddress>,
     /// The `From` address of notices (an SES-verified identity in AWS).
     pub mail_from: String,
+    /// Who is responsible for the data, as the privacy notice and terms name them.
+    pub controller: Controller,
     pub graph: GraphConfig,
     pub log_format: LogFormat,
     /// A `tracing` filter directive, e.g. `info` or `qchat_shared=debug`.
@@ -76,6 +97,9 @@ pub mod vars {
     pub const PUBLIC_URL: &str = "QCHAT_PUBLIC_URL";
     pub const OPERATOR_EMAIL: &str = "QCHAT_OPERATOR_EMAIL";
     pub const MAIL_FROM: &str = "QCHAT_MAIL_FROM";
+    pub const CONTROLLER_NAME: &str = "QCHAT_CONTROLLER_NAME";
+    pub const CONTROLLER_EMAIL: &str = "QCHAT_CONTROLLER_EMAIL";
+    pub const CONTROLLER_ADDRESS: &str = "QCHAT_CONTROLLER_ADDRESS";
     pub const GRAPH_URL: &str = "QCHAT_GRAPH_URL";
     pub const GRAPH_VERSION: &str = "QCHAT_GRAPH_VERSION";
     pub const FB_APP_SECRET: &str = "QCHAT_FB_APP_SECRET";
@@ -166,6 +190,8 @@ impl Config {
             (Backend::Aws { .. }, None) => require(vars::MAIL_FROM)?,
         };
 
+        let controller = controller(&backend, &get)?;
+
         let graph_base = get(vars::GRAPH_URL);
         if let Some(url) = &graph_base
             && !(url.starts_with("https://")
@@ -210,6 +236,7 @@ impl Config {
             public_url,
             operator_email,
             mail_from,
+            controller,
             graph: GraphConfig {
                 base_url: graph_base,
                 version,
@@ -220,6 +247,67 @@ impl Config {
             log_filter: get(vars::LOG).unwrap_or_else(|| "info".to_owned()),
         })
     }
+}
+
+/// A line of text shown to people: trimmed, 1 to `max` characters, no control or bidi/format characters
+/// (which could reorder or hide what the notice says).
+fn shown_text(value: &str, max: usize) -> Option<String> {
+    let v = value.trim();
+    let ok = !v.is_empty()
+        && v.chars().count() <= max
+        && !v.chars().any(|c| {
+            c.is_control()
+                || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+        });
+    ok.then(|| v.to_owned())
+}
+
+/// The controller's identity: required in AWS (the template's required parameters), clearly marked
+/// placeholders locally when unset.
+fn controller(
+    backend: &Backend,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Controller, ConfigError> {
+    let missing = |variable| ConfigError {
+        variable,
+        problem: "must be set when QCHAT_BACKEND=aws",
+    };
+    let name = match (get(vars::CONTROLLER_NAME), backend) {
+        (Some(v), _) => Some(shown_text(&v, 200).ok_or(ConfigError {
+            variable: vars::CONTROLLER_NAME,
+            problem: "must be 1 to 200 characters without control characters",
+        })?),
+        (None, Backend::Local { .. }) => None,
+        (None, Backend::Aws { .. }) => return Err(missing(vars::CONTROLLER_NAME)),
+    };
+    let email = match (get(vars::CONTROLLER_EMAIL), backend) {
+        (Some(v), _) => Some(
+            EmailAddress::parse(&v)
+                .map_err(|_| ConfigError {
+                    variable: vars::CONTROLLER_EMAIL,
+                    problem: "must be an email address",
+                })?
+                .expose()
+                .to_owned(),
+        ),
+        (None, Backend::Local { .. }) => None,
+        (None, Backend::Aws { .. }) => return Err(missing(vars::CONTROLLER_EMAIL)),
+    };
+    let postal_address = get(vars::CONTROLLER_ADDRESS)
+        .map(|v| {
+            shown_text(&v, 300).ok_or(ConfigError {
+                variable: vars::CONTROLLER_ADDRESS,
+                problem: "must be 1 to 300 characters on one line",
+            })
+        })
+        .transpose()?;
+    let placeholder = name.is_none() || email.is_none();
+    Ok(Controller {
+        name: name.unwrap_or_else(|| LOCAL_CONTROLLER_NAME.to_owned()),
+        email: email.unwrap_or_else(|| LOCAL_CONTROLLER_EMAIL.to_owned()),
+        postal_address,
+        placeholder,
+    })
 }
 
 #[cfg(test)]
@@ -246,6 +334,90 @@ mod tests {
         assert_eq!(c.public_url, "http://127.0.0.1:3000");
         assert!(c.graph.base_url.is_none());
         assert_eq!(c.log_format, LogFormat::Text);
+        assert!(c.controller.placeholder);
+        assert!(c.controller.name.contains("placeholder"));
+        assert!(c.controller.email.ends_with(".localdomain"));
+        assert_eq!(c.controller.postal_address, None);
+    }
+
+    #[test]
+    fn the_controller_is_read_and_required_in_aws_mode() {
+        let aws = [
+            ("QCHAT_BACKEND", "aws"),
+            ("QCHAT_TABLE_NAME", "qchat"),
+            ("QCHAT_KMS_KEY_ID", "k"),
+            ("QCHAT_MAIL_FROM", "notices@example.com"),
+            ("QCHAT_PUBLIC_URL", "https://chat.example.com"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = aws.to_vec();
+            pairs.extend_from_slice(extra);
+            from(&pairs)
+        };
+        assert_eq!(
+            with(&[("QCHAT_CONTROLLER_EMAIL", "privacy@example.com")])
+                .err()
+                .map(|e| e.variable),
+            Some(vars::CONTROLLER_NAME)
+        );
+        assert_eq!(
+            with(&[("QCHAT_CONTROLLER_NAME", "Ana Bakery Ltd")])
+                .err()
+                .map(|e| e.variable),
+            Some(vars::CONTROLLER_EMAIL)
+        );
+        let c = with(&[
+            ("QCHAT_CONTROLLER_NAME", " Ana Bakery Ltd "),
+            ("QCHAT_CONTROLLER_EMAIL", "Privacy@Example.com"),
+            (
+                "QCHAT_CONTROLLER_ADDRESS",
+                "1 Flour Street, 1000 Brussels, Belgium",
+            ),
+        ])
+        .expect("aws config")
+        .controller;
+        assert_eq!(
+            c,
+            Controller {
+                name: "Ana Bakery Ltd".to_owned(),
+                email: "privacy@example.com".to_owned(),
+                postal_address: Some("1 Flour Street, 1000 Brussels, Belgium".to_owned()),
+                placeholder: false,
+            }
+        );
+        // An empty address (the template's default) is no address.
+        let c = with(&[
+            ("QCHAT_CONTROLLER_NAME", "Ana Bakery Ltd"),
+            ("QCHAT_CONTROLLER_EMAIL", "privacy@example.com"),
+            ("QCHAT_CONTROLLER_ADDRESS", ""),
+        ])
+        .expect("aws config");
+        assert_eq!(c.controller.postal_address, None);
+    }
+
+    #[test]
+    fn a_controller_text_that_could_hide_or_reorder_what_the_notice_says_is_refused() {
+        for (variable, value) in [
+            ("QCHAT_CONTROLLER_NAME", "Ana\u{202E}yrekaB"),
+            ("QCHAT_CONTROLLER_NAME", "\u{200B}\u{200B}"),
+            ("QCHAT_CONTROLLER_NAME", "Ana\nBakery"),
+            ("QCHAT_CONTROLLER_ADDRESS", "1 Flour Street\n1000 Brussels"),
+            ("QCHAT_CONTROLLER_EMAIL", "not an address"),
+        ] {
+            let err = from(&[(variable, value)]).err();
+            assert_eq!(
+                err.as_ref().map(|e| e.variable),
+                Some(variable),
+                "{value:?}"
+            );
+            assert!(
+                !err.map(|e| e.to_string())
+                    .unwrap_or_default()
+                    .contains(value)
+            );
+        }
+        let long = "x".repeat(201);
+        assert!(from(&[("QCHAT_CONTROLLER_NAME", long.as_str())]).is_err());
     }
 
     #[test]
@@ -262,6 +434,8 @@ mod tests {
             ("QCHAT_KMS_KEY_ID", "arn:aws:kms:eu-west-1:1:key/x"),
             ("QCHAT_MAIL_FROM", "notices@example.com"),
             ("QCHAT_PUBLIC_URL", "https://chat.example.com/"),
+            ("QCHAT_CONTROLLER_NAME", "Ana Bakery Ltd"),
+            ("QCHAT_CONTROLLER_EMAIL", "privacy@example.com"),
             ("AWS_LAMBDA_FUNCTION_NAME", "qchat-account"),
         ])
         .expect("aws config");

@@ -36,6 +36,11 @@ pub const START: Timestamp = Timestamp::from_millis(1_793_011_200_000);
 /// The public base URL the test configuration sets.
 pub const PUBLIC_URL: &str = "https://qchat.flows.test";
 
+/// The controller the AWS test configuration names (the embedded one keeps the local placeholders).
+pub const CONTROLLER_NAME: &str = "Flows Test Controller Ltd";
+pub const CONTROLLER_EMAIL: &str = "privacy@flows.example.test";
+pub const CONTROLLER_ADDRESS: &str = "1 Test Street, 1000 Brussels, Belgium";
+
 /// Which backends a test app runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -154,6 +159,12 @@ impl TestApp {
             ("QCHAT_OPERATOR_EMAIL", operator_email.clone()),
             ("QCHAT_PUBLIC_URL", PUBLIC_URL.to_owned()),
         ];
+        // Locally the controller has placeholder defaults; in AWS it must be set, as the template does.
+        let controller = [
+            ("QCHAT_CONTROLLER_NAME", CONTROLLER_NAME.to_owned()),
+            ("QCHAT_CONTROLLER_EMAIL", CONTROLLER_EMAIL.to_owned()),
+            ("QCHAT_CONTROLLER_ADDRESS", CONTROLLER_ADDRESS.to_owned()),
+        ];
         let messenger = Arc::new(OutboxMessenger::new(
             dir.path().join(local_files::MESSENGER_OUTBOX),
             clock.clone(),
@@ -195,6 +206,7 @@ impl TestApp {
                     ("QCHAT_KMS_KEY_ID", key_id.clone()),
                     ("QCHAT_MAIL_FROM", "notices@flows.example.test".to_owned()),
                 ]);
+                vars.extend(controller);
                 let config = config(&vars);
                 let client = aws_sdk_dynamodb::Client::new(&sdk);
                 let store = DynamoStore::new(client.clone(), table.clone(), clock.clone());

@@ -1,12 +1,67 @@
-//! The HTTP surface: the public privacy notice, the security headers of every kind of response, and
-//! answers for unknown routes and wrong methods.
+//! The HTTP surface: the public privacy notice (with its controller, rights, breach and terms sections,
+//! and no route named that does not exist), the security headers of every kind of response, and answers
+//! for unknown routes and wrong methods.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use http::Method;
+use qchat_shared::http::escape_html;
 use qchat_shared::inventory::ITEM_TYPES;
+use qchat_shared::policies::unrouted_mentions;
+use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, strong_password, unique_email};
+use crate::helpers::{
+    Backend, CONTROLLER_ADDRESS, CONTROLLER_EMAIL, CONTROLLER_NAME, PUBLIC_URL, TestApp,
+    strong_password, unique_email,
+};
+
+/// The `<section id="{id}">` of a page, up to its end; panics if there is none.
+fn section<'a>(page: &'a str, id: &str) -> &'a str {
+    let start = page
+        .find(&format!("<section id=\"{id}\">"))
+        .unwrap_or_else(|| panic!("a section {id:?} in the notice"));
+    let len = page[start..].find("</section>").expect("the section ends");
+    &page[start..start + len]
+}
+
+async fn notice_html(app: &TestApp) -> String {
+    let r = app.get("/privacy", None).await;
+    r.assert_status(200);
+    r.text()
+}
+
+async fn notice_json(app: &TestApp) -> Value {
+    let r = app
+        .request(
+            Method::GET,
+            "/privacy",
+            None,
+            &[("accept", "application/json")],
+        )
+        .await;
+    r.assert_status(200);
+    r.json()
+}
+
+/// The JSON notice's section `id`.
+fn json_section<'a>(body: &'a Value, id: &str) -> &'a Value {
+    body["sections"]
+        .as_array()
+        .expect("sections")
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("a section {id:?} in {body}"))
+}
+
+/// Every string in a JSON value.
+fn strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+        _ => {}
+    }
+}
 
 pub async fn the_privacy_notice_is_html_under_a_strict_csp_and_lists_every_inventory_attribute(
     backend: Backend,
@@ -45,7 +100,7 @@ pub async fn the_privacy_notice_is_html_under_a_strict_csp_and_lists_every_inven
         "Meta Platforms",
         "Amazon Web Services",
         "Privacy policy version 1",
-        "Terms (version 1)",
+        "Terms of service (version 1)",
     ] {
         assert!(page.contains(expected), "{expected:?} is in the notice");
     }
@@ -102,6 +157,209 @@ pub async fn the_privacy_notice_is_json_when_asked_for_and_matches_the_inventory
     assert_eq!(body["processors"].as_array().map(Vec::len), Some(2));
     assert_eq!(body["privacy_policy"]["version"], "1");
     assert_eq!(body["terms"]["version"], "1");
+    assert!(
+        body["terms"]["text"].is_string(),
+        "the shipped terms in full"
+    );
+    let ids: Vec<_> = body["sections"]
+        .as_array()
+        .expect("sections")
+        .iter()
+        .map(|s| s["id"].as_str().expect("an id").to_owned())
+        .collect();
+    assert_eq!(ids, ["controller", "rights", "breach"]);
+}
+
+pub async fn the_privacy_notice_names_the_controller_and_how_to_reach_them(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let controller = app.app.config.controller.clone();
+    // The embedded backend runs on the local defaults, the AWS one on the configured controller (as
+    // the template's required parameters set it).
+    match backend {
+        Backend::Sqlite => {
+            assert!(controller.placeholder);
+            assert!(controller.name.contains("placeholder"), "{controller:?}");
+            assert_eq!(controller.postal_address, None);
+        }
+        Backend::Moto => {
+            assert!(!controller.placeholder);
+            assert_eq!(controller.name, CONTROLLER_NAME);
+            assert_eq!(controller.email, CONTROLLER_EMAIL);
+            assert_eq!(
+                controller.postal_address.as_deref(),
+                Some(CONTROLLER_ADDRESS)
+            );
+        }
+    }
+
+    let page = notice_html(&app).await;
+    let who = section(&page, "controller");
+    assert!(who.contains("<h2>Who is responsible for your data</h2>"));
+    assert!(
+        who.contains(&format!(
+            "Controller: <b>{}</b>",
+            escape_html(&controller.name)
+        )),
+        "{who}"
+    );
+    assert!(who.contains(&format!(
+        "<a href=\"mailto:{e}\">{e}</a>",
+        e = controller.email
+    )));
+    match &controller.postal_address {
+        Some(address) => {
+            assert!(who.contains(&format!("Postal address: {}", escape_html(address))))
+        }
+        None => assert!(!who.contains("Postal address")),
+    }
+    // Both roles are explained: controller of account data, processor of the leads' data.
+    assert!(who.contains("is the controller of the account data"));
+    assert!(who.contains("processes it only on that business&#39;s behalf"));
+    assert_eq!(
+        page.contains("class=\"placeholder\""),
+        controller.placeholder,
+        "a placeholder controller is flagged, a configured one is not"
+    );
+    // The terms end with the same contact.
+    assert!(section(&page, "terms").contains(&escape_html(&controller.email)));
+
+    let body = notice_json(&app).await;
+    assert_eq!(
+        body["controller"],
+        json!({
+            "name": controller.name,
+            "email": controller.email,
+            "postal_address": controller.postal_address,
+            "placeholder": controller.placeholder,
+        })
+    );
+    let text = json_section(&body, "controller")["text"]
+        .as_str()
+        .expect("the section's text");
+    assert!(text.contains(&controller.name) && text.contains(&controller.email));
+    assert!(!text.contains("{controller_"), "placeholders are filled in");
+}
+
+pub async fn the_privacy_notice_says_how_a_personal_data_breach_is_handled(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let email = app.app.config.controller.email.clone();
+
+    let page = notice_html(&app).await;
+    let breach = section(&page, "breach");
+    for needed in [
+        "<h2>Personal data breaches</h2>",
+        "assesses the breach",
+        "supervisory authority within 72 hours",
+        "<code>POST /api/breach-notices</code>",
+        "emails it to every account in its scope",
+        "keeps a record of every breach",
+        email.as_str(),
+    ] {
+        assert!(breach.contains(needed), "{needed:?} in {breach}");
+    }
+    let body = notice_json(&app).await;
+    let text = json_section(&body, "breach")["text"]
+        .as_str()
+        .expect("text");
+    assert!(text.contains("72 hours") && text.contains("`POST /api/breach-notices`"));
+    assert_eq!(
+        json_section(&body, "breach")["title"],
+        "Personal data breaches"
+    );
+
+    // The mechanism the section describes answers as it says: the operator's notice is queued.
+    let operator = app.operator_token().await;
+    app.post_json(
+        "/api/breach-notices",
+        &json!({ "summary": "A backup was exposed for two hours.", "scope": "all" }),
+        Some(&operator),
+    )
+    .await
+    .assert_status(202);
+}
+
+pub async fn the_rights_section_promises_no_export_or_deletion_route_and_says_what_delete_my_data_does(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let page = notice_html(&app).await;
+    let rights = section(&page, "rights");
+    for needed in [
+        "There is no export of a whole account and no self-service deletion of an account yet",
+        "<b>DELETE MY DATA</b>: your request is recorded",
+        "The erasure itself is not automated yet",
+        "<code>DELETE /api/pages/{page_id}</code>",
+        &format!("{PUBLIC_URL}/u/{{token}}"),
+    ] {
+        assert!(rights.contains(needed), "{needed:?} in {rights}");
+    }
+    // No claim of the Meta deletion callback, which does not exist yet.
+    assert!(!page.contains("Facebook settings"));
+}
+
+pub async fn the_full_shipped_terms_are_shown_until_a_newer_version_is_published(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+
+    let page = notice_html(&app).await;
+    let terms = section(&page, "terms");
+    for heading in [
+        "1. The service",
+        "2. Your account",
+        "3. Your leads&#39; data: your duties and our role",
+        "4. Acceptable use",
+        "5. Suspension",
+        "6. Liability",
+        "7. Changes to these terms",
+        "8. Ending the service",
+        "9. Contact",
+    ] {
+        assert!(terms.contains(&format!("<h3>{heading}</h3>")), "{heading}");
+    }
+
+    let operator = app.operator_token().await;
+    let url = format!("{PUBLIC_URL}/legal/terms-2");
+    app.post_json(
+        "/api/policies",
+        &json!({ "kind": "terms", "version": "2", "url": url, "summary": "Liability capped." }),
+        Some(&operator),
+    )
+    .await
+    .assert_status(201);
+
+    let page = notice_html(&app).await;
+    let terms = section(&page, "terms");
+    assert!(
+        terms.contains("<h2>Terms of service (version 2)</h2>"),
+        "{terms}"
+    );
+    assert!(terms.contains("Liability capped."));
+    assert!(terms.contains(&format!("<a href=\"{url}\">")));
+    assert!(
+        !terms.contains("<h3>1. The service</h3>"),
+        "not the old text"
+    );
+    let body = notice_json(&app).await;
+    assert_eq!(body["terms"]["version"], "2");
+    assert!(body["terms"]["text"].is_null(), "{}", body["terms"]);
+}
+
+pub async fn every_route_the_privacy_notice_names_is_in_the_route_table(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+
+    let page = notice_html(&app).await;
+    assert_eq!(unrouted_mentions(&page), Vec::<String>::new());
+    let mut texts = Vec::new();
+    strings(&notice_json(&app).await, &mut texts);
+    assert!(texts.len() > 100, "every string of the JSON notice");
+    for text in texts {
+        assert_eq!(unrouted_mentions(&text), Vec::<String>::new(), "{text}");
+    }
+    // The check would catch a text naming a route that does not exist.
+    let broken = unrouted_mentions(&page.replace("GET /api/account<", "GET /api/account/export<"));
+    assert!(
+        !broken.is_empty() && broken.iter().all(|m| m == "GET /api/account/export"),
+        "{broken:?}"
+    );
 }
 
 pub async fn every_kind_of_response_carries_the_security_headers(backend: Backend) {

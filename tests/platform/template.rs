@@ -75,8 +75,110 @@ fn functions_get_the_configuration_the_code_reads_in_aws_mode() {
         vars::MAIL_FROM,
         vars::PUBLIC_URL,
         vars::OPERATOR_EMAIL,
+        vars::CONTROLLER_NAME,
+        vars::CONTROLLER_EMAIL,
+        vars::CONTROLLER_ADDRESS,
     ] {
         assert!(globals.contains(&format!("{var}: ")), "globals set {var}");
+    }
+}
+
+#[test]
+fn the_controller_named_in_the_privacy_notice_is_a_required_parameter() {
+    // The code refuses to start in AWS without these; a parameter without a default makes
+    // `sam deploy` ask for them instead.
+    let t = template();
+    let parameters = block(&t, "Parameters:").join("\n");
+    let globals = block(&t, "Globals:").join("\n");
+    for (parameter, var, required) in [
+        ("ControllerName", vars::CONTROLLER_NAME, true),
+        ("ControllerEmail", vars::CONTROLLER_EMAIL, true),
+        ("ControllerAddress", vars::CONTROLLER_ADDRESS, false),
+    ] {
+        let declared = block(&parameters, &format!("  {parameter}:")).join("\n");
+        assert!(
+            declared.contains("Type: String"),
+            "{parameter} is a parameter"
+        );
+        assert_eq!(
+            !declared.contains("Default:"),
+            required,
+            "{parameter} is required: {required}"
+        );
+        assert!(
+            globals.contains(&format!("{var}: !Ref {parameter}\n")),
+            "{var} is set from {parameter}"
+        );
+    }
+}
+
+/// The logical ids of every `AWS::Serverless::Function` in the template.
+fn function_ids(t: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut resource = None;
+    for line in t.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let trimmed = line.trim();
+        if indent == 2 && trimmed.ends_with(':') {
+            resource = Some(trimmed.trim_end_matches(':').to_owned());
+        } else if indent == 4
+            && trimmed == "Type: AWS::Serverless::Function"
+            && let Some(r) = resource.take()
+        {
+            out.push(r);
+        }
+    }
+    out
+}
+
+#[test]
+fn every_function_that_calls_the_graph_api_gets_the_app_secret_and_no_other_does() {
+    // The secret signs `appsecret_proof` on every Graph API call ("Require App Secret" refuses calls
+    // without it) and checks webhook signatures. account verifies page tokens with Graph, notify sends
+    // Messenger replies, webhook checks Meta's signatures; optin never talks to Meta.
+    const NEEDS_SECRET: &[&str] = &["AccountFunction", "NotifyFunction", "WebhookFunction"];
+    let t = template();
+    let functions = function_ids(&t);
+    for f in NEEDS_SECRET {
+        assert!(functions.iter().any(|g| g == f), "{f} is in the template");
+    }
+    assert!(
+        functions.len() > NEEDS_SECRET.len(),
+        "the template has functions without the secret too: {functions:?}"
+    );
+    let secret_from_secrets_manager = format!(
+        "{}: !Sub \"{{{{resolve:secretsmanager:${{MetaSecretName}}:SecretString:app_secret}}}}\"",
+        vars::FB_APP_SECRET
+    );
+    for f in &functions {
+        let function = block(&t, &format!("  {f}:")).join("\n");
+        let variables = block(&function, "Variables:").join("\n");
+        let has_secret = variables.contains(&format!("{}:", vars::FB_APP_SECRET));
+        assert_eq!(
+            has_secret,
+            NEEDS_SECRET.contains(&f.as_str()),
+            "{f} gets {} only if it calls the Graph API",
+            vars::FB_APP_SECRET
+        );
+        if has_secret {
+            assert!(
+                variables.contains(&secret_from_secrets_manager),
+                "{f} resolves the secret from Secrets Manager at deploy time"
+            );
+        }
+        // The verify token only serves Meta's webhook handshake.
+        assert_eq!(
+            variables.contains(&format!("{}:", vars::FB_VERIFY_TOKEN)),
+            f == "WebhookFunction",
+            "{f} and the verify token"
+        );
+    }
+    let globals = block(&t, "Globals:").join("\n");
+    for secret in [vars::FB_APP_SECRET, vars::FB_VERIFY_TOKEN] {
+        assert!(
+            !globals.contains(secret),
+            "{secret} is not given to every function"
+        );
     }
 }
 

@@ -45,6 +45,20 @@ use crate::store::{
 /// The owner of the system blind-index key.
 pub const BLIND_INDEX_OWNER: &str = "system:blind-index";
 
+/// Whether the store holds the system blind-index key. It is written on first use (the first
+/// registration), before any value is sealed or indexed, so a store that holds it holds data that only
+/// the keyring's master key can open: start-up refuses a missing or different master key then.
+///
+/// # Errors
+/// The store's failure.
+pub async fn blind_index_key_stored(store: &dyn ItemStore) -> Result<bool, StoreError> {
+    let query = Query {
+        range: KeyRange::Prefix("V#".to_owned()),
+        ..Query::partition(partition(BLIND_INDEX_OWNER), 1)
+    };
+    Ok(!store.query(&query).await?.items.is_empty())
+}
+
 const ATTR_WRAPPED: &str = "wrapped";
 const ATTR_CREATED: &str = "created";
 /// Concurrent rotations in several processes are rare; a few attempts settle them.

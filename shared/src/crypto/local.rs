@@ -5,7 +5,8 @@
 //! a temporary file opened `create_new` with mode 0600, synced, then hard-linked into place, so a
 //! concurrent opener never reads a half-written key and an existing key is never replaced). An existing
 //! file is refused if its length is not 32 or if any group/other permission bit is set: a key readable by
-//! others is a leaked key, better to stop than to keep using it.
+//! others is a leaked key, better to stop than to keep using it. [`LocalKeyring::open_existing`] never
+//! creates one: start-up uses it when the store already holds wrapped keys (see `app.rs`).
 //!
 //! # Wrapped key format (version 1)
 //!
@@ -83,7 +84,25 @@ impl LocalKeyring {
             Err(ReadError::Missing) => create_master_key(path)?,
             Err(ReadError::Failed(e)) => return Err(e),
         };
-        let master = RandomizedNonceKey::new(&AES_256_GCM, bytes.as_slice())
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Opens the master key at `path` without ever creating one: `None` if there is no file. For a
+    /// store that already holds keys wrapped by a master key, where a new key would leave every one of
+    /// them unreadable.
+    ///
+    /// # Errors
+    /// As [`Self::open`], except that a missing file is `Ok(None)`.
+    pub fn open_existing(path: &Path) -> Result<Option<Self>, KeyringError> {
+        match read_master_key(path) {
+            Ok(bytes) => Self::from_bytes(&bytes, path).map(Some),
+            Err(ReadError::Missing) => Ok(None),
+            Err(ReadError::Failed(e)) => Err(e),
+        }
+    }
+
+    fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, KeyringError> {
+        let master = RandomizedNonceKey::new(&AES_256_GCM, bytes)
             .map_err(|_| unavailable("set up the master key", MasterKeyFileError::KeySetup))?;
         Ok(Self {
             master,
@@ -306,6 +325,23 @@ mod tests {
             matches!(err, Some(KeyringError::Unavailable { .. })),
             "{err:?}"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn open_existing_never_creates_a_key_and_opens_one_that_exists()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = temp_dir();
+        let path = dir.path().join("master.key");
+        assert!(LocalKeyring::open_existing(&path)?.is_none());
+        assert!(!path.exists(), "no key file is created");
+        let _created = LocalKeyring::open(&path)?;
+        assert!(LocalKeyring::open_existing(&path)?.is_some());
+        fs::write(&path, [7u8; 31])?;
+        assert!(matches!(
+            LocalKeyring::open_existing(&path),
+            Err(KeyringError::Unavailable { .. })
+        ));
         Ok(())
     }
 

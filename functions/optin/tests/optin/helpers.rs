@@ -122,6 +122,12 @@ impl TestApp {
                     ("QCHAT_BACKEND", "aws".to_owned()),
                     ("QCHAT_TABLE_NAME", table),
                     ("QCHAT_KMS_KEY_ID", key_id.clone()),
+                    // Required in AWS mode (the privacy notice names the controller).
+                    ("QCHAT_CONTROLLER_NAME", "Optin Test Controller".to_owned()),
+                    (
+                        "QCHAT_CONTROLLER_EMAIL",
+                        "privacy@qchat.example.test".to_owned(),
+                    ),
                 ]);
                 (Arc::new(store), Arc::new(KmsKeyring::new(kms, key_id)))
             }

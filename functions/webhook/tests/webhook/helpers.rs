@@ -79,6 +79,9 @@ pub fn config(extra: &[(&str, String)]) -> Config {
         "QCHAT_MAIL_FROM" => Some("noreply@qchat.example.test".to_owned()),
         "QCHAT_FB_APP_SECRET" => Some(APP_SECRET.to_owned()),
         "QCHAT_FB_VERIFY_TOKEN" => Some(VERIFY_TOKEN.to_owned()),
+        // Required in AWS mode (the privacy notice names the controller).
+        "QCHAT_CONTROLLER_NAME" => Some("Webhook Test Controller".to_owned()),
+        "QCHAT_CONTROLLER_EMAIL" => Some("privacy@qchat.example.test".to_owned()),
         _ => extra
             .iter()
             .find(|(k, _)| *k == name)
