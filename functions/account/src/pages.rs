@@ -166,7 +166,7 @@ fn name_field(raw: Option<&str>) -> Result<Option<String>, ApiError> {
         Some(n) => page_name(n).map(Some).ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_name",
-                "name must be at most 100 characters, without control characters",
+                "name must be 1 to 100 characters, without control or invisible characters",
             )
         }),
     }

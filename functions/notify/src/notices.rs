@@ -240,8 +240,8 @@ pub fn page_sending_stopped(base: &str, page_id: &str, reason: &str) -> Rendered
         "qchat stopped sending for one of your Pages",
         format!(
             "qchat stopped sending Messenger messages for your Facebook Page {page_id}: {}.\n\n\
-             Nothing more is sent for this page until you reconnect it with a new page access token. \
-             Broadcasts for it are held until then.",
+             Nothing more is sent for this page until you give it a new page access token \
+             (PUT /api/pages/{page_id}/access-token), which keeps its leads.",
             stop_reason(reason)
         ),
         base,

@@ -71,7 +71,7 @@ pub fn my_data(page: &ConnectedPage, lead: Option<&Lead>, public_url: &str) -> S
     format!(
         "What {} holds about you through qchat: your Messenger id (encrypted); status: {}; known since \
          {}; consent records: {}; marketing messages: {marketing}; when you last wrote. No message text, \
-         name or picture is kept. Reply DELETE MY DATA to have it erased. More: {public_url}/privacy",
+         name or picture is kept. Reply DELETE MY DATA to ask for its erasure. More: {public_url}/privacy",
         page.display_name(),
         lead.status.name(),
         day(lead.created),
@@ -81,8 +81,8 @@ pub fn my_data(page: &ConnectedPage, lead: Option<&Lead>, public_url: &str) -> S
 
 pub fn erasure_queued(page: &ConnectedPage) -> String {
     format!(
-        "Your request is recorded: the data {} holds about you through qchat is queued for erasure, and \
-         you will get no more messages from it.",
+        "Your request to erase your data is recorded, and you will get no more messages from {} through \
+         qchat. The request stays on record; the erasure itself is not automatic yet.",
         page.display_name()
     )
 }

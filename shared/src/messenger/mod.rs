@@ -192,9 +192,8 @@ pub trait Messenger: Send + Sync + std::fmt::Debug {
     async fn page_of_token(&self, token: &PageAccessToken) -> Result<PageProfile, PageCheckError>;
 }
 
-/// A page name qchat can show and store, or `None`: trimmed, 1 to 100 characters, no control characters.
+/// A page name qchat can show and store, or `None`: trimmed, 1 to 100 characters, none of them control,
+/// format or invisible ([`crate::text::display_name`]).
 pub fn page_name(raw: &str) -> Option<String> {
-    let name = raw.trim();
-    (!name.is_empty() && name.chars().count() <= 100 && !name.chars().any(char::is_control))
-        .then(|| name.to_owned())
+    crate::text::display_name(raw, 100).ok()
 }

@@ -267,6 +267,6 @@ pub async fn my_data_replies_with_a_summary_and_delete_my_data_records_the_reque
     assert!(
         to_5001
             .iter()
-            .any(|l| l.text.contains("queued for erasure"))
+            .any(|l| l.text.contains("request to erase your data is recorded"))
     );
 }
