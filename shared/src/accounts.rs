@@ -21,6 +21,18 @@ pub fn email_claim_key(index: &BlindIndex) -> ItemKey {
     ItemKey::new(format!("EMAIL#{}", index.as_str()), "EMAIL")
 }
 
+/// The account that holds the address whose blind index is `index`, if any (its email claim).
+pub async fn account_with_email(
+    store: &dyn crate::store::ItemStore,
+    index: &BlindIndex,
+) -> Result<Option<AccountId>, StoreError> {
+    Ok(store.get(&email_claim_key(index)).await?.and_then(|claim| {
+        claim
+            .get_str("account_id")
+            .and_then(|a| AccountId::parse(a).ok())
+    }))
+}
+
 /// The key owner that seals a registration's address until the account exists (the account's own key is
 /// made when the address is confirmed). Pending registrations expire after a day.
 pub const REGISTRATIONS_KEY_OWNER: &str = "system:registrations";

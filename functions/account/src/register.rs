@@ -5,7 +5,7 @@
 use qchat_shared::accounts::{self, REGISTRATIONS_KEY_OWNER, purpose};
 use qchat_shared::app::App;
 use qchat_shared::crypto::{CryptoError, FieldCipher};
-use qchat_shared::domain::{AccountId, EmailAddress, LinkToken, Password};
+use qchat_shared::domain::{EmailAddress, LinkToken, Password};
 use qchat_shared::http::{ApiError, Request, Response, StatusCode, json, parse_json};
 use qchat_shared::inventory::{EMAIL_VERIFICATION, MAIL_THROTTLE};
 use qchat_shared::outbox::{Notice, notice_op, outbox_op};
@@ -101,15 +101,7 @@ pub async fn register(app: &App, req: &Request) -> Result<Response, ApiError> {
     let indexer = app.keys.blind_indexer().await?;
     let email_index = indexer.index(purpose::EMAIL, email.expose().as_bytes());
     let now = app.clock.now();
-    let existing = app
-        .store
-        .get(&accounts::email_claim_key(&email_index))
-        .await?
-        .and_then(|claim| {
-            claim
-                .get_str("account_id")
-                .and_then(|a| AccountId::parse(a).ok())
-        });
+    let existing = accounts::account_with_email(app.store.as_ref(), &email_index).await?;
     let throttle = throttle_op(MailPurpose::Registration, &email_index, now)?;
     let outbox_id = app.ids.new_id();
     let ops = match &existing {

@@ -45,15 +45,7 @@ pub async fn request(app: &App, req: &Request) -> Result<Response, ApiError> {
     let email = parse_email(&body.email)?;
     let indexer = app.keys.blind_indexer().await?;
     let email_index = indexer.index(purpose::EMAIL, email.expose().as_bytes());
-    let account = app
-        .store
-        .get(&accounts::email_claim_key(&email_index))
-        .await?
-        .and_then(|claim| {
-            claim
-                .get_str("account_id")
-                .and_then(|a| AccountId::parse(a).ok())
-        });
+    let account = accounts::account_with_email(app.store.as_ref(), &email_index).await?;
     let now = app.clock.now();
     let mut ops = vec![throttle_op(MailPurpose::PasswordReset, &email_index, now)?];
     if let Some(account) = &account {
