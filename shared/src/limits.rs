@@ -1,0 +1,193 @@
+//! Attempt limits that hold under concurrency: "at most N attempts per subject within a window".
+//!
+//! A subject (an email address, a network: always by blind index) owns a partition of N slot items,
+//! `<scope>#<blind index>` / `SLOT#<n>`, each expiring at the end of its window. An attempt may go ahead
+//! only once it has claimed a free slot with a conditional put (`NotExists`, which an expired slot passes);
+//! two attempts racing for one slot cannot both win, so no more than N attempts per window get through
+//! however many arrive at once, on every store backend. When every slot is live, the attempt is refused
+//! until the earliest slot expires. The caller decides what counts: deleting a claimed slot gives the
+//! attempt back (a successful sign-in), leaving it keeps the attempt counted until it expires (a failure).
+//!
+//! The slots of several subjects (one attempt counted per address and per network) are claimed in one
+//! transaction, so an attempt never holds one limit's slot while refused by another's.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::clock::Timestamp;
+use crate::crypto::BlindIndex;
+use crate::inventory::ATTEMPT_SLOT;
+use crate::store::{
+    Condition, Index, Item, ItemKey, ItemStore, KeyRange, Order, Query, StoreError, Value, WriteOp,
+};
+
+/// The sort-key prefix of every slot.
+const SLOT_PREFIX: &str = "SLOT#";
+/// Backoff between tries after a transaction conflict (DynamoDB cancels concurrent transactions on one
+/// item rather than queueing them).
+const CONFLICT_BACKOFF: Duration = Duration::from_millis(20);
+/// Tries after the first that a claim may spend on conflicts and on slots taken by a racing attempt
+/// beyond the slots it saw free, so a claim always ends.
+const EXTRA_TRIES: usize = 8;
+
+/// A limit: at most `slots` counted attempts per subject within `window_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Names the kind of subject in the partition key, e.g. `SIGNIN#EMAIL`.
+    pub scope: &'static str,
+    pub slots: usize,
+    pub window_secs: i64,
+}
+
+impl Limit {
+    fn partition(&self, subject: &BlindIndex) -> String {
+        format!("{}#{}", self.scope, subject.as_str())
+    }
+
+    fn slot_key(&self, subject: &BlindIndex, n: usize) -> ItemKey {
+        ItemKey::new(self.partition(subject), format!("{SLOT_PREFIX}{n:02}"))
+    }
+}
+
+/// What a claim came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The attempt may go ahead; these slots (one per subject) count it. Give it back with [`release_op`].
+    Granted(Vec<ItemKey>),
+    /// A limit is reached: no slot was claimed; the attempt may be made again after this many seconds.
+    Refused { retry_after_secs: i64 },
+}
+
+/// One subject's slots as last read: which are free, and when the earliest live one expires.
+#[derive(Debug)]
+struct Slots {
+    free: Vec<usize>,
+    next: usize,
+    earliest_expiry: Option<Timestamp>,
+}
+
+impl Slots {
+    fn candidate(&self) -> Option<usize> {
+        self.free.get(self.next).copied()
+    }
+}
+
+async fn read_slots(
+    store: &dyn ItemStore,
+    limit: &Limit,
+    subject: &BlindIndex,
+) -> Result<Slots, StoreError> {
+    let page = store
+        .query(&Query {
+            index: Index::Table,
+            partition: limit.partition(subject),
+            range: KeyRange::Prefix(SLOT_PREFIX.to_owned()),
+            order: Order::Ascending,
+            limit: limit.slots.max(1),
+            cursor: None,
+        })
+        .await?;
+    let live: BTreeSet<usize> = page
+        .items
+        .iter()
+        .filter_map(|i| i.key().sk.strip_prefix(SLOT_PREFIX)?.parse().ok())
+        .collect();
+    Ok(Slots {
+        free: (0..limit.slots).filter(|n| !live.contains(n)).collect(),
+        next: 0,
+        earliest_expiry: page.items.iter().filter_map(Item::expires).min(),
+    })
+}
+
+/// Whole seconds until `expiry`, rounded up, at least 1.
+fn seconds_until(expiry: Option<Timestamp>, now: Timestamp, limit: &Limit) -> i64 {
+    let ms = expiry.map_or(limit.window_secs * 1000, |e| e.millis() - now.millis());
+    ((ms + 999) / 1000).max(1)
+}
+
+fn slot_item(limit: &Limit, key: ItemKey, now: Timestamp) -> Result<Item, StoreError> {
+    Ok(Item::new(&ATTEMPT_SLOT, key)
+        .plain("claimed", Value::N(now.millis()))?
+        .expires_at(now.plus_secs(limit.window_secs)))
+}
+
+/// Claims one slot under every `(limit, subject)` in one transaction, or none if any limit is reached.
+///
+/// Store calls: one query per subject and one transaction when nothing races; a slot taken by a racing
+/// attempt costs one more transaction, and a subject whose free slots all went to racers one more query.
+///
+/// # Errors
+/// The store's.
+pub async fn claim(
+    store: &dyn ItemStore,
+    now: Timestamp,
+    subjects: &[(&Limit, &BlindIndex)],
+) -> Result<Claim, StoreError> {
+    if subjects.is_empty() {
+        return Ok(Claim::Granted(Vec::new()));
+    }
+    let mut slots = Vec::with_capacity(subjects.len());
+    for (limit, subject) in subjects {
+        slots.push(read_slots(store, limit, subject).await?);
+    }
+    let tries = subjects.iter().map(|(l, _)| l.slots).sum::<usize>() + EXTRA_TRIES;
+    for _ in 0..tries {
+        if let Some(refused) = refusal(subjects, &slots, now) {
+            return Ok(refused);
+        }
+        let mut keys = Vec::with_capacity(subjects.len());
+        let mut ops = Vec::with_capacity(subjects.len());
+        for ((limit, subject), s) in subjects.iter().zip(&slots) {
+            let n = s
+                .candidate()
+                .ok_or(StoreError::InvalidRequest("no free slot"))?;
+            let key = limit.slot_key(subject, n);
+            keys.push(key.clone());
+            ops.push(WriteOp::Put {
+                item: slot_item(limit, key, now)?,
+                condition: Condition::NotExists,
+            });
+        }
+        match store.transact(ops).await {
+            Ok(()) => return Ok(Claim::Granted(keys)),
+            Err(StoreError::TransactionConditionFailed { index }) => {
+                // A racing attempt took that slot: try the subject's next free one, and once none is left
+                // read the slots again (one may have been given back, or the limit is now reached).
+                let (Some((limit, subject)), Some(s)) = (subjects.get(index), slots.get_mut(index))
+                else {
+                    return Err(StoreError::InvalidRequest("condition index out of range"));
+                };
+                s.next += 1;
+                if s.candidate().is_none() {
+                    *s = read_slots(store, limit, subject).await?;
+                }
+            }
+            Err(StoreError::TransactionConflict) => tokio::time::sleep(CONFLICT_BACKOFF).await,
+            Err(e) => return Err(e),
+        }
+    }
+    // Still racing after every try: refuse rather than let an uncounted attempt through.
+    Ok(Claim::Refused {
+        retry_after_secs: 1,
+    })
+}
+
+/// The refusal if any subject has no free slot left: the attempt needs every limit, so it waits for the
+/// latest of their earliest expiries.
+fn refusal(subjects: &[(&Limit, &BlindIndex)], slots: &[Slots], now: Timestamp) -> Option<Claim> {
+    subjects
+        .iter()
+        .zip(slots)
+        .filter(|(_, s)| s.candidate().is_none())
+        .map(|((limit, _), s)| seconds_until(s.earliest_expiry, now, limit))
+        .max()
+        .map(|retry_after_secs| Claim::Refused { retry_after_secs })
+}
+
+/// The write that gives a claimed slot back (the attempt no longer counts).
+pub fn release_op(key: ItemKey) -> WriteOp {
+    WriteOp::Delete {
+        key,
+        condition: Condition::Always,
+    }
+}
