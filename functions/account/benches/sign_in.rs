@@ -1,5 +1,6 @@
 //! Sign-in cost: the argon2id hash and verify times (criterion), and the store and KMS calls of one whole
-//! sign-in through the account handler, cold (first request of a process) and warm.
+//! sign-in through the account handler, cold (first request of a process) and warm, then of a wrong
+//! password and of an address no account holds (both answered 401).
 //!
 //! Run with `cargo bench -p qchat-account --bench sign_in`.
 
@@ -89,6 +90,10 @@ fn request(method: &str, path: &str, body: &str) -> qchat_shared::http::Request 
     let mut req = http::Request::new(bytes::Bytes::from(body.to_owned()));
     *req.method_mut() = or_die(method.parse(), "method");
     *req.uri_mut() = or_die(path.parse(), "uri");
+    req.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     req.extensions_mut()
         .insert(qchat_shared::http::ClientAddr(std::net::IpAddr::from([
             203, 0, 113, 7,
@@ -121,7 +126,15 @@ fn sign_in_calls(_: &mut Criterion) {
         first.app.clock.clone(),
         first.app.ids.clone(),
     );
-    for label in ["cold", "warm"] {
+    let wrong =
+        r#"{"email":"bench@example.com","password":"not the password at all","remember":false}"#;
+    let unknown = r#"{"email":"nobody@example.com","password":"violet tram conducts 7 owls","remember":false}"#;
+    for (label, body) in [
+        ("cold", sign_in),
+        ("warm", sign_in),
+        ("wrong password", wrong),
+        ("unknown address", unknown),
+    ] {
         let (s0, g0, d0) = (
             first.store.calls(),
             first.keyring.generates(),
@@ -130,7 +143,7 @@ fn sign_in_calls(_: &mut Criterion) {
         let started = std::time::Instant::now();
         let resp = rt.block_on(qchat_account::handle(
             &cold_app,
-            request("POST", "/api/sessions", sign_in),
+            request("POST", "/api/sessions", body),
         ));
         let elapsed = started.elapsed();
         let s1 = first.store.calls();
