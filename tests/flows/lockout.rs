@@ -153,11 +153,23 @@ pub async fn guesses_sprayed_over_many_addresses_from_one_network_hit_its_limit_
         .await;
     r.assert_error(429, "too_many_attempts");
     assert_eq!(r.header("retry-after"), Some("900"));
-    let r = app.sign_in(&holder.email, &holder.password, false).await;
-    r.assert_error(429, "too_many_attempts");
+    for _ in 0..5 {
+        let r = app.sign_in(&holder.email, &holder.password, false).await;
+        r.assert_error(429, "too_many_attempts");
+    }
 
-    // Another network is unaffected.
+    // Another network is unaffected, and the refused attempts used none of the address's 5.
     app.use_network(random_ipv4());
+    for attempt in 1..=4 {
+        let r = app
+            .sign_in(
+                &holder.email,
+                &format!("Wrong Guess Number {attempt}"),
+                false,
+            )
+            .await;
+        r.assert_error(401, "invalid_credentials");
+    }
     app.sign_in_ok(&holder.email, &holder.password, false).await;
 
     // Once the window passes, the network may try again.
@@ -186,4 +198,26 @@ pub async fn successful_sign_ins_do_not_count_against_the_limits(backend: Backen
     }
     let r = app.sign_in(&holder.email, &holder.password, false).await;
     r.assert_error(429, "too_many_attempts");
+}
+
+pub async fn without_a_known_network_only_the_address_limit_applies(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+
+    // More failures than a network may have, over as many addresses, from a caller the platform gave no
+    // address for: each address is still limited on its own, so every one is checked.
+    for _ in 0..31 {
+        let body = serde_json::json!({
+            "email": unique_email("no-network"),
+            "password": "Common Password 2024",
+            "remember": false,
+        });
+        let req = http::Request::builder()
+            .method(http::Method::POST)
+            .uri("/api/sessions")
+            .header("content-type", "application/json")
+            .body(bytes::Bytes::from(body.to_string()))
+            .expect("a well-formed request");
+        let resp = qchat_local::dispatch(&app.app, req).await;
+        assert_eq!(resp.status().as_u16(), 401);
+    }
 }

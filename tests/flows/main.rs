@@ -42,6 +42,7 @@ macro_rules! flows {
                 lockout::an_unknown_address_gets_exactly_the_answers_a_known_one_gets,
                 lockout::guesses_sprayed_over_many_addresses_from_one_network_hit_its_limit_alone,
                 lockout::successful_sign_ins_do_not_count_against_the_limits,
+                lockout::without_a_known_network_only_the_address_limit_applies,
                 sessions::an_expired_session_is_refused_although_its_item_is_still_stored,
                 sessions::a_signed_out_token_is_refused_and_the_cookie_is_cleared,
                 sessions::signing_out_everywhere_ends_every_session_of_the_account_only,
