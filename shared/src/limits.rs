@@ -191,3 +191,95 @@ pub fn release_op(key: ItemKey) -> WriteOp {
         condition: Condition::Always,
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::{Clock as _, ManualClock};
+    use crate::store::sqlite::SqliteStore;
+
+    const START: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+    const TWO: Limit = Limit {
+        scope: "TEST#TWO",
+        slots: 2,
+        window_secs: 60,
+    };
+    const ONE: Limit = Limit {
+        scope: "TEST#ONE",
+        slots: 1,
+        window_secs: 60,
+    };
+
+    async fn store() -> (Arc<dyn ItemStore>, Arc<ManualClock>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let clock = Arc::new(ManualClock::at(START));
+        let store: Arc<dyn ItemStore> = Arc::new(
+            SqliteStore::open(&dir.path().join("limits.db"), clock.clone()).expect("store opens"),
+        );
+        store.ensure_schema().await.expect("schema");
+        (store, clock, dir)
+    }
+
+    #[tokio::test]
+    async fn a_full_subject_waits_until_its_earliest_slot_expires_then_gets_it_back() {
+        let (store, clock, _dir) = store().await;
+        let who = BlindIndex::from_stored("subject");
+        let subjects = [(&TWO, &who)];
+
+        assert!(matches!(
+            claim(store.as_ref(), clock.now(), &subjects).await.unwrap(),
+            Claim::Granted(_)
+        ));
+        clock.advance_millis(10_500);
+        assert!(matches!(
+            claim(store.as_ref(), clock.now(), &subjects).await.unwrap(),
+            Claim::Granted(_)
+        ));
+        // The first slot expires 60 s after START: 49.5 s from now, rounded up.
+        assert_eq!(
+            claim(store.as_ref(), clock.now(), &subjects).await.unwrap(),
+            Claim::Refused {
+                retry_after_secs: 50
+            }
+        );
+        clock.advance_millis(49_500);
+        assert!(matches!(
+            claim(store.as_ref(), clock.now(), &subjects).await.unwrap(),
+            Claim::Granted(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_attempt_refused_by_one_limit_holds_no_slot_of_another_and_a_released_slot_is_free()
+    {
+        let (store, clock, _dir) = store().await;
+        let (a, b) = (BlindIndex::from_stored("a"), BlindIndex::from_stored("b"));
+        let both = [(&TWO, &a), (&ONE, &b)];
+
+        let Claim::Granted(first) = claim(store.as_ref(), clock.now(), &both).await.unwrap() else {
+            panic!("the first attempt gets a slot under both limits");
+        };
+        assert_eq!(first.len(), 2);
+        assert!(matches!(
+            claim(store.as_ref(), clock.now(), &both).await.unwrap(),
+            Claim::Refused { .. }
+        ));
+        let a_slots = store
+            .query(&Query::partition(TWO.partition(&a), 10))
+            .await
+            .unwrap();
+        assert_eq!(a_slots.items.len(), 1, "the refused attempt took none");
+
+        store
+            .transact(first.into_iter().map(release_op).collect())
+            .await
+            .unwrap();
+        assert!(matches!(
+            claim(store.as_ref(), clock.now(), &both).await.unwrap(),
+            Claim::Granted(_)
+        ));
+    }
+}

@@ -151,7 +151,7 @@ pub async fn sign_in(app: &App, req: &Request) -> Result<Response, ApiError> {
     if email.is_err() {
         verify(pw, None).await?;
         return Err(invalid_credentials());
-    };
+    }
     let claim = app
         .store
         .get(&accounts::email_claim_key(&email_index))
