@@ -8,11 +8,13 @@
 //! until the earliest slot expires. The caller decides what counts: deleting a claimed slot gives the
 //! attempt back (a successful sign-in), leaving it keeps the attempt counted until it expires (a failure).
 //!
-//! The slots of several subjects (one attempt counted per address and per network) are claimed in one
-//! transaction, so an attempt never holds one limit's slot while refused by another's.
+//! Under several limits (one attempt counted per address and per network) the slots are claimed one after
+//! another, and an attempt refused by a later limit gives back what it claimed under the earlier ones, so a
+//! refused attempt counts nowhere. Single-item conditional puts rather than one transaction: every backend
+//! serialises those, the moto emulator included, whose transactions roll back by restoring a copy of the
+//! table taken before them and so lose or revive the writes of concurrent ones.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::crypto::BlindIndex;
@@ -23,11 +25,8 @@ use crate::store::{
 
 /// The sort-key prefix of every slot.
 const SLOT_PREFIX: &str = "SLOT#";
-/// Backoff between tries after a transaction conflict (DynamoDB cancels concurrent transactions on one
-/// item rather than queueing them).
-const CONFLICT_BACKOFF: Duration = Duration::from_millis(20);
-/// Tries after the first that a claim may spend on conflicts and on slots taken by a racing attempt
-/// beyond the slots it saw free, so a claim always ends.
+/// Puts a claim may spend beyond a limit's slots on slots that racing attempts gave back and took again,
+/// so a claim always ends.
 const EXTRA_TRIES: usize = 8;
 
 /// A limit: at most `slots` counted attempts per subject within `window_secs`.
@@ -54,7 +53,7 @@ impl Limit {
 pub enum Claim {
     /// The attempt may go ahead; these slots (one per subject) count it. Give it back with [`release_op`].
     Granted(Vec<ItemKey>),
-    /// A limit is reached: no slot was claimed; the attempt may be made again after this many seconds.
+    /// A limit is reached: no slot is held; the attempt may be made again after this many seconds.
     Refused { retry_after_secs: i64 },
 }
 
@@ -111,77 +110,65 @@ fn slot_item(limit: &Limit, key: ItemKey, now: Timestamp) -> Result<Item, StoreE
         .expires_at(now.plus_secs(limit.window_secs)))
 }
 
-/// Claims one slot under every `(limit, subject)` in one transaction, or none if any limit is reached.
+/// Claims one slot under every `(limit, subject)`, in order, or holds none if any limit is reached.
 ///
-/// Store calls: one query per subject and one transaction when nothing races; a slot taken by a racing
-/// attempt costs one more transaction, and a subject whose free slots all went to racers one more query.
+/// Store calls: one query and one put per subject when nothing races; a slot taken by a racing attempt
+/// costs one more put, a subject whose free slots all went to racers one more query, and a refusal by a
+/// later limit one delete per slot claimed before it.
 ///
 /// # Errors
-/// The store's.
+/// The store's. A slot claimed before the error stays (the attempt counts, erring on the safe side).
 pub async fn claim(
     store: &dyn ItemStore,
     now: Timestamp,
     subjects: &[(&Limit, &BlindIndex)],
 ) -> Result<Claim, StoreError> {
-    if subjects.is_empty() {
-        return Ok(Claim::Granted(Vec::new()));
-    }
-    let mut slots = Vec::with_capacity(subjects.len());
+    let mut claimed = Vec::with_capacity(subjects.len());
     for (limit, subject) in subjects {
-        slots.push(read_slots(store, limit, subject).await?);
+        match claim_one(store, now, limit, subject).await? {
+            Ok(key) => claimed.push(key),
+            Err(retry_after_secs) => {
+                for key in &claimed {
+                    store.delete(key, Condition::Always).await?;
+                }
+                return Ok(Claim::Refused { retry_after_secs });
+            }
+        }
     }
-    let tries = subjects.iter().map(|(l, _)| l.slots).sum::<usize>() + EXTRA_TRIES;
-    for _ in 0..tries {
-        if let Some(refused) = refusal(subjects, &slots, now) {
-            return Ok(refused);
-        }
-        let mut keys = Vec::with_capacity(subjects.len());
-        let mut ops = Vec::with_capacity(subjects.len());
-        for ((limit, subject), s) in subjects.iter().zip(&slots) {
-            let n = s
-                .candidate()
-                .ok_or(StoreError::InvalidRequest("no free slot"))?;
-            let key = limit.slot_key(subject, n);
-            keys.push(key.clone());
-            ops.push(WriteOp::Put {
-                item: slot_item(limit, key, now)?,
-                condition: Condition::NotExists,
-            });
-        }
-        match store.transact(ops).await {
-            Ok(()) => return Ok(Claim::Granted(keys)),
-            Err(StoreError::TransactionConditionFailed { index }) => {
-                // A racing attempt took that slot: try the subject's next free one, and once none is left
-                // read the slots again (one may have been given back, or the limit is now reached).
-                let (Some((limit, subject)), Some(s)) = (subjects.get(index), slots.get_mut(index))
-                else {
-                    return Err(StoreError::InvalidRequest("condition index out of range"));
-                };
-                s.next += 1;
-                if s.candidate().is_none() {
-                    *s = read_slots(store, limit, subject).await?;
+    Ok(Claim::Granted(claimed))
+}
+
+/// One subject's slot, or the seconds until one may be free.
+async fn claim_one(
+    store: &dyn ItemStore,
+    now: Timestamp,
+    limit: &Limit,
+    subject: &BlindIndex,
+) -> Result<Result<ItemKey, i64>, StoreError> {
+    let mut slots = read_slots(store, limit, subject).await?;
+    for _ in 0..limit.slots + EXTRA_TRIES {
+        let Some(n) = slots.candidate() else {
+            return Ok(Err(seconds_until(slots.earliest_expiry, now, limit)));
+        };
+        let key = limit.slot_key(subject, n);
+        match store
+            .put(slot_item(limit, key.clone(), now)?, Condition::NotExists)
+            .await
+        {
+            Ok(()) => return Ok(Ok(key)),
+            Err(StoreError::ConditionFailed) => {
+                // A racing attempt took that slot: try the next free one, and once none is left read the
+                // slots again (one may have been given back, or the limit is now reached).
+                slots.next += 1;
+                if slots.candidate().is_none() {
+                    slots = read_slots(store, limit, subject).await?;
                 }
             }
-            Err(StoreError::TransactionConflict) => tokio::time::sleep(CONFLICT_BACKOFF).await,
             Err(e) => return Err(e),
         }
     }
     // Still racing after every try: refuse rather than let an uncounted attempt through.
-    Ok(Claim::Refused {
-        retry_after_secs: 1,
-    })
-}
-
-/// The refusal if any subject has no free slot left: the attempt needs every limit, so it waits for the
-/// latest of their earliest expiries.
-fn refusal(subjects: &[(&Limit, &BlindIndex)], slots: &[Slots], now: Timestamp) -> Option<Claim> {
-    subjects
-        .iter()
-        .zip(slots)
-        .filter(|(_, s)| s.candidate().is_none())
-        .map(|((limit, _), s)| seconds_until(s.earliest_expiry, now, limit))
-        .max()
-        .map(|retry_after_secs| Claim::Refused { retry_after_secs })
+    Ok(Err(1))
 }
 
 /// The write that gives a claimed slot back (the attempt no longer counts).

@@ -148,12 +148,14 @@ fn sign_in_calls(_: &mut Criterion) {
         let elapsed = started.elapsed();
         let s1 = first.store.calls();
         println!(
-            "sign-in ({label}): status {}, {:.1} ms, store calls {} (get {}, query {}, transact {}), KMS calls {} (generate {}, decrypt {})",
+            "sign-in ({label}): status {}, {:.1} ms, store calls {} (get {}, query {}, put {}, delete {}, transact {}), KMS calls {} (generate {}, decrypt {})",
             resp.status().as_u16(),
             elapsed.as_secs_f64() * 1000.0,
             s1.total() - s0.total(),
             s1.get - s0.get,
             s1.query - s0.query,
+            s1.put - s0.put,
+            s1.delete - s0.delete,
             s1.transact - s0.transact,
             first.keyring.generates() - g0 + first.keyring.decrypts() - d0,
             first.keyring.generates() - g0,
