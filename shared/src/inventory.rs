@@ -323,6 +323,22 @@ pub const SECURITY_EVENT: ItemType = ItemType {
     ],
 };
 
+/// One attempt counted against a limit ([`crate::limits`]): sign-ins per email address and per network.
+pub const ATTEMPT_SLOT: ItemType = ItemType {
+    name: "attempt_slot",
+    description: "One sign-in attempt counted against the limit of its email address or of its network, so no \
+                  more attempts than the limit allows are checked however many arrive at once. A successful \
+                  sign-in gives its slots back; a failed one keeps them until they expire, 15 minutes after \
+                  the attempt. The keys hold blind indexes only.",
+    key_shape: "pk = SIGNIN#EMAIL#<email blind index> or SIGNIN#NET#<network prefix blind index>, \
+                sk = SLOT#<n, 2 digits>",
+    retention: Retention::ExpiresAtWriterChosenTime,
+    attributes: &[technical(
+        "claimed",
+        "when the attempt claimed the slot (ms)",
+    )],
+};
+
 /// A connected Facebook Page.
 pub const PAGE: ItemType = ItemType {
     name: "page",
@@ -712,6 +728,7 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &EMAIL_CLAIM,
     &SESSION,
     &SECURITY_EVENT,
+    &ATTEMPT_SLOT,
     &PAGE,
     &POLICY,
     &BREACH_NOTICE,

@@ -14,6 +14,7 @@ pub mod inventory;
 pub mod jobs;
 pub mod lambda;
 pub mod leads;
+pub mod limits;
 pub mod mail;
 pub mod messenger;
 pub mod outbox;

@@ -11,6 +11,7 @@
 mod helpers;
 
 mod input;
+mod lockout;
 mod pages;
 mod policies;
 mod privacy;
@@ -40,6 +41,11 @@ macro_rules! flows {
                 sessions::requests_without_a_token_or_with_a_malformed_or_unknown_one_are_unauthenticated,
                 sessions::an_unknown_email_and_a_wrong_password_get_the_identical_401,
                 sessions::five_failures_lock_sign_in_for_15_minutes_even_with_the_right_password,
+                lockout::wrong_passwords_sent_at_once_get_exactly_5_checked_and_the_rest_429_until_the_window_passes,
+                lockout::an_unknown_address_gets_exactly_the_answers_a_known_one_gets,
+                lockout::guesses_sprayed_over_many_addresses_from_one_network_hit_its_limit_alone,
+                lockout::successful_sign_ins_do_not_count_against_the_limits,
+                lockout::without_a_known_network_only_the_address_limit_applies,
                 sessions::an_expired_session_is_refused_although_its_item_is_still_stored,
                 sessions::a_signed_out_token_is_refused_and_the_cookie_is_cleared,
                 sessions::signing_out_everywhere_ends_every_session_of_the_account_only,

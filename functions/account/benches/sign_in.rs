@@ -1,5 +1,6 @@
 //! Sign-in cost: the argon2id hash and verify times (criterion), and the store and KMS calls of one whole
-//! sign-in through the account handler, cold (first request of a process) and warm.
+//! sign-in through the account handler, cold (first request of a process) and warm, then of a wrong
+//! password and of an address no account holds (both answered 401).
 //!
 //! Run with `cargo bench -p qchat-account --bench sign_in`.
 
@@ -143,7 +144,15 @@ fn sign_in_calls(_: &mut Criterion) {
         first.app.clock.clone(),
         first.app.ids.clone(),
     );
-    for label in ["cold", "warm"] {
+    let wrong =
+        r#"{"email":"bench@example.com","password":"not the password at all","remember":false}"#;
+    let unknown = r#"{"email":"nobody@example.com","password":"violet tram conducts 7 owls","remember":false}"#;
+    for (label, body) in [
+        ("cold", sign_in),
+        ("warm", sign_in),
+        ("wrong password", wrong),
+        ("unknown address", unknown),
+    ] {
         let (s0, g0, d0) = (
             first.store.calls(),
             first.keyring.generates(),
@@ -152,17 +161,19 @@ fn sign_in_calls(_: &mut Criterion) {
         let started = std::time::Instant::now();
         let resp = rt.block_on(qchat_account::handle(
             &cold_app,
-            request("POST", "/api/sessions", sign_in),
+            request("POST", "/api/sessions", body),
         ));
         let elapsed = started.elapsed();
         let s1 = first.store.calls();
         println!(
-            "sign-in ({label}): status {}, {:.1} ms, store calls {} (get {}, query {}, transact {}), KMS calls {} (generate {}, decrypt {})",
+            "sign-in ({label}): status {}, {:.1} ms, store calls {} (get {}, query {}, put {}, delete {}, transact {}), KMS calls {} (generate {}, decrypt {})",
             resp.status().as_u16(),
             elapsed.as_secs_f64() * 1000.0,
             s1.total() - s0.total(),
             s1.get - s0.get,
             s1.query - s0.query,
+            s1.put - s0.put,
+            s1.delete - s0.delete,
             s1.transact - s0.transact,
             first.keyring.generates() - g0 + first.keyring.decrypts() - d0,
             first.keyring.generates() - g0,

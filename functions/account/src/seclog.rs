@@ -1,6 +1,6 @@
 //! The account's security log: sign-ins, failed sign-ins and credential changes, each with the caller's
-//! network sealed. Entries expire after 30 days. The log also decides lockout (5 failures in 15 minutes)
-//! and whether a sign-in comes from a network not seen in the last 30 days.
+//! network sealed. Entries expire after 30 days. The log also decides whether a sign-in comes from a
+//! network not seen in the last 30 days (lockout is the sign-in limits' job: `sessions.rs`).
 
 use std::net::IpAddr;
 
@@ -15,8 +15,6 @@ use qchat_shared::store::{Condition, Item, ItemKey, KeyRange, Order, Query, Valu
 use crate::network;
 
 pub const RETENTION_DAYS: i64 = 30;
-pub const LOCKOUT_FAILURES: usize = 5;
-pub const LOCKOUT_WINDOW_SECS: i64 = 15 * 60;
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,29 +92,6 @@ pub async fn recent(app: &App, account: &AccountId, limit: usize) -> Result<Vec<
         })
         .await?;
     Ok(page.items)
-}
-
-/// Failed sign-ins within the lockout window; `Some(retry_after_secs)` when the account is locked.
-pub fn lockout(entries: &[Item], now: Timestamp) -> Option<i64> {
-    let window_start = now.plus_secs(-LOCKOUT_WINDOW_SECS).millis();
-    let failures: Vec<i64> = entries
-        .iter()
-        .filter(|e| e.get_str("event") == Some(Event::SignInFailed.name()))
-        .filter_map(|e| e.get_i64("at"))
-        .filter(|at| *at > window_start)
-        .collect();
-    if failures.len() < LOCKOUT_FAILURES {
-        return None;
-    }
-    // Locked until the oldest of the last five failures leaves the window.
-    let mut newest_first = failures;
-    newest_first.sort_unstable_by(|a, b| b.cmp(a));
-    let fifth = newest_first
-        .get(LOCKOUT_FAILURES - 1)
-        .copied()
-        .unwrap_or(now.millis());
-    let unlock = fifth + LOCKOUT_WINDOW_SECS * 1000;
-    Some(((unlock - now.millis()) / 1000).max(1))
 }
 
 /// Whether a successful sign-in or registration from this network is among the entries (30 days).

@@ -1,8 +1,12 @@
 //! Sessions: sign in, sign out, sign out everywhere.
 //!
 //! Sign-in answers the same (401 `invalid_credentials`) in similar time for an unknown email and a wrong
-//! password: an unknown email still runs one argon2id verification. After 5 failures within 15 minutes
-//! for an account, attempts answer 429 until the oldest of them leaves the window.
+//! password: an unknown email still runs one argon2id verification. Before any password is checked the
+//! attempt claims a slot under two limits ([`qchat_shared::limits`]): its email address (5 per 15 minutes)
+//! and its network (30 per 15 minutes). Both are keyed by blind index, whether or not an account holds
+//! the address, so a registered and an unregistered address are limited alike. A successful sign-in gives
+//! its slots back; a failed one keeps them, so 5 failures within 15 minutes lock further attempts (429)
+//! until the oldest leaves the window, however many arrive at once.
 
 use qchat_shared::accounts::{self, purpose};
 use qchat_shared::app::{App, account_key_owner};
@@ -12,6 +16,7 @@ use qchat_shared::http::{
     session_cookie,
 };
 use qchat_shared::inventory::SESSION;
+use qchat_shared::limits::{self, Claim, Limit};
 use qchat_shared::outbox::{Notice, notice_op};
 use qchat_shared::password;
 use qchat_shared::store::{
@@ -23,6 +28,26 @@ use crate::{network, seclog};
 
 pub const UNREMEMBERED_HOURS: i64 = 12;
 pub const REMEMBERED_DAYS: i64 = 30;
+
+/// The window both sign-in limits count attempts in.
+pub const ATTEMPT_WINDOW_SECS: i64 = 15 * 60;
+
+/// Failed sign-ins per email address (SPEC §4: 5 in 15 minutes).
+pub const EMAIL_LIMIT: Limit = Limit {
+    scope: "SIGNIN#EMAIL",
+    slots: 5,
+    window_secs: ATTEMPT_WINDOW_SECS,
+};
+
+/// Failed sign-ins per source network (/24 or /48). One network can be an office, a campus or a mobile
+/// carrier's NAT with many holders behind it, so the limit is six addresses' worth of lockouts: well
+/// above what their typos add up to, while one network spraying guesses across many addresses gets 30
+/// per 15 minutes instead of 5 per address it tries.
+pub const NETWORK_LIMIT: Limit = Limit {
+    scope: "SIGNIN#NET",
+    slots: 30,
+    window_secs: ATTEMPT_WINDOW_SECS,
+};
 
 #[derive(serde::Deserialize)]
 struct SignInRequest {
@@ -87,16 +112,46 @@ pub fn session_op(
     ))
 }
 
+fn too_many_attempts(retry_after_secs: i64) -> Response {
+    let mut resp =
+        ApiError::too_many_requests("too many failed sign-ins; try again later").into_response();
+    if let Ok(v) = http::HeaderValue::from_str(&retry_after_secs.to_string()) {
+        resp.headers_mut().insert(http::header::RETRY_AFTER, v);
+    }
+    resp
+}
+
 /// `POST /api/sessions`.
 pub async fn sign_in(app: &App, req: &Request) -> Result<Response, ApiError> {
     let body: SignInRequest = parse_json(req)?;
     let pw = Password::parse(&body.password).map_err(|_| invalid_credentials())?;
-    let Ok(email) = qchat_shared::domain::EmailAddress::parse(&body.email) else {
+    let indexer = app.keys.blind_indexer().await?;
+    let email = qchat_shared::domain::EmailAddress::parse(&body.email);
+    // A malformed address is limited too, by the index of what was sent: every address gets the same
+    // answers in the same order, whatever it is.
+    let email_index = match &email {
+        Ok(e) => indexer.index(purpose::EMAIL, e.expose().as_bytes()),
+        Err(_) => indexer.index(purpose::EMAIL, body.email.as_bytes()),
+    };
+    let addr = network::client_addr(req);
+    let network_index = addr.map(|ip| network::network_index(&indexer, ip));
+    let mut subjects = vec![(&EMAIL_LIMIT, &email_index)];
+    if let Some(n) = &network_index {
+        subjects.push((&NETWORK_LIMIT, n));
+    }
+    let now = app.clock.now();
+    let slots = match limits::claim(app.store.as_ref(), now, &subjects).await? {
+        Claim::Granted(slots) => slots,
+        Claim::Refused { retry_after_secs } => {
+            tracing::info!(retry_after_secs, "sign-in refused: too many attempts");
+            return Ok(too_many_attempts(retry_after_secs));
+        }
+    };
+
+    if email.is_err() {
         verify(pw, None).await?;
         return Err(invalid_credentials());
-    };
-    let indexer = app.keys.blind_indexer().await?;
-    let email_index = indexer.index(purpose::EMAIL, email.expose().as_bytes());
+    }
     let claim = app
         .store
         .get(&accounts::email_claim_key(&email_index))
@@ -110,24 +165,12 @@ pub async fn sign_in(app: &App, req: &Request) -> Result<Response, ApiError> {
         return Err(invalid_credentials());
     };
 
-    let now = app.clock.now();
-    let history = seclog::recent(app, &account, 100).await?;
-    if let Some(retry_after) = seclog::lockout(&history, now) {
-        tracing::info!(account = %account, "sign-in refused: locked out");
-        let mut resp = ApiError::too_many_requests("too many failed sign-ins; try again later")
-            .into_response();
-        if let Ok(v) = http::HeaderValue::from_str(&retry_after.to_string()) {
-            resp.headers_mut().insert(http::header::RETRY_AFTER, v);
-        }
-        return Ok(resp);
-    }
-
     let profile = accounts::load_profile(app, &account).await?;
     let ok = verify(pw, profile.as_ref().map(|p| p.password_hash.clone())).await?;
     let owner = account_key_owner(&account);
     let cipher = app.keys.cipher(&owner).await?;
-    let addr = network::client_addr(req);
     if !ok || profile.is_none() {
+        // The claimed slots stay: they count this failure until they expire.
         let op = seclog::entry_op(
             app,
             &account,
@@ -141,6 +184,7 @@ pub async fn sign_in(app: &App, req: &Request) -> Result<Response, ApiError> {
         return Err(invalid_credentials());
     }
 
+    let history = seclog::recent(app, &account, 100).await?;
     let token = SessionToken::generate();
     let (session, expires_ms) = session_op(app, &account, &token, body.remember)?;
     let mut ops = vec![
@@ -166,6 +210,8 @@ pub async fn sign_in(app: &App, req: &Request) -> Result<Response, ApiError> {
             None,
         )?);
     }
+    // Only failures count: a successful sign-in gives its slots back with the session's own write.
+    ops.extend(slots.into_iter().map(limits::release_op));
     app.store.transact(ops).await?;
     tracing::info!(account = %account, remember = body.remember, "signed in");
 
