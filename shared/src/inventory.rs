@@ -774,7 +774,10 @@ pub fn as_table() -> String {
     for t in ITEM_TYPES {
         let retention = match t.retention {
             Retention::WhileOwnerExists => "while owner exists".to_owned(),
-            Retention::Expires { seconds } => format!("{} h (TTL)", seconds / 3600),
+            Retention::Expires { seconds } if seconds % 3600 == 0 => {
+                format!("{} h (TTL)", seconds / 3600)
+            }
+            Retention::Expires { seconds } => format!("{} min (TTL)", seconds.div_ceil(60)),
             Retention::ExpiresAtWriterChosenTime => "TTL set per item".to_owned(),
         };
         for a in t.attributes {
