@@ -777,7 +777,7 @@ pub fn as_table() -> String {
             Retention::Expires { seconds } if seconds % 3600 == 0 => {
                 format!("{} h (TTL)", seconds / 3600)
             }
-            Retention::Expires { seconds } => format!("{} min (TTL)", seconds.div_ceil(60)),
+            Retention::Expires { seconds } => format!("{} min (TTL)", (seconds + 59) / 60),
             Retention::ExpiresAtWriterChosenTime => "TTL set per item".to_owned(),
         };
         for a in t.attributes {

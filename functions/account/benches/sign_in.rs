@@ -182,5 +182,77 @@ fn sign_in_calls(_: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, argon2, sign_in_calls);
+/// Registration of a free address and of one that has an account: the same answer, and (the point of
+/// this measurement) the same work and about the same time, so the timing tells nobody which addresses
+/// are registered. Medians of 9 requests each, interleaved.
+fn registration_timing(_: &mut Criterion) {
+    let rt = or_die(
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        "runtime",
+    );
+    let rig = rig();
+    let body = |email: &str| {
+        format!(
+            r#"{{"email":"{email}","password":"violet tram conducts 7 owls","accepted_policy_version":"1"}}"#
+        )
+    };
+    // Nine accounts, so each "taken" request is the first to its address (no mail throttle in play).
+    for i in 0..9 {
+        let email = format!("taken{i}@example.com");
+        rt.block_on(qchat_account::handle(
+            &rig.app,
+            request("POST", "/api/accounts", &body(&email)),
+        ));
+        let link = or_die(
+            rt.block_on(qchat_shared::test_support::links::link_token(
+                &rig.app,
+                "confirm_registration",
+                &email,
+            ))
+            .ok_or("no confirmation mail"),
+            "confirmation link",
+        );
+        let mut confirm = request("POST", &format!("/verify-email/{link}"), "");
+        confirm.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        rt.block_on(qchat_account::handle(&rig.app, confirm));
+    }
+    let mut times: [(Vec<f64>, Vec<u16>, usize); 2] = Default::default();
+    for i in 0..9 {
+        for (k, email) in [
+            format!("free{i}@example.com"),
+            format!("taken{i}@example.com"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let calls = rig.store.calls().total();
+            let started = std::time::Instant::now();
+            let resp = rt.block_on(qchat_account::handle(
+                &rig.app,
+                request("POST", "/api/accounts", &body(email)),
+            ));
+            times[k].0.push(started.elapsed().as_secs_f64() * 1000.0);
+            times[k].1.push(resp.status().as_u16());
+            times[k].2 = rig.store.calls().total() - calls;
+        }
+    }
+    for (label, (mut ms, statuses, calls)) in
+        ["free address", "taken address"].into_iter().zip(times)
+    {
+        ms.sort_by(f64::total_cmp);
+        println!(
+            "registration ({label}): statuses {statuses:?}, median {:.1} ms (min {:.1}, max {:.1}), store calls {calls}",
+            ms[ms.len() / 2],
+            ms[0],
+            ms[ms.len() - 1],
+        );
+    }
+}
+
+criterion_group!(benches, argon2, sign_in_calls, registration_timing);
 criterion_main!(benches);

@@ -58,7 +58,7 @@ fn retention_text(t: &ItemType) -> String {
         Retention::Expires { seconds } if seconds % 3600 == 0 => {
             format!("{} hours, then deleted", seconds / 3600)
         }
-        Retention::Expires { seconds } => format!("{} minutes, then deleted", seconds.div_ceil(60)),
+        Retention::Expires { seconds } => format!("{} minutes, then deleted", (seconds + 59) / 60),
         Retention::ExpiresAtWriterChosenTime => {
             "until it expires (see its description), then deleted".to_owned()
         }
