@@ -46,6 +46,17 @@ impl Limit {
     fn slot_key(&self, subject: &BlindIndex, n: usize) -> ItemKey {
         ItemKey::new(self.partition(subject), format!("{SLOT_PREFIX}{n:02}"))
     }
+
+    /// The writes that give back every slot of `subject` (a password reset proves the address, so the
+    /// failures that locked it no longer count).
+    pub fn clear_ops(&self, subject: &BlindIndex) -> Vec<WriteOp> {
+        (0..self.slots)
+            .map(|n| WriteOp::Delete {
+                key: self.slot_key(subject, n),
+                condition: Condition::Always,
+            })
+            .collect()
+    }
 }
 
 /// What a claim came to.

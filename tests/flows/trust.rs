@@ -13,6 +13,15 @@ pub async fn a_password_reset_answers_alike_for_any_address_and_its_link_works_o
     let first = app.sign_in_ok(&holder.email, &holder.password, true).await;
     let second = app.sign_in_ok(&holder.email, &holder.password, false).await;
     let unknown = unique_email("nobody");
+    // Someone guessed at the address until it locked.
+    for _ in 0..5 {
+        app.sign_in(&holder.email, "Wrong Guess Number 1", false)
+            .await
+            .assert_error(401, "invalid_credentials");
+    }
+    app.sign_in(&holder.email, &holder.password, false)
+        .await
+        .assert_error(429, "too_many_attempts");
 
     let known = app
         .post_json(
@@ -61,6 +70,7 @@ pub async fn a_password_reset_answers_alike_for_any_address_and_its_link_works_o
     app.sign_in(&holder.email, &holder.password, false)
         .await
         .assert_error(401, "invalid_credentials");
+    // The reset proved the address, so the lock is lifted at once.
     let latest = app.sign_in_ok(&holder.email, &new_password, false).await;
     let log = app
         .get("/api/account/security-log", Some(&latest))

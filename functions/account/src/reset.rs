@@ -7,7 +7,8 @@
 //! - `GET /reset-password/{token}`: a form for the new password (a GET changes nothing).
 //! - `POST /reset-password/{token}` (the form): checks the new password against the rules, sets it, spends
 //!   the link, ends every session of the account, records it in the security log and queues the
-//!   "password changed" notice — all but the sessions in one transaction. Answers HTML whatever happens.
+//!   "password changed" notice, and clears the address's sign-in lockout — all but the sessions in one
+//!   transaction. Answers HTML whatever happens.
 //!
 //! A reset also proves the address, so an account whose address was never confirmed (one made before
 //! confirmation was required) counts as confirmed afterwards.
@@ -24,7 +25,7 @@ use qchat_shared::outbox::{Notice, notice_op, outbox_key, outbox_op};
 use qchat_shared::store::{Condition, Item, ItemKey, StoreError, Value, WriteOp};
 
 use crate::register::{MailPurpose, check_new_password, hash_password, parse_email, throttle_op};
-use crate::sessions::all_sessions;
+use crate::sessions::{EMAIL_LIMIT, all_sessions};
 use crate::{network, seclog};
 
 /// How long a reset link stays usable.
@@ -174,7 +175,7 @@ async fn set_password(app: &App, req: &Request, params: &PathParams) -> Result<R
             .plain("email_verified_at", Value::N(now.millis()))
             .map_err(|_| ApiError::internal())?;
     }
-    let ops = vec![
+    let mut ops = vec![
         WriteOp::Delete {
             key: link.key().clone(),
             condition: Condition::Exists,
@@ -199,6 +200,8 @@ async fn set_password(app: &App, req: &Request, params: &PathParams) -> Result<R
             None,
         )?,
     ];
+    // Whoever reset the password proved the address: the failed sign-ins that locked it stop counting.
+    ops.extend(EMAIL_LIMIT.clear_ops(&profile.email_index));
     match app.store.transact(ops).await {
         Ok(()) => {}
         Err(StoreError::TransactionConditionFailed { index: 0 }) => {
