@@ -152,14 +152,7 @@ pub async fn sign_in(app: &App, req: &Request) -> Result<Response, ApiError> {
         verify(pw, None).await?;
         return Err(invalid_credentials());
     }
-    let claim = app
-        .store
-        .get(&accounts::email_claim_key(&email_index))
-        .await?;
-    let Some(account) = claim
-        .as_ref()
-        .and_then(|c| c.get_str("account_id"))
-        .and_then(|a| AccountId::parse(a).ok())
+    let Some(account) = accounts::account_with_email(app.store.as_ref(), &email_index).await?
     else {
         verify(pw, None).await?;
         return Err(invalid_credentials());
