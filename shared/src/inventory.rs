@@ -333,10 +333,13 @@ pub const ATTEMPT_SLOT: ItemType = ItemType {
     key_shape: "pk = SIGNIN#EMAIL#<email blind index> or SIGNIN#NET#<network prefix blind index>, \
                 sk = SLOT#<n, 2 digits>",
     retention: Retention::ExpiresAtWriterChosenTime,
-    attributes: &[technical(
-        "claimed",
-        "when the attempt claimed the slot (ms)",
-    )],
+    attributes: &[
+        technical("claimed", "when the attempt claimed the slot (ms)"),
+        technical(
+            "failed",
+            "set once the attempt's password check failed (an attempt still running has none)",
+        ),
+    ],
 };
 
 /// A connected Facebook Page.

@@ -182,6 +182,23 @@ async fn claim_one(
     Ok(Err(1))
 }
 
+/// The write that marks a slot claimed at `claimed_at` under `limit` as a failed attempt (it keeps its
+/// expiry). The sign-in makes it for a wrong password whether or not an account holds the address, so
+/// both cost the same store work.
+///
+/// # Errors
+/// Only an inventory refusal, which would be a bug.
+pub fn failed_op(
+    limit: &Limit,
+    key: ItemKey,
+    claimed_at: Timestamp,
+) -> Result<WriteOp, StoreError> {
+    Ok(WriteOp::Put {
+        item: slot_item(limit, key, claimed_at)?.plain("failed", Value::Bool(true))?,
+        condition: Condition::Always,
+    })
+}
+
 /// The write that gives a claimed slot back (the attempt no longer counts).
 pub fn release_op(key: ItemKey) -> WriteOp {
     WriteOp::Delete {

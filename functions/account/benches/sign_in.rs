@@ -182,9 +182,10 @@ fn sign_in_calls(_: &mut Criterion) {
     }
 }
 
-/// Registration of a free address and of one that has an account: the same answer, and (the point of
-/// this measurement) the same work and about the same time, so the timing tells nobody which addresses
-/// are registered. Medians of 9 requests each, interleaved.
+/// Registration of a free address and of one that has an account, and a wrong password for an address
+/// with and without an account: the same answers, and (the point of this measurement) the same store work
+/// and about the same time, so the timing tells nobody which addresses are registered. Medians of 9
+/// requests each, interleaved.
 fn registration_timing(_: &mut Criterion) {
     let rt = or_die(
         tokio::runtime::Builder::new_current_thread()
@@ -241,12 +242,48 @@ fn registration_timing(_: &mut Criterion) {
             times[k].2 = rig.store.calls().total() - calls;
         }
     }
-    for (label, (mut ms, statuses, calls)) in
-        ["free address", "taken address"].into_iter().zip(times)
-    {
+    // A wrong password for an address with an account, and any password for an address without one.
+    let mut signs: [(Vec<f64>, Vec<u16>, usize); 2] = Default::default();
+    for i in 0..9 {
+        for (k, email) in [
+            format!("taken{i}@example.com"),
+            format!("nobody{i}@example.com"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let body = format!(
+                r#"{{"email":"{email}","password":"not the password at all","remember":false}}"#
+            );
+            let calls = rig.store.calls().total();
+            let started = std::time::Instant::now();
+            let resp = rt.block_on(qchat_account::handle(
+                &rig.app,
+                request("POST", "/api/sessions", &body),
+            ));
+            signs[k].0.push(started.elapsed().as_secs_f64() * 1000.0);
+            signs[k].1.push(resp.status().as_u16());
+            signs[k].2 = rig.store.calls().total() - calls;
+        }
+    }
+    let labelled = [
+        "registration (free address)",
+        "registration (taken address)",
+    ]
+    .into_iter()
+    .zip(times)
+    .chain(
+        [
+            "wrong password (known address)",
+            "sign-in (unknown address)",
+        ]
+        .into_iter()
+        .zip(signs),
+    );
+    for (label, (mut ms, statuses, calls)) in labelled {
         ms.sort_by(f64::total_cmp);
         println!(
-            "registration ({label}): statuses {statuses:?}, median {:.1} ms (min {:.1}, max {:.1}), store calls {calls}",
+            "{label}: statuses {statuses:?}, median {:.1} ms (min {:.1}, max {:.1}), store calls {calls}",
             ms[ms.len() / 2],
             ms[0],
             ms[ms.len() - 1],

@@ -152,9 +152,22 @@ pub async fn sign_in(app: &App, req: &Request) -> Result<Response, ApiError> {
         verify(pw, None).await?;
         return Err(invalid_credentials());
     }
+    // A wrong password costs the same store work whether or not an account holds the address: a profile
+    // read, the argon2id check, and one transaction marking the attempt's slots failed (with the
+    // account's security-log entry when there is an account). So the time tells nothing either.
+    let failed = |extra: Option<WriteOp>| -> Result<Vec<WriteOp>, ApiError> {
+        let mut ops: Vec<WriteOp> = extra.into_iter().collect();
+        for ((limit, _), key) in subjects.iter().zip(&slots) {
+            ops.push(limits::failed_op(limit, key.clone(), now)?);
+        }
+        Ok(ops)
+    };
     let Some(account) = accounts::account_with_email(app.store.as_ref(), &email_index).await?
     else {
+        let nobody = AccountId::generate(app.ids.as_ref());
+        app.store.get(&accounts::profile_key(&nobody)).await?;
         verify(pw, None).await?;
+        app.store.transact(failed(None)?).await?;
         return Err(invalid_credentials());
     };
 
@@ -164,7 +177,7 @@ pub async fn sign_in(app: &App, req: &Request) -> Result<Response, ApiError> {
     let cipher = app.keys.cipher(&owner).await?;
     if !ok || profile.is_none() {
         // The claimed slots stay: they count this failure until they expire.
-        let op = seclog::entry_op(
+        let entry = seclog::entry_op(
             app,
             &account,
             &cipher,
@@ -172,7 +185,7 @@ pub async fn sign_in(app: &App, req: &Request) -> Result<Response, ApiError> {
             seclog::Event::SignInFailed,
             addr,
         )?;
-        app.store.transact(vec![op]).await?;
+        app.store.transact(failed(Some(entry))?).await?;
         tracing::info!(account = %account, "sign-in failed");
         return Err(invalid_credentials());
     }
