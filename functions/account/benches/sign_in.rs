@@ -103,6 +103,29 @@ fn request(method: &str, path: &str, body: &str) -> qchat_shared::http::Request 
     req
 }
 
+/// Registers `email` with `body` and uses the link mailed to it, as its owner would: the account exists.
+fn register_and_confirm(rt: &tokio::runtime::Runtime, app: &App, email: &str, body: &str) {
+    rt.block_on(qchat_account::handle(
+        app,
+        request("POST", "/api/accounts", body),
+    ));
+    let link = or_die(
+        rt.block_on(qchat_shared::test_support::links::link_token(
+            app,
+            "confirm_registration",
+            email,
+        ))
+        .ok_or("no confirmation mail"),
+        "confirmation link",
+    );
+    let mut confirm = request("POST", &format!("/verify-email/{link}"), "");
+    confirm.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    rt.block_on(qchat_account::handle(app, confirm));
+}
+
 /// One sign-in's calls: the first in a fresh process (cold key cache) and a later one (warm).
 fn sign_in_calls(_: &mut Criterion) {
     let rt = or_die(
@@ -115,26 +138,7 @@ fn sign_in_calls(_: &mut Criterion) {
     let sign_in = r#"{"email":"bench@example.com","password":"violet tram conducts 7 owls","remember":false}"#;
     // Register in one "process", then sign in from a fresh one over the same files (cold caches).
     let first = rig();
-    rt.block_on(qchat_account::handle(
-        &first.app,
-        request("POST", "/api/accounts", register),
-    ));
-    // The account exists once the link mailed to the address is used.
-    let link = or_die(
-        rt.block_on(qchat_shared::test_support::links::link_token(
-            &first.app,
-            "confirm_registration",
-            "bench@example.com",
-        ))
-        .ok_or("no confirmation mail"),
-        "confirmation link",
-    );
-    let mut confirm = request("POST", &format!("/verify-email/{link}"), "");
-    confirm.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/x-www-form-urlencoded"),
-    );
-    rt.block_on(qchat_account::handle(&first.app, confirm));
+    register_and_confirm(&rt, &first.app, "bench@example.com", register);
     let cold_app = App::from_parts(
         (*first.app.config).clone(),
         first.store.clone() as Arc<dyn ItemStore>,
@@ -202,25 +206,7 @@ fn registration_timing(_: &mut Criterion) {
     // Nine accounts, so each "taken" request is the first to its address (no mail throttle in play).
     for i in 0..9 {
         let email = format!("taken{i}@example.com");
-        rt.block_on(qchat_account::handle(
-            &rig.app,
-            request("POST", "/api/accounts", &body(&email)),
-        ));
-        let link = or_die(
-            rt.block_on(qchat_shared::test_support::links::link_token(
-                &rig.app,
-                "confirm_registration",
-                &email,
-            ))
-            .ok_or("no confirmation mail"),
-            "confirmation link",
-        );
-        let mut confirm = request("POST", &format!("/verify-email/{link}"), "");
-        confirm.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
-        rt.block_on(qchat_account::handle(&rig.app, confirm));
+        register_and_confirm(&rt, &rig.app, &email, &body(&email));
     }
     let mut times: [(Vec<f64>, Vec<u16>, usize); 2] = Default::default();
     for i in 0..9 {

@@ -299,6 +299,20 @@ struct GraphError {
     fbtrace_id: Option<String>,
 }
 
+impl GraphError {
+    /// Logs Meta's refusal by its codes and trace id only: Meta's message text can quote what was sent.
+    fn log_refusal(&self, code: i64, status: reqwest::StatusCode, what: &'static str) {
+        tracing::warn!(
+            code,
+            subcode = self.error_subcode,
+            error_type = self.kind.as_deref(),
+            fbtrace_id = self.fbtrace_id.as_deref(),
+            http_status = status.as_u16(),
+            "{what}"
+        );
+    }
+}
+
 /// Graph sends codes as numbers; some proxies and old versions send them as strings.
 fn lenient_i64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     let v = Option::<serde_json::Value>::deserialize(d)?;
@@ -452,14 +466,7 @@ impl GraphMessenger {
                 };
                 let classified =
                     PageCheckError::from(classify(code, error.error_subcode, status.as_u16()));
-                tracing::warn!(
-                    code,
-                    subcode = error.error_subcode,
-                    error_type = error.kind.as_deref(),
-                    fbtrace_id = error.fbtrace_id.as_deref(),
-                    http_status = status.as_u16(),
-                    "the Graph API refused the token check"
-                );
+                error.log_refusal(code, status, "the Graph API refused the token check");
                 Err(classified)
             }
             Some(MeAnswer {
@@ -522,14 +529,7 @@ impl GraphMessenger {
                 if let SendError::RateLimited { retry_after: r, .. } = &mut classified {
                     *r = retry_after(&headers);
                 }
-                tracing::warn!(
-                    code,
-                    subcode = error.error_subcode,
-                    error_type = error.kind.as_deref(),
-                    fbtrace_id = error.fbtrace_id.as_deref(),
-                    http_status = status.as_u16(),
-                    "the Send API refused the message"
-                );
+                error.log_refusal(code, status, "the Send API refused the message");
                 Err(classified)
             }
             Some(SendAnswer {
