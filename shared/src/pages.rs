@@ -7,6 +7,13 @@ use crate::domain::{AccountId, PageId};
 use crate::http::ApiError;
 use crate::store::{Item, ItemKey};
 
+/// The `{page_id}` of the path; a malformed (or non-canonical) id cannot name a page, so it is a 404 like
+/// an unknown page.
+pub fn page_param(params: &crate::http::PathParams) -> Result<PageId, ApiError> {
+    PageId::parse(params.get("page_id").unwrap_or_default())
+        .map_err(|_| ApiError::not_found("page"))
+}
+
 pub fn page_key(page: &PageId) -> ItemKey {
     ItemKey::new(format!("PAGE#{page}"), "PAGE")
 }

@@ -32,7 +32,7 @@ use qchat_shared::store::{
 use crate::auth;
 
 // The page key and the ownership check are shared with the other page-scoped functions.
-pub use qchat_shared::pages::{owned_page, page_key};
+pub use qchat_shared::pages::{owned_page, page_key, page_param};
 
 fn pages_partition(account: &AccountId) -> String {
     format!("ACCOUNT#{account}#PAGES")
@@ -271,8 +271,7 @@ pub async fn disconnect(
     params: &PathParams,
 ) -> Result<Response, ApiError> {
     let caller = auth::caller(app, req).await?;
-    let page = PageId::parse(params.get("page_id").unwrap_or_default())
-        .map_err(|_| ApiError::not_found("page"))?;
+    let page = page_param(params)?;
     let jobs = jobs(app);
     for _ in 0..DISCONNECT_ATTEMPTS {
         // Read afresh each time: a page someone else has just disconnected is 404 now.
@@ -355,8 +354,7 @@ pub async fn update_token(
     params: &PathParams,
 ) -> Result<Response, ApiError> {
     let caller = auth::caller(app, req).await?;
-    let page = PageId::parse(params.get("page_id").unwrap_or_default())
-        .map_err(|_| ApiError::not_found("page"))?;
+    let page = page_param(params)?;
     let body: TokenUpdate = parse_json(req)?;
     let token = PageAccessToken::parse(&body.page_access_token)
         .map_err(|e| ApiError::bad_request("invalid_page_access_token", e.to_string()))?;

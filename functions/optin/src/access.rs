@@ -5,7 +5,7 @@ use qchat_shared::app::App;
 use qchat_shared::auth;
 use qchat_shared::domain::{LeadId, PageId};
 use qchat_shared::http::{ApiError, PathParams, Request};
-use qchat_shared::pages::owned_page;
+use qchat_shared::pages::{owned_page, page_param};
 use qchat_shared::store::Item;
 
 /// A page the caller owns, with its item.
@@ -19,8 +19,7 @@ pub struct OwnedPage {
 /// unauthenticated caller learns nothing about which pages exist.
 pub async fn page(app: &App, req: &Request, params: &PathParams) -> Result<OwnedPage, ApiError> {
     let caller = auth::caller(app, req).await?;
-    let id = PageId::parse(params.get("page_id").unwrap_or_default())
-        .map_err(|_| ApiError::not_found("page"))?;
+    let id = page_param(params)?;
     let item = owned_page(app, &caller.account, &id).await?;
     Ok(OwnedPage { id, item })
 }
