@@ -6,7 +6,8 @@ pub use super::escape_html as escape;
 use super::{Response, StatusCode, html};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;\
-line-height:1.5;color:#222}button{font-size:1rem;padding:.6rem 1.4rem;cursor:pointer}";
+line-height:1.5;color:#222}button{font-size:1rem;padding:.6rem 1.4rem;cursor:pointer}\
+input{font-size:1rem;padding:.5rem;width:100%;max-width:20rem;box-sizing:border-box}";
 
 /// A page with `title` as heading and `body_html` (already escaped) below it.
 pub fn page(status: StatusCode, title: &str, body_html: &str) -> Response {
