@@ -149,7 +149,8 @@ impl App {
                     let keyring =
                         KmsKeyring::new(aws_sdk_kms::Client::new(&sdk), kms_key_id.clone());
                     let mailer =
-                        SesMailer::new(aws_sdk_ses::Client::new(&sdk), config.mail_from.clone());
+                        SesMailer::new(aws_sdk_ses::Client::new(&sdk), config.mail_from.clone())
+                            .with_configuration_set(config.ses_configuration_set.clone());
                     (Arc::new(store), Arc::new(keyring), Arc::new(mailer))
                 }
             };

@@ -71,6 +71,8 @@ pub struct Config {
     pub operator_email: Option<EmailAddress>,
     /// The `From` address of notices (an SES-verified identity in AWS).
     pub mail_from: String,
+    /// The SES configuration set every mail is sent with (its bounce and complaint events reach notify).
+    pub ses_configuration_set: Option<String>,
     /// Who is responsible for the data, as the privacy notice and terms name them.
     pub controller: Controller,
     pub graph: GraphConfig,
@@ -97,6 +99,7 @@ pub mod vars {
     pub const PUBLIC_URL: &str = "QCHAT_PUBLIC_URL";
     pub const OPERATOR_EMAIL: &str = "QCHAT_OPERATOR_EMAIL";
     pub const MAIL_FROM: &str = "QCHAT_MAIL_FROM";
+    pub const SES_CONFIGURATION_SET: &str = "QCHAT_SES_CONFIGURATION_SET";
     pub const CONTROLLER_NAME: &str = "QCHAT_CONTROLLER_NAME";
     pub const CONTROLLER_EMAIL: &str = "QCHAT_CONTROLLER_EMAIL";
     pub const CONTROLLER_ADDRESS: &str = "QCHAT_CONTROLLER_ADDRESS";
@@ -109,7 +112,8 @@ pub mod vars {
     pub const LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
 }
 
-const DEFAULT_GRAPH_VERSION: &str = "v21.0";
+/// The Graph API version used when `QCHAT_GRAPH_VERSION` is unset (the template's default too).
+pub const DEFAULT_GRAPH_VERSION: &str = "v21.0";
 
 impl Config {
     /// Reads the process environment.
@@ -236,6 +240,7 @@ impl Config {
             public_url,
             operator_email,
             mail_from,
+            ses_configuration_set: get(vars::SES_CONFIGURATION_SET),
             controller,
             graph: GraphConfig {
                 base_url: graph_base,

@@ -212,7 +212,8 @@ const fn attr(
     }
 }
 
-const DAY_SECS: i64 = 24 * 3600;
+/// Seconds in a day, for retentions.
+pub const DAY_SECS: i64 = 24 * 3600;
 
 /// An account holder's account.
 pub const ACCOUNT: ItemType = ItemType {
@@ -703,6 +704,23 @@ pub const MAIL_THROTTLE: ItemType = ItemType {
     attributes: &[technical("created", "when the mail was queued (ms)")],
 };
 
+/// An address qchat no longer mails ([`crate::mail::suppression`]): SES reported a hard bounce or a complaint.
+pub const MAIL_SUPPRESSION: ItemType = ItemType {
+    name: "mail_suppression",
+    description: "Marks an email address that hard-bounced or whose owner reported a qchat mail as spam, so no \
+                  further mail goes to it (repeated bounces and complaints make SES pause sending for everyone). \
+                  Keyed by the address's blind index; the address itself is not stored. Kept one year after \
+                  the last report.",
+    key_shape: "pk = NOMAIL#<email blind index>, sk = NOMAIL",
+    retention: Retention::Expires {
+        seconds: 365 * DAY_SECS,
+    },
+    attributes: &[
+        technical("reason", "hard_bounce or complaint"),
+        technical("at", "when SES reported it (ms)"),
+    ],
+};
+
 /// The operator's actions, for accountability: what was done, by which account, when. No personal data.
 pub const AUDIT_ENTRY: ItemType = ItemType {
     name: "audit_entry",
@@ -744,6 +762,7 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &EMAIL_VERIFICATION,
     &PASSWORD_RESET,
     &MAIL_THROTTLE,
+    &MAIL_SUPPRESSION,
     &AUDIT_ENTRY,
 ];
 

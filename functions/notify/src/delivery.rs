@@ -9,6 +9,9 @@
 //! - a sender that loses its lease (it outlived [`LEASE_SECS`]) records nothing — its mail may have gone,
 //!   and the other sender may send again: at least once, never silently lost.
 //!
+//! An address SES reported as hard-bounced or complaining is not mailed: the notice fails as
+//! `recipient_suppressed` ([`qchat_shared::mail::suppression`]).
+//!
 //! The recipient is read when sending — a sealed address the notice carries (the former address of an
 //! email change, the new address to confirm, a registration's address), otherwise the account's current
 //! address — so an erased account gets nothing (`failed`, `account_gone`). A link token the notice carries
@@ -19,6 +22,7 @@ use qchat_shared::app::{App, account_key_owner};
 use qchat_shared::clock::Timestamp;
 use qchat_shared::crypto::CryptoError;
 use qchat_shared::domain::{AccountId, EmailAddress};
+use qchat_shared::mail::suppression;
 use qchat_shared::mail::{Email, MailError, SentEmail};
 use qchat_shared::outbox::{DUE_PARTITION, Notice, due_sort_key, outbox_key};
 use qchat_shared::store::{
@@ -157,6 +161,14 @@ async fn attempt(
             EmailAddress::parse(&plain).map_err(|_| Problem::Permanent("recipient_unreadable"))?
         }
     };
+    match suppression::is_suppressed(app, &to).await {
+        Ok(false) => {}
+        Ok(true) => return Err(Problem::Permanent(suppression::SUPPRESSED)),
+        Err(e) => {
+            tracing::warn!(error = %e, "mail suppression unreadable for now");
+            return Err(Problem::Transient("store_unavailable"));
+        }
+    }
     let link_token = unseal(app, &owner, key, item, "secret").await?;
     let breach_summary = match &notice {
         Notice::BreachNotice { notice_id } => Some(breach_summary(app, notice_id).await?),

@@ -1,6 +1,6 @@
 //! The Lambda events notify receives, told apart and parsed: a DynamoDB stream batch (outbox and reply
-//! inserts, so each notice or Messenger reply goes out at once) or anything else (the EventBridge
-//! schedule: jobs, then the due sweeps).
+//! inserts, so each notice or Messenger reply goes out at once), SES feedback delivered by SNS (bounces
+//! and complaints), or anything else (the EventBridge schedule: jobs, then the due sweeps).
 //!
 //! Parsing never fails: a record that names neither an outbox nor a reply item is counted and ignored,
 //! because the scheduled sweeps deliver every pending notice and reply anyway.
@@ -18,6 +18,8 @@ pub enum Invocation {
         /// Records that were not outbox or reply inserts, or named no usable id.
         ignored: usize,
     },
+    /// SNS notifications from the SES configuration set's event destination: the message texts.
+    MailFeedback { messages: Vec<String> },
     /// A schedule (or any event without `Records`): run a tick.
     Schedule,
 }
@@ -61,6 +63,17 @@ pub fn parse(event: &Value) -> Invocation {
     let Some(records) = event.get("Records").and_then(Value::as_array) else {
         return Invocation::Schedule;
     };
+    // SNS delivers one notification per invocation; its records say `EventSource`, DynamoDB's
+    // `eventSource`.
+    let from_sns = |r: &&Value| r.get("EventSource").and_then(Value::as_str) == Some("aws:sns");
+    if records.iter().any(|r| from_sns(&r)) {
+        let messages = records
+            .iter()
+            .filter(from_sns)
+            .filter_map(|r| r.get("Sns")?.get("Message")?.as_str().map(str::to_owned))
+            .collect();
+        return Invocation::MailFeedback { messages };
+    }
     let mut outbox_ids = Vec::with_capacity(records.len());
     let mut reply_ids = Vec::new();
     let mut ignored = 0;
@@ -166,6 +179,22 @@ mod tests {
                 outbox_ids: vec!["o1".into()],
                 reply_ids: vec!["r1".into()],
                 ignored: 1
+            }
+        );
+    }
+
+    #[test]
+    fn an_sns_notification_is_mail_feedback() {
+        let event = json!({ "Records": [{
+            "EventSource": "aws:sns",
+            "EventVersion": "1.0",
+            "EventSubscriptionArn": "arn:aws:sns:us-east-1:123456789012:qchat-mail-feedback:1",
+            "Sns": { "Type": "Notification", "Message": "{\"eventType\":\"Bounce\"}" }
+        }]});
+        assert_eq!(
+            parse(&event),
+            Invocation::MailFeedback {
+                messages: vec![r#"{"eventType":"Bounce"}"#.to_owned()]
             }
         );
     }

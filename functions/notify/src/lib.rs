@@ -1,8 +1,9 @@
 //! The notify function: sends account notices from the transactional outbox and runs the background jobs:
 //! notice fan-outs and the erasure of a disconnected page's leads (`qchat_shared::leads::erase`).
 //!
-//! In AWS it is invoked two ways: by the table's stream (filtered to outbox inserts), delivering each new
-//! notice at once, and by an EventBridge schedule, running [`tick`] — due jobs (erasures first), then every
+//! In AWS it is invoked three ways: by the table's stream (filtered to outbox inserts), delivering each new
+//! notice at once; by the SES feedback topic, suppressing addresses that hard-bounced or complained
+//! ([`qchat_shared::mail::suppression`]); and by an EventBridge schedule, running [`tick`] — due jobs (erasures first), then every
 //! due notice (the safety net for anything the stream missed or that waits for a retry). Locally the server's
 //! ticker calls [`tick`] every two seconds. Both paths are safe to overlap: notices and jobs are claimed
 //! under leases and every outcome is a conditional write.
@@ -16,6 +17,7 @@ pub mod replies;
 use qchat_shared::app::App;
 use qchat_shared::clock::Timestamp;
 use qchat_shared::jobs::{Jobs, RunReport};
+use qchat_shared::mail::suppression::{self, SuppressionError};
 use qchat_shared::store::StoreError;
 
 pub use delivery::{Delivery, DrainReport, deliver, drain_due};
@@ -33,6 +35,8 @@ pub const JOB_LEASE_SECS: i64 = 900;
 pub enum NotifyError {
     #[error("the store failed")]
     Store(#[from] StoreError),
+    #[error("a mail suppression was not recorded")]
+    Suppression(#[from] SuppressionError),
 }
 
 impl NotifyError {
@@ -40,6 +44,7 @@ impl NotifyError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Store(e) => e.is_retryable(),
+            Self::Suppression(e) => e.is_retryable(),
         }
     }
 }
@@ -160,6 +165,14 @@ pub async fn handle(
             );
             Ok(serde_json::json!({ "batchItemFailures": [] }))
         }
+        Invocation::MailFeedback { messages } => {
+            let report = mail_feedback(app, &messages).await?;
+            Ok(serde_json::json!({
+                "suppressed": report.suppressed,
+                "soft_bounces": report.soft_bounces,
+                "ignored": report.ignored,
+            }))
+        }
         Invocation::Schedule => {
             let report = tick(app, runner, deadline).await?;
             tracing::info!(
@@ -189,4 +202,45 @@ pub async fn handle(
             }))
         }
     }
+}
+
+/// What one batch of SES feedback did. Counts only.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FeedbackReport {
+    pub suppressed: usize,
+    pub soft_bounces: usize,
+    pub ignored: usize,
+}
+
+/// Suppresses every address a hard bounce or complaint names.
+///
+/// # Errors
+/// The store or the blind-index key failed: the invocation fails and Lambda retries it (then the failure
+/// queue keeps it); suppressions already written stay, and writing one again is harmless.
+pub async fn mail_feedback(app: &App, messages: &[String]) -> Result<FeedbackReport, NotifyError> {
+    let mut report = FeedbackReport::default();
+    let (mut bounces, mut complaints) = (0usize, 0usize);
+    for message in messages {
+        let feedback = suppression::parse(message);
+        report.soft_bounces += feedback.soft_bounces;
+        report.ignored += feedback.ignored;
+        for (address, reason) in &feedback.suppress {
+            suppression::suppress(app, address, *reason).await?;
+            report.suppressed += 1;
+            match reason {
+                suppression::Reason::HardBounce => bounces += 1,
+                suppression::Reason::Complaint => complaints += 1,
+            }
+        }
+    }
+    tracing::info!(
+        notifications = messages.len(),
+        suppressed = report.suppressed,
+        hard_bounces = bounces,
+        complaints,
+        soft_bounces = report.soft_bounces,
+        ignored = report.ignored,
+        "mail feedback handled"
+    );
+    Ok(report)
 }

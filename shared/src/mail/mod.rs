@@ -7,6 +7,7 @@
 pub mod conformance;
 pub mod outbox;
 pub mod ses;
+pub mod suppression;
 
 pub use outbox::OutboxMailer;
 pub use ses::SesMailer;

@@ -17,13 +17,27 @@ pub struct SesMailer {
     client: aws_sdk_ses::Client,
     /// The verified identity mail is sent from (`noreply@example.com` or `Name <noreply@example.com>`).
     sender: String,
+    /// The configuration set whose event destinations publish bounces and complaints.
+    configuration_set: Option<String>,
 }
 
 impl SesMailer {
     /// `sender` must be an identity SES has verified (or an address in a verified domain); SES refuses
     /// everything else with `MessageRejected`.
     pub fn new(client: aws_sdk_ses::Client, sender: String) -> Self {
-        Self { client, sender }
+        Self {
+            client,
+            sender,
+            configuration_set: None,
+        }
+    }
+
+    /// Sends every message with this SES configuration set, so its bounces and complaints are published
+    /// to its event destination ([`super::suppression`] acts on them).
+    #[must_use]
+    pub fn with_configuration_set(mut self, name: Option<String>) -> Self {
+        self.configuration_set = name;
+        self
     }
 }
 
@@ -59,6 +73,7 @@ impl Mailer for SesMailer {
                     .build(),
             )
             .message(message)
+            .set_configuration_set_name(self.configuration_set.clone())
             .send()
             .await;
         match result {

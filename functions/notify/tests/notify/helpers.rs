@@ -335,7 +335,20 @@ pub async fn aws_app(verified_sender: bool) -> TestApp {
     store.ensure_schema().await.expect("table");
     let keyring = kms_moto_keyring().await.expect("KMS key").keyring();
     let mailer: Arc<dyn Mailer> = if verified_sender {
-        Arc::new(ses_on_moto().await)
+        // Sent with a configuration set, as in AWS (its events feed the suppression list).
+        let set = unique_name("feedback");
+        aws_sdk_ses::Client::new(&sdk)
+            .create_configuration_set()
+            .configuration_set(
+                aws_sdk_ses::types::ConfigurationSet::builder()
+                    .name(&set)
+                    .build()
+                    .expect("configuration set"),
+            )
+            .send()
+            .await
+            .expect("configuration set created on moto");
+        Arc::new(ses_on_moto().await.with_configuration_set(Some(set)))
     } else {
         Arc::new(ses_on_moto_unverified().await)
     };
