@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests need (into ./.venv: the moto AWS emulator and cfn-lint) and runs all tests:
-# template lint, formatting, clippy, then every unit, conformance and flow test, with the AWS backends
+# Installs what the tests need (into ./.venv: the moto AWS emulator, cfn-lint, the SAM translator) and
+# runs all tests: template lint, formatting, clippy, then every unit, conformance and flow test, with the AWS backends
 # against one moto emulator started here on a free 127.0.0.1 port and stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +14,7 @@ fi
 stamp="$venv/.requirements.sha256"
 want=$(sha256sum "$requirements" | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "==> installing test tools into $venv (moto, cfn-lint)"
+  echo "==> installing test tools into $venv (moto, cfn-lint, aws-sam-translator)"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
   echo "$want" > "$stamp"
 fi

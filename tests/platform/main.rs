@@ -1,8 +1,10 @@
-//! Checks that tie the platform together: `template.yaml` agrees with the code, the data inventory
-//! is complete and printed, and the local server starts only on a data folder it can read.
+//! Checks that tie the platform together: `template.yaml` agrees with the code and, translated by SAM,
+//! is fit for production; the data inventory is complete and printed; and the local server starts only
+//! on a data folder it can read.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed set-up step should fail the test loudly
 
 mod inventory;
 mod startup;
+mod synthesized;
 mod template;

@@ -74,7 +74,6 @@ fn functions_get_the_configuration_the_code_reads_in_aws_mode() {
         vars::KMS_KEY_ID,
         vars::MAIL_FROM,
         vars::PUBLIC_URL,
-        vars::OPERATOR_EMAIL,
         vars::CONTROLLER_NAME,
         vars::CONTROLLER_EMAIL,
         vars::CONTROLLER_ADDRESS,
@@ -135,8 +134,14 @@ fn function_ids(t: &str) -> Vec<String> {
 fn every_function_that_calls_the_graph_api_gets_the_app_secret_and_no_other_does() {
     // The secret signs `appsecret_proof` on every Graph API call ("Require App Secret" refuses calls
     // without it) and checks webhook signatures. account verifies page tokens with Graph, notify sends
-    // Messenger replies, webhook checks Meta's signatures; optin never talks to Meta.
-    const NEEDS_SECRET: &[&str] = &["AccountFunction", "NotifyFunction", "WebhookFunction"];
+    // Messenger replies (the stream and the sweep), webhook checks Meta's signatures; optin never
+    // talks to Meta.
+    const NEEDS_SECRET: &[&str] = &[
+        "AccountFunction",
+        "NotifyFunction",
+        "NotifySweepFunction",
+        "WebhookFunction",
+    ];
     let t = template();
     let functions = function_ids(&t);
     for f in NEEDS_SECRET {
@@ -266,12 +271,17 @@ fn every_function_builds_its_own_binary_with_cargo_lambda() {
 #[test]
 fn notify_consumes_only_outbox_inserts_from_the_stream_and_sweeps_on_a_schedule() {
     let t = template();
-    let notify = block(&t, "  NotifyFunction:").join("\n");
-    assert!(notify.contains("Stream: !GetAtt Table.StreamArn"));
+    let stream = block(&t, "  NotifyOutboxInserts:").join("\n");
+    assert!(stream.contains("FunctionName: !Ref NotifyFunction.Alias"));
+    assert!(stream.contains("EventSourceArn: !GetAtt Table.StreamArn"));
     assert!(
-        notify.contains(r#""eventName": ["INSERT"]"#)
-            && notify.contains(r#""t": {"S": ["outbox", "reply"]}"#)
+        stream.contains(r#""eventName": ["INSERT"]"#)
+            && stream.contains(r#""t": {"S": ["outbox", "reply"]}"#)
     );
-    assert!(notify.contains("Type: ScheduleV2") && notify.contains("rate(1 minute)"));
-    assert!(notify.contains("ses:SendEmail"));
+    let sweep = block(&t, "  NotifySweepFunction:").join("\n");
+    assert!(sweep.contains("Binary: notify"));
+    assert!(sweep.contains("Type: ScheduleV2") && sweep.contains("rate(1 minute)"));
+    for f in ["  NotifyFunction:", "  NotifySweepFunction:"] {
+        assert!(block(&t, f).join("\n").contains("ses:SendEmail"), "{f}");
+    }
 }

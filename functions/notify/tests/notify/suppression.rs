@@ -103,7 +103,7 @@ async fn a_hard_bounce_stops_every_later_mail_to_the_address(t: TestApp) {
 }
 
 async fn a_complaint_stops_every_later_mail_to_the_address(t: TestApp) {
-    let (to, seen) = notice_after(&t, |to| complaint(to)).await;
+    let (to, seen) = notice_after(&t, complaint).await;
     assert_eq!(seen["response"]["suppressed"], 1);
     assert_eq!(seen["state"], json!(["failed", SUPPRESSED]));
     assert_eq!(mails_to(&t, &to), 1);
