@@ -184,10 +184,20 @@ fn bench(c: &mut Criterion) {
         rig.store.calls().total(),
         rig.keyring.decrypts() + rig.keyring.generates(),
     );
+    let ((w0, wt0), t0, r0) = (
+        rig.store.items_written(),
+        rig.store.transactions(),
+        rig.store.calls().get + rig.store.calls().query,
+    );
     rt.block_on(post(&rig.app, &body, &sig));
     let (s1, k1) = (
         rig.store.calls().total(),
         rig.keyring.decrypts() + rig.keyring.generates(),
+    );
+    let ((w1, wt1), t1, r1) = (
+        rig.store.items_written(),
+        rig.store.transactions(),
+        rig.store.calls().get + rig.store.calls().query,
     );
     rt.block_on(post(&rig.app, &body, &sig));
     let (s2, k2) = (
@@ -201,6 +211,15 @@ fn bench(c: &mut Criterion) {
         per(k1 - k0),
         per(s2 - s1),
         per(k2 - k1)
+    );
+    // What DynamoDB bills: write units per item written (twice inside a transaction), read units per
+    // get or query.
+    println!(
+        "new leads: {:.2} items written/event ({:.2} in {:.2} transactions), {:.2} reads (gets and queries)/event",
+        per(w1 - w0),
+        per(wt1 - wt0),
+        per(t1 - t0),
+        per(r1 - r0)
     );
 
     let mut g = c.benchmark_group("webhook");

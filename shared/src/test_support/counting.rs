@@ -47,6 +47,11 @@ pub struct CountingStore {
     delete_many: AtomicUsize,
     /// Transactions so far: `transact` calls plus groups of `transact_each` calls.
     transactions: AtomicUsize,
+    /// Items written, deleted or condition-checked: what DynamoDB bills write units for (a transaction's
+    /// items at twice the rate).
+    items_written: AtomicUsize,
+    /// Of those, the items written inside transactions.
+    items_in_transactions: AtomicUsize,
     /// The transaction (by count) that fails once; 0 = none.
     fail_transact_at: AtomicUsize,
     /// Written by "someone else" just before the next `transact_each` reaches the backend.
@@ -65,6 +70,8 @@ impl CountingStore {
             transact_each: AtomicUsize::new(0),
             delete_many: AtomicUsize::new(0),
             transactions: AtomicUsize::new(0),
+            items_written: AtomicUsize::new(0),
+            items_in_transactions: AtomicUsize::new(0),
             fail_transact_at: AtomicUsize::new(0),
             race: Mutex::new(None),
         }
@@ -82,6 +89,27 @@ impl CountingStore {
     pub fn fail_nth_transact(&self, n: usize) {
         let done = self.transactions.load(Ordering::SeqCst);
         self.fail_transact_at.store(done + n, Ordering::SeqCst);
+    }
+
+    /// Transactions so far (`transact` calls plus groups of `transact_each` calls).
+    pub fn transactions(&self) -> usize {
+        self.transactions.load(Ordering::SeqCst)
+    }
+
+    /// Items written, deleted or condition-checked so far, and how many of them inside transactions.
+    pub fn items_written(&self) -> (usize, usize) {
+        (
+            self.items_written.load(Ordering::SeqCst),
+            self.items_in_transactions.load(Ordering::SeqCst),
+        )
+    }
+
+    fn wrote(&self, items: usize, in_transaction: bool) {
+        self.items_written.fetch_add(items, Ordering::SeqCst);
+        if in_transaction {
+            self.items_in_transactions
+                .fetch_add(items, Ordering::SeqCst);
+        }
     }
 
     pub fn calls(&self) -> StoreCalls {
@@ -116,10 +144,12 @@ impl ItemStore for CountingStore {
     }
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         self.put.fetch_add(1, Ordering::SeqCst);
+        self.wrote(1, false);
         self.inner.put(item, condition).await
     }
     async fn delete(&self, key: &ItemKey, condition: Condition) -> Result<(), StoreError> {
         self.delete.fetch_add(1, Ordering::SeqCst);
+        self.wrote(1, false);
         self.inner.delete(key, condition).await
     }
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
@@ -132,6 +162,7 @@ impl ItemStore for CountingStore {
         if self.fail_transact_at.load(Ordering::SeqCst) == n {
             return Err(injected());
         }
+        self.wrote(ops.len(), true);
         self.inner.transact(ops).await
     }
     async fn transact_each(&self, mut groups: Vec<Vec<WriteOp>>) -> Result<(), GroupFailed> {
@@ -154,9 +185,11 @@ impl ItemStore for CountingStore {
             .checked_sub(first)
             .filter(|at| *at < groups.len());
         let Some(applied) = failing else {
+            self.wrote(groups.iter().map(Vec::len).sum(), true);
             return self.inner.transact_each(groups).await;
         };
         groups.truncate(applied);
+        self.wrote(groups.iter().map(Vec::len).sum(), true);
         self.inner.transact_each(groups).await?;
         Err(GroupFailed {
             applied,
@@ -165,6 +198,7 @@ impl ItemStore for CountingStore {
     }
     async fn delete_many(&self, keys: &[ItemKey]) -> Result<(), StoreError> {
         self.delete_many.fetch_add(1, Ordering::SeqCst);
+        self.wrote(keys.len(), false);
         self.inner.delete_many(keys).await
     }
 }
