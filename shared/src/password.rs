@@ -2,8 +2,10 @@
 //! (NIST SP 800-63B: at least 12 characters, not a known common or breached password, not built from the
 //! service's or the account's own name).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::{Mutex, PoisonError};
+
+use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::crypto::OneWayHash;
 use crate::domain::Password;
@@ -46,27 +48,84 @@ fn argon2() -> Result<Argon2<'static>, PasswordError> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
+/// Argon2's working memory (19 MiB a hash), kept for the next hash instead of freed. Freed blocks of this
+/// size would stay in the allocator anyway (glibc raises its mmap threshold after the first one), one set
+/// per thread arena, so a process that hashed on many blocking threads grew by 19 MiB a thread; reusing at
+/// most one block set per core bounds argon2's memory at that.
+static WORK_MEMORY: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+fn with_work_memory<R>(blocks: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
+    let reused = WORK_MEMORY
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pop()
+        .filter(|m| m.len() == blocks);
+    let mut memory = reused.unwrap_or_else(|| vec![Block::default(); blocks]);
+    let result = f(&mut memory);
+    let keep = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut pool = WORK_MEMORY.lock().unwrap_or_else(PoisonError::into_inner);
+    if pool.len() < keep {
+        pool.push(memory);
+    }
+    result
+}
+
+/// The raw argon2 output of `password` under `argon2`'s parameters and `salt`, `len` bytes long.
+fn raw_hash(argon2: &Argon2<'_>, password: &[u8], salt: Salt<'_>, len: usize) -> Option<Output> {
+    let mut salt_buf = [0u8; 64];
+    let salt = salt.decode_b64(&mut salt_buf).ok()?;
+    Output::init_with(len, |out| {
+        with_work_memory(argon2.params().block_count(), |memory| {
+            argon2.hash_password_into_with_memory(password, salt, out, memory)
+        })
+        .map_err(|_| argon2::password_hash::Error::Crypto)
+    })
+    .ok()
+}
+
 /// An argon2id PHC string with a random 128-bit salt.
 pub fn hash(password: &Password) -> Result<OneWayHash, PasswordError> {
     let salt = SaltString::encode_b64(&crate::crypto::random_bytes::<16>())
         .map_err(|_| PasswordError::Hashing)?;
-    let phc = argon2()?
-        .hash_password(password.expose().as_bytes(), &salt)
-        .map_err(|_| PasswordError::Hashing)?
-        .to_string();
-    Ok(OneWayHash::from_phc(phc))
+    let argon2 = argon2()?;
+    let output = raw_hash(
+        &argon2,
+        password.expose().as_bytes(),
+        salt.as_salt(),
+        Params::DEFAULT_OUTPUT_LEN,
+    )
+    .ok_or(PasswordError::Hashing)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon2.params()).map_err(|_| PasswordError::Hashing)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(OneWayHash::from_phc(phc.to_string()))
 }
 
 /// Whether `password` matches the stored hash. The parameters stored in the hash are used, so hashes made
-/// with older parameters still verify.
+/// with older parameters still verify. The comparison is constant-time ([`Output`]'s equality).
 pub fn verify(password: &Password, stored: &OneWayHash) -> bool {
     let Ok(parsed) = PasswordHash::new(stored.as_str()) else {
         return false;
     };
-    argon2().is_ok_and(|a| {
-        a.verify_password(password.expose().as_bytes(), &parsed)
-            .is_ok()
-    })
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+        return false;
+    };
+    let version = parsed
+        .version
+        .map_or(Ok(Version::default()), Version::try_from);
+    let (Ok(version), Ok(params)) = (version, Params::try_from(&parsed)) else {
+        return false;
+    };
+    let argon2 = Argon2::new(algorithm, version, params);
+    raw_hash(&argon2, password.expose().as_bytes(), salt, expected.len())
+        .is_some_and(|actual| actual == expected)
 }
 
 /// Spends the same time as [`verify`] against a real hash, for sign-ins with an unknown email, so the
@@ -155,6 +214,35 @@ mod tests {
             &pw("anything"),
             &OneWayHash::from_stored("not a phc string")
         ));
+    }
+
+    #[test]
+    fn hashes_agree_with_the_argon2_crates_own_hasher_and_verifier_in_both_directions() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let ours = hash(&pw("correct horse battery staple")).expect("hash");
+        let parsed = PasswordHash::new(ours.as_str()).expect("phc");
+        assert!(
+            argon2()
+                .expect("params")
+                .verify_password(b"correct horse battery staple", &parsed)
+                .is_ok()
+        );
+        // A hash stored before (made by the crate's hasher), and one with older, smaller parameters.
+        let salt = SaltString::encode_b64(&[7u8; 16]).expect("salt");
+        let older = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8 * 1024, 3, 1, None).expect("params"),
+        );
+        for hasher in [argon2().expect("params"), older] {
+            let theirs = hasher
+                .hash_password(b"correct horse battery staple", &salt)
+                .expect("hash")
+                .to_string();
+            let stored = OneWayHash::from_stored(&theirs);
+            assert!(verify(&pw("correct horse battery staple"), &stored));
+            assert!(!verify(&pw("correct horse battery stapl"), &stored));
+        }
     }
 
     #[test]
