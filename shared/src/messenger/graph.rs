@@ -7,6 +7,7 @@
 //! is classified by [`classify`] into a [`SendError`] (a token check's into a [`PageCheckError`]);
 //! nothing that reaches an error or a log names the person, the text, the token or Meta's message.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
@@ -20,6 +21,7 @@ use super::{
     SentMessage, page_name, validate,
 };
 use crate::domain::{PageAccessToken, PageId};
+use crate::meta_secrets::MetaSecretCache;
 
 /// Meta's Graph API.
 pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
@@ -37,13 +39,21 @@ pub enum GraphConfigError {
     Version,
 }
 
+/// Where the app secret for `appsecret_proof` comes from.
+#[derive(Clone)]
+enum AppSecret {
+    Fixed(SecretString),
+    /// Read at run time, so a rotated secret is used within the cache's lifetime.
+    Cached(Arc<MetaSecretCache>),
+}
+
 /// Sends through the Send API over HTTPS.
 #[derive(Clone)]
 pub struct GraphMessenger {
     http: reqwest::Client,
     /// `{base}/{version}`, without a trailing slash.
     versioned_base: String,
-    app_secret: Option<SecretString>,
+    app_secret: Option<AppSecret>,
     /// Per request: overrides whatever the given client was built with, so no send can hang.
     timeout: Duration,
 }
@@ -99,9 +109,32 @@ impl GraphMessenger {
         Ok(Self {
             http,
             versioned_base: format!("{base}/{version}"),
-            app_secret,
+            app_secret: app_secret.map(AppSecret::Fixed),
             timeout: TOTAL_TIMEOUT,
         })
+    }
+
+    /// Signs every call with the app secret `secrets` holds at the time of the call.
+    pub fn with_app_secret_from(mut self, secrets: Arc<MetaSecretCache>) -> Self {
+        self.app_secret = Some(AppSecret::Cached(secrets));
+        self
+    }
+
+    /// The app secret to sign this call with, if any.
+    async fn app_secret(&self) -> Result<Option<SecretString>, SendError> {
+        match &self.app_secret {
+            None => Ok(None),
+            Some(AppSecret::Fixed(secret)) => Ok(Some(secret.clone())),
+            Some(AppSecret::Cached(cache)) => match cache.current().await {
+                Ok(secrets) => Ok(Some(secrets.app_secret().clone())),
+                Err(e) => {
+                    tracing::error!(error = %e, "no app secret to sign the Graph API call with");
+                    Err(SendError::Transport {
+                        reason: "the app secret could not be read",
+                    })
+                }
+            },
+        }
     }
 
     /// Replaces [`TOTAL_TIMEOUT`] for every send (tests use a short one).
@@ -110,7 +143,12 @@ impl GraphMessenger {
         self
     }
 
-    fn url(&self, page: &PageId, token: &PageAccessToken) -> Result<reqwest::Url, SendError> {
+    fn url(
+        &self,
+        page: &PageId,
+        token: &PageAccessToken,
+        app_secret: Option<&SecretString>,
+    ) -> Result<reqwest::Url, SendError> {
         let mut url = reqwest::Url::parse(&format!(
             "{}/{}/messages",
             self.versioned_base,
@@ -119,7 +157,7 @@ impl GraphMessenger {
         .map_err(|_| SendError::Transport {
             reason: "the Send API URL could not be built",
         })?;
-        if let Some(secret) = &self.app_secret {
+        if let Some(secret) = app_secret {
             url.query_pairs_mut()
                 .append_pair("appsecret_proof", &appsecret_proof(secret, token));
         }
@@ -127,7 +165,11 @@ impl GraphMessenger {
     }
 
     /// `{base}/{version}/me?fields=id,name[&appsecret_proof=…]`.
-    fn me_url(&self, token: &PageAccessToken) -> Result<reqwest::Url, SendError> {
+    fn me_url(
+        &self,
+        token: &PageAccessToken,
+        app_secret: Option<&SecretString>,
+    ) -> Result<reqwest::Url, SendError> {
         let mut url =
             reqwest::Url::parse(&format!("{}/me", self.versioned_base)).map_err(|_| {
                 SendError::Transport {
@@ -135,7 +177,7 @@ impl GraphMessenger {
                 }
             })?;
         url.query_pairs_mut().append_pair("fields", "id,name");
-        if let Some(secret) = &self.app_secret {
+        if let Some(secret) = app_secret {
             url.query_pairs_mut()
                 .append_pair("appsecret_proof", &appsecret_proof(secret, token));
         }
@@ -434,7 +476,8 @@ impl GraphMessenger {
         &self,
         token: &PageAccessToken,
     ) -> Result<PageProfile, PageCheckError> {
-        let url = self.me_url(token)?;
+        let app_secret = self.app_secret().await?;
+        let url = self.me_url(token, app_secret.as_ref())?;
         let authorization = bearer(token)?;
         let response = self
             .http
@@ -499,7 +542,8 @@ impl GraphMessenger {
         message: &OutgoingMessage,
     ) -> Result<SentMessage, SendError> {
         validate(message)?;
-        let url = self.url(page, token)?;
+        let app_secret = self.app_secret().await?;
+        let url = self.url(page, token, app_secret.as_ref())?;
         let authorization = bearer(token)?;
 
         let response = self
