@@ -350,10 +350,10 @@ fn messenger(
             .base_url
             .clone()
             .unwrap_or_else(|| graph::DEFAULT_BASE_URL.to_owned());
-        let http = graph::http_client().map_err(|e| StartupError::Graph(Box::new(e)))?;
-        let client = GraphMessenger::new(http, base, config.graph.version.clone(), None)
-            .map_err(|e| StartupError::Graph(Box::new(e)))?
-            .with_app_secret_from(meta_secrets.clone());
+        let client =
+            GraphMessenger::with_client_at_first_call(base, config.graph.version.clone(), None)
+                .map_err(|e| StartupError::Graph(Box::new(e)))?
+                .with_app_secret_from(meta_secrets.clone());
         Ok(Arc::new(client))
     }
     #[cfg(not(feature = "graph"))]

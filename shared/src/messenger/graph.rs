@@ -47,10 +47,19 @@ enum AppSecret {
     Cached(Arc<MetaSecretCache>),
 }
 
+/// The HTTP client: given, or built at the first call. Building one reads the system's CA store
+/// (rustls-platform-verifier), so a process that never calls Meta — most invocations of account and
+/// notify — never reads it for this client, and start-up does not.
+#[derive(Clone)]
+enum Http {
+    Given(reqwest::Client),
+    AtFirstCall(Arc<std::sync::OnceLock<reqwest::Client>>),
+}
+
 /// Sends through the Send API over HTTPS.
 #[derive(Clone)]
 pub struct GraphMessenger {
-    http: reqwest::Client,
+    http: Http,
     /// `{base}/{version}`, without a trailing slash.
     versioned_base: String,
     app_secret: Option<AppSecret>,
@@ -88,6 +97,15 @@ impl GraphMessenger {
         version: String,
         app_secret: Option<SecretString>,
     ) -> Result<Self, GraphConfigError> {
+        Self::with_http(Http::Given(http), &base_url, &version, app_secret)
+    }
+
+    fn with_http(
+        http: Http,
+        base_url: &str,
+        version: &str,
+        app_secret: Option<SecretString>,
+    ) -> Result<Self, GraphConfigError> {
         let base = base_url.trim_end_matches('/');
         let parsed =
             reqwest::Url::parse(base).map_err(|e| GraphConfigError::BaseUrl(Some(Box::new(e))))?;
@@ -112,6 +130,41 @@ impl GraphMessenger {
             app_secret: app_secret.map(AppSecret::Fixed),
             timeout: TOTAL_TIMEOUT,
         })
+    }
+
+    /// Like [`Self::new`], with the client of [`http_client`] built at the first call instead of now.
+    ///
+    /// # Errors
+    /// As [`Self::new`].
+    pub fn with_client_at_first_call(
+        base_url: String,
+        version: String,
+        app_secret: Option<SecretString>,
+    ) -> Result<Self, GraphConfigError> {
+        Self::with_http(
+            Http::AtFirstCall(Arc::default()),
+            &base_url,
+            &version,
+            app_secret,
+        )
+    }
+
+    fn http(&self) -> Result<reqwest::Client, SendError> {
+        match &self.http {
+            Http::Given(client) => Ok(client.clone()),
+            Http::AtFirstCall(once) => {
+                if let Some(client) = once.get() {
+                    return Ok(client.clone());
+                }
+                let built = http_client().map_err(|e| {
+                    tracing::error!(error = %e, "the Graph API's HTTP client could not be built");
+                    SendError::Transport {
+                        reason: "the HTTP client could not be built",
+                    }
+                })?;
+                Ok(once.get_or_init(|| built).clone())
+            }
+        }
     }
 
     /// Signs every call with the app secret `secrets` holds at the time of the call.
@@ -480,7 +533,7 @@ impl GraphMessenger {
         let url = self.me_url(token, app_secret.as_ref())?;
         let authorization = bearer(token)?;
         let response = self
-            .http
+            .http()?
             .get(url)
             .header(AUTHORIZATION, authorization)
             .timeout(self.timeout)
@@ -547,7 +600,7 @@ impl GraphMessenger {
         let authorization = bearer(token)?;
 
         let response = self
-            .http
+            .http()?
             .post(url)
             .header(AUTHORIZATION, authorization)
             .json(&body(message))
