@@ -203,13 +203,13 @@ mod tests {
     #[tokio::test]
     async fn a_copy_is_read_once_and_again_after_its_lifetime() {
         let (source, clock, cache) = cache();
-        assert_eq!(app_secret(&*cache.current().await.expect("read")), "one");
+        assert_eq!(app_secret(&cache.current().await.expect("read")), "one");
         source.set(Some("two"));
         clock.advance_millis(299_999);
-        assert_eq!(app_secret(&*cache.current().await.expect("held")), "one");
+        assert_eq!(app_secret(&cache.current().await.expect("held")), "one");
         assert_eq!(source.reads(), 1);
         clock.advance_millis(1);
-        assert_eq!(app_secret(&*cache.current().await.expect("re-read")), "two");
+        assert_eq!(app_secret(&cache.current().await.expect("re-read")), "two");
         assert_eq!(source.reads(), 2);
     }
 
@@ -219,12 +219,12 @@ mod tests {
         cache.current().await.expect("read");
         source.set(None);
         clock.advance_millis(300_000);
-        assert_eq!(app_secret(&*cache.current().await.expect("kept")), "one");
-        assert_eq!(app_secret(&*cache.current().await.expect("kept")), "one");
+        assert_eq!(app_secret(&cache.current().await.expect("kept")), "one");
+        assert_eq!(app_secret(&cache.current().await.expect("kept")), "one");
         assert_eq!(source.reads(), 2, "one failed try, not one per call");
         clock.advance_millis(30_000);
         source.set(Some("two"));
-        assert_eq!(app_secret(&*cache.current().await.expect("re-read")), "two");
+        assert_eq!(app_secret(&cache.current().await.expect("re-read")), "two");
         assert_eq!(source.reads(), 3);
     }
 
@@ -263,10 +263,10 @@ mod tests {
         assert_eq!(source.reads(), 3);
         // A request still holding the old copy gets the new one without another read.
         assert_eq!(
-            app_secret(&*cache.newer_than(&used).await.expect("held")),
+            app_secret(&cache.newer_than(&used).await.expect("held")),
             "two"
         );
-        assert_eq!(app_secret(&*cache.current().await.expect("held")), "two");
+        assert_eq!(app_secret(&cache.current().await.expect("held")), "two");
         assert_eq!(source.reads(), 3);
     }
 }

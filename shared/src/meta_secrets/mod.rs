@@ -154,7 +154,7 @@ mod tests {
             "leak-me-0001",
             "[]",
         ] {
-            let e = MetaSecrets::from_json(bad).err().expect("refused");
+            let e = MetaSecrets::from_json(bad).expect_err("refused");
             assert!(matches!(e, SecretsError::Malformed), "{bad}");
             assert!(!format!("{e} {e:?}").contains("leak-me"));
         }
