@@ -136,3 +136,60 @@ impl MetaSecretSource for FileSource {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret as _;
+
+    use super::*;
+
+    fn graph(app_secret: Option<&str>, verify_token: Option<&str>) -> crate::config::GraphConfig {
+        crate::config::GraphConfig {
+            base_url: None,
+            version: "v21.0".to_owned(),
+            app_secret: app_secret.map(SecretString::from),
+            verify_token: verify_token.map(SecretString::from),
+            secret_arn: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_first_start_generates_private_values_that_a_restart_keeps() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("dir");
+        let first = FileSource::open(dir.path(), &graph(None, None)).expect("created");
+        let mode = std::fs::metadata(first.path())
+            .expect("file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let a = first.fetch().await.expect("read");
+        let again = FileSource::open(dir.path(), &graph(None, None)).expect("reopened");
+        let b = again.fetch().await.expect("read");
+        assert!(a.same_as(&b));
+        assert!(a.app_secret().expose_secret().len() >= 32);
+    }
+
+    #[tokio::test]
+    async fn the_environment_s_values_take_the_place_of_the_file_s() {
+        let dir = tempfile::tempdir().expect("dir");
+        let source = FileSource::open(dir.path(), &graph(Some("from-env"), None)).expect("created");
+        source
+            .write("from-file", "token-from-file")
+            .expect("written");
+        let s = source.fetch().await.expect("read");
+        assert_eq!(s.app_secret().expose_secret(), "from-env");
+        assert_eq!(s.verify_token().expose_secret(), "token-from-file");
+        // Both set: the file is not needed at all.
+        let both = FileSource::open(dir.path(), &graph(Some("a"), Some("v"))).expect("opened");
+        std::fs::remove_file(both.path()).expect("removed");
+        assert_eq!(
+            both.fetch()
+                .await
+                .expect("read")
+                .verify_token()
+                .expose_secret(),
+            "v"
+        );
+    }
+}
