@@ -298,7 +298,8 @@ fn aws_mailer(sdk: &aws_config::SdkConfig, config: &Config) -> Arc<dyn Mailer> {
     }
 }
 
-/// Secrets Manager when the configuration names a secret; the fixed `QCHAT_FB_*` values otherwise.
+/// Secrets Manager when the configuration names a secret (and this binary has the client); the fixed
+/// `QCHAT_FB_*` values otherwise.
 fn aws_secrets(
     sdk: &aws_config::SdkConfig,
     config: &Config,
@@ -317,10 +318,14 @@ fn aws_secrets(
     }
     #[cfg(not(feature = "secretsmanager"))]
     {
+        // A function without the client never needs the secrets (see its Cargo.toml): a stray
+        // variable must not stop it, and any use fails as "not configured".
         let _ = (sdk, arn);
-        Err(StartupError::NotBuilt(
-            "the Secrets Manager client (feature `secretsmanager` of qchat-shared)",
-        ))
+        tracing::warn!(
+            variable = crate::config::vars::META_SECRET_ARN,
+            "this function was built without the Secrets Manager client; the secret is not read"
+        );
+        Ok(Some(Arc::new(FixedSource::new(None))))
     }
 }
 
