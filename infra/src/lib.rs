@@ -5,7 +5,6 @@
 //! It mounts the same library handlers the Lambda functions run, through the route table that the
 //! template test checks against `template.yaml`.
 
-mod secrets;
 mod server;
 mod ticker;
 
@@ -22,8 +21,6 @@ pub enum LocalError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Startup(#[from] StartupError),
-    #[error("could not read or create the local secrets file")]
-    Secrets(#[source] std::io::Error),
     #[error("could not listen on {addr}")]
     Listen {
         addr: SocketAddr,
@@ -38,21 +35,17 @@ pub async fn run_from_env() -> Result<(), LocalError> {
     let config = Config::from_env()?;
     qchat_shared::telemetry::init(config.log_format, &config.log_filter);
     let (app, server) = start(config).await?;
-    print_banner(&app, server.local_addr());
+    print_banner(&app, server.local_addr()).await;
     let ticker = tokio::spawn(ticker::run(app.clone()));
     let result = server.serve_until(shutdown_signal()).await;
     ticker.abort();
     result
 }
 
-/// Everything the local server does before it serves: fills in the local secrets, builds the app (which
-/// refuses a data folder whose master key is missing or is not the key its data was encrypted under)
-/// and binds the address. Nothing is served or run yet.
-pub async fn start(mut config: Config) -> Result<(App, Server), LocalError> {
-    if let Backend::Local { data_dir } = &config.backend {
-        let data_dir = data_dir.clone();
-        secrets::fill_in(&mut config, &data_dir).map_err(LocalError::Secrets)?;
-    }
+/// Everything the local server does before it serves: builds the app (which creates the local secrets
+/// file on first start, and refuses a data folder whose master key is missing or is not the key its
+/// data was encrypted under) and binds the address. Nothing is served or run yet.
+pub async fn start(config: Config) -> Result<(App, Server), LocalError> {
     let app = App::from_config(config).await?;
     let server = Server::bind(app.clone()).await?;
     Ok((app, server))
@@ -62,20 +55,17 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-fn print_banner(app: &App, addr: SocketAddr) {
+async fn print_banner(app: &App, addr: SocketAddr) {
     use secrecy::ExposeSecret as _;
     use std::io::Write as _;
     let data_dir = match &app.config.backend {
         Backend::Local { data_dir } => data_dir.display().to_string(),
         Backend::Aws { table, .. } => format!("(AWS table {table})"),
     };
-    let verify = app
-        .config
-        .graph
-        .verify_token
-        .as_ref()
-        .map(|t| t.expose_secret().to_owned())
-        .unwrap_or_default();
+    let verify = match app.meta_secrets.current().await {
+        Ok(secrets) => secrets.verify_token().expose_secret().to_owned(),
+        Err(e) => format!("(not readable: {e})"),
+    };
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "qchat is running at http://{addr}");
     let _ = writeln!(out, "  data folder:           {data_dir}");

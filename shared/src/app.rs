@@ -7,19 +7,19 @@ use std::sync::Arc;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Backend, Config};
+#[cfg(feature = "local")]
 use crate::crypto::keys::blind_index_key_stored;
 use crate::crypto::kms::KmsKeyring;
+#[cfg(feature = "local")]
 use crate::crypto::local::LocalKeyring;
 use crate::crypto::{CryptoError, KeyCachePolicy, KeyManager, Keyring, KeyringError};
 use crate::ids::{IdGenerator, RandomIds};
 use crate::mail::Mailer;
-use crate::mail::outbox::OutboxMailer;
-use crate::mail::ses::SesMailer;
 use crate::messenger::Messenger;
-use crate::messenger::graph::{self, GraphMessenger};
-use crate::messenger::outbox::OutboxMessenger;
+use crate::meta_secrets::{FixedSource, MetaSecretCache, MetaSecretSource, SecretCachePolicy};
 use crate::store::ItemStore;
 use crate::store::dynamodb::DynamoStore;
+#[cfg(feature = "local")]
 use crate::store::sqlite::SqliteStore;
 
 /// Everything a handler talks to.
@@ -32,6 +32,8 @@ pub struct App {
     pub messenger: Arc<dyn Messenger>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
+    /// Meta's app secret and verify token, read at run time ([`crate::meta_secrets`]).
+    pub meta_secrets: Arc<MetaSecretCache>,
 }
 
 /// Why the process could not start. Names the part, never a secret.
@@ -61,6 +63,12 @@ pub enum StartupError {
     MasterKeyMismatch { path: PathBuf },
     #[error("could not check the master key against the store")]
     MasterKeyCheck(#[source] CryptoError),
+    #[error("could not prepare the local secrets file")]
+    Secrets(#[source] std::io::Error),
+    /// The configuration names something this binary was built without (see the workspace
+    /// `Cargo.toml`: each function enables only the backends and clients it uses).
+    #[error("this binary was built without {0}")]
+    NotBuilt(&'static str),
 }
 
 /// File names inside the local data folder.
@@ -76,6 +84,7 @@ pub fn account_key_owner(account: &crate::domain::AccountId) -> String {
     format!("account:{account}")
 }
 
+#[cfg_attr(not(feature = "local"), allow(dead_code))]
 fn ensure_private_dir(dir: &Path) -> Result<(), StartupError> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
@@ -85,6 +94,7 @@ fn ensure_private_dir(dir: &Path) -> Result<(), StartupError> {
         .map_err(StartupError::DataDir)
 }
 
+#[cfg(feature = "local")]
 /// Opens the local master key. A store that holds the blind-index key holds data encrypted under a
 /// master key, so its key file must exist: a new key would start a server that cannot read any of it
 /// (every sign-in a 500). A store without it gets a key created on first use. Also says whether the
@@ -119,63 +129,45 @@ impl App {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
         // The master key to check against the stored blind-index key once the app is assembled.
-        let mut check_master_key = None;
-        let (store, keyring, mailer): (Arc<dyn ItemStore>, Arc<dyn Keyring>, Arc<dyn Mailer>) =
-            match &config.backend {
-                Backend::Local { data_dir } => {
-                    ensure_private_dir(data_dir)?;
-                    let store =
-                        SqliteStore::open(&data_dir.join(local_files::STORE), clock.clone())
-                            .map_err(StartupError::Store)?;
-                    let path = data_dir.join(local_files::MASTER_KEY);
-                    let (keyring, holds_data) = open_local_keyring(&path, &store).await?;
-                    if holds_data {
-                        check_master_key = Some(path);
-                    }
-                    let mail_dir: PathBuf = data_dir.join(local_files::MAIL_OUTBOX);
-                    ensure_private_dir(&mail_dir)?;
-                    let mailer =
-                        OutboxMailer::new(mail_dir, config.mail_from.clone(), clock.clone());
-                    (Arc::new(store), Arc::new(keyring), Arc::new(mailer))
+        let mut check_master_key: Option<PathBuf> = None;
+        let parts = match &config.backend {
+            Backend::Local { data_dir } => {
+                local_parts(&config, data_dir, &clock, &ids, &mut check_master_key).await?
+            }
+            Backend::Aws { table, kms_key_id } => {
+                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                let store = DynamoStore::new(
+                    aws_sdk_dynamodb::Client::new(&sdk),
+                    table.clone(),
+                    clock.clone(),
+                );
+                let keyring = KmsKeyring::new(aws_sdk_kms::Client::new(&sdk), kms_key_id.clone());
+                Parts {
+                    store: Arc::new(store),
+                    keyring: Arc::new(keyring),
+                    mailer: aws_mailer(&sdk, &config),
+                    secrets: aws_secrets(&sdk, &config)?,
                 }
-                Backend::Aws { table, kms_key_id } => {
-                    let sdk =
-                        aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                    let store = DynamoStore::new(
-                        aws_sdk_dynamodb::Client::new(&sdk),
-                        table.clone(),
-                        clock.clone(),
-                    );
-                    let keyring =
-                        KmsKeyring::new(aws_sdk_kms::Client::new(&sdk), kms_key_id.clone());
-                    let mailer =
-                        SesMailer::new(aws_sdk_ses::Client::new(&sdk), config.mail_from.clone())
-                            .with_configuration_set(config.ses_configuration_set.clone());
-                    (Arc::new(store), Arc::new(keyring), Arc::new(mailer))
-                }
-            };
-        let messenger: Arc<dyn Messenger> = match (&config.graph.base_url, &config.backend) {
-            (None, Backend::Local { data_dir }) => Arc::new(OutboxMessenger::new(
-                data_dir.join(local_files::MESSENGER_OUTBOX),
-                clock.clone(),
-                ids.clone(),
-            )),
-            (base, _) => {
-                let base = base
-                    .clone()
-                    .unwrap_or_else(|| graph::DEFAULT_BASE_URL.to_owned());
-                let http = graph::http_client().map_err(|e| StartupError::Graph(Box::new(e)))?;
-                let client = GraphMessenger::new(
-                    http,
-                    base,
-                    config.graph.version.clone(),
-                    config.graph.app_secret.clone(),
-                )
-                .map_err(|e| StartupError::Graph(Box::new(e)))?;
-                Arc::new(client)
             }
         };
-        let app = Self::from_parts(config, store, keyring, mailer, messenger, clock, ids);
+        let secrets = match parts.secrets {
+            Some(source) => source,
+            None => Arc::new(FixedSource::from_config(&config.graph)),
+        };
+        let meta_secrets = Arc::new(MetaSecretCache::new(
+            secrets,
+            clock.clone(),
+            SecretCachePolicy::default(),
+        ));
+        let messenger = messenger(&config, &clock, &ids, &meta_secrets)?;
+        let Parts {
+            store,
+            keyring,
+            mailer,
+            ..
+        } = parts;
+        let app = Self::from_parts(config, store, keyring, mailer, messenger, clock, ids)
+            .with_meta_secrets(meta_secrets);
         if let Some(path) = check_master_key {
             // Unwrapping the stored blind-index key proves the master key is the one the data was
             // encrypted under (and leaves the key cached for the first request).
@@ -206,6 +198,11 @@ impl App {
             clock.clone(),
             KeyCachePolicy::default(),
         ));
+        let meta_secrets = Arc::new(MetaSecretCache::new(
+            Arc::new(FixedSource::from_config(&config.graph)),
+            clock.clone(),
+            SecretCachePolicy::default(),
+        ));
         Self {
             config: Arc::new(config),
             store,
@@ -214,6 +211,159 @@ impl App {
             messenger,
             clock,
             ids,
+            meta_secrets,
         }
+    }
+
+    /// Replaces where Meta's secrets come from (by default the configuration's `QCHAT_FB_*` values).
+    pub fn with_meta_secret_source(self, source: Arc<dyn MetaSecretSource>) -> Self {
+        let cache = MetaSecretCache::new(source, self.clock.clone(), SecretCachePolicy::default());
+        self.with_meta_secrets(Arc::new(cache))
+    }
+
+    /// Replaces the cache of Meta's secrets.
+    pub fn with_meta_secrets(mut self, cache: Arc<MetaSecretCache>) -> Self {
+        self.meta_secrets = cache;
+        self
+    }
+}
+
+/// What a backend provides; the messenger and the secrets cache are built from the configuration.
+struct Parts {
+    store: Arc<dyn ItemStore>,
+    keyring: Arc<dyn Keyring>,
+    mailer: Arc<dyn Mailer>,
+    /// `None`: the configuration's fixed values.
+    secrets: Option<Arc<dyn MetaSecretSource>>,
+}
+
+/// The embedded backends: SQLite store, master-key file, mail outbox folder, `secrets.json`.
+#[cfg(feature = "local")]
+async fn local_parts(
+    config: &Config,
+    data_dir: &Path,
+    clock: &Arc<dyn Clock>,
+    _ids: &Arc<dyn IdGenerator>,
+    check_master_key: &mut Option<PathBuf>,
+) -> Result<Parts, StartupError> {
+    use crate::mail::outbox::OutboxMailer;
+    use crate::meta_secrets::file::FileSource;
+
+    ensure_private_dir(data_dir)?;
+    let store = SqliteStore::open(&data_dir.join(local_files::STORE), clock.clone())
+        .map_err(StartupError::Store)?;
+    let path = data_dir.join(local_files::MASTER_KEY);
+    let (keyring, holds_data) = open_local_keyring(&path, &store).await?;
+    if holds_data {
+        *check_master_key = Some(path);
+    }
+    let mail_dir: PathBuf = data_dir.join(local_files::MAIL_OUTBOX);
+    ensure_private_dir(&mail_dir)?;
+    let mailer = OutboxMailer::new(mail_dir, config.mail_from.clone(), clock.clone());
+    let secrets = FileSource::open(data_dir, &config.graph).map_err(StartupError::Secrets)?;
+    Ok(Parts {
+        store: Arc::new(store),
+        keyring: Arc::new(keyring),
+        mailer: Arc::new(mailer),
+        secrets: Some(Arc::new(secrets)),
+    })
+}
+
+#[cfg(not(feature = "local"))]
+async fn local_parts(
+    _config: &Config,
+    _data_dir: &Path,
+    _clock: &Arc<dyn Clock>,
+    _ids: &Arc<dyn IdGenerator>,
+    _check_master_key: &mut Option<PathBuf>,
+) -> Result<Parts, StartupError> {
+    Err(StartupError::NotBuilt(
+        "the local backend (feature `local` of qchat-shared)",
+    ))
+}
+
+/// SES when this binary has it; otherwise a mailer that refuses, naming what is missing.
+fn aws_mailer(sdk: &aws_config::SdkConfig, config: &Config) -> Arc<dyn Mailer> {
+    #[cfg(feature = "ses")]
+    {
+        Arc::new(
+            crate::mail::ses::SesMailer::new(aws_sdk_ses::Client::new(sdk), config.mail_from.clone())
+                .with_configuration_set(config.ses_configuration_set.clone()),
+        )
+    }
+    #[cfg(not(feature = "ses"))]
+    {
+        let _ = (sdk, config);
+        Arc::new(crate::mail::NotBuilt)
+    }
+}
+
+/// Secrets Manager when the configuration names a secret (and this binary has the client); the fixed
+/// `QCHAT_FB_*` values otherwise.
+fn aws_secrets(
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+) -> Result<Option<Arc<dyn MetaSecretSource>>, StartupError> {
+    let Some(arn) = &config.graph.secret_arn else {
+        return Ok(None);
+    };
+    #[cfg(feature = "secretsmanager")]
+    {
+        Ok(Some(Arc::new(
+            crate::meta_secrets::manager::SecretsManagerSource::new(
+                aws_sdk_secretsmanager::Client::new(sdk),
+                arn.clone(),
+            ),
+        )))
+    }
+    #[cfg(not(feature = "secretsmanager"))]
+    {
+        // A function without the client never needs the secrets (see its Cargo.toml): a stray
+        // variable must not stop it, and any use fails as "not configured".
+        let _ = (sdk, arn);
+        tracing::warn!(
+            variable = crate::config::vars::META_SECRET_ARN,
+            "this function was built without the Secrets Manager client; the secret is not read"
+        );
+        Ok(Some(Arc::new(FixedSource::new(None))))
+    }
+}
+
+/// The Messenger outbox file locally without `QCHAT_GRAPH_URL`; the Graph API otherwise, signing with
+/// the app secret of `meta_secrets`.
+fn messenger(
+    config: &Config,
+    clock: &Arc<dyn Clock>,
+    ids: &Arc<dyn IdGenerator>,
+    meta_secrets: &Arc<MetaSecretCache>,
+) -> Result<Arc<dyn Messenger>, StartupError> {
+    #[cfg(feature = "local")]
+    if let (None, Backend::Local { data_dir }) = (&config.graph.base_url, &config.backend) {
+        return Ok(Arc::new(crate::messenger::outbox::OutboxMessenger::new(
+            data_dir.join(local_files::MESSENGER_OUTBOX),
+            clock.clone(),
+            ids.clone(),
+        )));
+    }
+    #[cfg(not(feature = "local"))]
+    let _ = (clock, ids);
+    #[cfg(feature = "graph")]
+    {
+        use crate::messenger::graph::{self, GraphMessenger};
+        let base = config
+            .graph
+            .base_url
+            .clone()
+            .unwrap_or_else(|| graph::DEFAULT_BASE_URL.to_owned());
+        let client =
+            GraphMessenger::with_client_at_first_call(base, config.graph.version.clone(), None)
+                .map_err(|e| StartupError::Graph(Box::new(e)))?
+                .with_app_secret_from(meta_secrets.clone());
+        Ok(Arc::new(client))
+    }
+    #[cfg(not(feature = "graph"))]
+    {
+        let _ = (config, meta_secrets);
+        Ok(Arc::new(crate::messenger::NotBuilt))
     }
 }

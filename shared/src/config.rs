@@ -38,6 +38,8 @@ pub struct GraphConfig {
     pub app_secret: Option<SecretString>,
     /// The token Meta echoes in the webhook verification handshake.
     pub verify_token: Option<SecretString>,
+    /// The Secrets Manager secret holding both (AWS): read at run time instead of the two values above.
+    pub secret_arn: Option<String>,
 }
 
 /// Who is responsible for the personal data this deployment holds: named in the privacy notice and the
@@ -107,6 +109,7 @@ pub mod vars {
     pub const GRAPH_VERSION: &str = "QCHAT_GRAPH_VERSION";
     pub const FB_APP_SECRET: &str = "QCHAT_FB_APP_SECRET";
     pub const FB_VERIFY_TOKEN: &str = "QCHAT_FB_VERIFY_TOKEN";
+    pub const META_SECRET_ARN: &str = "QCHAT_META_SECRET_ARN";
     pub const LOG: &str = "QCHAT_LOG";
     /// Set by the Lambda runtime; its presence selects JSON logs.
     pub const LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
@@ -247,6 +250,7 @@ impl Config {
                 version,
                 app_secret: get(vars::FB_APP_SECRET).map(SecretString::from),
                 verify_token: get(vars::FB_VERIFY_TOKEN).map(SecretString::from),
+                secret_arn: get(vars::META_SECRET_ARN),
             },
             log_format,
             log_filter: get(vars::LOG).unwrap_or_else(|| "info".to_owned()),

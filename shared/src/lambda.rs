@@ -15,6 +15,10 @@ use crate::http::{ClientAddr, Request, Response};
 pub async fn start() -> Result<App, lambda_http::Error> {
     let config = Config::from_env()?;
     crate::telemetry::init(config.log_format, &config.log_filter);
+    // AWS-LC seeds its generator at the first random bytes, with CPU-jitter entropy besides the OS's
+    // (kept: see the README's "Size and cold start"). Drawing them here puts that cost in the init
+    // phase, which Lambda may run before a request arrives, not in the first request's TLS handshake.
+    let _ = crate::crypto::random_bytes::<1>();
     Ok(App::from_config(config).await?)
 }
 

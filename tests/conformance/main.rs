@@ -6,4 +6,5 @@
 mod crypto;
 mod mail;
 mod messenger;
+mod meta_secrets;
 mod store;

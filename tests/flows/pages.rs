@@ -276,7 +276,8 @@ impl Site {
         .expect("a configuration with the app secret");
         let mut config = (*t.app.config).clone();
         config.graph.app_secret = secret.graph.app_secret;
-        let mut webhook = t.app.clone();
+        let source = qchat_shared::meta_secrets::FixedSource::from_config(&config.graph);
+        let mut webhook = t.app.clone().with_meta_secret_source(Arc::new(source));
         webhook.config = Arc::new(config);
         Self { t, webhook }
     }

@@ -131,11 +131,13 @@ fn function_ids(t: &str) -> Vec<String> {
 }
 
 #[test]
-fn every_function_that_calls_the_graph_api_gets_the_app_secret_and_no_other_does() {
-    // The secret signs `appsecret_proof` on every Graph API call ("Require App Secret" refuses calls
-    // without it) and checks webhook signatures. account verifies page tokens with Graph, notify sends
-    // Messenger replies (the stream and the sweep), webhook checks Meta's signatures; optin never
-    // talks to Meta.
+fn every_function_that_needs_metas_secrets_reads_them_at_run_time_and_no_other_does() {
+    // The app secret signs `appsecret_proof` on every Graph API call ("Require App Secret" refuses calls
+    // without it) and checks webhook signatures; the verify token answers Meta's handshake. account
+    // verifies page tokens with Graph, notify sends Messenger replies, webhook checks Meta's signatures;
+    // optin never talks to Meta. They get the secret's ARN and may read that one secret; no value is in
+    // the template or an environment variable (readable with lambda:GetFunctionConfiguration, and never
+    // updated by a rotation).
     const NEEDS_SECRET: &[&str] = &[
         "AccountFunction",
         "NotifyFunction",
@@ -151,38 +153,45 @@ fn every_function_that_calls_the_graph_api_gets_the_app_secret_and_no_other_does
         functions.len() > NEEDS_SECRET.len(),
         "the template has functions without the secret too: {functions:?}"
     );
-    let secret_from_secrets_manager = format!(
-        "{}: !Sub \"{{{{resolve:secretsmanager:${{MetaSecretName}}:SecretString:app_secret}}}}\"",
-        vars::FB_APP_SECRET
+    let parameter = block(&t, "  MetaSecretArn:").join("\n");
+    assert!(
+        parameter.contains("AllowedPattern: \"^arn:aws"),
+        "the parameter takes an ARN"
     );
+    let variable = format!("{}: !Ref MetaSecretArn", vars::META_SECRET_ARN);
+    let read_the_secret = "- Sid: MetaSecret\n              Effect: Allow\n              \
+                           Action: secretsmanager:GetSecretValue\n              \
+                           Resource: !Ref MetaSecretArn";
     for f in &functions {
         let function = block(&t, &format!("  {f}:")).join("\n");
         let variables = block(&function, "Variables:").join("\n");
-        let has_secret = variables.contains(&format!("{}:", vars::FB_APP_SECRET));
+        let needs = NEEDS_SECRET.contains(&f.as_str());
         assert_eq!(
-            has_secret,
-            NEEDS_SECRET.contains(&f.as_str()),
-            "{f} gets {} only if it calls the Graph API",
-            vars::FB_APP_SECRET
+            variables.contains(&variable),
+            needs,
+            "{f} gets {} only if it talks to Meta",
+            vars::META_SECRET_ARN
         );
-        if has_secret {
-            assert!(
-                variables.contains(&secret_from_secrets_manager),
-                "{f} resolves the secret from Secrets Manager at deploy time"
-            );
-        }
-        // The verify token only serves Meta's webhook handshake.
+        let policies = block(&function, "Policies:").join("\n");
         assert_eq!(
-            variables.contains(&format!("{}:", vars::FB_VERIFY_TOKEN)),
-            f == "WebhookFunction",
-            "{f} and the verify token"
+            policies.contains(read_the_secret),
+            needs,
+            "{f} may read the secret only if it talks to Meta"
+        );
+        assert_eq!(
+            policies.matches("secretsmanager:").count(),
+            usize::from(needs),
+            "{f} has no other Secrets Manager permission"
         );
     }
-    let globals = block(&t, "Globals:").join("\n");
-    for secret in [vars::FB_APP_SECRET, vars::FB_VERIFY_TOKEN] {
+    for value in [
+        vars::FB_APP_SECRET,
+        vars::FB_VERIFY_TOKEN,
+        "resolve:secretsmanager",
+    ] {
         assert!(
-            !globals.contains(secret),
-            "{secret} is not given to every function"
+            !t.contains(value),
+            "{value} is nowhere in the template: values are read at run time"
         );
     }
 }

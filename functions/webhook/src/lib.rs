@@ -24,11 +24,13 @@ pub mod replies;
 pub mod signature;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use qchat_shared::app::App;
 use qchat_shared::crypto::{CryptoError, constant_time_eq};
 use qchat_shared::domain::PageId;
 use qchat_shared::http::{ApiError, Request, Response, StatusCode, json, query_param};
+use qchat_shared::meta_secrets::MetaSecrets;
 use qchat_shared::routes::{self, WebhookRoute};
 use qchat_shared::store::staged::Staged;
 use qchat_shared::store::{ItemStore, StoreError};
@@ -57,28 +59,41 @@ impl From<qchat_shared::store::InventoryError> for ProcessError {
 pub async fn handle(app: &App, req: Request) -> Response {
     routes::serve(req, |handler, req, _| async move {
         match handler {
-            WebhookRoute::Verify => verify(app, &req),
+            WebhookRoute::Verify => verify(app, &req).await,
             WebhookRoute::Events => events(app, &req).await,
         }
     })
     .await
 }
 
+/// Meta's secrets, or 503 when they cannot be read (Meta retries deliveries).
+async fn meta_secrets(app: &App) -> Result<Arc<MetaSecrets>, ApiError> {
+    app.meta_secrets.current().await.map_err(|e| {
+        tracing::error!(error = %e, "no Meta secrets: webhook requests cannot be verified");
+        ApiError::unavailable()
+    })
+}
+
 /// `GET /webhook`: echoes `hub.challenge` (1–64 digits) when the mode is `subscribe` and the verify token
-/// matches in constant time.
-fn verify(app: &App, req: &Request) -> Result<Response, ApiError> {
+/// matches in constant time (after a mismatch, once more against a rotated token, if there is one).
+async fn verify(app: &App, req: &Request) -> Result<Response, ApiError> {
     let forbidden = || ApiError::forbidden("the verification request was not accepted");
-    let expected = app
-        .config
-        .graph
-        .verify_token
-        .as_ref()
-        .ok_or_else(forbidden)?;
-    let mode = query_param(req, "hub.mode");
-    let token = query_param(req, "hub.verify_token").unwrap_or_default();
-    let token_ok = constant_time_eq(token.as_bytes(), expected.expose_secret().as_bytes());
-    if mode.as_deref() != Some("subscribe") || !token_ok {
+    if query_param(req, "hub.mode").as_deref() != Some("subscribe") {
         return Err(forbidden());
+    }
+    let token = query_param(req, "hub.verify_token").unwrap_or_default();
+    let matches = |secrets: &MetaSecrets| {
+        constant_time_eq(
+            token.as_bytes(),
+            secrets.verify_token().expose_secret().as_bytes(),
+        )
+    };
+    let secrets = meta_secrets(app).await?;
+    if !matches(&secrets) {
+        let rotated = app.meta_secrets.newer_than(&secrets).await;
+        if !rotated.is_some_and(|newer| matches(&newer)) {
+            return Err(forbidden());
+        }
     }
     let challenge = query_param(req, "hub.challenge").unwrap_or_default();
     if challenge.is_empty()
@@ -117,15 +132,27 @@ pub struct Report {
 /// `POST /webhook`.
 #[instrument(name = "webhook.events", skip_all)]
 async fn events(app: &App, req: &Request) -> Result<Response, ApiError> {
-    let Some(secret) = app.config.graph.app_secret.as_ref() else {
-        tracing::error!("no app secret configured: webhook events cannot be verified");
-        return Err(ApiError::unavailable());
-    };
     let header = req
         .headers()
         .get(signature::HEADER)
         .map(http::HeaderValue::as_bytes);
-    if let Err(e) = signature::verify(secret.expose_secret().as_bytes(), header, req.body()) {
+    let check = |secrets: &MetaSecrets| {
+        signature::verify(
+            secrets.app_secret().expose_secret().as_bytes(),
+            header,
+            req.body(),
+        )
+    };
+    let secrets = meta_secrets(app).await?;
+    let mut checked = check(&secrets);
+    if checked == Err(signature::SignatureError::Mismatch) {
+        // Perhaps the app secret was rotated since this copy was read: check once more against the
+        // secret as stored now (re-read at most once per interval, so forgeries cost no more reads).
+        if let Some(newer) = app.meta_secrets.newer_than(&secrets).await {
+            checked = check(&newer);
+        }
+    }
+    if let Err(e) = checked {
         tracing::warn!(problem = %e, "webhook signature refused");
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

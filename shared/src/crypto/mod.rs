@@ -12,6 +12,7 @@ pub mod field;
 pub mod keyring;
 pub mod keys;
 pub mod kms;
+#[cfg(feature = "local")]
 pub mod local;
 
 pub use blind::{BlindIndex, BlindIndexer};
@@ -20,6 +21,7 @@ pub use field::{FieldCipher, Plaintext, Sealed};
 pub use keyring::{DataKey, GeneratedKey, KeyContext, Keyring, KeyringError, WrappedKey};
 pub use keys::{BLIND_INDEX_OWNER, KeyCachePolicy, KeyManager};
 pub use kms::KmsKeyring;
+#[cfg(feature = "local")]
 pub use local::LocalKeyring;
 
 use base64::Engine as _;

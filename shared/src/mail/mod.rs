@@ -5,11 +5,15 @@
 
 #[cfg(feature = "test-support")]
 pub mod conformance;
+#[cfg(feature = "local")]
 pub mod outbox;
+#[cfg(feature = "ses")]
 pub mod ses;
 pub mod suppression;
 
+#[cfg(feature = "local")]
 pub use outbox::OutboxMailer;
+#[cfg(feature = "ses")]
 pub use ses::SesMailer;
 
 use crate::domain::EmailAddress;
@@ -60,9 +64,25 @@ pub trait Mailer: Send + Sync + std::fmt::Debug {
     async fn send(&self, email: &Email) -> Result<SentEmail, MailError>;
 }
 
+/// The mailer of a function built without one (feature `ses`): refuses every message, so a mistake in
+/// the choice of features fails loudly instead of dropping mail. The outbox item stays for a sender.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NotBuilt;
+
+#[async_trait::async_trait]
+impl Mailer for NotBuilt {
+    async fn send(&self, _email: &Email) -> Result<SentEmail, MailError> {
+        Err(MailError::Transient {
+            reason: "this function was built without a mailer",
+            source: None,
+        })
+    }
+}
+
 /// Refuses what no backend may send, before anything leaves the process. A control character in the
 /// subject (above all CR or LF) would become extra header lines wherever MIME is written, so it is a
 /// permanent fault of the message rather than something a backend quietly rewrites.
+#[cfg_attr(not(any(feature = "local", feature = "ses")), allow(dead_code))]
 pub(crate) fn check(email: &Email) -> Result<(), MailError> {
     let refuse = |reason| {
         Err(MailError::Permanent {

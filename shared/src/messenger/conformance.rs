@@ -26,6 +26,7 @@ use super::{
     SendError,
 };
 use crate::domain::{NotificationToken, PageAccessToken, PageId, Psid, UserRef};
+use crate::meta_secrets::{FixedSource, MetaSecretCache, MetaSecrets, SecretCachePolicy};
 use crate::test_support::unique_name;
 
 /// What a backend recorded as sent, in wire terms.
@@ -435,16 +436,31 @@ impl FakeGraph {
         self.messenger_with(Some(FAKE_APP_SECRET))
     }
 
+    /// Built as the functions build it: the HTTP client made at the first call, the app secret read
+    /// through a [`MetaSecretCache`].
     pub fn messenger_with(&self, app_secret: Option<&str>) -> GraphMessenger {
-        let http = graph::http_client().unwrap_or_else(|e| panic!("HTTP client: {e}"));
-        GraphMessenger::new(
-            http,
+        let messenger = GraphMessenger::with_client_at_first_call(
             self.server.uri(),
             FAKE_VERSION.to_owned(),
-            app_secret.map(SecretString::from),
+            None,
         )
         .unwrap_or_else(|e| panic!("fake Graph config: {e}"))
-        .with_timeout(Duration::from_millis(500))
+        .with_timeout(Duration::from_millis(500));
+        match app_secret {
+            None => messenger,
+            Some(secret) => {
+                let secrets = MetaSecrets::new(
+                    SecretString::from(secret),
+                    SecretString::from("fake-verify-token"),
+                )
+                .unwrap_or_else(|e| panic!("fake secrets: {e}"));
+                messenger.with_app_secret_from(Arc::new(MetaSecretCache::new(
+                    Arc::new(FixedSource::new(Some(secrets))),
+                    Arc::new(crate::clock::SystemClock),
+                    SecretCachePolicy::default(),
+                )))
+            }
+        }
     }
 
     /// Answers the next send with `template` instead of success.

@@ -7,6 +7,7 @@
 //! is classified by [`classify`] into a [`SendError`] (a token check's into a [`PageCheckError`]);
 //! nothing that reaches an error or a log names the person, the text, the token or Meta's message.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
@@ -20,6 +21,7 @@ use super::{
     SentMessage, page_name, validate,
 };
 use crate::domain::{PageAccessToken, PageId};
+use crate::meta_secrets::MetaSecretCache;
 
 /// Meta's Graph API.
 pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
@@ -37,13 +39,30 @@ pub enum GraphConfigError {
     Version,
 }
 
+/// Where the app secret for `appsecret_proof` comes from.
+#[derive(Clone)]
+enum AppSecret {
+    Fixed(SecretString),
+    /// Read at run time, so a rotated secret is used within the cache's lifetime.
+    Cached(Arc<MetaSecretCache>),
+}
+
+/// The HTTP client: given, or built at the first call. Building one reads the system's CA store
+/// (rustls-platform-verifier), so a process that never calls Meta — most invocations of account and
+/// notify — never reads it for this client, and start-up does not.
+#[derive(Clone)]
+enum Http {
+    Given(reqwest::Client),
+    AtFirstCall(Arc<std::sync::OnceLock<reqwest::Client>>),
+}
+
 /// Sends through the Send API over HTTPS.
 #[derive(Clone)]
 pub struct GraphMessenger {
-    http: reqwest::Client,
+    http: Http,
     /// `{base}/{version}`, without a trailing slash.
     versioned_base: String,
-    app_secret: Option<SecretString>,
+    app_secret: Option<AppSecret>,
     /// Per request: overrides whatever the given client was built with, so no send can hang.
     timeout: Duration,
 }
@@ -78,6 +97,15 @@ impl GraphMessenger {
         version: String,
         app_secret: Option<SecretString>,
     ) -> Result<Self, GraphConfigError> {
+        Self::with_http(Http::Given(http), &base_url, &version, app_secret)
+    }
+
+    fn with_http(
+        http: Http,
+        base_url: &str,
+        version: &str,
+        app_secret: Option<SecretString>,
+    ) -> Result<Self, GraphConfigError> {
         let base = base_url.trim_end_matches('/');
         let parsed =
             reqwest::Url::parse(base).map_err(|e| GraphConfigError::BaseUrl(Some(Box::new(e))))?;
@@ -99,9 +127,67 @@ impl GraphMessenger {
         Ok(Self {
             http,
             versioned_base: format!("{base}/{version}"),
-            app_secret,
+            app_secret: app_secret.map(AppSecret::Fixed),
             timeout: TOTAL_TIMEOUT,
         })
+    }
+
+    /// Like [`Self::new`], with the client of [`http_client`] built at the first call instead of now.
+    ///
+    /// # Errors
+    /// As [`Self::new`].
+    pub fn with_client_at_first_call(
+        base_url: String,
+        version: String,
+        app_secret: Option<SecretString>,
+    ) -> Result<Self, GraphConfigError> {
+        Self::with_http(
+            Http::AtFirstCall(Arc::default()),
+            &base_url,
+            &version,
+            app_secret,
+        )
+    }
+
+    fn http(&self) -> Result<reqwest::Client, SendError> {
+        match &self.http {
+            Http::Given(client) => Ok(client.clone()),
+            Http::AtFirstCall(once) => {
+                if let Some(client) = once.get() {
+                    return Ok(client.clone());
+                }
+                let built = http_client().map_err(|e| {
+                    tracing::error!(error = %e, "the Graph API's HTTP client could not be built");
+                    SendError::Transport {
+                        reason: "the HTTP client could not be built",
+                    }
+                })?;
+                Ok(once.get_or_init(|| built).clone())
+            }
+        }
+    }
+
+    /// Signs every call with the app secret `secrets` holds at the time of the call.
+    pub fn with_app_secret_from(mut self, secrets: Arc<MetaSecretCache>) -> Self {
+        self.app_secret = Some(AppSecret::Cached(secrets));
+        self
+    }
+
+    /// The app secret to sign this call with, if any.
+    async fn app_secret(&self) -> Result<Option<SecretString>, SendError> {
+        match &self.app_secret {
+            None => Ok(None),
+            Some(AppSecret::Fixed(secret)) => Ok(Some(secret.clone())),
+            Some(AppSecret::Cached(cache)) => match cache.current().await {
+                Ok(secrets) => Ok(Some(secrets.app_secret().clone())),
+                Err(e) => {
+                    tracing::error!(error = %e, "no app secret to sign the Graph API call with");
+                    Err(SendError::Transport {
+                        reason: "the app secret could not be read",
+                    })
+                }
+            },
+        }
     }
 
     /// Replaces [`TOTAL_TIMEOUT`] for every send (tests use a short one).
@@ -110,7 +196,12 @@ impl GraphMessenger {
         self
     }
 
-    fn url(&self, page: &PageId, token: &PageAccessToken) -> Result<reqwest::Url, SendError> {
+    fn url(
+        &self,
+        page: &PageId,
+        token: &PageAccessToken,
+        app_secret: Option<&SecretString>,
+    ) -> Result<reqwest::Url, SendError> {
         let mut url = reqwest::Url::parse(&format!(
             "{}/{}/messages",
             self.versioned_base,
@@ -119,7 +210,7 @@ impl GraphMessenger {
         .map_err(|_| SendError::Transport {
             reason: "the Send API URL could not be built",
         })?;
-        if let Some(secret) = &self.app_secret {
+        if let Some(secret) = app_secret {
             url.query_pairs_mut()
                 .append_pair("appsecret_proof", &appsecret_proof(secret, token));
         }
@@ -127,7 +218,11 @@ impl GraphMessenger {
     }
 
     /// `{base}/{version}/me?fields=id,name[&appsecret_proof=…]`.
-    fn me_url(&self, token: &PageAccessToken) -> Result<reqwest::Url, SendError> {
+    fn me_url(
+        &self,
+        token: &PageAccessToken,
+        app_secret: Option<&SecretString>,
+    ) -> Result<reqwest::Url, SendError> {
         let mut url =
             reqwest::Url::parse(&format!("{}/me", self.versioned_base)).map_err(|_| {
                 SendError::Transport {
@@ -135,7 +230,7 @@ impl GraphMessenger {
                 }
             })?;
         url.query_pairs_mut().append_pair("fields", "id,name");
-        if let Some(secret) = &self.app_secret {
+        if let Some(secret) = app_secret {
             url.query_pairs_mut()
                 .append_pair("appsecret_proof", &appsecret_proof(secret, token));
         }
@@ -434,10 +529,11 @@ impl GraphMessenger {
         &self,
         token: &PageAccessToken,
     ) -> Result<PageProfile, PageCheckError> {
-        let url = self.me_url(token)?;
+        let app_secret = self.app_secret().await?;
+        let url = self.me_url(token, app_secret.as_ref())?;
         let authorization = bearer(token)?;
         let response = self
-            .http
+            .http()?
             .get(url)
             .header(AUTHORIZATION, authorization)
             .timeout(self.timeout)
@@ -499,11 +595,12 @@ impl GraphMessenger {
         message: &OutgoingMessage,
     ) -> Result<SentMessage, SendError> {
         validate(message)?;
-        let url = self.url(page, token)?;
+        let app_secret = self.app_secret().await?;
+        let url = self.url(page, token, app_secret.as_ref())?;
         let authorization = bearer(token)?;
 
         let response = self
-            .http
+            .http()?
             .post(url)
             .header(AUTHORIZATION, authorization)
             .json(&body(message))

@@ -9,11 +9,15 @@
 
 #[cfg(feature = "test-support")]
 pub mod conformance;
+#[cfg(feature = "graph")]
 pub mod graph;
+#[cfg(feature = "local")]
 pub mod outbox;
 mod validate;
 
+#[cfg(feature = "graph")]
 pub use graph::GraphMessenger;
+#[cfg(feature = "local")]
 pub use outbox::OutboxMessenger;
 pub use validate::{
     METADATA_MAX, PAYLOAD_MAX, QUICK_REPLIES_MAX, TEXT_MAX, TITLE_MAX, broken_rule, validate,
@@ -190,6 +194,31 @@ pub trait Messenger: Send + Sync + std::fmt::Debug {
     /// The page `token` belongs to (Graph: `GET /me?fields=id,name` with the token). Callers compare the
     /// id with the page they were asked to act for; a token of another page is not an error here.
     async fn page_of_token(&self, token: &PageAccessToken) -> Result<PageProfile, PageCheckError>;
+}
+
+/// The messenger of a function built without the Graph API client (feature `graph`): every call fails as
+/// Meta being unreachable would, so a reply stays queued for a function that can send it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NotBuilt;
+
+#[async_trait::async_trait]
+impl Messenger for NotBuilt {
+    async fn send(
+        &self,
+        _page: &PageId,
+        _token: &PageAccessToken,
+        _message: &OutgoingMessage,
+    ) -> Result<SentMessage, SendError> {
+        Err(SendError::Transport {
+            reason: "this function was built without the Graph API client",
+        })
+    }
+
+    async fn page_of_token(&self, _token: &PageAccessToken) -> Result<PageProfile, PageCheckError> {
+        Err(PageCheckError::Unavailable {
+            reason: "this function was built without the Graph API client",
+        })
+    }
 }
 
 /// A page name qchat can show and store, or `None`: trimmed, 1 to 100 characters, none of them control,

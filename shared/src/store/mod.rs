@@ -15,6 +15,7 @@ mod cursor;
 pub mod dynamodb;
 mod error;
 mod item;
+#[cfg(feature = "local")]
 pub mod sqlite;
 pub mod staged;
 

@@ -22,6 +22,9 @@ use qchat_shared::leads::record::status_partition;
 use qchat_shared::leads::{self, ConsentRecord, Lead, LeadStatus, Subject};
 use qchat_shared::mail::OutboxMailer;
 use qchat_shared::messenger::outbox::OutboxMessenger;
+use qchat_shared::meta_secrets::MetaSecretSource;
+use qchat_shared::meta_secrets::conformance::{self as secrets_suite, CountingSource, Keeper};
+use qchat_shared::meta_secrets::file::FileSource;
 use qchat_shared::pages::page_key;
 use qchat_shared::replies::{DUE_PARTITION, reply_key};
 use qchat_shared::store::dynamodb::DynamoStore;
@@ -501,4 +504,35 @@ async fn scan_bytes(client: &aws_sdk_dynamodb::Client, table: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Moves the app's Meta secrets (`APP_SECRET`, `VERIFY_TOKEN`) to where the backend keeps them — a
+/// Secrets Manager secret on moto, `secrets.json` in the app's folder on SQLite — read through a counter.
+/// Returns the keeper that rotates them and the counter of reads.
+pub async fn keep_secrets_in_backend(
+    t: &mut TestApp,
+    backend: Backend,
+) -> (Box<dyn Keeper>, Arc<CountingSource>) {
+    let (source, keeper): (Arc<dyn MetaSecretSource>, Box<dyn Keeper>) = match backend {
+        Backend::Moto => {
+            let (source, keeper) =
+                secrets_suite::secretsmanager_on_moto(APP_SECRET, VERIFY_TOKEN).await;
+            (Arc::new(source), Box::new(keeper))
+        }
+        Backend::Sqlite => {
+            let mut graph = t.app.config.graph.clone();
+            (graph.app_secret, graph.verify_token) = (None, None);
+            let source = FileSource::open(t.dir.path(), &graph).expect("secrets file");
+            source
+                .write(APP_SECRET, VERIFY_TOKEN)
+                .expect("secrets written");
+            (
+                Arc::new(source.clone()),
+                Box::new(secrets_suite::FileKeeper(source)),
+            )
+        }
+    };
+    let counting = Arc::new(CountingSource::new(source));
+    t.app = t.app.clone().with_meta_secret_source(counting.clone());
+    (keeper, counting)
 }

@@ -29,6 +29,8 @@ macro_rules! cases {
                 signature::a_wrong_secret_a_changed_byte_a_missing_header_and_sha1_are_refused_and_store_nothing,
                 signature::escaped_non_ascii_escaped_slashes_and_raw_emoji_verify_on_the_raw_bytes,
                 signature::the_handshake_echoes_the_challenge_only_for_the_right_token,
+                signature::a_rotated_app_secret_is_picked_up_at_once_and_forgeries_cannot_flood_the_secret_store,
+                signature::a_rotated_verify_token_is_picked_up_by_the_next_handshake,
                 batches::a_batch_of_several_entries_and_items_is_applied_in_full,
                 batches::duplicates_and_replayed_batches_change_nothing,
                 batches::echoes_deliveries_and_reads_never_touch_consent,

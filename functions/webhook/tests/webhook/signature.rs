@@ -119,3 +119,97 @@ pub async fn the_handshake_echoes_the_challenge_only_for_the_right_token(backend
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     let _ = json!({});
 }
+
+/// The secret is rotated where it is kept (Secrets Manager, secrets.json) while the function holds the
+/// old one: the first delivery signed with the new secret is accepted after one re-read; one signed with
+/// the old secret, or forged, is refused, and a stream of forgeries re-reads at most once per interval.
+pub async fn a_rotated_app_secret_is_picked_up_at_once_and_forgeries_cannot_flood_the_secret_store(
+    backend: Backend,
+) {
+    let mut t = app(backend, "implicit").await;
+    let (keeper, reads) = keep_secrets_in_backend(&mut t, backend).await;
+    let post_signed = |secret: &'static str, id: &'static str, mid: &'static str| {
+        let raw = serde_json::to_vec(&body(vec![message(id, mid, "hello", 1)])).unwrap();
+        let sig = qchat_webhook::signature::sign(secret.as_bytes(), &raw);
+        qchat_webhook::handle(&t.app, post_request(&raw, Some(&sig)))
+    };
+    assert_eq!(
+        post_signed(APP_SECRET, "2001", "m_1").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(reads.reads(), 1);
+
+    keeper.store("rotated-app-secret-2", VERIFY_TOKEN).await;
+    // Half a minute later, well inside the cached copy's lifetime.
+    t.clock.advance_secs(30);
+    assert_eq!(
+        post_signed("rotated-app-secret-2", "2002", "m_2")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(reads.reads(), 2, "one re-read picked up the rotation");
+    assert!(t.lead(&psid("2002")).await.is_some());
+    assert_eq!(
+        post_signed("rotated-app-secret-2", "2003", "m_3")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(reads.reads(), 2, "the new secret is held");
+
+    for (secret, id, mid) in [
+        (APP_SECRET, "2004", "m_4"),
+        ("forged-1", "2005", "m_5"),
+        ("forged-2", "2006", "m_6"),
+        ("forged-3", "2007", "m_7"),
+    ] {
+        assert_eq!(
+            post_signed(secret, id, mid).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(reads.reads(), 2, "no re-read within the interval");
+    t.clock.advance_secs(30);
+    for (secret, id, mid) in [("forged-4", "2008", "m_8"), ("forged-5", "2009", "m_9")] {
+        assert_eq!(
+            post_signed(secret, id, mid).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        reads.reads(),
+        3,
+        "one re-read per interval, however many forgeries"
+    );
+    for id in ["2004", "2005", "2006", "2007", "2008", "2009"] {
+        assert!(t.lead(&psid(id)).await.is_none());
+    }
+}
+
+/// A verify token rotated where it is kept is accepted by the next handshake after one re-read; the old
+/// one is refused once the new one is held.
+pub async fn a_rotated_verify_token_is_picked_up_by_the_next_handshake(backend: Backend) {
+    let mut t = app(backend, "implicit").await;
+    let (keeper, reads) = keep_secrets_in_backend(&mut t, backend).await;
+    let handshake = |token: &str| {
+        qchat_webhook::handle(
+            &t.app,
+            get(&format!(
+                "hub.mode=subscribe&hub.verify_token={token}&hub.challenge=42"
+            )),
+        )
+    };
+    assert_eq!(handshake(VERIFY_TOKEN).await.status(), StatusCode::OK);
+    keeper.store(APP_SECRET, "rotated-verify-token").await;
+    t.clock.advance_secs(30);
+    assert_eq!(
+        handshake("rotated-verify-token").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        handshake(VERIFY_TOKEN).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(reads.reads(), 2);
+}
