@@ -11,3 +11,4 @@ mod fanout;
 mod helpers;
 mod lambda;
 mod replies;
+mod reply_order;
