@@ -1,5 +1,9 @@
 //! What EventBridge schedules and the table's stream do in AWS, done locally on timers: notify's tick
-//! (fan-out jobs, then the due outbox) every two seconds.
+//! (fan-out jobs, then the due outbox) every two seconds, and a Messenger reply sender that runs
+//! continuously, as the stream does in AWS.
+//!
+//! Each runs in a loop of its own, so a long run of one (a large fan-out) never delays another; one more
+//! handler is one more loop joined in [`run`].
 
 use std::time::Duration;
 
@@ -8,16 +12,47 @@ use qchat_shared::app::App;
 const TICK: Duration = Duration::from_secs(2);
 /// Each tick may work this long, like a Lambda invocation with a deadline.
 const TICK_BUDGET_SECS: i64 = 20;
+/// How soon the reply sender looks again after finding nothing due: a reply waits at most this long
+/// before its first attempt (an empty look is one index query).
+const REPLY_POLL: Duration = Duration::from_millis(50);
+/// Replies sent at once. Meta's 24-hour window makes a late reply a lost one, so the sender must keep up
+/// with the webhook: one at a time it sent ~500 a second while a busy webhook queued ~2 700; several at
+/// once share the store's commits and use every core.
+pub const REPLY_CONCURRENCY: usize = 32;
 
 pub async fn run(app: App) {
+    tokio::join!(notify_tick(app.clone()), replies(app));
+}
+
+async fn notify_tick(app: App) {
     let runner = format!("local-{}", app.ids.new_id());
     let mut interval = tokio::time::interval(TICK);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
         let deadline = app.clock.now().plus_secs(TICK_BUDGET_SECS);
-        if let Err(e) = qchat_notify::tick(&app, &runner, deadline).await {
+        if let Err(e) = qchat_notify::tick_except_replies(&app, &runner, deadline).await {
             tracing::warn!(error = %e, "notify tick failed; retrying next tick");
+        }
+    }
+}
+
+/// Drains the due replies again and again: at once after a drain that did something, after
+/// [`REPLY_POLL`] when nothing was due, after a tick's length when the store failed.
+async fn replies(app: App) {
+    loop {
+        let deadline = app.clock.now().plus_secs(TICK_BUDGET_SECS);
+        let pause =
+            match qchat_notify::drain_due_replies_with(&app, deadline, REPLY_CONCURRENCY).await {
+                Ok(report) if report.sent + report.retrying + report.failed > 0 => None,
+                Ok(_) => Some(REPLY_POLL),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reply sending failed; retrying shortly");
+                    Some(TICK)
+                }
+            };
+        if let Some(pause) = pause {
+            tokio::time::sleep(pause).await;
         }
     }
 }

@@ -138,6 +138,98 @@ store_suite!(sqlite, conformance::fixture_sqlite, {
         ));
     }
 
+    /// Another connection holding the write lock stands for a restarting checkpoint (or another
+    /// process): a write then waits for it, but on the writer thread, so on a one-thread runtime the
+    /// waiting write holds no thread, reads answer at once (with the last commit), and the write lands
+    /// once the lock is released.
+    #[tokio::test]
+    async fn a_write_waiting_for_the_write_lock_stalls_neither_readers_nor_the_runtime() {
+        use std::time::{Duration, Instant};
+
+        use qchat_shared::store::Query;
+
+        let dir = conformance::temp_dir();
+        let path = dir.path().join("stall.db");
+        let store = Arc::new(SqliteStore::open(&path, Arc::new(SystemClock)).unwrap());
+        let before = ItemKey::new("stall", "before");
+        store
+            .put(item(&before, "kept"), Condition::NotExists)
+            .await
+            .unwrap();
+        let holder = rusqlite::Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+        let during = ItemKey::new("stall", "during");
+        let write = tokio::spawn({
+            let (store, during) = (store.clone(), during.clone());
+            async move {
+                store
+                    .put(item(&during, "queued"), Condition::NotExists)
+                    .await
+            }
+        });
+        // The only thread of this runtime: a write waiting inline for the lock would keep this sleep
+        // from ending until the store's busy timeout (10 s), and the write would then have failed.
+        let slept = Instant::now();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(slept.elapsed() < Duration::from_secs(2));
+        assert!(!write.is_finished(), "the write waits for the lock");
+
+        let reading = Instant::now();
+        assert!(store.get(&before).await.unwrap().is_some());
+        assert!(store.get(&during).await.unwrap().is_none());
+        let page = store.query(&Query::partition("stall", 10)).await.unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert!(reading.elapsed() < Duration::from_secs(1));
+        assert!(!write.is_finished());
+
+        holder.execute_batch("COMMIT").unwrap();
+        write.await.unwrap().unwrap();
+        assert!(store.get(&during).await.unwrap().is_some());
+    }
+
+    /// Writes queued together share one commit, yet each is judged after the ones queued before it and
+    /// fails alone: of 150 concurrent puts-if-absent over 100 keys, exactly one per key wins and every
+    /// key holds its winner.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writes_sharing_a_commit_are_each_judged_and_fail_alone() {
+        let dir = conformance::temp_dir();
+        let store = Arc::new(
+            SqliteStore::open(&dir.path().join("group.db"), Arc::new(SystemClock)).unwrap(),
+        );
+        let mut writers = Vec::new();
+        for n in 0..150usize {
+            let store = store.clone();
+            writers.push(tokio::spawn(async move {
+                let key = ItemKey::new("group", format!("{:03}", n % 100));
+                let outcome = store
+                    .put(item(&key, &format!("writer {n}")), Condition::NotExists)
+                    .await;
+                (n, outcome)
+            }));
+        }
+        let mut winners = std::collections::BTreeMap::new();
+        for writer in writers {
+            match writer.await.unwrap() {
+                (n, Ok(())) => assert!(winners.insert(n % 100, n).is_none(), "two winners"),
+                (_, Err(StoreError::ConditionFailed)) => {}
+                (_, Err(other)) => panic!("unexpected error: {other:?}"),
+            }
+        }
+        assert_eq!(winners.len(), 100);
+        for (key, n) in winners {
+            let stored = store
+                .get(&ItemKey::new("group", format!("{key:03}")))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                stored.get_str("label"),
+                Some(format!("writer {n}").as_str())
+            );
+        }
+    }
+
     /// A file written by the first schema (items clustered on their key) opens as the current one with
     /// every item, its key's uniqueness and the index intact.
     #[tokio::test]

@@ -44,7 +44,7 @@ pub const TOO_MANY_ATTEMPTS: &str = "too_many_attempts";
 /// Items read from the due index per query page.
 const DRAIN_PAGE: usize = 25;
 /// The drain stops this long before its deadline, so the send in progress can still be recorded.
-const DRAIN_MARGIN_SECS: i64 = 3;
+pub(crate) const DRAIN_MARGIN_SECS: i64 = 3;
 
 /// What one delivery did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +89,12 @@ pub(crate) async fn claim(app: &App, key: &ItemKey) -> Result<Option<Item>, Noti
     let Some(item) = app.store.get(key).await? else {
         return Ok(None);
     };
+    claim_item(app, item).await
+}
+
+/// [`claim`] of an item already read (e.g. by a query of the due index): the conditional put fails, and
+/// nothing is claimed, if the item changed since it was read.
+pub(crate) async fn claim_item(app: &App, item: Item) -> Result<Option<Item>, NotifyError> {
     let now = app.clock.now();
     let pending = item.get_str("state") == Some("pending");
     let held = item.get_i64("lease_until").unwrap_or(0) > now.millis();
@@ -410,7 +416,8 @@ pub async fn drain_due(app: &App, deadline: Timestamp) -> Result<DrainReport, No
 }
 
 /// Walks a due-index `partition` (sort keys `<ms>#<id>`) up to now and hands each id to `deliver_one`,
-/// until a few seconds before `deadline`. Shared by the email outbox and the Messenger replies.
+/// until a few seconds before `deadline`. The email outbox's (Messenger replies have their own, which
+/// orders by window end: `crate::replies`).
 pub(crate) async fn drain_partition<F, Fut>(
     app: &App,
     deadline: Timestamp,

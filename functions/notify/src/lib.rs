@@ -5,7 +5,8 @@
 //! notice at once; by the SES feedback topic, suppressing addresses that hard-bounced or complained
 //! ([`qchat_shared::mail::suppression`]); and by an EventBridge schedule, running [`tick`] — due jobs (erasures first), then every
 //! due notice (the safety net for anything the stream missed or that waits for a retry). Locally the server's
-//! ticker calls [`tick`] every two seconds. Both paths are safe to overlap: notices and jobs are claimed
+//! ticker calls [`tick_except_replies`] every two seconds and sends replies continuously with
+//! [`drain_due_replies_with`]. Both paths are safe to overlap: notices and jobs are claimed
 //! under leases and every outcome is a conditional write.
 
 pub mod delivery;
@@ -24,7 +25,7 @@ pub use delivery::{Delivery, DrainReport, deliver, drain_due};
 pub use event::Invocation;
 pub use fanout::{BreachFanout, PolicyFanout};
 pub use qchat_shared::leads::erase::PageLeadsErasure;
-pub use replies::{deliver_reply, drain_due_replies};
+pub use replies::{deliver_reply, drain_due_replies, drain_due_replies_with};
 
 /// A job's lease: longer than any single step (one page of accounts or of leads), and than a Lambda run.
 pub const JOB_LEASE_SECS: i64 = 900;
@@ -80,6 +81,21 @@ pub struct TickReport {
 /// # Errors
 /// The store's failures; whatever was done before stays done, and the next tick resumes.
 pub async fn tick(app: &App, runner: &str, deadline: Timestamp) -> Result<TickReport, NotifyError> {
+    let mut report = tick_except_replies(app, runner, deadline).await?;
+    report.replies = drain_due_replies(app, deadline).await?;
+    Ok(report)
+}
+
+/// [`tick`] without the Messenger replies, for a process that sends them on its own (the local server,
+/// whose reply sender runs continuously).
+///
+/// # Errors
+/// As [`tick`].
+pub async fn tick_except_replies(
+    app: &App,
+    runner: &str,
+    deadline: Timestamp,
+) -> Result<TickReport, NotifyError> {
     let jobs = Jobs::new(
         app.store.clone(),
         app.clock.clone(),
@@ -93,11 +109,10 @@ pub async fn tick(app: &App, runner: &str, deadline: Timestamp) -> Result<TickRe
         .run_due(runner, deadline, &[&erasure, &policy, &breach])
         .await?;
     let delivery = drain_due(app, deadline).await?;
-    let replies = drain_due_replies(app, deadline).await?;
     Ok(TickReport {
         jobs,
         delivery,
-        replies,
+        replies: DrainReport::default(),
     })
 }
 

@@ -16,6 +16,14 @@
 //! window ([`STANDARD_WINDOW_HOURS`], MESSENGER.md §3), checked at send time: a retry that comes late (a
 //! long Graph outage, a sweep that did not run) fails as `outside_window` without a Graph call. A reply
 //! whose lead is gone (erased) fails as `lead_gone`: nothing is sent to a person qchat no longer holds.
+//!
+//! A drain ([`drain_due_replies_with`]) reads the due index a chunk at a time, orders each chunk by the
+//! end of its replies' windows (the reply closest to being lost goes first: a retry queued long ago
+//! before a first attempt queued just now) and sends up to `concurrency` replies at once, each claimed
+//! from the item the query read. The scheduled run sends one at a time, so a token error met by one
+//! reply stops the page before the next is tried; the local server's sender sends several at once to
+//! keep up with a busy webhook (then the replies already in flight when a page is stopped still reach
+//! Meta, which refuses them, and are recorded as failed like the first).
 
 use qchat_shared::app::{App, account_key_owner};
 use qchat_shared::clock::Timestamp;
@@ -28,13 +36,15 @@ use qchat_shared::messenger::{MessagingType, OutgoingMessage, QuickReply, Recipi
 use qchat_shared::outbox::{Notice, notice_op};
 use qchat_shared::pages::page_key;
 use qchat_shared::replies::{DUE_PARTITION, due_sort_key, reply_id_of, reply_key};
-use qchat_shared::store::{Condition, Item, StoreError, Value, WriteOp};
+use qchat_shared::store::{
+    Condition, Index, Item, KeyRange, Order, Query, StoreError, Value, WriteOp,
+};
 use tracing::instrument;
 
 use crate::NotifyError;
 use crate::delivery::{
-    Delivery, DrainReport, MAX_ATTEMPTS, TOO_MANY_ATTEMPTS, backoff_secs, claim, drain_partition,
-    set,
+    DRAIN_MARGIN_SECS, Delivery, DrainReport, MAX_ATTEMPTS, TOO_MANY_ATTEMPTS, backoff_secs, claim,
+    claim_item, set,
 };
 
 /// Meta's standard messaging window: a reply (`RESPONSE`) may go out only this long after the person's
@@ -68,7 +78,22 @@ pub async fn deliver_reply(app: &App, reply_id: &str) -> Result<Delivery, Notify
         return Ok(Delivery::Skipped);
     };
     let held = claimed.version().unwrap_or(0);
-    let outcome = attempt(app, reply_id, &claimed).await;
+    let outcome = attempt(app, reply_id, &claimed, None).await;
+    record(app, reply_id, claimed, held, outcome).await
+}
+
+/// [`deliver_reply`] of a reply item read from the due index, whose window was already looked up.
+async fn deliver_queried(
+    app: &App,
+    reply_id: &str,
+    item: Item,
+    window: Result<Timestamp, Attempt>,
+) -> Result<Delivery, NotifyError> {
+    let Some(claimed) = claim_item(app, item).await? else {
+        return Ok(Delivery::Skipped);
+    };
+    let held = claimed.version().unwrap_or(0);
+    let outcome = attempt(app, reply_id, &claimed, Some(window)).await;
     record(app, reply_id, claimed, held, outcome).await
 }
 
@@ -78,8 +103,15 @@ struct Target {
     page_item: Item,
 }
 
-/// Resolves, opens and sends. Never touches the reply item.
-async fn attempt(app: &App, reply_id: &str, item: &Item) -> Attempt {
+/// Resolves, opens and sends. Never touches the reply item. `window`: when the person's window opened,
+/// if it was looked up already; a window found closed (or a lead found gone) is looked up again, as the
+/// person may have written meanwhile.
+async fn attempt(
+    app: &App,
+    reply_id: &str,
+    item: &Item,
+    window: Option<Result<Timestamp, Attempt>>,
+) -> Attempt {
     let (Some(page), Some(account)) = (
         item.get_str("page_id").and_then(|p| PageId::parse(p).ok()),
         item.get_str("account_id")
@@ -98,7 +130,12 @@ async fn attempt(app: &App, reply_id: &str, item: &Item) -> Attempt {
     if page_item.get_str("sending") == Some("stopped") {
         return Attempt::Failed("page_stopped");
     }
-    let opened_at = match window_opened_at(app, item, &page).await {
+    let still_open = |at: &Timestamp| app.clock.now() < at.plus_hours(STANDARD_WINDOW_HOURS);
+    let opened_at = match window {
+        Some(Ok(at)) if still_open(&at) => Ok(at),
+        _ => window_opened_at(app, item, &page).await,
+    };
+    let opened_at = match opened_at {
         Ok(at) => at,
         Err(a) => return a,
     };
@@ -428,24 +465,130 @@ async fn record(
     Err(NotifyError::Store(StoreError::TransactionConflict))
 }
 
-/// Delivers every reply due by now, until a few seconds before `deadline`.
+/// Due replies read, and ordered by window end, at a time.
+const CHUNK: usize = 64;
+
+/// Delivers every reply due by now, one at a time, until a few seconds before `deadline` (the scheduled
+/// run: see [`drain_due_replies_with`]).
 ///
 /// # Errors
 /// The store's failures; what was done before stays done.
-#[instrument(name = "notify.replies", skip_all)]
 pub async fn drain_due_replies(app: &App, deadline: Timestamp) -> Result<DrainReport, NotifyError> {
-    let report = drain_partition(app, deadline, DUE_PARTITION, reply_id_of, |id| async move {
-        deliver_reply(app, &id).await
-    })
-    .await?;
+    drain_due_replies_with(app, deadline, 1).await
+}
+
+/// When the window of a reply read from the due index opened (see [`window_opened_at`]).
+async fn window_of(app: &App, item: &Item) -> Result<Timestamp, Attempt> {
+    let page = item
+        .get_str("page_id")
+        .and_then(|p| PageId::parse(p).ok())
+        .ok_or(Attempt::Failed("malformed_reply"))?;
+    window_opened_at(app, item, &page).await
+}
+
+/// Delivers every reply due by now, until a few seconds before `deadline`: the due index is read
+/// [`CHUNK`] replies at a time, each chunk is sent in order of its replies' window ends (a reply whose
+/// outcome is already known, e.g. its lead is gone, first: it costs no send), up to `concurrency`
+/// replies at once. The upper bound is fixed at the start: a reply put back for a later retry sorts
+/// after it and is not met again in this drain.
+///
+/// # Errors
+/// The store's failures: no new reply is started then, those in flight finish, and what was done stays
+/// done.
+#[instrument(name = "notify.replies", skip_all, fields(concurrency))]
+pub async fn drain_due_replies_with(
+    app: &App,
+    deadline: Timestamp,
+    concurrency: usize,
+) -> Result<DrainReport, NotifyError> {
+    let concurrency = concurrency.max(1);
+    let stop_at = deadline.plus_secs(-DRAIN_MARGIN_SECS);
+    let now = app.clock.now();
+    let mut query = Query {
+        index: Index::Gsi1,
+        partition: DUE_PARTITION.to_owned(),
+        range: KeyRange::AtMost(format!("{}~", now.sort_key())),
+        order: Order::Ascending,
+        limit: CHUNK,
+        cursor: None,
+    };
+    let mut report = DrainReport::default();
+    let mut running = tokio::task::JoinSet::new();
+    let mut failure = None;
+    'chunks: loop {
+        if app.clock.now() >= stop_at {
+            report.stopped_early = true;
+            break;
+        }
+        let page = match app.store.query(&query).await {
+            Ok(page) => page,
+            Err(e) => {
+                failure = Some(e.into());
+                break;
+            }
+        };
+        let mut chunk = Vec::with_capacity(page.items.len());
+        for item in page.items {
+            let Some(id) = reply_id_of(&item.key().pk).map(str::to_owned) else {
+                continue;
+            };
+            let window = window_of(app, &item).await;
+            chunk.push((window, id, item));
+        }
+        // Stable: replies whose windows end together keep the index's order.
+        chunk.sort_by_key(|(window, _, _)| window.as_ref().ok().map(|at| at.millis()));
+        for (window, id, item) in chunk {
+            if app.clock.now() >= stop_at {
+                report.stopped_early = true;
+                break 'chunks;
+            }
+            while running.len() >= concurrency {
+                if let Err(e) = finished(&mut running, &mut report).await {
+                    failure = Some(e);
+                    break 'chunks;
+                }
+            }
+            let app = app.clone();
+            running.spawn(async move { deliver_queried(&app, &id, item, window).await });
+        }
+        match page.next {
+            Some(next) => query.cursor = Some(next),
+            None => break,
+        }
+    }
+    while !running.is_empty() {
+        if let Err(e) = finished(&mut running, &mut report).await {
+            failure.get_or_insert(e);
+        }
+    }
     if report != DrainReport::default() {
         tracing::info!(
             sent = report.sent,
             retrying = report.retrying,
             failed = report.failed,
             skipped = report.skipped,
+            stopped_early = report.stopped_early,
             "replies drained"
         );
     }
-    Ok(report)
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}
+
+/// Waits for one delivery in flight and counts it.
+async fn finished(
+    running: &mut tokio::task::JoinSet<Result<Delivery, NotifyError>>,
+    report: &mut DrainReport,
+) -> Result<(), NotifyError> {
+    match running.join_next().await {
+        Some(Ok(delivery)) => {
+            report.count(delivery?);
+            Ok(())
+        }
+        // A delivery that panicked: a bug, raised here as it would have been without the task.
+        Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Some(Err(_)) | None => Ok(()),
+    }
 }

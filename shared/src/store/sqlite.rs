@@ -9,12 +9,16 @@
 //!   and every condition, exactly like the DynamoDB backend's expressions; expired rows stay in the file
 //!   until they are overwritten or deleted (as in DynamoDB before its TTL sweep);
 //! - the schema version lives in `PRAGMA user_version`; migrations run once, under the write lock;
-//! - one connection per store behind a mutex, used inline by the calling task. A statement here takes
-//!   microseconds, while handing it to another thread costs two thread wake-ups per call (measured:
-//!   ~100 µs per call on a 2-vCPU VM, for a dedicated connection thread as for tokio's blocking pool),
-//!   which is most of a webhook event's budget. The price: a write that waits for ANOTHER process's
-//!   write lock (up to the busy timeout) blocks its worker thread meanwhile — acceptable for local mode,
-//!   where one server process owns the file.
+//! - reads never wait for a write or a checkpoint: each runs inline on the calling thread (a statement
+//!   takes microseconds; handing it to another thread would cost two thread wake-ups, ~100 µs on a
+//!   2-vCPU VM) on a connection of its own from a pool, and WAL gives it the last commit while a write
+//!   or a checkpoint goes on;
+//! - writes go to one writer thread that owns the write connection: it takes every write queued meanwhile
+//!   and applies them in one transaction, each in a savepoint of its own (a write whose condition fails,
+//!   or that fails, leaves nothing and does not touch the others), and answers each once the commit is
+//!   done. So a caller never holds a thread while the write lock is busy (a restarting checkpoint, another
+//!   process), concurrent requests share one commit instead of queueing behind a mutex, and SQLite's
+//!   work runs on a core of its own. The order of writes is the order they were queued in.
 //!
 //! `synchronous = NORMAL` in WAL mode: a commit survives a crash of the process; a power loss may lose the
 //! last commits but never corrupts the file. That keeps a write at microseconds, which local mode needs.
@@ -111,8 +115,12 @@ enum LocalError {
     SchemaTooNew { found: i64, known: usize },
     #[error("journal mode is {0:?}, not WAL")]
     NotWal(String),
-    #[error("the store's checkpoint thread could not start")]
+    #[error("the store's checkpoint or writer thread could not start")]
     Thread(#[source] std::io::Error),
+    #[error("the store's writer thread has stopped")]
+    WriterGone,
+    #[error("the write transaction could not be committed")]
+    CommitFailed,
 }
 
 fn local(operation: &'static str, error: LocalError) -> StoreError {
@@ -141,10 +149,9 @@ fn sql(operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
 
 /// The item store in one SQLite file.
 pub struct SqliteStore {
-    /// The store's one connection (closed when the store is dropped).
-    conn: Mutex<Connection>,
-    /// Stops (after a last checkpoint) when the store is dropped.
-    checkpointer: Checkpointer,
+    /// Queues writes for the writer thread; dropping it stops the thread (after a last checkpoint).
+    writer: mpsc::Sender<Job>,
+    readers: Readers,
     clock: Arc<dyn Clock>,
     path: PathBuf,
 }
@@ -157,21 +164,27 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+/// Opens a connection with the store's settings: the busy timeout first (switching to WAL and migrating
+/// may wait for another process), WAL, `synchronous = NORMAL`.
+fn connect(path: &Path, operation: &'static str) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(sql(operation))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sql(operation))?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(sql(operation))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(local(operation, LocalError::NotWal(mode)));
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(sql(operation))?;
+    Ok(conn)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and migrates its schema.
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         const OP: &str = "open";
-        let mut conn = Connection::open(path).map_err(sql(OP))?;
-        // The timeout first: switching to WAL and migrating may wait for another process.
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql(OP))?;
-        let mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-            .map_err(sql(OP))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(local(OP, LocalError::NotWal(mode)));
-        }
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(sql(OP))?;
+        let mut conn = connect(path, OP)?;
         conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
             .map_err(sql(OP))?;
         // Negative: KiB rather than pages.
@@ -179,41 +192,214 @@ impl SqliteStore {
             .map_err(sql(OP))?;
         migrate(&mut conn)?;
         let checkpointer = Checkpointer::start(path)?;
+        let (writer, jobs) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("qchat-sqlite-writer".to_owned())
+            .spawn(move || write_loop(conn, &jobs, &checkpointer))
+            .map_err(|e| local(OP, LocalError::Thread(e)))?;
         Ok(Self {
-            conn: Mutex::new(conn),
-            checkpointer,
+            writer,
+            readers: Readers {
+                path: path.to_owned(),
+                idle: Mutex::new(Vec::new()),
+            },
             clock,
             path: path.to_owned(),
         })
     }
 
-    /// [`Self::run`] for a write: the checkpointer hears of it once it committed.
-    fn write<T>(
+    /// Runs `work` on the writer thread, inside the next group's transaction under a savepoint of its
+    /// own, and answers once that transaction committed. An error from `work` undoes its writes only.
+    async fn write<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let result = self.run(work);
-        if result.is_ok() {
-            self.checkpointer.nudge();
-        }
-        result
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let unit = Pending {
+            work: Some(work),
+            result: None,
+            reply,
+        };
+        self.writer
+            .send(Job::Unit(Box::new(unit)))
+            .map_err(|_| writer_gone())?;
+        answer.await.map_err(|_| writer_gone())?
     }
 
-    /// Runs `work` with the connection, inline (see the module's invariants).
-    ///
-    /// A panic inside `work` poisons nothing that matters: its open transaction, if any, was rolled back
-    /// as the panic unwound (rusqlite's `Transaction` rolls back on drop), so the next caller takes the
-    /// connection over.
-    fn run<T>(
+    /// Runs `work` with a reader connection, inline (see the module's invariants).
+    fn read<T>(
         &self,
-        work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        work(&mut conn)
+        self.readers.read(work)
     }
 
     fn now_secs(&self) -> i64 {
         self.clock.now().secs()
+    }
+}
+
+fn writer_gone() -> StoreError {
+    local("write", LocalError::WriterGone)
+}
+
+/// Reader connections not in use. One is opened when none is free, so there are as many as reads ever ran
+/// at once (at most one per thread that calls the store), and at most [`MAX_IDLE_READERS`] are kept.
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// More than the threads of a tokio runtime that read at once, on the 2-core machines qchat runs on.
+const MAX_IDLE_READERS: usize = 16;
+
+impl Readers {
+    fn read<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let free = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let conn = match free {
+            Some(conn) => conn,
+            None => {
+                let conn = connect(&self.path, "read")?;
+                // A reader must never write, whatever a bug asks of it.
+                conn.pragma_update(None, "query_only", true)
+                    .map_err(sql("read"))?;
+                conn
+            }
+        };
+        let result = work(&conn);
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+/// Work for the writer thread.
+enum Job {
+    /// A write: applied inside a group's transaction, under a savepoint of its own.
+    Unit(Box<dyn Unit>),
+    /// Runs on its own, outside any group (a migration opens its own transaction).
+    Alone(Box<dyn FnOnce(&mut Connection) + Send>),
+}
+
+/// A queued write, type-erased.
+trait Unit: Send {
+    /// Runs the write inside the group's open transaction; whether it succeeded (else its savepoint is
+    /// rolled back).
+    fn apply(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller once the group's commit is known (`Some`: the commit failed).
+    fn finish(self: Box<Self>, commit_failed: Option<StoreError>);
+}
+
+struct Pending<T, F> {
+    work: Option<F>,
+    result: Option<Result<T, StoreError>>,
+    reply: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Unit for Pending<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    fn apply(&mut self, conn: &Connection) -> bool {
+        if let Some(work) = self.work.take() {
+            self.result = Some(work(conn));
+        }
+        matches!(self.result, Some(Ok(_)))
+    }
+
+    fn finish(self: Box<Self>, commit_failed: Option<StoreError>) {
+        let result = match (self.result, commit_failed) {
+            // A write that failed by itself wrote nothing: its own error says why.
+            (Some(Err(own)), _) => Err(own),
+            (Some(Ok(_)), Some(commit)) => Err(commit),
+            (Some(Ok(value)), None) => Ok(value),
+            (None, commit) => Err(commit.unwrap_or_else(writer_gone)),
+        };
+        // The caller may have gone away (its request was cancelled); the write stands.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// The most writes one transaction takes: a group's callers wait for its whole commit.
+const MAX_GROUP: usize = 64;
+
+/// The writer thread: takes the next write and every write queued behind it (up to [`MAX_GROUP`]),
+/// commits them together, answers, nudges the checkpointer. Ends when the store is dropped.
+fn write_loop(mut conn: Connection, jobs: &mpsc::Receiver<Job>, checkpointer: &Checkpointer) {
+    let mut next = None;
+    loop {
+        let job = match next.take() {
+            Some(job) => job,
+            None => match jobs.recv() {
+                Ok(job) => job,
+                Err(mpsc::RecvError) => return,
+            },
+        };
+        match job {
+            Job::Alone(work) => work(&mut conn),
+            Job::Unit(first) => {
+                let mut group = vec![first];
+                while group.len() < MAX_GROUP {
+                    match jobs.try_recv() {
+                        Ok(Job::Unit(unit)) => group.push(unit),
+                        Ok(alone) => {
+                            next = Some(alone);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                commit_group(&mut conn, group);
+            }
+        }
+        checkpointer.nudge();
+    }
+}
+
+/// One write transaction for `group`, each write under its own savepoint, then every answer.
+fn commit_group(conn: &mut Connection, mut group: Vec<Box<dyn Unit>>) {
+    const OP: &str = "commit";
+    let outcome = (|| {
+        let mut tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql(OP))?;
+        for unit in &mut group {
+            let savepoint = tx.savepoint().map_err(sql(OP))?;
+            // A panicking write must not take the writer thread (and every later write) with it: its
+            // savepoint rolls back as it unwinds, and its caller hears that the write failed.
+            let applied =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unit.apply(&savepoint)))
+                    .unwrap_or(false);
+            if applied {
+                savepoint.commit().map_err(sql(OP))?;
+            }
+            // Else dropped: rolled back.
+        }
+        tx.commit().map_err(sql(OP))
+    })();
+    match outcome {
+        Ok(()) => group.into_iter().for_each(|unit| unit.finish(None)),
+        Err(error) => {
+            let retryable = error.is_retryable();
+            tracing::warn!(error = %error, writes = group.len(), "SQLite group commit failed");
+            for unit in group {
+                unit.finish(Some(StoreError::Backend {
+                    operation: OP,
+                    retryable,
+                    source: Box::new(LocalError::CommitFailed),
+                }));
+            }
+        }
     }
 }
 
@@ -482,6 +668,48 @@ impl StoredRow {
     }
 }
 
+/// One end of the sort-key range a page reads.
+enum Bound {
+    /// The sort key itself, inclusive or not.
+    Key(String, bool),
+    /// Past a cursor's item of the index: its index sort key, then its table key (index sort keys need
+    /// not be unique; the table key breaks ties, as in DynamoDB).
+    Row(String, String, String),
+}
+
+/// The tighter of a range's end and a cursor's. SQLite seeks the index by one lower (or upper) bound
+/// and filters by any other, so `sk >= 'LEAD#' AND sk > <cursor>` would read every entry from the start
+/// of the range to the cursor: page N of a list cost N pages. One bound per end makes every page one
+/// seek and `limit + 1` entries. A cursor normally lies inside the range; a forged one outside it is
+/// dropped, the range's end then implying the cursor's.
+fn tighter(
+    range_end: Option<(String, bool)>,
+    cursor: Option<Bound>,
+    ascending: bool,
+) -> Option<Bound> {
+    let Some(cursor) = cursor else {
+        return range_end.map(|(key, inclusive)| Bound::Key(key, inclusive));
+    };
+    let Some((end, inclusive)) = range_end else {
+        return Some(cursor);
+    };
+    let at = match &cursor {
+        Bound::Key(key, _) | Bound::Row(key, _, _) => key.as_str(),
+    };
+    let cursor_wins = match at.cmp(end.as_str()) {
+        std::cmp::Ordering::Greater => ascending,
+        std::cmp::Ordering::Less => !ascending,
+        // At the end's own key the cursor excludes as much, except an index cursor against an exclusive
+        // end: (key, pk, sk) > (end, ..) still takes keys equal to the end, which the end excludes.
+        std::cmp::Ordering::Equal => inclusive || matches!(cursor, Bound::Key(..)),
+    };
+    if cursor_wins {
+        Some(cursor)
+    } else {
+        Some(Bound::Key(end, inclusive))
+    }
+}
+
 /// The SQL and parameters of one query page (asking for one item more than the page, to know whether
 /// another page follows).
 fn page_sql(query: &Query, position: Option<&CursorPosition>, now: i64) -> (String, Vec<SqlValue>) {
@@ -489,46 +717,55 @@ fn page_sql(query: &Query, position: Option<&CursorPosition>, now: i64) -> (Stri
         Index::Table => ("pk", "sk"),
         Index::Gsi1 => ("gsi1pk", "gsi1sk"),
     };
+    let (low, high) = match &query.range {
+        KeyRange::All => (None, None),
+        KeyRange::Prefix(prefix) => (
+            Some((prefix.clone(), true)),
+            checks::prefix_successor(prefix).map(|successor| (successor, false)),
+        ),
+        KeyRange::Between(low, high) => (Some((low.clone(), true)), Some((high.clone(), true))),
+        KeyRange::AtLeast(low) => (Some((low.clone(), true)), None),
+        KeyRange::AtMost(high) => (None, Some((high.clone(), true))),
+    };
+    let after = position.map(|pos| match (&query.index, &pos.gsi1) {
+        (Index::Gsi1, Some((_, gsk))) => Bound::Row(gsk.clone(), pos.pk.clone(), pos.sk.clone()),
+        _ => Bound::Key(pos.sk.clone(), false),
+    });
+    let ascending = query.order == Order::Ascending;
+    let (low, high) = if ascending {
+        (
+            tighter(low, after, true),
+            high.map(|(k, i)| Bound::Key(k, i)),
+        )
+    } else {
+        (
+            low.map(|(k, i)| Bound::Key(k, i)),
+            tighter(high, after, false),
+        )
+    };
     let mut sql = format!("SELECT {COLUMNS} FROM items WHERE {partition_col} = ?");
     let mut params = vec![SqlValue::Text(query.partition.clone())];
-    let mut bound = |sql: &mut String, op: &str, value: &str| {
-        sql.push_str(&format!(" AND {sort_col} {op} ?"));
-        params.push(SqlValue::Text(value.to_owned()));
-    };
-    match &query.range {
-        KeyRange::All => {}
-        KeyRange::Prefix(prefix) => {
-            bound(&mut sql, ">=", prefix);
-            if let Some(successor) = checks::prefix_successor(prefix) {
-                bound(&mut sql, "<", &successor);
+    for (bound, above) in [(low, true), (high, false)] {
+        match bound {
+            None => {}
+            Some(Bound::Key(key, inclusive)) => {
+                let op = match (above, inclusive) {
+                    (true, true) => ">=",
+                    (true, false) => ">",
+                    (false, true) => "<=",
+                    (false, false) => "<",
+                };
+                sql.push_str(&format!(" AND {sort_col} {op} ?"));
+                params.push(SqlValue::Text(key));
             }
-        }
-        KeyRange::Between(low, high) => {
-            bound(&mut sql, ">=", low);
-            bound(&mut sql, "<=", high);
-        }
-        KeyRange::AtLeast(low) => bound(&mut sql, ">=", low),
-        KeyRange::AtMost(high) => bound(&mut sql, "<=", high),
-    }
-    let (after, direction) = match query.order {
-        Order::Ascending => (">", "ASC"),
-        Order::Descending => ("<", "DESC"),
-    };
-    if let Some(pos) = position {
-        match (&query.index, &pos.gsi1) {
-            (Index::Gsi1, Some((_, gsk))) => {
-                // Index sort keys need not be unique; the table key breaks ties, as in DynamoDB.
-                sql.push_str(&format!(" AND (gsi1sk, pk, sk) {after} (?, ?, ?)"));
-                params.push(SqlValue::Text(gsk.clone()));
-                params.push(SqlValue::Text(pos.pk.clone()));
-                params.push(SqlValue::Text(pos.sk.clone()));
-            }
-            _ => {
-                sql.push_str(&format!(" AND sk {after} ?"));
-                params.push(SqlValue::Text(pos.sk.clone()));
+            Some(Bound::Row(gsk, pk, sk)) => {
+                let op = if above { ">" } else { "<" };
+                sql.push_str(&format!(" AND (gsi1sk, pk, sk) {op} (?, ?, ?)"));
+                params.extend([gsk, pk, sk].map(SqlValue::Text));
             }
         }
     }
+    let direction = if ascending { "ASC" } else { "DESC" };
     sql.push_str(" AND (ttl IS NULL OR ttl > ?)");
     params.push(SqlValue::Integer(now));
     match query.index {
@@ -547,14 +784,19 @@ fn page_sql(query: &Query, position: Option<&CursorPosition>, now: i64) -> (Stri
 #[async_trait::async_trait]
 impl ItemStore for SqliteStore {
     async fn ensure_schema(&self) -> Result<(), StoreError> {
-        self.run(migrate)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Job::Alone(Box::new(move |conn: &mut Connection| {
+            let _ = reply.send(migrate(conn));
+        }));
+        self.writer.send(job).map_err(|_| writer_gone())?;
+        answer.await.map_err(|_| writer_gone())?
     }
 
     async fn get(&self, key: &ItemKey) -> Result<Option<Item>, StoreError> {
         const OP: &str = "get";
         checks::key(key)?;
         let now = self.now_secs();
-        let row = self.run(|conn| {
+        let row = self.read(|conn| {
             conn.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM items
                      WHERE pk = ?1 AND sk = ?2 AND (ttl IS NULL OR ttl > ?3)"
@@ -572,39 +814,34 @@ impl ItemStore for SqliteStore {
         const OP: &str = "put";
         checks::item(&item)?;
         let now = self.now_secs();
-        self.write(|conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(sql(OP))?;
-            if !holds(&tx, item.key(), condition, now, OP)? {
+        self.write(move |conn| {
+            if !holds(conn, item.key(), condition, now, OP)? {
                 return Err(StoreError::ConditionFailed);
             }
-            write_item(&tx, &item, OP)?;
-            tx.commit().map_err(sql(OP))
+            write_item(conn, &item, OP)
         })
+        .await
     }
 
     async fn delete(&self, key: &ItemKey, condition: Condition) -> Result<(), StoreError> {
         const OP: &str = "delete";
         checks::key(key)?;
         let now = self.now_secs();
-        self.write(|conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(sql(OP))?;
-            if !holds(&tx, key, condition, now, OP)? {
+        let key = key.clone();
+        self.write(move |conn| {
+            if !holds(conn, &key, condition, now, OP)? {
                 return Err(StoreError::ConditionFailed);
             }
-            delete_row(&tx, key, OP)?;
-            tx.commit().map_err(sql(OP))
+            delete_row(conn, &key, OP)
         })
+        .await
     }
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
         const OP: &str = "query";
         let position = checks::query(query)?;
         let (statement, params) = page_sql(query, position.as_ref(), self.now_secs());
-        let rows = self.run(|conn| {
+        let rows = self.read(|conn| {
             let mut stmt = conn.prepare_cached(&statement).map_err(sql(OP))?;
             let rows = stmt
                 .query_map(rusqlite::params_from_iter(params), read_row)
@@ -626,16 +863,13 @@ impl ItemStore for SqliteStore {
             return Ok(());
         }
         let now = self.now_secs();
-        self.write(|conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(sql(OP))?;
-            if let Some(index) = failing_condition(&tx, &ops, now, OP)? {
+        self.write(move |conn| {
+            if let Some(index) = failing_condition(conn, &ops, now, OP)? {
                 return Err(StoreError::TransactionConditionFailed { index });
             }
-            apply(&tx, &ops, OP)?;
-            tx.commit().map_err(sql(OP))
+            apply(conn, &ops, OP)
         })
+        .await
     }
 
     /// One write transaction for every group: the groups before a failing one are committed, the
@@ -648,21 +882,16 @@ impl ItemStore for SqliteStore {
         }
         let now = self.now_secs();
         let failed = self
-            .write(|conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(sql(OP))?;
-                let mut failed = None;
+            .write(move |conn| {
                 for (group, ops) in groups.iter().enumerate() {
-                    if let Some(index) = failing_condition(&tx, ops, now, OP)? {
-                        failed = Some((group, index));
-                        break;
+                    if let Some(index) = failing_condition(conn, ops, now, OP)? {
+                        return Ok(Some((group, index)));
                     }
-                    apply(&tx, ops, OP)?;
+                    apply(conn, ops, OP)?;
                 }
-                tx.commit().map_err(sql(OP))?;
-                Ok(failed)
+                Ok(None)
             })
+            .await
             .map_err(GroupFailed::before_any)?;
         match failed {
             None => Ok(()),
@@ -679,15 +908,14 @@ impl ItemStore for SqliteStore {
         if keys.is_empty() {
             return Ok(());
         }
-        self.write(|conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(sql(OP))?;
+        let keys: Vec<ItemKey> = keys.into_iter().cloned().collect();
+        self.write(move |conn| {
             for key in &keys {
-                delete_row(&tx, key, OP)?;
+                delete_row(conn, key, OP)?;
             }
-            tx.commit().map_err(sql(OP))
+            Ok(())
         })
+        .await
     }
 }
 
@@ -807,6 +1035,125 @@ mod codec {
             }
             assert!(decode(&[]).is_err());
             assert!(decode(&[2]).is_err());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ITEMS: usize = 4_000;
+
+    /// A partition of [`ITEMS`] items under `LEAD#`, with neighbours before and after the prefix, all
+    /// in the index partition `G` too.
+    fn filled() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap_or_else(|e| panic!("{e}"));
+        migrate(&mut conn).unwrap_or_else(|e| panic!("{e}"));
+        let tx = conn.transaction().unwrap_or_else(|e| panic!("{e}"));
+        for (prefix, n) in [("A#", 500), ("LEAD#", ITEMS), ("Z#", 500)] {
+            for i in 0..n {
+                let sk = format!("{prefix}{i:05}");
+                tx.execute(
+                    "INSERT INTO items (pk, sk, t, gsi1pk, gsi1sk, attrs) VALUES ('P', ?1, 't', 'G', ?1, x'01')",
+                    [&sk],
+                )
+                .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+        tx.commit().unwrap_or_else(|e| panic!("{e}"));
+        conn
+    }
+
+    /// How many rows and VM steps one page of `query` from `cursor_at` (an item's number) takes.
+    fn cost(conn: &Connection, query: &Query, cursor_at: Option<usize>) -> (usize, i32) {
+        let position = cursor_at.map(|i| {
+            let sk = format!("LEAD#{i:05}");
+            CursorPosition {
+                pk: "P".to_owned(),
+                sk: sk.clone(),
+                gsi1: (query.index == Index::Gsi1).then(|| ("G".to_owned(), sk)),
+            }
+        });
+        let (statement, params) = page_sql(query, position.as_ref(), 0);
+        let mut stmt = conn.prepare(&statement).unwrap_or_else(|e| panic!("{e}"));
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params), |_| Ok(()))
+            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+            .unwrap_or_else(|e| panic!("{e}"));
+        (
+            rows.len(),
+            stmt.get_status(rusqlite::StatementStatus::VmStep),
+        )
+    }
+
+    /// SQLite seeks by one bound of a column: with the range's start and the cursor both as lower
+    /// bounds it read from the range's start up to the cursor, so the last page of a long list cost
+    /// as much as reading the whole list. Every page now costs the same, in every range and order.
+    #[test]
+    fn a_page_far_into_a_range_costs_what_the_first_page_costs() {
+        let conn = filled();
+        let ranges = [
+            KeyRange::Prefix("LEAD#".to_owned()),
+            KeyRange::Between("LEAD#".to_owned(), "LEAD#~".to_owned()),
+            KeyRange::AtLeast("LEAD#".to_owned()),
+            KeyRange::AtMost("LEAD#~".to_owned()),
+        ];
+        for index in [Index::Table, Index::Gsi1] {
+            for range in &ranges {
+                for order in [Order::Ascending, Order::Descending] {
+                    let query = Query {
+                        index,
+                        partition: if index == Index::Table { "P" } else { "G" }.to_owned(),
+                        range: range.clone(),
+                        order,
+                        limit: 50,
+                        cursor: None,
+                    };
+                    let (near, far) = match order {
+                        Order::Ascending => (10, ITEMS - 200),
+                        Order::Descending => (ITEMS - 10, 200),
+                    };
+                    let (rows_near, steps_near) = cost(&conn, &query, Some(near));
+                    let (rows_far, steps_far) = cost(&conn, &query, Some(far));
+                    assert_eq!(
+                        (rows_near, rows_far),
+                        (51, 51),
+                        "{index:?} {range:?} {order:?}"
+                    );
+                    assert!(
+                        steps_far < 2 * steps_near,
+                        "{index:?} {range:?} {order:?}: {steps_far} steps far in, {steps_near} near the start"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A cursor from outside the range (forged) cannot widen it: the range's end still holds.
+    #[test]
+    fn a_cursor_outside_the_range_does_not_widen_it() {
+        let conn = filled();
+        for index in [Index::Table, Index::Gsi1] {
+            let query = Query {
+                index,
+                partition: if index == Index::Table { "P" } else { "G" }.to_owned(),
+                range: KeyRange::Prefix("LEAD#".to_owned()),
+                order: Order::Ascending,
+                limit: 1000,
+                cursor: None,
+            };
+            let position = CursorPosition {
+                pk: "P".to_owned(),
+                sk: "A#00001".to_owned(),
+                gsi1: (index == Index::Gsi1).then(|| ("G".to_owned(), "A#00001".to_owned())),
+            };
+            let (statement, params) = page_sql(&query, Some(&position), 0);
+            let mut stmt = conn.prepare(&statement).unwrap_or_else(|e| panic!("{e}"));
+            let first: String = stmt
+                .query_row(rusqlite::params_from_iter(params), |row| row.get(1))
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(first, "LEAD#00000", "{index:?}");
         }
     }
 }

@@ -11,4 +11,5 @@ mod fanout;
 mod helpers;
 mod lambda;
 mod replies;
+mod reply_order;
 mod suppression;

@@ -193,3 +193,82 @@ pub async fn an_unknown_status_or_a_bad_cursor_is_a_400(backend: Backend) {
         assert_eq!(r.error_code(), "invalid_cursor");
     }
 }
+
+/// Keyset pages: each answer starts after the last lead of the one before, so leads added while a list
+/// is read never make a lead appear twice or be skipped. In the unfiltered list (lead id order) a new
+/// lead may fall before or after the cursor; in a status list (creation order) every new one comes after
+/// it, so the list read to its end holds every lead of that status, old and new, each once.
+pub async fn leads_added_while_the_list_is_read_never_repeat_or_hide_a_lead(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let h = t.holder("growing").await;
+    t.page(&h, "2003", Some("Shop")).await;
+    let mut existing = Vec::new();
+    for _ in 0..120 {
+        t.clock.advance_millis(1);
+        let lead = t
+            .lead(
+                &h,
+                "2003",
+                &psid(),
+                LeadStatus::Subscribed,
+                &[Action::OptIn],
+            )
+            .await;
+        existing.push(lead.id);
+    }
+    for base in [
+        "/api/pages/2003/leads",
+        "/api/pages/2003/leads?status=subscribed",
+    ] {
+        let mut seen = Vec::new();
+        let mut added = Vec::new();
+        let mut cursor = None::<String>;
+        loop {
+            let path = match &cursor {
+                Some(c) if base.contains('?') => format!("{base}&cursor={c}"),
+                Some(c) => format!("{base}?cursor={c}"),
+                None => base.to_owned(),
+            };
+            let r = t.optin(Method::GET, &path, Some(&h.token)).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            let v = r.json();
+            for l in v["leads"].as_array().expect("leads") {
+                seen.push(l["id"].as_str().expect("id").to_owned());
+            }
+            // Two more people arrive between two pages.
+            for _ in 0..2 {
+                t.clock.advance_millis(1);
+                let lead = t
+                    .lead(
+                        &h,
+                        "2003",
+                        &psid(),
+                        LeadStatus::Subscribed,
+                        &[Action::OptIn],
+                    )
+                    .await;
+                added.push(lead.id);
+            }
+            match v["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        let unique: BTreeSet<_> = seen.iter().cloned().collect();
+        assert_eq!(unique.len(), seen.len(), "{base}: a lead was listed twice");
+        for id in &existing {
+            assert!(
+                unique.contains(id),
+                "{base}: a lead present all along was skipped"
+            );
+        }
+        if base.contains("status") {
+            // Creation order: the ones there from the start, then every one added while reading, in
+            // the order they came.
+            let in_order: Vec<_> = existing.iter().chain(&added).cloned().collect();
+            assert_eq!(seen, in_order[..seen.len()].to_vec());
+            assert_eq!(seen.len(), existing.len() + added.len() - 2);
+        }
+        existing.extend(added);
+    }
+}

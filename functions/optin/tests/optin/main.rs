@@ -27,6 +27,7 @@ macro_rules! cases {
                 link::unknown_or_malformed_links_get_a_plain_not_found_page,
                 list::leads_are_listed_by_page_and_by_status_across_pages_of_fifty,
                 list::an_unknown_status_or_a_bad_cursor_is_a_400,
+                list::leads_added_while_the_list_is_read_never_repeat_or_hide_a_lead,
                 detail::a_lead_comes_with_its_whole_consent_history_and_an_intact_chain,
                 detail::an_edited_record_breaks_the_chain_where_it_was_edited,
                 detail::a_removed_record_breaks_the_chain_where_it_was_removed,
