@@ -287,8 +287,11 @@ fn aws_mailer(sdk: &aws_config::SdkConfig, config: &Config) -> Arc<dyn Mailer> {
     #[cfg(feature = "ses")]
     {
         Arc::new(
-            crate::mail::ses::SesMailer::new(aws_sdk_ses::Client::new(sdk), config.mail_from.clone())
-                .with_configuration_set(config.ses_configuration_set.clone()),
+            crate::mail::ses::SesMailer::new(
+                aws_sdk_ses::Client::new(sdk),
+                config.mail_from.clone(),
+            )
+            .with_configuration_set(config.ses_configuration_set.clone()),
         )
     }
     #[cfg(not(feature = "ses"))]
