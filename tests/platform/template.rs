@@ -135,8 +135,14 @@ fn function_ids(t: &str) -> Vec<String> {
 fn every_function_that_calls_the_graph_api_gets_the_app_secret_and_no_other_does() {
     // The secret signs `appsecret_proof` on every Graph API call ("Require App Secret" refuses calls
     // without it) and checks webhook signatures. account verifies page tokens with Graph, notify sends
-    // Messenger replies, webhook checks Meta's signatures; optin never talks to Meta.
-    const NEEDS_SECRET: &[&str] = &["AccountFunction", "NotifyFunction", "WebhookFunction"];
+    // Messenger replies, webhook checks Meta's signatures, broadcast sends with the Send API; optin never
+    // talks to Meta.
+    const NEEDS_SECRET: &[&str] = &[
+        "AccountFunction",
+        "NotifyFunction",
+        "WebhookFunction",
+        "BroadcastFunction",
+    ];
     let t = template();
     let functions = function_ids(&t);
     for f in NEEDS_SECRET {
@@ -235,7 +241,7 @@ fn every_route_in_the_route_table_is_an_http_api_event_of_its_function_and_nothi
 #[test]
 fn every_function_builds_its_own_binary_with_cargo_lambda() {
     let t = template();
-    for name in ["account", "notify", "webhook", "optin"] {
+    for name in ["account", "notify", "webhook", "optin", "broadcast"] {
         let logical = format!("  {}{}Function:", name[..1].to_uppercase(), &name[1..]);
         let function = block(&t, &logical).join("\n");
         assert!(
@@ -274,4 +280,36 @@ fn notify_consumes_only_outbox_inserts_from_the_stream_and_sweeps_on_a_schedule(
     );
     assert!(notify.contains("Type: ScheduleV2") && notify.contains("rate(1 minute)"));
     assert!(notify.contains("ses:SendEmail"));
+}
+
+#[test]
+fn broadcast_runs_every_minute_with_least_privilege() {
+    let t = template();
+    let broadcast = block(&t, "  BroadcastFunction:").join("\n");
+    assert!(broadcast.contains("Type: ScheduleV2") && broadcast.contains("rate(1 minute)"));
+    let policies = block(&broadcast, "Policies:");
+    // Every action granted, as written after `Action:` or in its list.
+    let actions: Vec<&str> = policies
+        .iter()
+        .map(|l| l.trim())
+        .filter_map(|l| l.strip_prefix("Action: ").or_else(|| l.strip_prefix("- ")))
+        .filter(|a| a.contains(':') && !a.contains(' '))
+        .collect();
+    // Sealing uses the account's existing data key: opening it is the only KMS call.
+    assert!(actions.contains(&"kms:Decrypt"), "{actions:?}");
+    for action in &actions {
+        assert!(
+            matches!(
+                *action,
+                "kms:Decrypt"
+                    | "dynamodb:GetItem"
+                    | "dynamodb:PutItem"
+                    | "dynamodb:DeleteItem"
+                    | "dynamodb:ConditionCheckItem"
+                    | "dynamodb:Query"
+            ),
+            "broadcast is granted only what it uses, not {action}"
+        );
+    }
+    assert!(!broadcast.contains("Type: DynamoDB"), "no stream");
 }
