@@ -526,7 +526,7 @@ pub async fn another_account_gets_the_same_404_as_for_a_page_or_broadcast_that_d
 
     // The owner's broadcast and rate are untouched, and nothing was created on their page.
     let list = site.broadcasts(&owner, &page, "").await.json();
-    assert_eq!(ids(&list), [id.clone()]);
+    assert_eq!(ids(&list), vec![id]);
     assert_eq!(list["broadcasts"][0]["state"], "scheduled");
     assert_eq!(list["broadcast_rate"], 20);
 }
