@@ -1,7 +1,7 @@
 //! Broadcasts over HTTP: composing (every validation rule, refused with its status and code and without
 //! repeating what was sent), listing newest first with a cursor, reading, cancelling (then 409),
 //! previewing who would get one, the page's sending rate, tenant isolation (another account gets the
-//! same 404 as for nothing at all), and one broadcast from compose to the person's Messenger: leads
+//! same 404, after the same store calls, as for nothing at all), and one broadcast from compose to the person's Messenger: leads
 //! made by signed webhook events, the broadcast run by the same runner the schedule invokes, the
 //! messages read back from the local Messenger outbox.
 
@@ -13,6 +13,7 @@ use qchat_shared::clock::Timestamp;
 use qchat_shared::config::Config;
 use qchat_shared::http::ClientAddr;
 use qchat_shared::messenger::outbox::{OutboxLine, OutboxMessenger, read_lines};
+use qchat_shared::test_support::counting::{CountingStore, StoreCalls};
 use qchat_shared::test_support::logs;
 use serde_json::{Value, json};
 
@@ -55,6 +56,8 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
 /// A test app whose webhook accepts signed events and whose Messenger outbox is a file this test reads.
 struct Site {
     t: TestApp,
+    /// Every store call the app makes goes through it.
+    store: Arc<CountingStore>,
     outbox: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -69,6 +72,8 @@ impl Site {
         let mut config = (*t.app.config).clone();
         config.graph.app_secret = secret.graph.app_secret;
         t.app.config = Arc::new(config);
+        let store = Arc::new(CountingStore::new(t.app.store.clone()));
+        t.app.store = store.clone();
         let dir = tempfile::tempdir().expect("a temporary folder");
         let outbox = dir.path().join("messenger-outbox.jsonl");
         t.app.messenger = Arc::new(OutboxMessenger::new(
@@ -78,6 +83,7 @@ impl Site {
         ));
         Self {
             t,
+            store,
             outbox,
             _dir: dir,
         }
@@ -187,6 +193,19 @@ impl Site {
         self.t
             .get(&format!("/api/pages/{page}/broadcasts{query}"), Some(token))
             .await
+    }
+}
+
+/// The store calls made between two readings of the counters.
+fn calls_since(before: StoreCalls, after: StoreCalls) -> StoreCalls {
+    StoreCalls {
+        get: after.get - before.get,
+        put: after.put - before.put,
+        delete: after.delete - before.delete,
+        query: after.query - before.query,
+        transact: after.transact - before.transact,
+        transact_each: after.transact_each - before.transact_each,
+        delete_many: after.delete_many - before.delete_many,
     }
 }
 
@@ -474,16 +493,20 @@ pub async fn another_account_gets_the_same_404_as_for_a_page_or_broadcast_that_d
             ),
         ]
     };
+    // The answer, and the store calls it took: "not yours" must cost what "not there" costs.
     let send = |method: Method, path: String, body: Option<Value>| {
         let auth = format!("Bearer {intruder}");
         let t = &site.t;
+        let store = &site.store;
         async move {
             let mut headers = vec![("authorization", auth.as_str())];
             if body.is_some() {
                 headers.push(("content-type", "application/json"));
             }
             let body = body.map(|b| serde_json::to_vec(&b).expect("JSON"));
-            t.request(method, &path, body, &headers).await
+            let before = store.calls();
+            let r = t.request(method, &path, body, &headers).await;
+            (r, calls_since(before, store.calls()))
         }
     };
     let theirs = requests(&page, &id);
@@ -492,11 +515,12 @@ pub async fn another_account_gets_the_same_404_as_for_a_page_or_broadcast_that_d
     let unknown_in_own_page = requests(&own_page, &unknown_id);
     for (i, (method, path, body)) in theirs.into_iter().enumerate() {
         let head = method == Method::HEAD;
-        let a = send(method.clone(), path.clone(), body.clone()).await;
+        let (a, a_calls) = send(method.clone(), path.clone(), body.clone()).await;
         let (m, p, bd) = missing[i].clone();
-        let b = send(m, p, bd).await;
+        let (b, b_calls) = send(m, p, bd).await;
         assert_eq!(a.status, 404, "{method} {path}: {}", a.text());
         assert_eq!(a.body, b.body, "{method} {path} answers as for no page");
+        assert_eq!(a_calls, b_calls, "{method} {path} reads as for no page");
         if !head {
             a.assert_error(404, "not_found");
         }
@@ -506,10 +530,14 @@ pub async fn another_account_gets_the_same_404_as_for_a_page_or_broadcast_that_d
         if !path.contains(&id) {
             continue;
         }
-        let a = send(method.clone(), path.clone(), body.clone()).await;
+        let (a, a_calls) = send(method.clone(), path.clone(), body.clone()).await;
         let (m, p, bd) = unknown_in_own_page[i].clone();
-        let b = send(m, p, bd).await;
+        let (b, b_calls) = send(m, p, bd).await;
         assert_eq!(a.status, 404, "{method} {path}");
+        assert_eq!(
+            a_calls, b_calls,
+            "{method} {path} reads as for an unknown id"
+        );
         assert_eq!(
             a.body, b.body,
             "{method} {path} answers as for an unknown id"
