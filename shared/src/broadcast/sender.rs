@@ -34,7 +34,9 @@ use crate::crypto::CryptoError;
 use crate::domain::{AccountId, NotificationToken, PageAccessToken, PageId, Psid, UserRef};
 use crate::inventory::DELIVERY;
 use crate::jobs::{Job, JobError, JobHandler, Step};
-use crate::leads::{Lead, LeadStatus, lead_key, record::status_partition, record::status_sort_key};
+use crate::leads::{
+    Lead, LeadStatus, UnsubscribeToken, lead_key, record::status_partition, record::status_sort_key,
+};
 use crate::messenger::{MessagingType, OutgoingMessage, QuickReply, Recipient, SendError};
 use crate::outbox::{Notice, notice_op};
 use crate::pages::{page_key, stop_reason};
@@ -55,6 +57,17 @@ pub const UNSUBSCRIBE_TITLE: &str = "Unsubscribe";
 pub const UNSUBSCRIBE_PAYLOAD: &str = "QCHAT_UNSUBSCRIBE";
 /// Room a draft's text must leave for the footer the sender adds (how to stop, the `/u/{token}` link).
 pub const FOOTER_RESERVE: usize = 200;
+
+/// The longest text a draft may have (UTF-16 units, as Meta counts): the Send API's limit (the button
+/// template's with buttons) less [`FOOTER_RESERVE`].
+pub fn text_limit(with_buttons: bool) -> usize {
+    let meta = if with_buttons {
+        crate::messenger::BUTTON_TEXT_MAX
+    } else {
+        crate::messenger::TEXT_MAX
+    };
+    meta - FOOTER_RESERVE
+}
 /// Send attempts per message for passing errors (rate limits, temporary, transport).
 pub const SEND_ATTEMPTS: u32 = 3;
 /// Messages in flight at once, per runner.
@@ -129,6 +142,8 @@ enum Tally {
     AlreadyCounted,
     /// Not sent because the page stopped (the claim given back): retried after the resume.
     Released(FailClass),
+    /// Not attempted: the sender fell too far behind its pace slots; the next batch takes it.
+    Deferred,
 }
 
 /// What the tasks of a batch share.
@@ -143,6 +158,8 @@ struct Batch {
     text: String,
     buttons: Vec<UrlButton>,
     filter: AudienceFilter,
+    indexer: crate::crypto::BlindIndexer,
+    public_url: String,
     /// Batches folded into the broadcast so far; this batch is `folded + 1`.
     folded: i64,
 }
@@ -245,6 +262,8 @@ impl BroadcastJob {
             text: draft.text,
             buttons: draft.buttons,
             filter,
+            indexer,
+            public_url: self.app.config.public_url.trim_end_matches('/').to_owned(),
             folded: stored.steps,
         });
         let afters: Vec<String> = result
@@ -267,6 +286,9 @@ impl BroadcastJob {
                 Tally::Released(class) => {
                     released_at.get_or_insert(i);
                     stop.get_or_insert(*class);
+                }
+                Tally::Deferred => {
+                    released_at.get_or_insert(i);
                 }
             }
         }
@@ -416,19 +438,38 @@ impl BroadcastJob {
         let start = self.reserve(&batch.page, sends.len(), rate).await?;
         let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
         let mut tasks = tokio::task::JoinSet::new();
+        let mut deferred = false;
+        // One pacing loop: each send starts at its slot (no earlier), then runs on its own while the
+        // loop waits for the next slot; at most MAX_IN_FLIGHT are under way.
         for (n, (i, lead, via)) in sends.into_iter().enumerate() {
-            let batch = batch.clone();
-            let in_flight = in_flight.clone();
             let slot = pace::slot(start, n, rate);
-            tasks.spawn(async move {
-                let wait = slot.millis() - batch.app.clock.now().millis();
-                if wait > 0 {
-                    batch
-                        .sleeper
-                        .sleep(Duration::from_millis(u64::try_from(wait).unwrap_or(0)))
-                        .await;
+            let wait = slot.millis() - self.app.clock.now().millis();
+            if wait < -pace::CATCH_UP_MS {
+                // Too late for this slot (the store or Meta was slow): sending the rest at once
+                // would burst above the page's rate, so they wait for the next batch's slots.
+                if let Some(t) = tallies.get_mut(i) {
+                    *t = Some(Tally::Deferred);
                 }
-                let _permit = in_flight.acquire_owned().await;
+                deferred = true;
+                continue;
+            }
+            if deferred {
+                if let Some(t) = tallies.get_mut(i) {
+                    *t = Some(Tally::Deferred);
+                }
+                continue;
+            }
+            if wait > 0 {
+                self.sleeper
+                    .sleep(Duration::from_millis(u64::try_from(wait).unwrap_or(0)))
+                    .await;
+            }
+            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                break;
+            };
+            let batch = batch.clone();
+            tasks.spawn(async move {
+                let _permit = permit;
                 (i, deliver(&batch, lead, via).await)
             });
         }
@@ -902,15 +943,39 @@ async fn compose(batch: &Batch, lead: &Lead, via: Via) -> Result<OutgoingMessage
                 .map_err(|_| CryptoError::UnknownFormat)?
         }
     };
-    let mut text = batch.text.clone();
-    for button in &batch.buttons {
-        text.push_str(&format!("\n{}: {}", button.title, button.url));
-    }
-    text.push_str("\n\nTo stop these messages, reply STOP or tap Unsubscribe.");
+    let limit = text_limit(!batch.buttons.is_empty()) + FOOTER_RESERVE;
+    let link = lead
+        .item
+        .get_str("unsubscribe_hash")
+        .and_then(|h| UnsubscribeToken::rederive(&batch.indexer, &batch.page, &lead.id, h));
+    let with_link = link.map(|token| {
+        format!(
+            "{}\n\nTo stop these messages, reply STOP or open {}/u/{}",
+            batch.text,
+            batch.public_url,
+            token.expose()
+        )
+    });
+    // The link where it fits; the quick reply and STOP always work.
+    let text = match with_link {
+        Some(t) if t.encode_utf16().count() <= limit => t,
+        _ => format!(
+            "{}\n\nTo stop these messages, reply STOP or tap Unsubscribe.",
+            batch.text
+        ),
+    };
     Ok(OutgoingMessage {
         recipient,
         messaging_type: MessagingType::Update,
         text,
+        buttons: batch
+            .buttons
+            .iter()
+            .map(|b| crate::messenger::UrlButton {
+                title: b.title.clone(),
+                url: b.url.clone(),
+            })
+            .collect(),
         quick_replies: vec![QuickReply {
             title: UNSUBSCRIBE_TITLE.to_owned(),
             payload: UNSUBSCRIBE_PAYLOAD.to_owned(),

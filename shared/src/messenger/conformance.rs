@@ -79,6 +79,7 @@ fn rich(recipient: Recipient, messaging_type: MessagingType) -> OutgoingMessage 
         recipient,
         messaging_type,
         text: "Grüß dich! Möchtest du unseren Newsletter? 📬".to_owned(),
+        buttons: Vec::new(),
         quick_replies: vec![
             QuickReply {
                 title: "Ja, gerne".to_owned(),
@@ -98,6 +99,7 @@ fn plain(text: &str) -> OutgoingMessage {
         recipient: Recipient::Psid(psid()),
         messaging_type: MessagingType::Response,
         text: text.to_owned(),
+        buttons: Vec::new(),
         quick_replies: vec![],
         metadata: None,
     }
