@@ -290,7 +290,7 @@ pub async fn every_invalid_compose_request_is_refused_with_its_rule_and_without_
     let site = Site::spawn(backend).await;
     let (token, page) = site.holder_with_page("validator").await;
     let secret = "Zq7SecretValue";
-    let long = "a".repeat(qchat_shared::broadcast::draft::MAX_TEXT_CHARS + 1);
+    let long = "a".repeat(qchat_shared::broadcast::draft::max_text_units(false) + 1);
     let button = |title: &str, url: &str| json!({ "title": title, "url": url });
     let cases: Vec<(Value, u16, &str)> = vec![
         (json!({}), 400, "missing_field"),
@@ -333,6 +333,12 @@ pub async fn every_invalid_compose_request_is_refused_with_its_rule_and_without_
         ),
         (
             json!({ "text": "hi", "buttons": [button(&format!("{secret}{secret}"), "https://a.example")] }),
+            422,
+            "invalid_button_title",
+        ),
+        (
+            // 11 characters, 22 UTF-16 units: longer than Meta's 20.
+            json!({ "text": "hi", "buttons": [button(&"🥐".repeat(11), "https://a.example")] }),
             422,
             "invalid_button_title",
         ),

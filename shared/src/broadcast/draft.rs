@@ -1,9 +1,7 @@
 //! What an account holder composes: a broadcast's message, its send time and its audience, checked
 //! against Meta's limits and qchat's rules when the compose request is parsed ([`parse_draft`]), so the
-//! sender only ever sees a valid [`Draft`].
-//!
-//! The unsubscribe footer qchat appends to every message is defined here once ([`footer`]), and the
-//! longest text an account holder may write is computed from it: Meta's limit less the longest footer.
+//! sender only ever sees a valid [`Draft`] — one the messenger port will accept once the sender has added
+//! its footer. The limits are the messenger port's and the sender's ([`max_text_units`]), not copies.
 //! Every refusal names the rule it broke and never repeats what was sent.
 
 use serde_json::{Map, Value};
@@ -56,27 +54,19 @@ impl std::fmt::Debug for Draft {
 
 // ---- Limits -------------------------------------------------------------------------------------------
 
-/// Meta's limit on `message.text` (MESSENGER.md §3).
-pub const META_TEXT_LIMIT: usize = 2000;
-/// Meta's limit on the text of a button template (the message form used when there are buttons).
-pub const META_BUTTON_TEMPLATE_TEXT_LIMIT: usize = 640;
-/// What starts the footer: a blank line, then the person's own unsubscribe link.
-pub const FOOTER_PREFIX: &str = "\n\nUnsubscribe: ";
-/// The longest unsubscribe link the footer carries. A longer one (a very long `QCHAT_PUBLIC_URL`) is left
-/// out, and the message still carries the "Unsubscribe" quick reply.
-pub const FOOTER_LINK_MAX: usize = 128;
-/// The longest footer, in characters (the prefix and links are ASCII: one character is one UTF-16 unit).
-pub const FOOTER_MAX_CHARS: usize = FOOTER_PREFIX.len() + FOOTER_LINK_MAX;
-/// The longest text of a broadcast without buttons: Meta's limit less the longest footer.
-pub const MAX_TEXT_CHARS: usize = META_TEXT_LIMIT - FOOTER_MAX_CHARS;
-/// The longest text of a broadcast with buttons: the button template's limit less the longest footer.
-pub const MAX_TEXT_CHARS_WITH_BUTTONS: usize = META_BUTTON_TEMPLATE_TEXT_LIMIT - FOOTER_MAX_CHARS;
+/// The longest text of a draft, in UTF-16 units as Meta counts them: the Send API's limit (the button
+/// template's when there are buttons) less the room the sender keeps for its footer
+/// ([`super::sender::FOOTER_RESERVE`]: how to stop, and the person's `/u/{token}` link where it fits).
+/// The footer is defined once, by the sender that appends it; this limit follows from it.
+pub fn max_text_units(with_buttons: bool) -> usize {
+    super::sender::text_limit(with_buttons)
+}
 /// Meta's button template holds at most 3 buttons.
-pub const MAX_BUTTONS: usize = 3;
-/// Meta's limit on a button's title.
-pub const BUTTON_TITLE_MAX: usize = 20;
-/// The longest button URL accepted.
-pub const BUTTON_URL_MAX: usize = 2000;
+pub const MAX_BUTTONS: usize = crate::messenger::BUTTONS_MAX;
+/// Meta's limit on a button's title (UTF-16 units).
+pub const BUTTON_TITLE_MAX: usize = crate::messenger::TITLE_MAX;
+/// The longest button URL the messenger port sends.
+pub const BUTTON_URL_MAX: usize = crate::messenger::URL_MAX;
 /// A `send_at` this far in the past still means "now" (clocks of callers drift).
 pub const SEND_AT_SKEW_SECS: i64 = 60;
 /// How far ahead a broadcast may be scheduled.
@@ -85,13 +75,6 @@ pub const SEND_AT_MAX_DAYS: i64 = 90;
 pub const MAX_REFS: usize = 50;
 /// Meta's limit on an opt-in `ref` (m.me links, plugins).
 pub const REF_MAX_CHARS: usize = 250;
-
-/// The footer qchat appends to a broadcast's text for one person: their `/u/{token}` link, or `None` when
-/// the link is longer than [`FOOTER_LINK_MAX`] (it does not fit; the quick reply still does).
-pub fn footer(unsubscribe_link: &str) -> Option<String> {
-    (unsubscribe_link.chars().count() <= FOOTER_LINK_MAX)
-        .then(|| format!("{FOOTER_PREFIX}{unsubscribe_link}"))
-}
 
 /// The fields a compose request may hold.
 const DRAFT_FIELDS: &[&str] = &["text", "buttons", "send_at", "audience"];
@@ -199,9 +182,9 @@ fn parse_text(value: Option<&Value>, max: usize, with_buttons: bool) -> Result<S
     };
     let too_long = || {
         let why = if with_buttons {
-            "with buttons (Meta's button template holds 640, less qchat's unsubscribe footer)"
+            "with buttons (Meta's button template holds 640, less room for qchat's unsubscribe footer)"
         } else {
-            "(Meta's limit of 2000, less qchat's unsubscribe footer)"
+            "(Meta's limit of 2000, less room for qchat's unsubscribe footer)"
         };
         DraftError::rule(
             "text_too_long",
@@ -268,9 +251,20 @@ fn parse_buttons(value: Option<&Value>) -> Result<Vec<UrlButton>, DraftError> {
                 }
                 Some(_) => return Err(DraftError::wrong_type("a button's title", "a string")),
             };
-            let title = crate::text::display_name(title, BUTTON_TITLE_MAX).map_err(|p| {
-                DraftError::rule("invalid_button_title", format!("each button's title {p}"))
-            })?;
+            let title = crate::text::display_name(title, BUTTON_TITLE_MAX)
+                .map_err(|p| {
+                    DraftError::rule("invalid_button_title", format!("each button's title {p}"))
+                })
+                .and_then(|t| {
+                    (utf16_len(&t) <= BUTTON_TITLE_MAX).then_some(t).ok_or_else(|| {
+                        DraftError::rule(
+                            "invalid_button_title",
+                            format!(
+                                "each button's title must be at most {BUTTON_TITLE_MAX} characters; an emoji may count as two"
+                            ),
+                        )
+                    })
+                })?;
             let url = match field(b, "url") {
                 Some(Value::String(s)) => parse_button_url(s)?,
                 None => {
@@ -382,11 +376,7 @@ pub fn parse_draft(body: &[u8], now: Timestamp) -> Result<Draft, DraftError> {
     let value = body_object(body)?;
     let map = object(&value, "the request body", DRAFT_FIELDS)?;
     let buttons = parse_buttons(field(map, "buttons"))?;
-    let max = if buttons.is_empty() {
-        MAX_TEXT_CHARS
-    } else {
-        MAX_TEXT_CHARS_WITH_BUTTONS
-    };
+    let max = max_text_units(!buttons.is_empty());
     let text = parse_text(field(map, "text"), max, !buttons.is_empty())?;
     let send_at = parse_send_at(field(map, "send_at"), now)?;
     let audience = parse_audience(field(map, "audience"))?;
@@ -434,15 +424,11 @@ mod tests {
     }
 
     #[test]
-    fn the_limits_follow_from_metas_and_the_footer() {
-        assert_eq!(FOOTER_MAX_CHARS, 143);
-        assert_eq!(MAX_TEXT_CHARS, 2000 - 143);
-        assert_eq!(MAX_TEXT_CHARS_WITH_BUTTONS, 640 - 143);
-        let link = format!("https://qchat.example/u/{}", "t".repeat(55));
-        let f = footer(&link).expect("fits");
-        assert!(f.starts_with(FOOTER_PREFIX) && f.ends_with(&link));
-        assert!(f.chars().count() <= FOOTER_MAX_CHARS);
-        assert_eq!(footer(&"x".repeat(FOOTER_LINK_MAX + 1)), None);
+    fn the_limits_leave_the_senders_footer_room_within_metas() {
+        use crate::broadcast::sender::FOOTER_RESERVE;
+        use crate::messenger::{BUTTON_TEXT_MAX, TEXT_MAX};
+        assert_eq!(max_text_units(false) + FOOTER_RESERVE, TEXT_MAX);
+        assert_eq!(max_text_units(true) + FOOTER_RESERVE, BUTTON_TEXT_MAX);
     }
 
     #[test]
@@ -474,18 +460,30 @@ mod tests {
 
     #[test]
     fn text_length_is_counted_as_meta_counts_it() {
-        assert!(parse(&serde_json::json!({ "text": "é".repeat(MAX_TEXT_CHARS) })).is_ok());
+        assert!(parse(&serde_json::json!({ "text": "é".repeat(max_text_units(false)) })).is_ok());
         let (status, code, _) =
-            refused(&serde_json::json!({ "text": "é".repeat(MAX_TEXT_CHARS + 1) }));
+            refused(&serde_json::json!({ "text": "é".repeat(max_text_units(false) + 1) }));
         assert_eq!((status, code), (422, "text_too_long"));
         // Each of these emoji is two UTF-16 units.
         let (_, code, _) =
-            refused(&serde_json::json!({ "text": "🥐".repeat(MAX_TEXT_CHARS / 2 + 1) }));
+            refused(&serde_json::json!({ "text": "🥐".repeat(max_text_units(false) / 2 + 1) }));
         assert_eq!(code, "text_too_long");
         let with_button = |n: usize| serde_json::json!({ "text": "a".repeat(n), "buttons": [{ "title": "Go", "url": "https://a.example" }] });
-        assert!(parse(&with_button(MAX_TEXT_CHARS_WITH_BUTTONS)).is_ok());
+        assert!(parse(&with_button(max_text_units(true))).is_ok());
+        let title = |t: &str| {
+            parse(&serde_json::json!({ "text": "x", "buttons": [{ "title": t, "url": "https://a.example" }] }))
+                .map(|d| d.buttons[0].title.clone())
+        };
         assert_eq!(
-            refused(&with_button(MAX_TEXT_CHARS_WITH_BUTTONS + 1)).1,
+            title(&"🥐".repeat(10)).as_deref(),
+            Ok("🥐".repeat(10).as_str())
+        );
+        assert_eq!(
+            title(&"🥐".repeat(11)).map_err(|e| e.code),
+            Err("invalid_button_title")
+        );
+        assert_eq!(
+            refused(&with_button(max_text_units(true) + 1)).1,
             "text_too_long"
         );
     }
