@@ -28,6 +28,7 @@ pub async fn dispatch(app: &App, req: Request) -> Response {
             Function::Account => qchat_account::handle(app, req).await,
             Function::Webhook => qchat_webhook::handle(app, req).await,
             Function::Optin => qchat_optin::handle(app, req).await,
+            Function::Broadcast => qchat_broadcast::handle(app, req).await,
         },
         Matched::WrongMethod => {
             finish(routes::method_not_allowed(req.uri().path()).into_response())

@@ -1,9 +1,9 @@
 //! What EventBridge schedules and the table's stream do in AWS, done locally on timers: notify's tick
-//! (fan-out jobs, then the due outbox) every two seconds, and a Messenger reply sender that runs
-//! continuously, as the stream does in AWS.
+//! (fan-out jobs, then the due outbox) and the broadcast runner (due broadcasts), each every two
+//! seconds, and a Messenger reply sender that runs continuously, as the stream does in AWS.
 //!
-//! Each runs in a loop of its own, so a long run of one (a large fan-out) never delays another; one more
-//! handler is one more loop joined in [`run`].
+//! Each runs in a loop of its own, so a long run of one (a large fan-out or broadcast) never delays
+//! another; one more handler is one more loop joined in [`run`].
 
 use std::time::Duration;
 
@@ -21,7 +21,20 @@ const REPLY_POLL: Duration = Duration::from_millis(50);
 pub const REPLY_CONCURRENCY: usize = 32;
 
 pub async fn run(app: App) {
-    tokio::join!(notify_tick(app.clone()), replies(app));
+    tokio::join!(notify_tick(app.clone()), broadcasts(app.clone()), replies(app));
+}
+
+async fn broadcasts(app: App) {
+    let runner = format!("local-{}", app.ids.new_id());
+    let mut interval = tokio::time::interval(TICK);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let deadline = app.clock.now().plus_secs(TICK_BUDGET_SECS);
+        if let Err(e) = qchat_broadcast::run_due(&app, &runner, deadline).await {
+            tracing::warn!(error = %e, "broadcast run failed; retrying next tick");
+        }
+    }
 }
 
 async fn notify_tick(app: App) {

@@ -375,6 +375,10 @@ pub const PAGE: ItemType = ItemType {
             "active, or stopped (token/permission error or policy block)",
         ),
         technical("stopped_reason", "why sending stopped, if it did"),
+        technical(
+            "broadcast_rate",
+            "the page's broadcast pace in messages per second (absent: the default)",
+        ),
     ],
 };
 
@@ -515,6 +519,17 @@ pub const LEAD: ItemType = ItemType {
         technical(
             "linked_from",
             "the checkbox-plugin lead (opaque id) merged into this one, so erasure and export find it",
+        ),
+        technical(
+            "marketing_last_sent_at",
+            "when a broadcast last used the marketing-messages token (ms): Meta allows one per 48 hours",
+        ),
+        attr(
+            "optin_ref",
+            Category::Identifier,
+            true,
+            Protection::BlindIndex,
+            "the opt-in `ref` the person subscribed through, to broadcast to the leads of one campaign",
         ),
     ],
 };
@@ -741,6 +756,101 @@ pub const AUDIT_ENTRY: ItemType = ItemType {
     ],
 };
 
+/// A broadcast: one message an account holder sends to a page's leads, its state and counts.
+pub const BROADCAST: ItemType = ItemType {
+    name: "broadcast",
+    description: "A broadcast composed for one page: its message (sealed), when and to whom, its state and \
+                  counts per outcome. Kept while its page is connected.",
+    key_shape: "pk = BCASTS#<page id>, sk = B#<broadcast id (creation time, 13 digits, then a random id)>",
+    retention: Retention::WhileOwnerExists,
+    attributes: &[
+        technical(
+            "account_id",
+            "the account that composed it (opaque id; its key seals the content)",
+        ),
+        attr(
+            "content",
+            Category::Content,
+            true,
+            Protection::Encrypted,
+            "the text, the URL buttons and the audience's opt-in refs, as composed",
+        ),
+        technical(
+            "subscribed_since",
+            "audience filter: only leads subscribed since then (ms)",
+        ),
+        technical(
+            "state",
+            "scheduled, sending, paused, done, cancelled or failed",
+        ),
+        technical("send_at", "when sending starts (ms)"),
+        technical("created", "when it was composed (ms)"),
+        technical("started_at", "when the first message went out (ms)"),
+        technical("ended_at", "when it finished, was cancelled or failed (ms)"),
+        technical(
+            "counts",
+            "how many leads were sent to, skipped (by reason), failed (by class) or are unknown",
+        ),
+        technical(
+            "progress",
+            "where the sender resumes in the page's subscribed leads (store keys: opaque ids)",
+        ),
+        technical(
+            "steps",
+            "how many batches were counted (so a batch re-run after a crash is not counted twice)",
+        ),
+        technical("job_id", "the job that sends it"),
+        technical(
+            "pause_reason",
+            "why it is paused or failed (e.g. page_stopped)",
+        ),
+        technical("paused_at", "when it was paused (ms)"),
+    ],
+};
+
+/// One (broadcast, lead) delivery: claimed before the Send API call, its outcome written after.
+pub const DELIVERY: ItemType = ItemType {
+    name: "delivery",
+    description: "That a broadcast's message was (or was about to be) sent to one lead, and what came of it: \
+                  the claim written before the Send API call makes each broadcast reach a lead at most once. \
+                  Expires 30 days after it is written.",
+    key_shape: "pk = BDELIV#<page id>#<broadcast id>, sk = LEAD#<lead id>",
+    retention: Retention::Expires {
+        seconds: 30 * DAY_SECS,
+    },
+    attributes: &[
+        technical(
+            "state",
+            "claimed (being sent), sent, skipped, failed, or unknown (claimed, outcome lost)",
+        ),
+        technical(
+            "outcome",
+            "the skip reason or failure class (unreachable, rate_limited, …)",
+        ),
+        technical(
+            "via",
+            "update (24-hour window) or token (marketing message)",
+        ),
+        technical("message_id", "Meta's id of the sent message"),
+        technical("step", "the sender's batch that counted it"),
+        technical("claimed_at", "when the claim was written (ms)"),
+        technical("at", "when the outcome was recorded (ms)"),
+    ],
+};
+
+/// The send pace of a page, shared by all its broadcasts and runners.
+pub const PACE: ItemType = ItemType {
+    name: "pace",
+    description: "When a page may send its next broadcast message: reserved in batches by conditional writes, \
+                  so two broadcasts or runners of one page never exceed its rate together. Not personal.",
+    key_shape: "pk = PACE#<page id>, sk = PACE",
+    retention: Retention::WhileOwnerExists,
+    attributes: &[technical(
+        "next_free_at",
+        "the first time not yet reserved (ms)",
+    )],
+};
+
 /// Every item type the product stores. Add a type here before writing it.
 pub const ITEM_TYPES: &[&ItemType] = &[
     &DATA_KEY,
@@ -764,6 +874,9 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &MAIL_THROTTLE,
     &MAIL_SUPPRESSION,
     &AUDIT_ENTRY,
+    &BROADCAST,
+    &DELIVERY,
+    &PACE,
 ];
 
 /// Item types that exist only so the conformance suites can exercise the store; never in production data.

@@ -1,7 +1,8 @@
 //! The route table: every HTTP route, the function and handler that serve it, and the body it takes.
 //!
 //! Declared once. Each function's router resolves requests through it and dispatches with an exhaustive
-//! `match` on its own handler enum ([`AccountRoute`], [`WebhookRoute`], [`OptinRoute`]), so a handler
+//! `match` on its own handler enum ([`AccountRoute`], [`WebhookRoute`], [`OptinRoute`],
+//! [`BroadcastRoute`]), so a handler
 //! without an arm does not compile; a test checks that every handler has exactly one route. The local
 //! server mounts the same table, and a test checks that `template.yaml` declares exactly these routes on
 //! exactly these functions.
@@ -19,6 +20,7 @@ pub enum Function {
     Account,
     Webhook,
     Optin,
+    Broadcast,
 }
 
 impl Function {
@@ -28,6 +30,7 @@ impl Function {
             Self::Account => "account",
             Self::Webhook => "webhook",
             Self::Optin => "optin",
+            Self::Broadcast => "broadcast",
         }
     }
 }
@@ -90,12 +93,26 @@ handlers!(
     }
 );
 
+handlers!(
+    /// The broadcast function's handlers.
+    BroadcastRoute {
+        CreateBroadcast,
+        ListBroadcasts,
+        GetBroadcast,
+        CancelBroadcast,
+        PreviewBroadcast,
+        PreviewDraft,
+        SetPageRate,
+    }
+);
+
 /// Which function serves a route and which of its handlers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Handler {
     Account(AccountRoute),
     Webhook(WebhookRoute),
     Optin(OptinRoute),
+    Broadcast(BroadcastRoute),
 }
 
 impl Handler {
@@ -104,6 +121,7 @@ impl Handler {
             Self::Account(_) => Function::Account,
             Self::Webhook(_) => Function::Webhook,
             Self::Optin(_) => Function::Optin,
+            Self::Broadcast(_) => Function::Broadcast,
         }
     }
 }
@@ -139,6 +157,16 @@ impl Handlers for OptinRoute {
     fn of(handler: Handler) -> Option<Self> {
         match handler {
             Handler::Optin(h) => Some(h),
+            _ => None,
+        }
+    }
+}
+
+impl Handlers for BroadcastRoute {
+    const FUNCTION: Function = Function::Broadcast;
+    fn of(handler: Handler) -> Option<Self> {
+        match handler {
+            Handler::Broadcast(h) => Some(h),
             _ => None,
         }
     }
@@ -200,6 +228,20 @@ const fn optin(method: &'static str, path: &'static str, h: OptinRoute, body: Bo
     }
 }
 
+const fn broadcast(
+    method: &'static str,
+    path: &'static str,
+    h: BroadcastRoute,
+    body: Body,
+) -> Route {
+    Route {
+        method,
+        path,
+        handler: Handler::Broadcast(h),
+        body,
+    }
+}
+
 use Body::{Form, JsonObject, Raw};
 
 /// Every route of the product.
@@ -235,6 +277,13 @@ pub const ROUTES: &[Route] = &[
     optin("GET", "/api/pages/{page_id}/leads", OptinRoute::ListLeads, Body::None),
     optin("GET", "/api/pages/{page_id}/leads/{lead_id}", OptinRoute::GetLead, Body::None),
     optin("POST", "/api/pages/{page_id}/leads/{lead_id}/unsubscribe", OptinRoute::UnsubscribeLead, Body::None),
+    broadcast("POST", "/api/pages/{page_id}/broadcasts", BroadcastRoute::CreateBroadcast, JsonObject),
+    broadcast("GET", "/api/pages/{page_id}/broadcasts", BroadcastRoute::ListBroadcasts, Body::None),
+    broadcast("GET", "/api/pages/{page_id}/broadcasts/{broadcast_id}", BroadcastRoute::GetBroadcast, Body::None),
+    broadcast("POST", "/api/pages/{page_id}/broadcasts/{broadcast_id}/cancel", BroadcastRoute::CancelBroadcast, Body::None),
+    broadcast("GET", "/api/pages/{page_id}/broadcasts/{broadcast_id}/preview", BroadcastRoute::PreviewBroadcast, Body::None),
+    broadcast("POST", "/api/pages/{page_id}/broadcasts/preview", BroadcastRoute::PreviewDraft, JsonObject),
+    broadcast("PATCH", "/api/pages/{page_id}", BroadcastRoute::SetPageRate, JsonObject),
 ];
 
 /// The result of matching a request against the table.
@@ -456,6 +505,35 @@ mod tests {
     }
 
     #[test]
+    fn a_draft_preview_is_its_own_route_and_a_page_path_is_served_by_two_functions() {
+        let handler = |method, path| match find(ROUTES, method, path) {
+            Matched::Route(r, _) => r.handler,
+            other => panic!("{method} {path}: {other:?}"),
+        };
+        assert_eq!(
+            handler("POST", "/api/pages/1/broadcasts/preview"),
+            Handler::Broadcast(BroadcastRoute::PreviewDraft)
+        );
+        // A GET of that path names a broadcast called "preview" (none is: 404 from the handler).
+        assert_eq!(
+            handler("GET", "/api/pages/1/broadcasts/preview"),
+            Handler::Broadcast(BroadcastRoute::GetBroadcast)
+        );
+        assert_eq!(
+            handler("PATCH", "/api/pages/1"),
+            Handler::Broadcast(BroadcastRoute::SetPageRate)
+        );
+        assert_eq!(
+            handler("DELETE", "/api/pages/1"),
+            Handler::Account(AccountRoute::DisconnectPage)
+        );
+        assert_eq!(
+            allowed_methods(ROUTES, "/api/pages/1/broadcasts/b1"),
+            ["GET", "HEAD"]
+        );
+    }
+
+    #[test]
     fn a_parameter_that_is_not_utf8_still_finds_its_route() {
         match find(ROUTES, "GET", "/u/%ff%fe%fd") {
             Matched::Route(r, p) => {
@@ -488,7 +566,7 @@ mod tests {
             ("GET", "/api/sessions", "DELETE, POST"),
             ("GET", "/api/sessions/current", "DELETE"),
             ("PUT", "/api/pages", "GET, HEAD, POST"),
-            ("GET", "/api/pages/123", "DELETE"),
+            ("GET", "/api/pages/123", "DELETE, PATCH"),
             ("DELETE", "/webhook", "GET, HEAD, POST"),
             ("PUT", "/u/some-token", "GET, HEAD, POST"),
             ("POST", "/api/pages/1/leads", "GET, HEAD"),
@@ -515,6 +593,7 @@ mod tests {
                 .path
                 .replace("{page_id}", "1")
                 .replace("{lead_id}", "l1")
+                .replace("{broadcast_id}", "b1")
                 .replace("{token}", "t");
             let allowed = allowed_methods(ROUTES, &sample);
             assert!(allowed.contains(&r.method), "{} {}", r.method, r.path);
@@ -564,7 +643,8 @@ mod tests {
             .iter()
             .map(|h| Handler::Account(*h))
             .chain(WebhookRoute::ALL.iter().map(|h| Handler::Webhook(*h)))
-            .chain(OptinRoute::ALL.iter().map(|h| Handler::Optin(*h)));
+            .chain(OptinRoute::ALL.iter().map(|h| Handler::Optin(*h)))
+            .chain(BroadcastRoute::ALL.iter().map(|h| Handler::Broadcast(*h)));
         let mut count = 0;
         for handler in handlers {
             count += 1;

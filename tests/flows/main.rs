@@ -1,5 +1,5 @@
-//! Black-box flows of the account function: every route driven through `qchat_local::dispatch`, which
-//! routes a request exactly like API Gateway, once on the embedded backends (SQLite, local keyring, file
+//! Black-box flows of the account and broadcast functions: every route driven through
+//! `qchat_local::dispatch`, which routes a request exactly like API Gateway, once on the embedded backends (SQLite, local keyring, file
 //! outboxes) and once on the AWS backends (DynamoDB, KMS, SES on the moto emulator).
 //!
 //! Each case is a plain `async fn(Backend)` in its module, listed once below; test names read
@@ -10,6 +10,7 @@
 
 mod helpers;
 
+mod broadcast;
 mod input;
 mod lockout;
 mod pages;
@@ -87,6 +88,14 @@ macro_rules! flows {
                 trust::a_password_reset_answers_alike_for_any_address_and_its_link_works_once_and_ends_every_session,
                 trust::an_account_cannot_take_the_operator_role_by_typing_its_address,
                 trust::the_proven_operator_acts_and_every_action_is_in_the_audit_trail,
+                broadcast::a_composed_broadcast_is_scheduled_and_shown_with_its_content_and_zero_counts,
+                broadcast::every_invalid_compose_request_is_refused_with_its_rule_and_without_echo,
+                broadcast::another_account_gets_the_same_404_as_for_a_page_or_broadcast_that_does_not_exist,
+                broadcast::the_list_is_newest_first_and_pages_with_a_cursor,
+                broadcast::a_cancelled_broadcast_sends_nothing_and_cannot_be_cancelled_again,
+                broadcast::a_preview_counts_who_would_get_it_now_and_why_the_others_would_not,
+                broadcast::the_page_rate_is_20_until_set_and_only_1_to_250_is_accepted,
+                broadcast::a_scheduled_broadcast_is_sent_by_the_runner_to_each_subscribed_person_once,
             );
         }
     };

@@ -438,7 +438,12 @@ pub async fn an_unknown_route_is_404_and_a_known_route_with_another_method_405(b
         (Method::PUT, "/api/account", "GET, HEAD, PATCH"),
         (Method::GET, "/api/sessions", "DELETE, POST"),
         (Method::POST, "/privacy", "GET, HEAD"),
-        (Method::GET, "/api/pages/123", "DELETE"),
+        (Method::GET, "/api/pages/123", "DELETE, PATCH"),
+        (
+            Method::DELETE,
+            "/api/pages/123/broadcasts",
+            "GET, HEAD, POST",
+        ),
         (Method::OPTIONS, "/api/policies/current", "GET, HEAD"),
         (Method::DELETE, "/webhook", "GET, HEAD, POST"),
         (Method::PUT, "/u/some-token", "GET, HEAD, POST"),

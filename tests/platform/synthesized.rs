@@ -228,7 +228,14 @@ fn every_schedule_is_named_after_its_stack() {
 
 /// The binaries that call Graph with `appsecret_proof`, or check Meta's signatures: they need the app
 /// secret. (A new Graph-calling function is added here.)
-const GRAPH_BINARIES: &[&str] = &["account", "notify", "webhook"];
+const GRAPH_BINARIES: &[&str] = &["account", "notify", "webhook", "broadcast"];
+/// Functions that run a Graph-calling binary but never call Meta: the broadcast routes (the same binary
+/// as the runner, which sends) read and write the store only.
+const NEVER_CALL_GRAPH: &[&str] = &["BroadcastFunction"];
+
+fn calls_graph(function: &str) -> bool {
+    GRAPH_BINARIES.contains(&binary(function)) && !NEVER_CALL_GRAPH.contains(&function)
+}
 
 /// Whether a function can get the app secret: as a variable (resolved at deploy time), or by a role
 /// allowed to read the secret named by `MetaSecretName` at run time.
@@ -248,12 +255,12 @@ fn every_function_that_calls_graph_or_checks_meta_signatures_gets_the_app_secret
     let all = functions();
     assert!(
         all.iter()
-            .any(|(f, _)| !GRAPH_BINARIES.contains(&binary(f)))
+            .any(|(f, _)| !calls_graph(f))
     );
     for (function, _) in all {
         assert_eq!(
             gets_the_app_secret(function),
-            GRAPH_BINARIES.contains(&binary(function)),
+            calls_graph(function),
             "{function} ({}) gets the app secret only if it calls Graph",
             binary(function)
         );
@@ -271,7 +278,7 @@ fn the_graph_api_version_is_a_parameter_given_to_every_graph_caller() {
     );
     for (function, _) in functions() {
         let b = binary(function);
-        if b != "webhook" && GRAPH_BINARIES.contains(&b) {
+        if b != "webhook" && calls_graph(function) {
             assert_eq!(
                 env(function)[vars::GRAPH_VERSION],
                 json!({ "Ref": "GraphApiVersion" }),

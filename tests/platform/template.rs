@@ -134,8 +134,8 @@ fn function_ids(t: &str) -> Vec<String> {
 fn every_function_that_needs_metas_secrets_reads_them_at_run_time_and_no_other_does() {
     // The app secret signs `appsecret_proof` on every Graph API call ("Require App Secret" refuses calls
     // without it) and checks webhook signatures; the verify token answers Meta's handshake. account
-    // verifies page tokens with Graph, notify sends Messenger replies, webhook checks Meta's signatures;
-    // optin never talks to Meta. They get the secret's ARN and may read that one secret; no value is in
+    // verifies page tokens with Graph, notify sends Messenger replies, webhook checks Meta's signatures,
+    // broadcast sends with the Send API; optin never talks to Meta. They get the secret's ARN and may read that one secret; no value is in
     // the template or an environment variable (readable with lambda:GetFunctionConfiguration, and never
     // updated by a rotation).
     const NEEDS_SECRET: &[&str] = &[
@@ -143,6 +143,7 @@ fn every_function_that_needs_metas_secrets_reads_them_at_run_time_and_no_other_d
         "NotifyFunction",
         "NotifySweepFunction",
         "WebhookFunction",
+        "BroadcastRunnerFunction",
     ];
     let t = template();
     let functions = function_ids(&t);
@@ -249,7 +250,7 @@ fn every_route_in_the_route_table_is_an_http_api_event_of_its_function_and_nothi
 #[test]
 fn every_function_builds_its_own_binary_with_cargo_lambda() {
     let t = template();
-    for name in ["account", "notify", "webhook", "optin"] {
+    for name in ["account", "notify", "webhook", "optin", "broadcast"] {
         let logical = format!("  {}{}Function:", name[..1].to_uppercase(), &name[1..]);
         let function = block(&t, &logical).join("\n");
         assert!(
@@ -292,5 +293,40 @@ fn notify_consumes_only_outbox_inserts_from_the_stream_and_sweeps_on_a_schedule(
     assert!(sweep.contains("Type: ScheduleV2") && sweep.contains("rate(1 minute)"));
     for f in ["  NotifyFunction:", "  NotifySweepFunction:"] {
         assert!(block(&t, f).join("\n").contains("ses:SendEmail"), "{f}");
+    }
+}
+
+#[test]
+fn broadcast_runs_every_minute_with_least_privilege() {
+    let t = template();
+    let routes = block(&t, "  BroadcastFunction:").join("\n");
+    let runner = block(&t, "  BroadcastRunnerFunction:").join("\n");
+    assert!(runner.contains("Binary: broadcast") && routes.contains("Binary: broadcast"));
+    assert!(runner.contains("Type: ScheduleV2") && runner.contains("rate(1 minute)"));
+    assert!(!routes.contains("Type: ScheduleV2"), "the routes' function is not scheduled");
+    for (function, sends) in [(&routes, false), (&runner, true)] {
+        let policies = block(function, "Policies:");
+        // Every action granted, as written after `Action:` or in its list.
+        let actions: Vec<&str> = policies
+            .iter()
+            .map(|l| l.trim())
+            .filter_map(|l| l.strip_prefix("Action: ").or_else(|| l.strip_prefix("- ")))
+            .filter(|a| a.contains(':') && !a.contains(' '))
+            .collect();
+        // Sealing uses the account's existing data key: opening it is the only KMS call.
+        assert!(actions.contains(&"kms:Decrypt"), "{actions:?}");
+        for action in &actions {
+            let allowed = matches!(
+                *action,
+                "kms:Decrypt"
+                    | "dynamodb:GetItem"
+                    | "dynamodb:PutItem"
+                    | "dynamodb:DeleteItem"
+                    | "dynamodb:ConditionCheckItem"
+                    | "dynamodb:Query"
+            ) || (sends && *action == "secretsmanager:GetSecretValue");
+            assert!(allowed, "broadcast is granted only what it uses, not {action}");
+        }
+        assert!(!function.contains("Type: DynamoDB"), "no stream");
     }
 }

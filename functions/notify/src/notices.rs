@@ -241,7 +241,8 @@ pub fn page_sending_stopped(base: &str, page_id: &str, reason: &str) -> Rendered
         format!(
             "qchat stopped sending Messenger messages for your Facebook Page {page_id}: {}.\n\n\
              Nothing more is sent for this page until you give it a new page access token \
-             (PUT /api/pages/{page_id}/access-token), which keeps its leads.",
+             (PUT /api/pages/{page_id}/access-token), which keeps its leads. Its broadcasts are \
+             paused meanwhile and carry on where they stopped once sending resumes.",
             stop_reason(reason)
         ),
         base,

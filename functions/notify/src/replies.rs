@@ -260,6 +260,7 @@ async fn open_message(
         recipient,
         messaging_type: MessagingType::Response,
         text,
+        buttons: Vec::new(),
         quick_replies,
         metadata: Some(format!("qchat.reply.{reply_id}")),
     })

@@ -460,9 +460,25 @@ impl Step<'_> {
         }
     }
 
-    /// The item of a new lead: [`Self::fresh_item`], and when the person wrote, `last_message_at`.
+    /// The opt-in `ref` this event carries (Get Started, a referral, a plugin opt-in), blind-indexed on
+    /// the lead as `optin_ref`, so a broadcast can be sent to the leads of one campaign.
+    fn with_optin_ref(&self, batch: &Batch<'_>, item: Item) -> Result<Item, ProcessError> {
+        let r = match &self.ev.kind {
+            Kind::Postback {
+                referral: Some(r), ..
+            }
+            | Kind::Referral { referral: Some(r) }
+            | Kind::PluginOptIn { referral: Some(r) } => r,
+            _ => return Ok(item),
+        };
+        let index = qchat_shared::broadcast::optin_ref_index(&batch.indexer, &self.page.id, r);
+        Ok(item.blind_index("optin_ref", &index)?)
+    }
+
+    /// The item of a new lead: [`Self::fresh_item`] with the opt-in ref, and when the person wrote,
+    /// `last_message_at`.
     fn new_item(&self, batch: &Batch<'_>) -> Result<Item, ProcessError> {
-        let item = self.fresh_item(batch)?;
+        let item = self.with_optin_ref(batch, self.fresh_item(batch)?)?;
         if !self.is_from_person() {
             return Ok(item);
         }
@@ -496,7 +512,9 @@ impl Step<'_> {
         lead: Option<&Lead>,
         item: Item,
     ) -> Result<(Vec<WriteOp>, Item, UnsubscribeToken), ProcessError> {
-        let token = UnsubscribeToken::generate(batch.now);
+        // Derived, not random: a broadcast can then put the link in its footer without storing it.
+        let token =
+            UnsubscribeToken::derive(&batch.indexer, &self.page.id, self.lead_id, batch.now);
         let hash = token.hash();
         let link = Item::new(&UNSUBSCRIBE_LINK, unsubscribe_key(&hash))
             .plain("page_id", Value::S(self.page.id.as_str().to_owned()))?
@@ -550,7 +568,7 @@ impl Step<'_> {
                 (ops, link_ops, token)
             }
             Some(lead) => {
-                let item = extra(self.touched(batch, lead)?)?;
+                let item = extra(self.with_optin_ref(batch, self.touched(batch, lead)?)?)?;
                 let (link_ops, item, token) = self.link(batch, Some(lead), item)?;
                 let ops = leads::ops::transition_ops(lead, item, LeadStatus::Subscribed, event)?.0;
                 (ops, link_ops, token)

@@ -7,7 +7,7 @@ pub const CONSENT_YES: &str = "QCHAT_CONSENT_YES";
 /// Payload of the "No" quick reply of the consent question.
 pub const CONSENT_NO: &str = "QCHAT_CONSENT_NO";
 /// Payload of the unsubscribe quick reply or postback.
-pub const UNSUBSCRIBE: &str = "QCHAT_UNSUBSCRIBE";
+pub const UNSUBSCRIBE: &str = qchat_shared::broadcast::sender::UNSUBSCRIBE_PAYLOAD;
 
 /// What the person asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! One-click unsubscribe tokens for `/u/{token}` links: the time the token was made, then 256 random
-//! bits; stored only as its stamped SHA-256. The token names nothing personal; its item points to the
+//! bits (or, for links made since broadcasts, 256 bits of a keyed HMAC: see [`UnsubscribeToken::derive`]); stored only as its stamped SHA-256. The token names nothing personal; its item points to the
 //! page and lead.
 //!
 //! Why the time comes first: the link item's key is made from the stamped hash, so new links sort by
@@ -10,9 +10,12 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::clock::Timestamp;
-use crate::crypto::OneWayHash;
+use crate::crypto::{BlindIndexer, OneWayHash};
+use crate::domain::{LeadId, PageId};
 use crate::store::ItemKey;
 
+/// Blind-index purpose of derived unsubscribe tokens.
+const DERIVE_PURPOSE: &str = "unsubscribe_link";
 /// Lowercase hex digits of the time stamp (epoch milliseconds; enough until the year 10889).
 const STAMP_LEN: usize = 12;
 /// Base64url characters of 256 random bits.
@@ -30,6 +33,42 @@ impl UnsubscribeToken {
         let stamp = u64::try_from(now.millis()).unwrap_or(0);
         Self(SecretString::from(format!("{stamp:012x}{random}")))
     }
+    /// A token the sender can make again without storing it: the time stamp, then a keyed HMAC (under
+    /// the system blind-index key) of the page, the lead and the stamp — 256 bits no one without the
+    /// key can compute. The store keeps only its hash, as for any token; a broadcast message puts the
+    /// lead's link in its footer by deriving it again ([`Self::rederive`]).
+    pub fn derive(indexer: &BlindIndexer, page: &PageId, lead: &LeadId, now: Timestamp) -> Self {
+        let stamp = format!("{:012x}", u64::try_from(now.millis()).unwrap_or(0));
+        Self::derived(indexer, page, lead, &stamp)
+    }
+
+    fn derived(indexer: &BlindIndexer, page: &PageId, lead: &LeadId, stamp: &str) -> Self {
+        let input = format!("{}\u{0}{}\u{0}{stamp}", page.as_str(), lead.as_str());
+        let mac = indexer.index(DERIVE_PURPOSE, input.as_bytes());
+        Self(SecretString::from(format!("{stamp}{}", mac.as_str())))
+    }
+
+    /// The token whose stored hash (the lead's `unsubscribe_hash`) is `stored`, if it was made by
+    /// [`Self::derive`] for this page and lead (a random token of older links cannot be made again).
+    pub fn rederive(
+        indexer: &BlindIndexer,
+        page: &PageId,
+        lead: &LeadId,
+        stored: &str,
+    ) -> Option<Self> {
+        let (stamp, _) = stored.split_once('.')?;
+        if stamp.len() != STAMP_LEN
+            || !stamp
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return None;
+        }
+        let token = Self::derived(indexer, page, lead, stamp);
+        crate::crypto::constant_time_eq(token.hash().as_str().as_bytes(), stored.as_bytes())
+            .then_some(token)
+    }
+
     /// Accepts a token from a URL; `None` if it cannot be one of ours.
     pub fn parse(raw: &str) -> Option<Self> {
         let random = match raw.len() {
@@ -99,6 +138,31 @@ mod tests {
         assert_eq!(
             token.hash().as_str(),
             OneWayHash::sha256_of(legacy.as_bytes()).as_str()
+        );
+    }
+
+    #[test]
+    fn a_derived_token_is_made_again_from_its_hash_for_its_lead_only() {
+        let indexer = BlindIndexer::new(&crate::crypto::DataKey::from_bytes([7; 32]));
+        let page = PageId::parse("1234567890").expect("page");
+        let lead = LeadId::parse("lead-a").expect("lead");
+        let other = LeadId::parse("lead-b").expect("lead");
+        let token = UnsubscribeToken::derive(
+            &indexer,
+            &page,
+            &lead,
+            Timestamp::from_millis(1_800_000_000_000),
+        );
+        assert_eq!(token.expose().len(), STAMP_LEN + RANDOM_LEN);
+        let parsed = UnsubscribeToken::parse(token.expose()).expect("parses as a link token");
+        let stored = parsed.hash();
+        let again = UnsubscribeToken::rederive(&indexer, &page, &lead, stored.as_str())
+            .expect("derived again");
+        assert_eq!(again.expose(), token.expose());
+        assert!(UnsubscribeToken::rederive(&indexer, &page, &other, stored.as_str()).is_none());
+        let random = UnsubscribeToken::generate(Timestamp::from_millis(1_800_000_000_000));
+        assert!(
+            UnsubscribeToken::rederive(&indexer, &page, &lead, random.hash().as_str()).is_none()
         );
     }
 

@@ -80,6 +80,7 @@ fn rich(recipient: Recipient, messaging_type: MessagingType) -> OutgoingMessage 
         recipient,
         messaging_type,
         text: "Grüß dich! Möchtest du unseren Newsletter? 📬".to_owned(),
+        buttons: Vec::new(),
         quick_replies: vec![
             QuickReply {
                 title: "Ja, gerne".to_owned(),
@@ -99,6 +100,7 @@ fn plain(text: &str) -> OutgoingMessage {
         recipient: Recipient::Psid(psid()),
         messaging_type: MessagingType::Response,
         text: text.to_owned(),
+        buttons: Vec::new(),
         quick_replies: vec![],
         metadata: None,
     }

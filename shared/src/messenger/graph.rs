@@ -287,11 +287,38 @@ pub enum WireRecipient<'a> {
 
 #[derive(Debug, Serialize)]
 pub(crate) struct WireMessage<'a> {
-    pub text: &'a str,
+    /// A plain text message's text (none with buttons: the template carries it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<WireAttachment<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub quick_replies: Vec<WireQuickReply<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<&'a str>,
+}
+
+/// `{"type": "template", "payload": {"template_type": "button", "text", "buttons"}}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct WireAttachment<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub payload: WireTemplate<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct WireTemplate<'a> {
+    pub template_type: &'static str,
+    pub text: &'a str,
+    pub buttons: Vec<WireButton<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct WireButton<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub url: &'a str,
+    pub title: &'a str,
 }
 
 #[derive(Debug, Serialize)]
@@ -350,7 +377,23 @@ pub(crate) fn body(message: &OutgoingMessage) -> SendBody<'_> {
         recipient: WireRecipient::of(&message.recipient),
         messaging_type: wire_messaging_type(message),
         message: WireMessage {
-            text: &message.text,
+            text: message.buttons.is_empty().then_some(message.text.as_str()),
+            attachment: (!message.buttons.is_empty()).then(|| WireAttachment {
+                kind: "template",
+                payload: WireTemplate {
+                    template_type: "button",
+                    text: &message.text,
+                    buttons: message
+                        .buttons
+                        .iter()
+                        .map(|b| WireButton {
+                            kind: "web_url",
+                            url: &b.url,
+                            title: &b.title,
+                        })
+                        .collect(),
+                },
+            }),
             quick_replies: message
                 .quick_replies
                 .iter()

@@ -20,7 +20,8 @@ pub use graph::GraphMessenger;
 #[cfg(feature = "local")]
 pub use outbox::OutboxMessenger;
 pub use validate::{
-    METADATA_MAX, PAYLOAD_MAX, QUICK_REPLIES_MAX, TEXT_MAX, TITLE_MAX, broken_rule, validate,
+    BUTTON_TEXT_MAX, BUTTONS_MAX, METADATA_MAX, PAYLOAD_MAX, QUICK_REPLIES_MAX, TEXT_MAX,
+    TITLE_MAX, URL_MAX, broken_rule, validate,
 };
 
 use std::time::Duration;
@@ -52,13 +53,22 @@ pub struct QuickReply {
     pub payload: String,
 }
 
-/// One outgoing text message.
+/// A `web_url` button of the Send API's button template: `title` ≤ 20 characters, an http(s) URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlButton {
+    pub title: String,
+    pub url: String,
+}
+
+/// One outgoing text message; with buttons, sent as the button template (its text < 640 characters).
 #[derive(Debug, Clone)]
 pub struct OutgoingMessage {
     pub recipient: Recipient,
     /// Ignored for a notification-token recipient (the Send API takes none then).
     pub messaging_type: MessagingType,
     pub text: String,
+    /// At most 3; none: a plain text message.
+    pub buttons: Vec<UrlButton>,
     pub quick_replies: Vec<QuickReply>,
     /// Comes back in the echo (< 1000 characters); opaque ids only.
     pub metadata: Option<String>,

@@ -59,10 +59,19 @@ pub struct OutboxLine {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub messaging_type: Option<String>,
     pub text: String,
+    /// The button template's `web_url` buttons, if any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<OutboxButton>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quick_replies: Vec<OutboxQuickReply>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxButton {
+    pub title: String,
+    pub url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,6 +147,14 @@ impl Messenger for OutboxMessenger {
             recipient: WireRecipient::of(&message.recipient).into_owned(),
             messaging_type: wire_messaging_type(message).map(str::to_owned),
             text: message.text.clone(),
+            buttons: message
+                .buttons
+                .iter()
+                .map(|b| OutboxButton {
+                    title: b.title.clone(),
+                    url: b.url.clone(),
+                })
+                .collect(),
             quick_replies: message
                 .quick_replies
                 .iter()
@@ -220,6 +237,7 @@ mod tests {
             recipient: Recipient::Psid(Psid::parse("42").unwrap_or_else(|e| panic!("{e}"))),
             messaging_type: MessagingType::Update,
             text: "Hallo 👋".to_owned(),
+            buttons: Vec::new(),
             quick_replies: vec![QuickReply {
                 title: "Ja".to_owned(),
                 payload: "YES".to_owned(),
@@ -230,6 +248,7 @@ mod tests {
             recipient: Recipient::NotificationToken(
                 NotificationToken::parse("nmt-1").unwrap_or_else(|e| panic!("{e}")),
             ),
+            buttons: Vec::new(),
             quick_replies: vec![],
             metadata: None,
             ..psid.clone()
@@ -311,6 +330,7 @@ mod tests {
                         ),
                         messaging_type: MessagingType::Response,
                         text: format!("writer {w} message {i} {}", "x".repeat(1500)),
+                        buttons: Vec::new(),
                         quick_replies: vec![],
                         metadata: None,
                     };

@@ -14,6 +14,12 @@ pub const QUICK_REPLIES_MAX: usize = 13;
 pub const TITLE_MAX: usize = 20;
 /// Quick-reply `payload`: at most 1000 characters.
 pub const PAYLOAD_MAX: usize = 1000;
+/// The button template's `text`: at most 640 characters.
+pub const BUTTON_TEXT_MAX: usize = 640;
+/// The button template: at most 3 buttons.
+pub const BUTTONS_MAX: usize = 3;
+/// A `web_url` button's URL: qchat's own bound, well within what Meta takes.
+pub const URL_MAX: usize = 2000;
 /// `metadata`: fewer than 1000 characters.
 pub const METADATA_MAX: usize = 999;
 
@@ -28,6 +34,26 @@ pub fn broken_rule(message: &OutgoingMessage) -> Option<&'static str> {
     }
     if units(&message.text) > TEXT_MAX {
         return Some("text must be shorter than 2000 characters");
+    }
+    if !message.buttons.is_empty() && units(&message.text) > BUTTON_TEXT_MAX {
+        return Some("text with buttons must be at most 640 characters");
+    }
+    if message.buttons.len() > BUTTONS_MAX {
+        return Some("at most 3 buttons");
+    }
+    for button in &message.buttons {
+        if button.title.trim().is_empty() || units(&button.title) > TITLE_MAX {
+            return Some("a button title must be 1 to 20 characters");
+        }
+        let url_ok = (button.url.starts_with("https://") || button.url.starts_with("http://"))
+            && button.url.len() <= URL_MAX
+            && !button
+                .url
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace());
+        if !url_ok {
+            return Some("a button URL must be an http(s) URL without spaces");
+        }
     }
     if message.quick_replies.len() > QUICK_REPLIES_MAX {
         return Some("at most 13 quick replies");
@@ -85,6 +111,7 @@ mod tests {
             ),
             messaging_type: MessagingType::Response,
             text: text.to_owned(),
+            buttons: Vec::new(),
             quick_replies: (0..replies)
                 .map(|i| QuickReply {
                     title: title.to_owned(),
