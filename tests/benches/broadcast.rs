@@ -332,9 +332,17 @@ async fn large(n: usize) {
 
 fn main() {
     // `cargo test --benches` runs benches once as tests; only `cargo bench` measures.
-    if !std::env::args().any(|a| a == "--bench") {
+    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|a| a == "--bench") {
         return;
     }
+    // `-- --leads N` sizes the large broadcast (default 100 000).
+    let leads = args
+        .iter()
+        .position(|a| a == "--leads")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -344,6 +352,6 @@ fn main() {
         for rate in [20, 100, 250] {
             sustained(rate).await;
         }
-        large(100_000).await;
+        large(leads).await;
     });
 }

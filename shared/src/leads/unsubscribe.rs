@@ -37,8 +37,22 @@ impl UnsubscribeToken {
     /// the system blind-index key) of the page, the lead and the stamp — 256 bits no one without the
     /// key can compute. The store keeps only its hash, as for any token; a broadcast message puts the
     /// lead's link in its footer by deriving it again ([`Self::rederive`]).
-    pub fn derive(indexer: &BlindIndexer, page: &PageId, lead: &LeadId, now: Timestamp) -> Self {
-        let stamp = format!("{:012x}", u64::try_from(now.millis()).unwrap_or(0));
+    ///
+    /// `previous` is the lead's current `unsubscribe_hash`, if any: a new link is stamped after it, so
+    /// a link made again in the same millisecond is still a new token (and a new key).
+    pub fn derive(
+        indexer: &BlindIndexer,
+        page: &PageId,
+        lead: &LeadId,
+        now: Timestamp,
+        previous: Option<&str>,
+    ) -> Self {
+        let after = previous
+            .and_then(|h| h.split_once('.'))
+            .and_then(|(stamp, _)| u64::from_str_radix(stamp, 16).ok())
+            .map_or(0, |ms| ms + 1);
+        let ms = u64::try_from(now.millis()).unwrap_or(0).max(after);
+        let stamp = format!("{ms:012x}");
         Self::derived(indexer, page, lead, &stamp)
     }
 
@@ -147,11 +161,14 @@ mod tests {
         let page = PageId::parse("1234567890").expect("page");
         let lead = LeadId::parse("lead-a").expect("lead");
         let other = LeadId::parse("lead-b").expect("lead");
-        let token = UnsubscribeToken::derive(
-            &indexer,
-            &page,
-            &lead,
-            Timestamp::from_millis(1_800_000_000_000),
+        let at = Timestamp::from_millis(1_800_000_000_000);
+        let token = UnsubscribeToken::derive(&indexer, &page, &lead, at, None);
+        let next =
+            UnsubscribeToken::derive(&indexer, &page, &lead, at, Some(token.hash().as_str()));
+        assert_ne!(
+            next.expose(),
+            token.expose(),
+            "a link made again at once is a new one"
         );
         assert_eq!(token.expose().len(), STAMP_LEN + RANDOM_LEN);
         let parsed = UnsubscribeToken::parse(token.expose()).expect("parses as a link token");

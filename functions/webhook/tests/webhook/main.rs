@@ -53,7 +53,7 @@ macro_rules! cases {
                 marketing::a_marketing_opt_in_subscribes_a_new_pending_unsubscribed_or_unreachable_lead_with_a_link,
                 marketing::every_opt_out_stops_an_active_marketing_token,
                 marketing::an_opt_out_of_an_unsubscribed_lead_whose_token_is_still_active_stops_it,
-                marketing::the_inventory_declares_no_marketing_frequency_mark,
+                marketing::the_webhook_never_sets_the_marketing_frequency_mark,
                 marketing::a_linked_lead_inherits_the_consent_of_a_marketing_opt_in_or_stop,
                 consent::my_data_replies_with_a_summary_and_delete_my_data_records_the_request,
                 replies::notify_sends_each_queued_reply_once_through_the_messenger,

@@ -507,9 +507,9 @@ pub async fn an_opt_out_of_an_unsubscribed_lead_whose_token_is_still_active_stop
     assert_eq!(t.records(&done).await.len(), 3);
 }
 
-/// The privacy notice is rendered from the inventory: it must not promise the 48 h mark of marketing
-/// messages, which nothing writes yet, and the store refuses the attribute.
-pub async fn the_inventory_declares_no_marketing_frequency_mark(backend: Backend) {
+/// The 48 h mark of marketing messages is declared (the broadcast sender writes it) and the webhook
+/// never sets it: only a broadcast's use of the token does.
+pub async fn the_webhook_never_sets_the_marketing_frequency_mark(backend: Backend) {
     let t = app(backend, "implicit").await;
     let declared: Vec<&str> = qchat_shared::inventory::LEAD
         .attributes
@@ -517,14 +517,11 @@ pub async fn the_inventory_declares_no_marketing_frequency_mark(backend: Backend
         .map(|a| a.name)
         .collect();
     assert!(declared.contains(&"marketing_status"));
-    assert!(!declared.iter().any(|a| a.contains("last_sent")));
+    // The broadcast sender records the 48-hour mark on the lead (issue 12); the webhook never sets it.
+    assert!(declared.contains(&"marketing_last_sent_at"));
     t.post(&body(vec![message("9261", "m_1", "hi", 1)])).await;
     let lead = t.lead(&psid("9261")).await.unwrap();
-    assert!(
-        lead.item
-            .plain("marketing_last_sent_at", Value::N(1))
-            .is_err()
-    );
+    assert!(lead.item.get_i64("marketing_last_sent_at").is_none());
 }
 
 /// A marketing opt-in's record is what subscribed its lead: when a checkbox-plugin lead made
