@@ -21,7 +21,11 @@ const REPLY_POLL: Duration = Duration::from_millis(50);
 pub const REPLY_CONCURRENCY: usize = 32;
 
 pub async fn run(app: App) {
-    tokio::join!(notify_tick(app.clone()), broadcasts(app.clone()), replies(app));
+    tokio::join!(
+        notify_tick(app.clone()),
+        broadcasts(app.clone()),
+        replies(app)
+    );
 }
 
 async fn broadcasts(app: App) {

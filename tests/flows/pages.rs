@@ -391,6 +391,15 @@ fn held(raw: &RawStore, page: &str) -> Counts {
             .count() as u64,
         unsubscribe_links: of("unsubscribe_link").filter(named).count() as u64,
         pending_replies: of("reply").filter(named).count() as u64,
+        broadcasts: of("broadcast")
+            .filter(|i| i.text("pk").as_deref() == Some(format!("BCASTS#{page}").as_str()))
+            .count() as u64,
+        deliveries: of("delivery")
+            .filter(|i| {
+                i.text("pk")
+                    .is_some_and(|pk| pk.starts_with(&format!("BDELIV#{page}#")))
+            })
+            .count() as u64,
     }
 }
 

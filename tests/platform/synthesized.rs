@@ -253,10 +253,7 @@ fn gets_the_app_secret(function: &str) -> bool {
 fn every_function_that_calls_graph_or_checks_meta_signatures_gets_the_app_secret_and_no_other_does()
 {
     let all = functions();
-    assert!(
-        all.iter()
-            .any(|(f, _)| !calls_graph(f))
-    );
+    assert!(all.iter().any(|(f, _)| !calls_graph(f)));
     for (function, _) in all {
         assert_eq!(
             gets_the_app_secret(function),

@@ -303,7 +303,10 @@ fn broadcast_runs_every_minute_with_least_privilege() {
     let runner = block(&t, "  BroadcastRunnerFunction:").join("\n");
     assert!(runner.contains("Binary: broadcast") && routes.contains("Binary: broadcast"));
     assert!(runner.contains("Type: ScheduleV2") && runner.contains("rate(1 minute)"));
-    assert!(!routes.contains("Type: ScheduleV2"), "the routes' function is not scheduled");
+    assert!(
+        !routes.contains("Type: ScheduleV2"),
+        "the routes' function is not scheduled"
+    );
     for (function, sends) in [(&routes, false), (&runner, true)] {
         let policies = block(function, "Policies:");
         // Every action granted, as written after `Action:` or in its list.
@@ -325,7 +328,10 @@ fn broadcast_runs_every_minute_with_least_privilege() {
                     | "dynamodb:ConditionCheckItem"
                     | "dynamodb:Query"
             ) || (sends && *action == "secretsmanager:GetSecretValue");
-            assert!(allowed, "broadcast is granted only what it uses, not {action}");
+            assert!(
+                allowed,
+                "broadcast is granted only what it uses, not {action}"
+            );
         }
         assert!(!function.contains("Type: DynamoDB"), "no stream");
     }

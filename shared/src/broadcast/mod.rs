@@ -25,7 +25,7 @@ pub use model::{
     BroadcastId, BroadcastView, CancelOutcome, Counts, FailClass, Preview, SkipReason, State,
 };
 pub use pace::{DEFAULT_RATE, MAX_RATE, Sleeper, TokioSleeper};
-pub use record::broadcast_key;
+pub use record::{broadcast_key, page_broadcasts_partition};
 
 use crate::app::{App, account_key_owner};
 use crate::crypto::CryptoError;

@@ -21,6 +21,11 @@ pub(crate) fn partition(page: &PageId) -> String {
     format!("BCASTS#{page}")
 }
 
+/// The partition of a page's broadcasts (erased with the page).
+pub fn page_broadcasts_partition(page: &PageId) -> String {
+    partition(page)
+}
+
 pub(crate) const SORT_PREFIX: &str = "B#";
 
 pub fn broadcast_key(page: &PageId, id: &BroadcastId) -> ItemKey {

@@ -86,13 +86,21 @@ fn batch_size(rate: u32) -> usize {
     usize::try_from(rate).unwrap_or(usize::MAX).clamp(10, 250)
 }
 
+/// The partition of the delivery records of one broadcast.
+pub fn deliveries_partition(page: &PageId, broadcast: &BroadcastId) -> String {
+    format!("BDELIV#{page}#{broadcast}")
+}
+
 /// The key of the delivery record of `lead` in `broadcast`.
 pub fn delivery_key(
     page: &PageId,
     broadcast: &BroadcastId,
     lead: &crate::domain::LeadId,
 ) -> ItemKey {
-    ItemKey::new(format!("BDELIV#{page}#{broadcast}"), format!("LEAD#{lead}"))
+    ItemKey::new(
+        deliveries_partition(page, broadcast),
+        format!("LEAD#{lead}"),
+    )
 }
 
 /// The job handler.

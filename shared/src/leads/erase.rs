@@ -25,9 +25,14 @@
 //! - Not the page's: `data_key`, `account`, `email_claim`, `session`, `security_event`, `policy`,
 //!   `breach_notice` belong to the account or to everyone.
 //!
-//! A new item type that hangs off a lead or a page (broadcast delivery records, say) must be added here.
+//! - `broadcast` (`BCASTS#<page>` / `B#<id>`, sealed text): erased, each with its `delivery` records
+//!   (`BDELIV#<page>#<broadcast>`), in bounded steps: a broadcast's records first, the broadcast last. A
+//!   broadcast still running finds its page gone and stops (its job ends when its item is gone); the
+//!   page's `pace` item (`PACE#<page>`, times only) goes with the last broadcast.
 //!
-//! Phases (the job cursor, [`Progress`], JSON): pending replies, then leads, each paged through with a
+//! A new item type that hangs off a lead or a page must be added here.
+//!
+//! Phases (the job cursor, [`Progress`], JSON): pending replies, then leads, then broadcasts, each paged through with a
 //! store cursor in bounded steps. Then a second pass of both once [`SETTLE_SECS`] have passed since the
 //! disconnect: a webhook batch that read the page just before the disconnect may still write (a Lambda
 //! runs up to 29 s), and the second pass erases what it wrote. Every step deletes what it found and only
@@ -62,6 +67,8 @@ pub const SETTLE_SECS: i64 = 60;
 pub const LEADS_PER_STEP: usize = 25;
 /// Queued replies looked at per step (those of other pages are skipped).
 pub const REPLIES_PER_STEP: usize = 100;
+/// Delivery records deleted per step.
+pub const DELIVERIES_PER_STEP: usize = 500;
 /// Consent records read per query while collecting a lead's chain.
 const RECORDS_PER_QUERY: usize = 100;
 
@@ -84,6 +91,11 @@ pub struct Counts {
     pub consent_records: u64,
     pub unsubscribe_links: u64,
     pub pending_replies: u64,
+    /// Receipts written before broadcasts existed lack these two.
+    #[serde(default)]
+    pub broadcasts: u64,
+    #[serde(default)]
+    pub deliveries: u64,
 }
 
 impl Counts {
@@ -92,6 +104,8 @@ impl Counts {
         self.consent_records += other.consent_records;
         self.unsubscribe_links += other.unsubscribe_links;
         self.pending_replies += other.pending_replies;
+        self.broadcasts += other.broadcasts;
+        self.deliveries += other.deliveries;
     }
 }
 
@@ -115,6 +129,7 @@ impl Receipt {
 enum Phase {
     Replies,
     Leads,
+    Broadcasts,
 }
 
 /// The job cursor.
@@ -370,6 +385,83 @@ impl PageLeadsErasure {
     }
 }
 
+impl PageLeadsErasure {
+    /// One bounded piece of the page's broadcasts, from `after` (a store cursor; `""` is the start): up to
+    /// [`DELIVERIES_PER_STEP`] delivery records of the first broadcast there (the cursor stays, so the
+    /// next step looks at the same broadcast), or, once it has none left, the broadcast itself (the cursor
+    /// moves past it). A broadcast of a newer connection is stepped over. After the last broadcast the
+    /// page's pace item goes too (unless the page is connected again). `None`: nothing left.
+    async fn erase_broadcasts(
+        &self,
+        page: &PageId,
+        reconnected_at: Option<Timestamp>,
+        after: Option<&str>,
+    ) -> Result<(Counts, Option<String>), JobError> {
+        let after = after.filter(|a| !a.is_empty());
+        let found = self
+            .store
+            .query(&Query {
+                index: Index::Table,
+                partition: crate::broadcast::page_broadcasts_partition(page),
+                range: KeyRange::Prefix("B#".to_owned()),
+                order: Order::Ascending,
+                limit: 1,
+                cursor: parse_store_cursor(after)?,
+            })
+            .await
+            .map_err(query_error)?;
+        let mut erased = Counts::default();
+        let past = found.next.map(|c| c.as_str().to_owned());
+        let Some(item) = found.items.first() else {
+            self.erase_pace(page, reconnected_at).await?;
+            return Ok((erased, None));
+        };
+        if is_old(item.get_i64("created"), reconnected_at) {
+            let id = item
+                .key()
+                .sk
+                .strip_prefix("B#")
+                .and_then(crate::broadcast::BroadcastId::parse);
+            if let Some(id) = id {
+                let deliveries = self
+                    .store
+                    .query(&Query::partition(
+                        crate::broadcast::sender::deliveries_partition(page, &id),
+                        DELIVERIES_PER_STEP,
+                    ))
+                    .await
+                    .map_err(query_error)?;
+                if !deliveries.items.is_empty() {
+                    let keys: Vec<ItemKey> =
+                        deliveries.items.iter().map(|d| d.key().clone()).collect();
+                    self.store.delete_many(&keys).await?;
+                    erased.deliveries = keys.len() as u64;
+                    return Ok((erased, Some(after.unwrap_or_default().to_owned())));
+                }
+            }
+            self.store.delete_many(&[item.key().clone()]).await?;
+            erased.broadcasts = 1;
+        }
+        if past.is_none() {
+            self.erase_pace(page, reconnected_at).await?;
+        }
+        Ok((erased, past))
+    }
+
+    async fn erase_pace(
+        &self,
+        page: &PageId,
+        reconnected_at: Option<Timestamp>,
+    ) -> Result<(), JobError> {
+        if reconnected_at.is_none() {
+            self.store
+                .delete_many(&[crate::broadcast::pace::pace_key(page)])
+                .await?;
+        }
+        Ok(())
+    }
+}
+
 #[async_trait::async_trait]
 impl JobHandler for PageLeadsErasure {
     fn kind(&self) -> &'static str {
@@ -396,6 +488,10 @@ impl JobHandler for PageLeadsErasure {
                 self.erase_leads(&page, reconnected_at, after.as_deref())
                     .await?
             }
+            Phase::Broadcasts => {
+                self.erase_broadcasts(&page, reconnected_at, after.as_deref())
+                    .await?
+            }
         };
         progress.erased.add(erased);
         tracing::info!(
@@ -406,6 +502,8 @@ impl JobHandler for PageLeadsErasure {
             consent_records = erased.consent_records,
             unsubscribe_links = erased.unsubscribe_links,
             pending_replies = erased.pending_replies,
+            broadcasts = erased.broadcasts,
+            deliveries = erased.deliveries,
             "page erasure step"
         );
         if next.is_some() {
@@ -417,7 +515,11 @@ impl JobHandler for PageLeadsErasure {
                 progress.phase = Phase::Leads;
                 Ok(Step::Continue(progress.encode()))
             }
-            (Phase::Leads, 1) => {
+            (Phase::Leads, _) => {
+                progress.phase = Phase::Broadcasts;
+                Ok(Step::Continue(progress.encode()))
+            }
+            (Phase::Broadcasts, 1) => {
                 progress.pass = 2;
                 progress.phase = Phase::Replies;
                 let settle = Timestamp::from_millis(params.disconnected_at).plus_secs(SETTLE_SECS);
@@ -427,7 +529,7 @@ impl JobHandler for PageLeadsErasure {
                     Ok(Step::Continue(progress.encode()))
                 }
             }
-            (Phase::Leads, _) => {
+            (Phase::Broadcasts, _) => {
                 let receipt = Receipt {
                     erased: progress.erased,
                     finished_at: self.clock.now().millis(),
@@ -439,6 +541,8 @@ impl JobHandler for PageLeadsErasure {
                     consent_records = receipt.erased.consent_records,
                     unsubscribe_links = receipt.erased.unsubscribe_links,
                     pending_replies = receipt.erased.pending_replies,
+                    broadcasts = receipt.erased.broadcasts,
+                    deliveries = receipt.erased.deliveries,
                     "page leads erased"
                 );
                 Ok(Step::DoneWithReceipt(
@@ -712,8 +816,9 @@ mod tests {
         );
         assert!(f.jobs.is_pending(&job).await.expect("read"));
         run_to_end(&f, &slow, &job, 7).await;
-        // Replies, two pages of leads, the wait; then replies and leads again: nothing ran twice.
-        assert_eq!(slow.steps.load(Ordering::SeqCst), 5);
+        // Replies, two pages of leads, broadcasts (none), the wait; then replies, leads and broadcasts
+        // again: nothing ran twice.
+        assert_eq!(slow.steps.load(Ordering::SeqCst), 7);
 
         for s in &seeded {
             assert_eq!(held(&f, &gone, s).await, (false, 0, false, false));
@@ -729,7 +834,67 @@ mod tests {
                 consent_records: records,
                 unsubscribe_links: seeded.len() as u64,
                 pending_replies: seeded.len() as u64,
+                ..Counts::default()
             }
+        );
+    }
+
+    async fn seed_broadcast(f: &Fixture, page: &PageId, id: &str, deliveries: usize) {
+        use crate::broadcast::BroadcastId;
+        use crate::broadcast::sender::delivery_key;
+        use crate::inventory::{BROADCAST, DELIVERY};
+        let id = BroadcastId::parse(id).expect("broadcast id");
+        let now = f.clock.now();
+        let item = Item::new(&BROADCAST, crate::broadcast::broadcast_key(page, &id))
+            .plain("state", Value::S("sending".into()))
+            .and_then(|i| i.plain("created", Value::N(now.millis())))
+            .expect("broadcast item");
+        f.store.put(item, Condition::NotExists).await.expect("put");
+        for n in 0..deliveries {
+            let lead = LeadId::parse(&format!("lead{n:05}")).expect("lead id");
+            let item = Item::new(&DELIVERY, delivery_key(page, &id, &lead))
+                .plain("state", Value::S("sent".into()))
+                .expect("delivery item")
+                .expires_at(now.plus_secs(30 * 86_400));
+            f.store.put(item, Condition::NotExists).await.expect("put");
+        }
+        let pace = Item::new(
+            &crate::inventory::PACE,
+            crate::broadcast::pace::pace_key(page),
+        )
+        .plain("next_free_at", Value::N(now.millis()))
+        .expect("pace item");
+        f.store.put(pace, Condition::Always).await.expect("put");
+    }
+
+    #[tokio::test]
+    async fn a_pages_broadcasts_and_their_delivery_records_are_erased_in_bounded_steps() {
+        let f = fixture().await;
+        let (gone, kept) = (page("1001"), page("2002"));
+        seed_page(&f, &kept).await;
+        seed_broadcast(&f, &gone, "1800000000000-a1", DELIVERIES_PER_STEP + 100).await;
+        seed_broadcast(&f, &gone, "1800000000001-b2", 3).await;
+        seed_broadcast(&f, &kept, "1800000000000-c3", 2).await;
+        let job = disconnect(&f, &gone).await;
+        run_to_end(&f, &f.handler, &job, 30).await;
+
+        let broadcasts = |p: &PageId| crate::broadcast::page_broadcasts_partition(p);
+        assert_eq!(count(&f, broadcasts(&gone)).await, 0);
+        for id in ["1800000000000-a1", "1800000000001-b2"] {
+            let id = crate::broadcast::BroadcastId::parse(id).expect("id");
+            let deliveries = crate::broadcast::sender::deliveries_partition(&gone, &id);
+            assert_eq!(count(&f, deliveries).await, 0);
+        }
+        assert!(!exists(&f, &crate::broadcast::pace::pace_key(&gone)).await);
+        let kept_id = crate::broadcast::BroadcastId::parse("1800000000000-c3").expect("id");
+        assert_eq!(count(&f, broadcasts(&kept)).await, 1);
+        let kept_deliveries = crate::broadcast::sender::deliveries_partition(&kept, &kept_id);
+        assert_eq!(count(&f, kept_deliveries).await, 2);
+        assert!(exists(&f, &crate::broadcast::pace::pace_key(&kept)).await);
+        let erased = receipt(f.jobs.receipt(&job).await.expect("read"));
+        assert_eq!(
+            (erased.broadcasts, erased.deliveries),
+            (2, DELIVERIES_PER_STEP as u64 + 103)
         );
     }
 
@@ -763,6 +928,7 @@ mod tests {
                 consent_records: 1,
                 unsubscribe_links: 1,
                 pending_replies: 2,
+                ..Counts::default()
             }
         );
     }
@@ -854,6 +1020,7 @@ mod tests {
                 consent_records: 3,
                 unsubscribe_links: 2,
                 pending_replies: 2,
+                ..Counts::default()
             }
         );
     }
