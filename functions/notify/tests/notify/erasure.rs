@@ -131,6 +131,7 @@ async fn the_tick_erases_a_disconnected_pages_leads_before_draining_their_replie
             consent_records: 3,
             unsubscribe_links: 3,
             pending_replies: 3,
+            ..Counts::default()
         }
     );
     assert_eq!(receipt.finished_at, f.t.clock.now().millis());
@@ -185,6 +186,7 @@ async fn an_erasure_cut_by_the_ticks_deadline_resumes_at_the_next_tick() {
             consent_records: 60,
             unsubscribe_links: 60,
             pending_replies: 60,
+            ..Counts::default()
         }
     );
 }
