@@ -735,7 +735,14 @@ pub async fn a_campaign_broadcast_reaches_the_leads_of_its_ref_with_a_working_un
     .unwrap()
     .graph
     .app_secret;
-    let mut webhook = e.t.app.clone();
+    let secrets = qchat_shared::meta_secrets::MetaSecretCache::new(
+        Arc::new(qchat_shared::meta_secrets::FixedSource::from_config(
+            &config.graph,
+        )),
+        e.t.app.clock.clone(),
+        qchat_shared::meta_secrets::SecretCachePolicy::default(),
+    );
+    let mut webhook = e.t.app.clone().with_meta_secrets(Arc::new(secrets));
     webhook.config = Arc::new(config);
     let page = e.page.as_str().to_owned();
     let at = e.now().millis();
