@@ -605,9 +605,11 @@ pub async fn two_broadcasts_of_one_page_keep_to_the_page_rate_together(backend: 
     assert_eq!(times.len(), 120);
     times.sort_unstable();
     // Never faster than the page's 20/s on average: the 120 slots span 119 intervals, no message goes
-    // before its slot, and none more than 0.5 s after it.
+    // before its slot, and none more than 0.5 s after it. Checked at twice that lateness, for the same
+    // reason as below: the test's clock, shared by both runners, moves while a store call takes real
+    // milliseconds (moto on a loaded machine made the first message 0.65 s late).
     let span = times[times.len() - 1] - times[0];
-    assert!(span >= 119 * 50 - 500, "120 messages in {span} ms");
+    assert!(span >= 119 * 50 - 1000, "120 messages in {span} ms");
     // In any one second, at most the slots of 1.5 s: a sender behind its slots sends the late ones
     // (at most 0.5 s late) at once. The test's clock runs about ten times faster than real time while
     // the other runner waits, so a store call's real milliseconds can make a message later still:
