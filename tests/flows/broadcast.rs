@@ -71,6 +71,15 @@ impl Site {
         .expect("a configuration with the app secret");
         let mut config = (*t.app.config).clone();
         config.graph.app_secret = secret.graph.app_secret;
+        // The webhook reads the app secret through the run-time secret cache, made from this config.
+        let secrets = qchat_shared::meta_secrets::MetaSecretCache::new(
+            Arc::new(qchat_shared::meta_secrets::FixedSource::from_config(
+                &config.graph,
+            )),
+            t.app.clock.clone(),
+            qchat_shared::meta_secrets::SecretCachePolicy::default(),
+        );
+        t.app = t.app.clone().with_meta_secrets(Arc::new(secrets));
         t.app.config = Arc::new(config);
         let store = Arc::new(CountingStore::new(t.app.store.clone()));
         t.app.store = store.clone();
