@@ -713,18 +713,6 @@ pub async fn a_large_broadcast_completes_across_deadline_bounded_runs(backend: B
     }
 }
 
-/// HMAC-SHA256 (RFC 2104), computed independently of qchat's code, to sign webhook events.
-fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    use qchat_shared::crypto::sha256;
-    let mut block = [0u8; 64];
-    block[..key.len()].copy_from_slice(key);
-    let mut inner: Vec<u8> = block.iter().map(|b| b ^ 0x36).collect();
-    inner.extend_from_slice(message);
-    let mut outer: Vec<u8> = block.iter().map(|b| b ^ 0x5c).collect();
-    outer.extend_from_slice(&sha256(&inner));
-    sha256(&outer)
-}
-
 pub async fn a_campaign_broadcast_reaches_the_leads_of_its_ref_with_a_working_unsubscribe_link(
     backend: Backend,
 ) {
@@ -772,12 +760,14 @@ pub async fn a_campaign_broadcast_reaches_the_leads_of_its_ref_with_a_working_un
         ),
     ];
     let body = serde_json::to_vec(&json!({ "object": "page", "entry": [ { "id": page, "time": 1, "messaging": messaging } ] })).unwrap();
-    let tag = hex::encode(hmac_sha256(SECRET.as_bytes(), &body));
     let req = http::Request::builder()
         .method("POST")
         .uri("/webhook")
         .header("content-type", "application/json")
-        .header("x-hub-signature-256", format!("sha256={tag}"))
+        .header(
+            "x-hub-signature-256",
+            qchat_webhook::signature::sign(SECRET.as_bytes(), &body),
+        )
         .body(bytes::Bytes::from(body))
         .unwrap();
     let response = qchat_local::dispatch(&webhook, req).await;

@@ -41,18 +41,6 @@ fn mid() -> String {
     )
 }
 
-/// HMAC-SHA256 (RFC 2104) over SHA-256, so the signature is computed independently of qchat's code.
-fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    use qchat_shared::crypto::sha256;
-    let mut block = [0u8; 64];
-    block[..key.len()].copy_from_slice(key);
-    let mut inner: Vec<u8> = block.iter().map(|b| b ^ 0x36).collect();
-    inner.extend_from_slice(message);
-    let mut outer: Vec<u8> = block.iter().map(|b| b ^ 0x5c).collect();
-    outer.extend_from_slice(&sha256(&inner));
-    sha256(&outer)
-}
-
 /// A test app whose webhook accepts signed events and whose Messenger outbox is a file this test reads.
 struct Site {
     t: TestApp,
@@ -125,12 +113,14 @@ impl Site {
             &json!({ "object": "page", "entry": [ { "id": page, "time": 1, "messaging": [messaging] } ] }),
         )
         .expect("JSON encodes");
-        let tag = hex::encode(hmac_sha256(APP_SECRET.as_bytes(), &body));
         let mut req = http::Request::builder()
             .method("POST")
             .uri("/webhook")
             .header("content-type", "application/json")
-            .header("x-hub-signature-256", format!("sha256={tag}"))
+            .header(
+                "x-hub-signature-256",
+                qchat_webhook::signature::sign(APP_SECRET.as_bytes(), &body),
+            )
             .body(bytes::Bytes::from(body))
             .expect("a request");
         req.extensions_mut().insert(ClientAddr(self.t.network()));

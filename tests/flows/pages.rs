@@ -237,22 +237,6 @@ pub async fn a_malformed_page_id_or_token_is_refused(backend: Backend) {
 /// The Meta app secret the webhook checks signatures with in these cases.
 const APP_SECRET: &str = "flows-app-secret-for-page-erasure";
 
-/// HMAC-SHA256 (RFC 2104) over SHA-256, so the signature is computed independently of qchat's code.
-fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    use qchat_shared::crypto::sha256;
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&sha256(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let mut inner: Vec<u8> = block.iter().map(|b| b ^ 0x36).collect();
-    inner.extend_from_slice(message);
-    let mut outer: Vec<u8> = block.iter().map(|b| b ^ 0x5c).collect();
-    outer.extend_from_slice(&sha256(&inner));
-    sha256(&outer)
-}
-
 /// The test app, plus the same app configured with a Meta app secret so `POST /webhook` accepts events.
 struct Site {
     t: TestApp,
@@ -288,12 +272,14 @@ impl Site {
             &json!({ "object": "page", "entry": [ { "id": page, "time": 1, "messaging": messaging } ] }),
         )
         .expect("JSON encodes");
-        let tag = hex::encode(hmac_sha256(APP_SECRET.as_bytes(), &body));
         let mut req = http::Request::builder()
             .method("POST")
             .uri("/webhook")
             .header("content-type", "application/json")
-            .header("x-hub-signature-256", format!("sha256={tag}"))
+            .header(
+                "x-hub-signature-256",
+                qchat_webhook::signature::sign(APP_SECRET.as_bytes(), &body),
+            )
             .body(bytes::Bytes::from(body))
             .expect("a request");
         req.extensions_mut().insert(ClientAddr(self.t.network()));
