@@ -29,6 +29,7 @@ pub async fn dispatch(app: &App, req: Request) -> Response {
             Function::Webhook => qchat_webhook::handle(app, req).await,
             Function::Optin => qchat_optin::handle(app, req).await,
             Function::Broadcast => qchat_broadcast::handle(app, req).await,
+            Function::Erase => qchat_erase::handle(app, req).await,
         },
         Matched::WrongMethod => {
             finish(routes::method_not_allowed(req.uri().path()).into_response())

@@ -45,6 +45,26 @@ pub struct Job {
     pub attempts: i64,
 }
 
+/// Where a job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// Waiting, due or running.
+    Queued,
+    /// Finished; its item is kept as a receipt.
+    Done,
+    /// Parked after too many failed steps, for the operator.
+    Failed,
+}
+
+/// A job as a status page sees it: no params, no cursor, only its receipt once done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobStatus {
+    pub kind: String,
+    pub state: JobState,
+    /// The receipt text of a job finished with [`Step::DoneWithReceipt`].
+    pub receipt: Option<String>,
+}
+
 /// What one step of a handler achieved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -186,6 +206,27 @@ impl Jobs {
             .get(&job_key(id))
             .await?
             .is_some_and(|i| i.get_str("state") == Some("queued")))
+    }
+
+    /// Where job `id` stands (its kind, state and, once finished with a receipt, the receipt), for a
+    /// status page: absent once it was deleted ([`Step::Done`]) or its receipt expired. One `get`.
+    pub async fn status(&self, id: &str) -> Result<Option<JobStatus>, StoreError> {
+        let Some(item) = self.store.get(&job_key(id)).await? else {
+            return Ok(None);
+        };
+        let state = match item.get_str("state") {
+            Some("queued") => JobState::Queued,
+            Some("done") => JobState::Done,
+            Some("failed") => JobState::Failed,
+            _ => return Ok(None),
+        };
+        Ok(Some(JobStatus {
+            kind: item.get_str("kind").unwrap_or_default().to_owned(),
+            receipt: (state == JobState::Done)
+                .then(|| item.get_str("cursor").map(str::to_owned))
+                .flatten(),
+            state,
+        }))
     }
 
     /// The receipt of a job finished with [`Step::DoneWithReceipt`], while it is kept.

@@ -2,7 +2,7 @@
 //!
 //! Declared once. Each function's router resolves requests through it and dispatches with an exhaustive
 //! `match` on its own handler enum ([`AccountRoute`], [`WebhookRoute`], [`OptinRoute`],
-//! [`BroadcastRoute`]), so a handler
+//! [`BroadcastRoute`], [`EraseRoute`]), so a handler
 //! without an arm does not compile; a test checks that every handler has exactly one route. The local
 //! server mounts the same table, and a test checks that `template.yaml` declares exactly these routes on
 //! exactly these functions.
@@ -21,6 +21,7 @@ pub enum Function {
     Webhook,
     Optin,
     Broadcast,
+    Erase,
 }
 
 impl Function {
@@ -31,6 +32,7 @@ impl Function {
             Self::Webhook => "webhook",
             Self::Optin => "optin",
             Self::Broadcast => "broadcast",
+            Self::Erase => "erase",
         }
     }
 }
@@ -106,6 +108,13 @@ handlers!(
     }
 );
 
+handlers!(
+    /// The erase function's handlers.
+    EraseRoute {
+        DeletionStatus,
+    }
+);
+
 /// Which function serves a route and which of its handlers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Handler {
@@ -113,6 +122,7 @@ pub enum Handler {
     Webhook(WebhookRoute),
     Optin(OptinRoute),
     Broadcast(BroadcastRoute),
+    Erase(EraseRoute),
 }
 
 impl Handler {
@@ -122,6 +132,7 @@ impl Handler {
             Self::Webhook(_) => Function::Webhook,
             Self::Optin(_) => Function::Optin,
             Self::Broadcast(_) => Function::Broadcast,
+            Self::Erase(_) => Function::Erase,
         }
     }
 }
@@ -167,6 +178,16 @@ impl Handlers for BroadcastRoute {
     fn of(handler: Handler) -> Option<Self> {
         match handler {
             Handler::Broadcast(h) => Some(h),
+            _ => None,
+        }
+    }
+}
+
+impl Handlers for EraseRoute {
+    const FUNCTION: Function = Function::Erase;
+    fn of(handler: Handler) -> Option<Self> {
+        match handler {
+            Handler::Erase(h) => Some(h),
             _ => None,
         }
     }
@@ -242,6 +263,15 @@ const fn broadcast(
     }
 }
 
+const fn erase(method: &'static str, path: &'static str, h: EraseRoute, body: Body) -> Route {
+    Route {
+        method,
+        path,
+        handler: Handler::Erase(h),
+        body,
+    }
+}
+
 use Body::{Form, JsonObject, Raw};
 
 /// Every route of the product.
@@ -284,6 +314,7 @@ pub const ROUTES: &[Route] = &[
     broadcast("GET", "/api/pages/{page_id}/broadcasts/{broadcast_id}/preview", BroadcastRoute::PreviewBroadcast, Body::None),
     broadcast("POST", "/api/pages/{page_id}/broadcasts/preview", BroadcastRoute::PreviewDraft, JsonObject),
     broadcast("PATCH", "/api/pages/{page_id}", BroadcastRoute::SetPageRate, JsonObject),
+    erase("GET", "/deletion/{code}", EraseRoute::DeletionStatus, Body::None),
 ];
 
 /// The result of matching a request against the table.
@@ -644,7 +675,8 @@ mod tests {
             .map(|h| Handler::Account(*h))
             .chain(WebhookRoute::ALL.iter().map(|h| Handler::Webhook(*h)))
             .chain(OptinRoute::ALL.iter().map(|h| Handler::Optin(*h)))
-            .chain(BroadcastRoute::ALL.iter().map(|h| Handler::Broadcast(*h)));
+            .chain(BroadcastRoute::ALL.iter().map(|h| Handler::Broadcast(*h)))
+            .chain(EraseRoute::ALL.iter().map(|h| Handler::Erase(*h)));
         let mut count = 0;
         for handler in handlers {
             count += 1;

@@ -318,6 +318,12 @@ impl TestApp {
         self.without_body(Method::GET, path, token).await
     }
 
+    /// `GET` with `Accept: application/json` (a page that answers HTML to a browser).
+    pub async fn get_json_accepting(&self, path: &str) -> TestResponse {
+        self.request(Method::GET, path, None, &[("accept", "application/json")])
+            .await
+    }
+
     pub async fn delete(&self, path: &str, token: Option<&str>) -> TestResponse {
         self.without_body(Method::DELETE, path, token).await
     }

@@ -11,6 +11,7 @@
 mod helpers;
 
 mod broadcast;
+mod deletion;
 mod input;
 mod lockout;
 mod pages;
@@ -96,6 +97,7 @@ macro_rules! flows {
                 broadcast::a_preview_counts_who_would_get_it_now_and_why_the_others_would_not,
                 broadcast::the_page_rate_is_20_until_set_and_only_1_to_250_is_accepted,
                 broadcast::a_scheduled_broadcast_is_sent_by_the_runner_to_each_subscribed_person_once,
+                deletion::a_code_that_names_no_erasure_gets_the_same_404_whatever_it_is,
             );
         }
     };

@@ -169,8 +169,7 @@ pub async fn another_accounts_page_cannot_be_disconnected_and_ones_own_can(backe
     );
 
     let own = app.delete(&format!("/api/pages/{page}"), Some(&a)).await;
-    own.assert_status(204);
-    assert!(own.body.is_empty());
+    own.assert_status(202);
     assert!(listed_ids(&app.get("/api/pages", Some(&a)).await.json()).is_empty());
     app.delete(&format!("/api/pages/{page}"), Some(&a))
         .await
@@ -481,13 +480,26 @@ pub async fn disconnecting_a_page_erases_every_item_of_its_leads_and_no_other_pa
     list.assert_status(200);
     assert_eq!(listed_leads(&list.json()), 4);
 
-    // Disconnecting answers as before, at once; the erasure is queued with it.
+    // Disconnecting answers at once, with the erasure's confirmation code and status page; the erasure
+    // is queued with it.
     let r = app
         .delete(&format!("/api/pages/{page}"), Some(&token_a))
         .await;
-    r.assert_status(204);
-    assert!(r.body.is_empty());
+    r.assert_status(202);
+    let erasure = r.json()["erasure"].clone();
+    let code = erasure["confirmation_code"]
+        .as_str()
+        .expect("a confirmation code")
+        .to_owned();
+    assert_eq!(
+        erasure["status_url"],
+        format!("{}/deletion/{code}", app.app.config.public_url)
+    );
     assert!(site.erasure_queued(&page).await);
+    let status = app.get_json_accepting(&format!("/deletion/{code}")).await;
+    status.assert_status(200);
+    assert_eq!(status.json()["status"], "in_progress");
+    assert_eq!(status.json()["erased"], json!({}));
     // An event for the page now changes nothing.
     app.clock.advance_secs(1);
     site.events(
@@ -535,6 +547,30 @@ pub async fn disconnecting_a_page_erases_every_item_of_its_leads_and_no_other_pa
     assert_eq!(receipt.erased, on_page);
     assert_eq!(receipt.finished_at, app.clock.now().millis());
     app.assert_every_stored_attribute_is_declared().await;
+
+    // The status page shows the receipt: the counts and the finish time, nothing of the page or account.
+    let status = app.get_json_accepting(&format!("/deletion/{code}")).await;
+    status.assert_status(200);
+    assert_eq!(
+        status.json(),
+        json!({
+            "confirmation_code": code,
+            "status": "completed",
+            "finished_at": app.clock.now().to_rfc3339(),
+            "erased": serde_json::to_value(on_page).expect("counts encode"),
+        })
+    );
+    let page_html = app.get(&format!("/deletion/{code}"), None).await;
+    page_html.assert_status(200);
+    let text = String::from_utf8_lossy(&page_html.body).into_owned();
+    assert!(text.contains("complete"), "{text}");
+    assert!(
+        text.contains(&format!("leads: {}", on_page.leads)),
+        "{text}"
+    );
+    for private in [page.as_str(), a.id.as_str()] {
+        assert!(!text.contains(private) && !status.text().contains(private));
+    }
 
     // Connected again, the page starts with no old leads; a returning person starts a new chain.
     app.post_json(

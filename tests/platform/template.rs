@@ -250,7 +250,14 @@ fn every_route_in_the_route_table_is_an_http_api_event_of_its_function_and_nothi
 #[test]
 fn every_function_builds_its_own_binary_with_cargo_lambda() {
     let t = template();
-    for name in ["account", "notify", "webhook", "optin", "broadcast"] {
+    for name in [
+        "account",
+        "notify",
+        "webhook",
+        "optin",
+        "broadcast",
+        "erase",
+    ] {
         let logical = format!("  {}{}Function:", name[..1].to_uppercase(), &name[1..]);
         let function = block(&t, &logical).join("\n");
         assert!(

@@ -17,9 +17,7 @@
 use qchat_shared::app::{App, account_key_owner};
 use qchat_shared::clock::Timestamp;
 use qchat_shared::domain::{AccountId, PageAccessToken, PageId};
-use qchat_shared::http::{
-    ApiError, PathParams, Request, Response, StatusCode, json, no_content, parse_json,
-};
+use qchat_shared::http::{ApiError, PathParams, Request, Response, StatusCode, json, parse_json};
 use qchat_shared::inventory::PAGE;
 use qchat_shared::jobs::Jobs;
 use qchat_shared::leads::erase;
@@ -264,7 +262,8 @@ pub async fn list(app: &App, req: &Request) -> Result<Response, ApiError> {
 const DISCONNECT_ATTEMPTS: usize = 3;
 
 /// `DELETE /api/pages/{page_id}`: removes the page and, in the same transaction, queues the erasure of
-/// its leads (notify runs it within minutes). 204 as soon as both are stored.
+/// its leads (notify runs it within minutes). 202 as soon as both are stored, with the erasure's
+/// confirmation code and the address of its status page (`GET /deletion/{code}`).
 pub async fn disconnect(
     app: &App,
     req: &Request,
@@ -288,7 +287,13 @@ pub async fn disconnect(
         match app.store.transact(vec![remove, erasure]).await {
             Ok(()) => {
                 tracing::info!(account = %caller.account, page = %page, job = %job, "page disconnected; its leads are queued for erasure");
-                return Ok(no_content());
+                return Ok(json(
+                    StatusCode::ACCEPTED,
+                    &serde_json::json!({ "erasure": {
+                        "confirmation_code": job,
+                        "status_url": format!("{}/deletion/{job}", app.config.public_url),
+                    } }),
+                ));
             }
             Err(
                 StoreError::TransactionConditionFailed { .. } | StoreError::TransactionConflict,

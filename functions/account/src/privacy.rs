@@ -7,7 +7,7 @@
 use qchat_shared::app::App;
 use qchat_shared::config::Config;
 use qchat_shared::http::{
-    ApiError, Request, Response, StatusCode, escape_html as escape, html, json,
+    ApiError, Request, Response, StatusCode, escape_html as escape, html, json, wants_json,
 };
 use qchat_shared::inventory::{self, ItemType, Retention};
 use qchat_shared::policies::shipped::{self, Section};
@@ -63,13 +63,6 @@ fn retention_text(t: &ItemType) -> String {
             "until it expires (see its description), then deleted".to_owned()
         }
     }
-}
-
-fn wants_json(req: &Request) -> bool {
-    req.headers()
-        .get(http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/json"))
 }
 
 pub async fn notice(app: &App, req: &Request) -> Result<Response, ApiError> {

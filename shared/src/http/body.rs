@@ -72,6 +72,14 @@ pub fn query_param(req: &Request, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// Whether the client asked for JSON (`Accept: application/json`) rather than the HTML a browser gets.
+pub fn wants_json(req: &super::Request) -> bool {
+    req.headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

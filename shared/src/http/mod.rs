@@ -9,7 +9,7 @@ mod error;
 pub mod page;
 mod response;
 
-pub use body::{MAX_JSON_BODY, check_json_object, form_field, parse_json, query_param};
+pub use body::{MAX_JSON_BODY, check_json_object, form_field, parse_json, query_param, wants_json};
 pub use cookie::{SESSION_COOKIE, clear_session_cookie, session_cookie, session_token};
 pub use error::ApiError;
 pub use response::{escape_html, finish, html, json, no_content, redirect};
