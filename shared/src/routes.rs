@@ -112,6 +112,7 @@ handlers!(
     /// The erase function's handlers.
     EraseRoute {
         DeletionStatus,
+        MetaDataDeletion,
     }
 );
 
@@ -315,6 +316,7 @@ pub const ROUTES: &[Route] = &[
     broadcast("POST", "/api/pages/{page_id}/broadcasts/preview", BroadcastRoute::PreviewDraft, JsonObject),
     broadcast("PATCH", "/api/pages/{page_id}", BroadcastRoute::SetPageRate, JsonObject),
     erase("GET", "/deletion/{code}", EraseRoute::DeletionStatus, Body::None),
+    erase("POST", "/facebook/data-deletion", EraseRoute::MetaDataDeletion, Form),
 ];
 
 /// The result of matching a request against the table.

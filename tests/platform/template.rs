@@ -135,7 +135,8 @@ fn every_function_that_needs_metas_secrets_reads_them_at_run_time_and_no_other_d
     // The app secret signs `appsecret_proof` on every Graph API call ("Require App Secret" refuses calls
     // without it) and checks webhook signatures; the verify token answers Meta's handshake. account
     // verifies page tokens with Graph, notify sends Messenger replies, webhook checks Meta's signatures,
-    // broadcast sends with the Send API; optin never talks to Meta. They get the secret's ARN and may read that one secret; no value is in
+    // broadcast sends with the Send API, erase checks the data-deletion callback's signed_request; optin
+    // never talks to Meta. They get the secret's ARN and may read that one secret; no value is in
     // the template or an environment variable (readable with lambda:GetFunctionConfiguration, and never
     // updated by a rotation).
     const NEEDS_SECRET: &[&str] = &[
@@ -144,6 +145,7 @@ fn every_function_that_needs_metas_secrets_reads_them_at_run_time_and_no_other_d
         "NotifySweepFunction",
         "WebhookFunction",
         "BroadcastRunnerFunction",
+        "EraseFunction",
     ];
     let t = template();
     let functions = function_ids(&t);

@@ -1,7 +1,8 @@
 //! The erase function (SPEC §4 "erase"): access and erasure. Today it serves the status page of every
-//! erasure's receipt, `GET /deletion/{code}`; the code is the erasure job's id, given to whoever asked for
-//! the erasure.
+//! erasure's receipt, `GET /deletion/{code}` (the code is the erasure job's id, given to whoever asked
+//! for the erasure), and Meta's data-deletion callback, `POST /facebook/data-deletion`.
 
+mod meta_callback;
 mod status;
 
 use qchat_shared::app::App;
@@ -24,5 +25,6 @@ async fn dispatch(
 ) -> Result<Response, ApiError> {
     match handler {
         EraseRoute::DeletionStatus => status::show(app, req, params).await,
+        EraseRoute::MetaDataDeletion => meta_callback::callback(app, req).await,
     }
 }

@@ -1,5 +1,6 @@
 //! The notify function: sends account notices from the transactional outbox and runs the background jobs:
-//! notice fan-outs and the erasure of a disconnected page's leads (`qchat_shared::leads::erase`).
+//! notice fan-outs, the erasure of a disconnected page's leads (`qchat_shared::leads::erase`) and Meta's
+//! data-deletion requests (`qchat_shared::meta_deletion`).
 //!
 //! In AWS it is invoked three ways: by the table's stream (filtered to outbox inserts), delivering each new
 //! notice at once; by the SES feedback topic, suppressing addresses that hard-bounced or complained
@@ -105,8 +106,13 @@ pub async fn tick_except_replies(
     let erasure = PageLeadsErasure::new(app.store.clone(), app.clock.clone());
     let policy = PolicyFanout::new(app.clone());
     let breach = BreachFanout::new(app.clone());
+    let meta_deletion = qchat_shared::meta_deletion::handler(app);
     let jobs = jobs
-        .run_due(runner, deadline, &[&erasure, &policy, &breach])
+        .run_due(
+            runner,
+            deadline,
+            &[&erasure, meta_deletion.as_ref(), &policy, &breach],
+        )
         .await?;
     let delivery = drain_due(app, deadline).await?;
     Ok(TickReport {
