@@ -19,7 +19,11 @@ const MAX_BODY: usize = 3 * meta_deletion::signed_request::MAX_LEN;
 
 fn refused(e: SignedRequestError) -> ApiError {
     tracing::info!(rule = e.rule(), "a data-deletion request was refused");
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_signed_request", e.to_string())
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_signed_request",
+        e.to_string(),
+    )
 }
 
 pub async fn callback(app: &App, req: &Request) -> Result<Response, ApiError> {

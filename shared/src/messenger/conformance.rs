@@ -1448,8 +1448,14 @@ pub mod people {
         people.know(&user(1), &page_b(), &psid(2)).await;
         let (token_a, _) = people.token_of(&page_a(), "Corner Bakery").await;
         let (token_b, _) = people.token_of(&page_b(), "Harbour Books").await;
-        assert_eq!(m.ids_for_pages(&user(1), &page_a(), &token_a).await, Ok(vec![psid(1)]));
-        assert_eq!(m.ids_for_pages(&user(1), &page_b(), &token_b).await, Ok(vec![psid(2)]));
+        assert_eq!(
+            m.ids_for_pages(&user(1), &page_a(), &token_a).await,
+            Ok(vec![psid(1)])
+        );
+        assert_eq!(
+            m.ids_for_pages(&user(1), &page_b(), &token_b).await,
+            Ok(vec![psid(2)])
+        );
     }
 
     /// Someone never seen, or seen on another page only, maps to nothing: an empty answer, not an error.
@@ -1459,8 +1465,14 @@ pub mod people {
     ) {
         people.know(&user(2), &page_b(), &psid(3)).await;
         let (token_a, _) = people.token_of(&page_a(), "Corner Bakery").await;
-        assert_eq!(m.ids_for_pages(&user(2), &page_a(), &token_a).await, Ok(vec![]));
-        assert_eq!(m.ids_for_pages(&user(9), &page_a(), &token_a).await, Ok(vec![]));
+        assert_eq!(
+            m.ids_for_pages(&user(2), &page_a(), &token_a).await,
+            Ok(vec![])
+        );
+        assert_eq!(
+            m.ids_for_pages(&user(9), &page_a(), &token_a).await,
+            Ok(vec![])
+        );
     }
 
     /// A token the backend cannot vouch for is an error the caller can skip the page on, never an
@@ -1489,7 +1501,10 @@ pub mod people {
         );
         let secrets = [user(4).expose().to_owned(), psid(5).expose().to_owned()];
         for secret in &secrets {
-            assert!(!answers.contains(secret.as_str()), "a personal id in an answer");
+            assert!(
+                !answers.contains(secret.as_str()),
+                "a personal id in an answer"
+            );
         }
         logs.assert_absent(&[
             secrets[0].as_str(),
@@ -1526,7 +1541,10 @@ pub mod graph_only_people {
         let psid = Psid::parse("2811000000000077").unwrap_or_else(|e| panic!("{e}"));
         fake.know_person(&user(), &page(), &psid);
         let token = fake.issue_token(&page(), None);
-        let answer = fake.messenger().ids_for_pages(&user(), &page(), &token).await;
+        let answer = fake
+            .messenger()
+            .ids_for_pages(&user(), &page(), &token)
+            .await;
         assert_eq!(answer, Ok(vec![psid]));
         let requests = fake.requests().await;
         let Some(request) = requests.last() else {
@@ -1603,11 +1621,19 @@ pub mod graph_only_people {
         ] {
             fake.answer_next_ids_json(status, body).await;
             let result = m.ids_for_pages(&user(), &page(), &token).await;
-            assert!(result.as_ref().is_err_and(PageCheckError::is_retryable), "{result:?}");
+            assert!(
+                result.as_ref().is_err_and(PageCheckError::is_retryable),
+                "{result:?}"
+            );
         }
-        fake.answer_next_ids(ResponseTemplate::new(502).set_body_string("<html>Bad gateway</html>"))
-            .await;
+        fake.answer_next_ids(
+            ResponseTemplate::new(502).set_body_string("<html>Bad gateway</html>"),
+        )
+        .await;
         let result = m.ids_for_pages(&user(), &page(), &token).await;
-        assert!(result.as_ref().is_err_and(PageCheckError::is_retryable), "{result:?}");
+        assert!(
+            result.as_ref().is_err_and(PageCheckError::is_retryable),
+            "{result:?}"
+        );
     }
 }

@@ -672,7 +672,8 @@ impl GraphMessenger {
                 reason: "the Graph API's answer was not the expected Graph JSON",
             }
         };
-        let answer: IdsAnswer = serde_json::from_slice(&bytes).map_err(|_| malformed("not JSON"))?;
+        let answer: IdsAnswer =
+            serde_json::from_slice(&bytes).map_err(|_| malformed("not JSON"))?;
         if let Some(error) = answer.error {
             let Some(code) = error.code else {
                 return Err(malformed("an error without a code"));

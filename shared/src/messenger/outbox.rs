@@ -83,7 +83,10 @@ pub fn add_ids_for_pages(
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::write(&path, serde_json::to_vec(&all).map_err(std::io::Error::other)?)
+    std::fs::write(
+        &path,
+        serde_json::to_vec(&all).map_err(std::io::Error::other)?,
+    )
 }
 
 /// The mapping file that goes with the outbox file at `outbox`.

@@ -35,8 +35,7 @@ use crate::leads::record::{Subject, lead_id, lead_key};
 use crate::meta_secrets::MetaSecretCache;
 use crate::pages::page_key;
 use crate::store::{
-    Condition, Cursor, Index, Item, ItemKey, KeyRange, Order, Query, StoreError, WriteOp,
-    query_all,
+    Condition, Cursor, Index, Item, ItemKey, KeyRange, Order, Query, StoreError, WriteOp, query_all,
 };
 
 pub use signed_request::{DeletionRequest, SignedRequestError};
@@ -119,11 +118,7 @@ pub async fn verify(
 ) -> Result<DeletionRequest, CallbackError> {
     use secrecy::ExposeSecret as _;
     let current = secrets.current().await.map_err(CallbackError::NoSecret)?;
-    let first = signed_request::verify(
-        current.app_secret().expose_secret().as_bytes(),
-        raw,
-        now,
-    );
+    let first = signed_request::verify(current.app_secret().expose_secret().as_bytes(), raw, now);
     match first {
         Err(SignedRequestError::BadSignature) => match secrets.newer_than(&current).await {
             Some(newer) => Ok(signed_request::verify(
@@ -270,15 +265,28 @@ impl MetaDeletion {
         Ok(Some(user))
     }
 
-    async fn token_of(&self, account: &AccountId, page: &PageId, item: &Item) -> Option<PageAccessToken> {
+    async fn token_of(
+        &self,
+        account: &AccountId,
+        page: &PageId,
+        item: &Item,
+    ) -> Option<PageAccessToken> {
         let sealed = item.get_sealed("access_token")?;
         let plain = self
             .app
             .keys
-            .open(&account_key_owner(account), &page_key(page), "access_token", &sealed)
+            .open(
+                &account_key_owner(account),
+                &page_key(page),
+                "access_token",
+                &sealed,
+            )
             .await
             .ok()?;
-        plain.as_str().ok().and_then(|t| PageAccessToken::parse(t).ok())
+        plain
+            .as_str()
+            .ok()
+            .and_then(|t| PageAccessToken::parse(t).ok())
     }
 
     /// Asks Meta for the person's ids on one page and keeps the leads qchat holds of them.
@@ -442,12 +450,16 @@ impl MetaDeletion {
                 .map_err(|_| JobError::Permanent("the receipt could not be written"))?;
             return Ok(Step::DoneWithReceipt(text));
         }
-        Ok(Step::ResumeAt(cursor_text(&progress)?, now.plus_secs(WAIT_SECS)))
+        Ok(Step::ResumeAt(
+            cursor_text(&progress)?,
+            now.plus_secs(WAIT_SECS),
+        ))
     }
 }
 
 fn cursor_text(progress: &Progress) -> Result<String, JobError> {
-    serde_json::to_string(progress).map_err(|_| JobError::Permanent("the cursor could not be written"))
+    serde_json::to_string(progress)
+        .map_err(|_| JobError::Permanent("the cursor could not be written"))
 }
 
 #[async_trait::async_trait]
@@ -473,4 +485,75 @@ impl JobHandler for MetaDeletion {
 /// The handler with the stand-in lead erasure ([`queue_lead_erasure`]).
 pub fn handler(app: &App) -> Arc<MetaDeletion> {
     Arc::new(MetaDeletion::new(app.clone(), queue_lead_erasure))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use secrecy::SecretString;
+    use serde_json::json;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::meta_secrets::{MetaSecretSource, MetaSecrets, SecretCachePolicy, SecretsError};
+
+    const NOW: Timestamp = Timestamp::from_secs(1_800_000_000);
+
+    /// The secret store, whose app secret a test rotates.
+    #[derive(Debug)]
+    struct Rotating(Mutex<String>);
+
+    #[async_trait::async_trait]
+    impl MetaSecretSource for Rotating {
+        async fn fetch(&self) -> Result<MetaSecrets, SecretsError> {
+            let secret = self
+                .0
+                .lock()
+                .map_err(|_| SecretsError::NotConfigured)?
+                .clone();
+            MetaSecrets::new(SecretString::from(secret), SecretString::from("verify"))
+        }
+    }
+
+    fn signed(secret: &str) -> String {
+        signed_request::sign(
+            secret.as_bytes(),
+            &json!({ "algorithm": "HMAC-SHA256", "issued_at": NOW.secs(), "user_id": "10158000000000001" }),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_request_signed_with_a_rotated_secret_verifies_after_one_re_read() {
+        let source = Arc::new(Rotating(Mutex::new("old-secret".to_owned())));
+        let clock = Arc::new(ManualClock::at(NOW));
+        let cache =
+            MetaSecretCache::new(source.clone(), clock.clone(), SecretCachePolicy::default());
+        assert!(verify(&cache, &signed("old-secret"), NOW).await.is_ok());
+        *source.0.lock().expect("lock") = "new-secret".to_owned();
+        // The cache still holds the old secret (its lifetime has not passed); once its minimum interval
+        // between reads has, the mismatch makes it read the store once more.
+        clock.advance_secs(31);
+        let request = verify(&cache, &signed("new-secret"), NOW)
+            .await
+            .expect("verifies with the rotated secret");
+        assert_eq!(request.user.expose(), "10158000000000001");
+        assert!(matches!(
+            verify(&cache, &signed("neither-secret"), NOW).await,
+            Err(CallbackError::Refused(SignedRequestError::BadSignature))
+        ));
+    }
+
+    #[tokio::test]
+    async fn without_an_app_secret_nothing_verifies() {
+        let cache = MetaSecretCache::new(
+            Arc::new(crate::meta_secrets::FixedSource::new(None)),
+            Arc::new(ManualClock::at(NOW)),
+            SecretCachePolicy::default(),
+        );
+        assert!(matches!(
+            verify(&cache, &signed("any"), NOW).await,
+            Err(CallbackError::NoSecret(_))
+        ));
+    }
 }
