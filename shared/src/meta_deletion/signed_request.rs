@@ -318,11 +318,11 @@ mod tests {
         // A payload whose encoding needs padding (length not a multiple of 3).
         let mut p = payload();
         p["pad"] = json!("x");
-        if p.to_string().len() % 3 == 0 {
+        if p.to_string().len().is_multiple_of(3) {
             p["pad"] = json!("xx");
         }
         let json = p.to_string();
-        assert_ne!(json.len() % 3, 0, "the case needs padding");
+        assert!(!json.len().is_multiple_of(3), "the case needs padding");
         for body in [URL_SAFE_ANY_PADDING.encode(&json), URL_SAFE.encode(&json)] {
             let unpadded_sig = sign_encoded(SECRET, &body);
             assert!(
