@@ -286,12 +286,12 @@ mod tests {
             ),
             ("delete it: DELETE /api/account", "DELETE /api/account"),
             (
-                "see https://x.example/deletion/{code} for status",
-                "/deletion/{code}",
+                "see https://x.example/erasures/{code} for status",
+                "/erasures/{code}",
             ),
             (
-                "Meta calls /facebook/data-deletion.",
-                "/facebook/data-deletion",
+                "Meta calls /facebook/data-removal.",
+                "/facebook/data-removal",
             ),
             ("POST /privacy", "POST /privacy"),
             ("(`PUT /u/{token}`)", "PUT /u/{token}"),

@@ -30,7 +30,8 @@ pub async fn callback(app: &App, req: &Request) -> Result<Response, ApiError> {
     if req.body().len() > MAX_BODY {
         return Err(refused(SignedRequestError::TooLong));
     }
-    let raw = form_field(req, "signed_request").ok_or(refused(SignedRequestError::Missing))?;
+    let raw =
+        form_field(req, "signed_request").ok_or_else(|| refused(SignedRequestError::Missing))?;
     let request = match meta_deletion::verify(&app.meta_secrets, &raw, app.clock.now()).await {
         Ok(request) => request,
         Err(CallbackError::Refused(e)) => return Err(refused(e)),
