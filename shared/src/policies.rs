@@ -286,8 +286,8 @@ mod tests {
             ),
             ("delete it: DELETE /api/account", "DELETE /api/account"),
             (
-                "see https://x.example/erasures/{code} for status",
-                "/erasures/{code}",
+                "see https://x.example/deletion/{code}/receipt for status",
+                "/deletion/{code}/receipt",
             ),
             (
                 "Meta calls /facebook/data-removal.",
