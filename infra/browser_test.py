@@ -143,7 +143,13 @@ class PublicPages(unittest.TestCase):
         cls.server.stop()
 
     def setUp(self):
-        self.context = self.browser.new_context(locale="en-US")
+        self.use_locale("en-US")
+
+    def use_locale(self, locale: str):
+        """A fresh browser context whose Accept-Language is `locale`'s, as a person's browser sends it."""
+        if getattr(self, "context", None):
+            self.context.close()
+        self.context = self.browser.new_context(locale=locale)
         self.page = self.context.new_page()
         self.violations = []
         self.console_errors = []
@@ -201,6 +207,19 @@ class PublicPages(unittest.TestCase):
         self.assertIn("Deletion request not found", self.page.content())
         self.check("deletion-unknown")
 
+    def test_the_public_pages_speak_the_browsers_language(self):
+        for locale, lang, invalid, unknown in [
+                ("de-DE", "de", "Link ungültig", "Löschantrag nicht gefunden"),
+                ("pl-PL", "pl", "Nieprawidłowy link", "Nie znaleziono wniosku o usunięcie")]:
+            self.use_locale(locale)
+            self.open("/u/not-a-token", 404)
+            self.assertEqual(self.page.evaluate("document.documentElement.lang"), lang)
+            self.assertIn(invalid, self.page.content())
+            self.check(f"unsubscribe-invalid-{lang}")
+            self.open("/deletion/abcdefghijklmnopqrstuvwxyz", 404)
+            self.assertIn(unknown, self.page.content())
+            self.check(f"deletion-unknown-{lang}")
+
     def test_a_person_confirms_an_address_unsubscribes_and_follows_an_erasure(self):
         server = self.server
         status, _ = server.api("POST", "/api/accounts", {
@@ -229,7 +248,13 @@ class PublicPages(unittest.TestCase):
         server.sample_event("yes")
         found = server.wait_for("the unsubscribe link", lambda: re.findall(
             re.escape(server.url) + r"/u/[A-Za-z0-9_-]+", server.messenger_text()))
-        self.open(found[-1].removeprefix(server.url), 200)
+        link = found[-1].removeprefix(server.url)
+        self.use_locale("fr-FR")
+        self.open(link, 200)
+        self.assertIn("Ne plus recevoir de messages de Ana Bakery ?", self.page.content())
+        self.check("unsubscribe-fr", PSID, EMAIL)
+        self.use_locale("en-US")
+        self.open(link, 200)
         self.assertIn("Ana Bakery", self.page.content())
         self.check("unsubscribe", PSID, EMAIL)
         # Opening the page changed nothing (link scanners); the button does.

@@ -10,6 +10,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod i18n;
 pub mod ids;
 pub mod inventory;
 pub mod jobs;

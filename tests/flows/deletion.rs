@@ -43,4 +43,21 @@ pub async fn a_code_that_names_no_erasure_gets_the_same_404_whatever_it_is(backe
     }
     assert!(html_bodies.windows(2).all(|w| w[0] == w[1]));
     assert!(json_bodies.windows(2).all(|w| w[0] == w[1]));
+
+    // In the browser's language.
+    let spanish = app
+        .request(
+            http::Method::GET,
+            "/deletion/abcdefghijklmnopqrstuvwxyz",
+            None,
+            &[("accept-language", "es-ES,es;q=0.9")],
+        )
+        .await;
+    spanish.assert_status(404);
+    assert!(spanish.text().contains("<html lang=\"es\">"));
+    assert!(
+        spanish
+            .text()
+            .contains("Solicitud de eliminación no encontrada")
+    );
 }

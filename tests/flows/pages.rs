@@ -565,7 +565,7 @@ pub async fn disconnecting_a_page_erases_every_item_of_its_leads_and_no_other_pa
     let text = String::from_utf8_lossy(&page_html.body).into_owned();
     assert!(text.contains("complete"), "{text}");
     assert!(
-        text.contains(&format!("leads: {}", on_page.leads)),
+        text.contains(&format!("people: {}", on_page.leads)),
         "{text}"
     );
     for private in [page.as_str(), a.id.as_str()] {

@@ -20,6 +20,7 @@ use qchat_shared::http::page::{self, escape};
 use qchat_shared::http::{
     ApiError, PathParams, Request, Response, StatusCode, form_field, json, parse_json,
 };
+use qchat_shared::i18n::Lang;
 use qchat_shared::inventory::PASSWORD_RESET;
 use qchat_shared::outbox::{Notice, notice_op, outbox_key, outbox_op};
 use qchat_shared::store::{Condition, Item, ItemKey, StoreError, Value, WriteOp};
@@ -129,8 +130,8 @@ fn form(problem: Option<&str>) -> Response {
 pub async fn page(app: &App, params: &PathParams) -> Response {
     match resolve(app, params).await {
         Ok(Some(_)) => form(None),
-        Ok(None) => page::invalid_link(),
-        Err(e) => page::failure(e.status),
+        Ok(None) => page::invalid_link(Lang::En),
+        Err(e) => page::failure(Lang::En, e.status),
     }
 }
 
@@ -139,16 +140,16 @@ pub async fn page(app: &App, params: &PathParams) -> Response {
 pub async fn reset(app: &App, req: &Request, params: &PathParams) -> Response {
     match set_password(app, req, params).await {
         Ok(response) => response,
-        Err(e) => page::failure(e.status),
+        Err(e) => page::failure(Lang::En, e.status),
     }
 }
 
 async fn set_password(app: &App, req: &Request, params: &PathParams) -> Result<Response, ApiError> {
     let Some((link, account)) = resolve(app, params).await? else {
-        return Ok(page::invalid_link());
+        return Ok(page::invalid_link(Lang::En));
     };
     let Some(profile) = accounts::load_profile(app, &account).await? else {
-        return Ok(page::invalid_link());
+        return Ok(page::invalid_link(Lang::En));
     };
     let raw = form_field(req, "new_password").unwrap_or_default();
     let new = match Password::parse(&raw) {
@@ -205,7 +206,7 @@ async fn set_password(app: &App, req: &Request, params: &PathParams) -> Result<R
     match app.store.transact(ops).await {
         Ok(()) => {}
         Err(StoreError::TransactionConditionFailed { index: 0 }) => {
-            return Ok(page::invalid_link());
+            return Ok(page::invalid_link(Lang::En));
         }
         Err(StoreError::TransactionConditionFailed { .. } | StoreError::TransactionConflict) => {
             return Ok(page::page(

@@ -14,6 +14,7 @@ use qchat_shared::crypto::{BlindIndex, OneWayHash};
 use qchat_shared::domain::{AccountId, EmailAddress, LinkToken};
 use qchat_shared::http::page::{self, escape};
 use qchat_shared::http::{ApiError, PathParams, Request, Response, StatusCode};
+use qchat_shared::i18n::Lang;
 use qchat_shared::inventory::{ACCOUNT, EMAIL_CLAIM};
 use qchat_shared::outbox::{Notice, notice_op, outbox_key};
 use qchat_shared::store::{Condition, Item, StoreError, Value, WriteOp};
@@ -30,7 +31,7 @@ async fn resolve(app: &App, params: &PathParams) -> Result<Option<Item>, ApiErro
 }
 
 fn failure(e: &ApiError) -> Response {
-    page::failure(e.status)
+    page::failure(Lang::En, e.status)
 }
 
 /// `GET /verify-email/{token}`: a button that posts back to this very URL; changes nothing.
@@ -55,7 +56,7 @@ pub async fn page(app: &App, params: &PathParams) -> Response {
                 ),
             )
         }
-        Ok(None) => page::invalid_link(),
+        Ok(None) => page::invalid_link(Lang::En),
         Err(e) => failure(&e),
     }
 }
@@ -65,7 +66,7 @@ pub async fn page(app: &App, params: &PathParams) -> Response {
 pub async fn confirm(app: &App, req: &Request, params: &PathParams) -> Response {
     let item = match resolve(app, params).await {
         Ok(Some(item)) => item,
-        Ok(None) => return page::invalid_link(),
+        Ok(None) => return page::invalid_link(Lang::En),
         Err(e) => return failure(&e),
     };
     let outcome = match item.get_str("purpose") {
@@ -199,7 +200,9 @@ async fn create_account(app: &App, req: &Request, pending: &Item) -> Result<Resp
             ))
         }
         // Used meanwhile (another click won).
-        Err(StoreError::TransactionConditionFailed { index: 0 }) => Ok(page::invalid_link()),
+        Err(StoreError::TransactionConditionFailed { index: 0 }) => {
+            Ok(page::invalid_link(Lang::En))
+        }
         Err(StoreError::TransactionConditionFailed { index: 1 }) => {
             spend(app, pending).await?;
             tracing::info!("registration link used for an address that has an account");
@@ -219,7 +222,7 @@ async fn change_email(app: &App, req: &Request, pending: &Item) -> Result<Respon
     let Some(profile) = accounts::load_profile(app, &account).await? else {
         // The account is gone: so is the change.
         spend(app, pending).await?;
-        return Ok(page::invalid_link());
+        return Ok(page::invalid_link(Lang::En));
     };
     let owner = account_key_owner(&account);
     let sealed = pending.get_sealed("email").ok_or_else(ApiError::internal)?;
@@ -304,7 +307,9 @@ async fn change_email(app: &App, req: &Request, pending: &Item) -> Result<Respon
                  the change.</p>",
             ))
         }
-        Err(StoreError::TransactionConditionFailed { index: 0 }) => Ok(page::invalid_link()),
+        Err(StoreError::TransactionConditionFailed { index: 0 }) => {
+            Ok(page::invalid_link(Lang::En))
+        }
         Err(StoreError::TransactionConditionFailed { index: 1 }) => {
             spend(app, pending).await?;
             Ok(address_taken())

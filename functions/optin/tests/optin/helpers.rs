@@ -183,7 +183,23 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Json>,
     ) -> Answer {
+        self.send_with(account_fn, method, path, token, body, &[])
+            .await
+    }
+
+    async fn send_with(
+        &self,
+        account_fn: bool,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Json>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let mut req = http::Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
@@ -216,6 +232,19 @@ impl TestApp {
     /// A request to the optin function.
     pub async fn optin(&self, method: Method, path: &str, token: Option<&str>) -> Answer {
         self.send(false, method, path, token, None).await
+    }
+
+    /// A request to the optin function from a browser that asks for `accept_language`.
+    pub async fn optin_in(&self, method: Method, path: &str, accept_language: &str) -> Answer {
+        self.send_with(
+            false,
+            method,
+            path,
+            None,
+            None,
+            &[("accept-language", accept_language)],
+        )
+        .await
     }
 
     /// Registers and signs in an account holder through the account function.
