@@ -51,10 +51,7 @@ pub enum Retention {
 
 impl Retention {
     pub const fn needs_ttl(self) -> bool {
-        matches!(
-            self,
-            Self::Expires { .. } | Self::ExpiresAtWriterChosenTime
-        )
+        matches!(self, Self::Expires { .. } | Self::ExpiresAtWriterChosenTime)
     }
 }
 

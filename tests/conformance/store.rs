@@ -297,7 +297,10 @@ store_suite!(sqlite, conformance::fixture_sqlite, {
             .unwrap()
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .unwrap();
-        assert_eq!(version, 3, "schema 3 adds the index the retention sweep reads");
+        assert_eq!(
+            version, 3,
+            "schema 3 adds the index the retention sweep reads"
+        );
     }
 });
 

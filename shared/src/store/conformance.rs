@@ -1642,8 +1642,20 @@ pub async fn remove_expired_keeps_an_item_that_a_write_made_live_again(
         .await
         .expect("an expired item counts as absent");
     assert_eq!(sweep_all(store, 1000).await, 1);
-    assert_eq!(get(store, &renewed).await.map(|i| label(&i).to_owned()).as_deref(), Some("renewed"));
-    assert_eq!(get(store, &replaced).await.map(|i| label(&i).to_owned()).as_deref(), Some("replaced"));
+    assert_eq!(
+        get(store, &renewed)
+            .await
+            .map(|i| label(&i).to_owned())
+            .as_deref(),
+        Some("renewed")
+    );
+    assert_eq!(
+        get(store, &replaced)
+            .await
+            .map(|i| label(&i).to_owned())
+            .as_deref(),
+        Some("replaced")
+    );
     clock.set(start);
     assert_eq!(get(store, &kept).await, None);
 }
@@ -1689,7 +1701,11 @@ pub async fn remove_expired_alongside_concurrent_writes_loses_no_live_item(
     for (i, k) in keys.iter().enumerate() {
         let got = get(store, k).await;
         if i % 2 == 0 {
-            assert_eq!(got.map(|g| label(&g).to_owned()).as_deref(), Some("new"), "{k:?}");
+            assert_eq!(
+                got.map(|g| label(&g).to_owned()).as_deref(),
+                Some("new"),
+                "{k:?}"
+            );
         } else {
             assert_eq!(got, None, "{k:?}");
         }
@@ -1699,7 +1715,10 @@ pub async fn remove_expired_alongside_concurrent_writes_loses_no_live_item(
         assert_eq!(get(store, k).await, None, "expired {i} is still stored");
     }
     // Each rewritten key was either swept before its write or written before the sweep reached it.
-    assert!(removed >= keys.len() / 2, "every expired item not written again was removed");
+    assert!(
+        removed >= keys.len() / 2,
+        "every expired item not written again was removed"
+    );
 }
 
 pub async fn remove_expired_refuses_a_limit_out_of_range_and_an_index_cursor(

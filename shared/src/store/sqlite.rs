@@ -1182,7 +1182,10 @@ mod tests {
             plan.iter().any(|step| step.contains("items_ttl")),
             "{plan:?}"
         );
-        assert!(!plan.iter().any(|step| step.starts_with("SCAN items")), "{plan:?}");
+        assert!(
+            !plan.iter().any(|step| step.starts_with("SCAN items")),
+            "{plan:?}"
+        );
     }
 
     /// A cursor from outside the range (forged) cannot widen it: the range's end still holds.
