@@ -4,7 +4,8 @@
 //! Every case asserts on the meaningful [`StoreError`] variants, and uses its own unique partition keys
 //! (the moto emulator is shared by the whole test run). Time moves only through the [`ManualClock`] the
 //! store was built with, so expiry is tested without sleeping; expired items stay stored (neither backend
-//! deletes them itself), which is exactly the state every read must hide.
+//! deletes them itself), which is exactly the state every read must hide, until `remove_expired` is
+//! called (its cases set the clock back afterwards: an item still stored would be live again).
 
 // This module is a test suite: a failed expectation is a failed test, and the message says which step.
 #![allow(clippy::expect_used, clippy::unwrap_used)]

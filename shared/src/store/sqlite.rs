@@ -7,7 +7,7 @@
 //!   the same write lock;
 //! - an item whose `ttl` (epoch seconds) is at or before the clock's current second is absent to every read
 //!   and every condition, exactly like the DynamoDB backend's expressions; expired rows stay in the file
-//!   until they are overwritten or deleted (as in DynamoDB before its TTL sweep);
+//!   until they are overwritten or deleted, or the retention sweep removes them (`remove_expired`);
 //! - the schema version lives in `PRAGMA user_version`; migrations run once, under the write lock;
 //! - reads never wait for a write or a checkpoint: each runs inline on the calling thread (a statement
 //!   takes microseconds; handing it to another thread would cost two thread wake-ups, ~100 µs on a
