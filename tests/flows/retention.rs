@@ -118,11 +118,11 @@ fn ttl_of(item: &RawItem) -> Option<i64> {
     item.text("ttl").map(|t| t.parse().expect("a numeric ttl"))
 }
 
+/// Stored keys: partition and sort key.
+type Keys = BTreeSet<(String, String)>;
+
 /// The keys of the stored items expired at `now`, and of the others.
-fn split(
-    raw: &RawStore,
-    now: Timestamp,
-) -> (BTreeSet<(String, String)>, BTreeSet<(String, String)>) {
+fn split(raw: &RawStore, now: Timestamp) -> (Keys, Keys) {
     let (expired, live): (Vec<&RawItem>, Vec<&RawItem>) = raw
         .items
         .iter()
