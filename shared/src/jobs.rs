@@ -557,6 +557,50 @@ mod tests {
         f.store.get(&job_key(id)).await.expect("get")
     }
 
+    #[tokio::test]
+    async fn a_job_ensured_by_its_id_is_queued_once_and_queued_again_after_it_failed_for_good() {
+        let f = fixture().await;
+        let now = f.clock.now();
+        assert!(
+            f.jobs
+                .ensure_queued("the-one", KIND, "{}", now)
+                .await
+                .expect("ensure")
+        );
+        assert!(
+            !f.jobs
+                .ensure_queued("the-one", KIND, "{}", now)
+                .await
+                .expect("ensure")
+        );
+        let failing = Counter {
+            fail: Some(|| JobError::Permanent("broken")),
+            ..Counter::new(&f.clock, 3)
+        };
+        let run = f
+            .jobs
+            .run_due("r", now.plus_secs(60), &[&failing])
+            .await
+            .expect("run");
+        assert_eq!((run.claimed, run.failed_steps), (1, 1));
+        let parked = job_item(&f, "the-one").await.expect("kept");
+        assert_eq!(parked.get_str("state"), Some("failed"));
+        assert!(
+            f.jobs
+                .ensure_queued("the-one", KIND, "{}", now)
+                .await
+                .expect("ensure")
+        );
+        assert!(f.jobs.is_pending("the-one").await.expect("read"));
+        let counter = Counter::new(&f.clock, 2);
+        let run = f
+            .jobs
+            .run_due("r", now.plus_secs(60), &[&counter])
+            .await
+            .expect("run");
+        assert_eq!((run.claimed, run.finished), (1, 1));
+    }
+
     async fn claim_as(f: &Fixture, id: &str, runner: &str) -> Option<Claimed> {
         let item = job_item(f, id).await.expect("the job exists");
         f.jobs.claim(&item, runner).await.expect("claim")
