@@ -1,6 +1,7 @@
 //! What EventBridge schedules and the table's stream do in AWS, done locally on timers: notify's tick
 //! (fan-out jobs, then the due outbox) and the broadcast runner (due broadcasts), each every two
-//! seconds, and a Messenger reply sender that runs continuously, as the stream does in AWS.
+//! seconds, a Messenger reply sender that runs continuously, as the stream does in AWS, and the
+//! retention sweep at start-up and then once a day.
 //!
 //! Each runs in a loop of its own, so a long run of one (a large fan-out or broadcast) never delays
 //! another; one more handler is one more loop joined in [`run`].
@@ -20,12 +21,32 @@ const REPLY_POLL: Duration = Duration::from_millis(50);
 /// once share the store's commits and use every core.
 pub const REPLY_CONCURRENCY: usize = 32;
 
+/// How often the retention sweep is called (a pass runs when one is due: see `qchat_shared::retention`).
+const RETENTION_EVERY: Duration = Duration::from_secs(24 * 3600);
+
 pub async fn run(app: App) {
     tokio::join!(
         notify_tick(app.clone()),
         broadcasts(app.clone()),
+        retention(app.clone()),
         replies(app)
     );
+}
+
+/// The retention sweep at once, then daily; a pass its deadline cut short continues on the next tick.
+async fn retention(app: App) {
+    loop {
+        let deadline = app.clock.now().plus_secs(TICK_BUDGET_SECS);
+        let pause = match qchat_shared::retention::sweep(&app, deadline).await {
+            Ok(report) if report.paused => TICK,
+            Ok(_) => RETENTION_EVERY,
+            Err(e) => {
+                tracing::warn!(error = %e, "retention sweep failed; retrying in a minute");
+                Duration::from_secs(60)
+            }
+        };
+        tokio::time::sleep(pause).await;
+    }
 }
 
 async fn broadcasts(app: App) {

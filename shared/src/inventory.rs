@@ -42,13 +42,22 @@ pub enum Retention {
     Expires { seconds: i64 },
     /// Has a TTL attribute whose time the writer chooses (for example "48 h after last use").
     ExpiresAtWriterChosenTime,
+    /// Kept while its owner exists and it is in use; once it is no longer in use (for a lead: not
+    /// subscribed) and nothing has happened to it for this many seconds, the daily retention sweep
+    /// ([`crate::retention`]) erases it with everything that hangs off it. No TTL: what counts as in use
+    /// changes after it is written.
+    WhileInUseThenInactiveFor { seconds: i64 },
 }
 
 impl Retention {
     pub const fn needs_ttl(self) -> bool {
-        !matches!(self, Self::WhileOwnerExists)
+        matches!(self, Self::Expires { .. } | Self::ExpiresAtWriterChosenTime)
     }
 }
+
+/// How long a lead that is not subscribed is kept after the last thing that happened to it (the person
+/// wrote, or a consent record was added): one year.
+pub const LEAD_INACTIVE_SECS: i64 = 365 * DAY_SECS;
 
 /// One declared attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -465,7 +474,13 @@ pub const LEAD: ItemType = ItemType {
     description: "A person who messaged a page: their page-scoped id (sealed), status, when they last wrote, \
                   and their marketing-messages token (sealed). No name, picture or message text.",
     key_shape: "pk = PAGE#<page id>, sk = LEAD#<lead id (keyed HMAC of page and person)>; index LEADS#<page>#<status> / <created, ms, 13 digits>#<lead id>",
-    retention: Retention::WhileOwnerExists,
+    // Subscribed: kept while the page is connected (the person chose to hear from it and can leave at
+    // any time). Unsubscribed, unreachable or never confirmed: nothing is sent to it any more, and its
+    // consent chain is the proof of what it agreed to and when it left, needed while a complaint about
+    // the messages it got could still come; a year after its last activity it is erased, chain included.
+    retention: Retention::WhileInUseThenInactiveFor {
+        seconds: LEAD_INACTIVE_SECS,
+    },
     attributes: &[
         attr(
             "subject",
@@ -914,6 +929,10 @@ pub fn as_table() -> String {
             }
             Retention::Expires { seconds } => format!("{} min (TTL)", (seconds + 59) / 60),
             Retention::ExpiresAtWriterChosenTime => "TTL set per item".to_owned(),
+            Retention::WhileInUseThenInactiveFor { seconds } => format!(
+                "while in use, then {} days after its last activity (retention sweep)",
+                seconds / DAY_SECS
+            ),
         };
         for a in t.attributes {
             out.push_str(&format!(

@@ -25,6 +25,7 @@ pub mod pages;
 pub mod password;
 pub mod policies;
 pub mod replies;
+pub mod retention;
 pub mod routes;
 pub mod store;
 pub mod telemetry;

@@ -19,6 +19,7 @@ mod policies;
 mod privacy;
 mod profile;
 mod registration;
+mod retention;
 mod sessions;
 mod trust;
 mod web;
@@ -67,6 +68,9 @@ macro_rules! flows {
                 pages::a_new_token_does_not_lift_metas_block_of_a_page,
                 pages::disconnecting_a_page_erases_every_item_of_its_leads_and_no_other_pages,
                 pages::a_page_erasure_cut_by_its_deadline_resumes_where_it_stopped_and_finishes,
+                retention::a_sweep_removes_every_expired_item_from_the_store_and_keeps_every_live_one,
+                retention::a_lead_past_its_retention_is_erased_completely_and_subscribed_or_recent_ones_stay,
+                retention::a_sweep_cut_short_by_its_deadline_resumes_where_it_stopped_and_finishes,
                 policies::a_fresh_install_has_privacy_policy_and_terms_version_1,
                 policies::only_the_operator_may_publish_a_policy,
                 policies::a_published_policy_queues_its_fanout_and_must_be_accepted_in_its_current_version,

@@ -201,4 +201,11 @@ impl ItemStore for CountingStore {
         self.wrote(keys.len(), false);
         self.inner.delete_many(keys).await
     }
+    async fn remove_expired(
+        &self,
+        from: Option<&crate::store::Cursor>,
+        limit: usize,
+    ) -> Result<crate::store::Removed, StoreError> {
+        self.inner.remove_expired(from, limit).await
+    }
 }

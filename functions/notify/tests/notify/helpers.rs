@@ -222,6 +222,13 @@ impl ItemStore for ClockedStore {
         self.clock.set(self.clock.now().plus_millis(cost));
         self.inner.delete_many(keys).await
     }
+    async fn remove_expired(
+        &self,
+        from: Option<&qchat_shared::store::Cursor>,
+        limit: usize,
+    ) -> Result<qchat_shared::store::Removed, StoreError> {
+        self.inner.remove_expired(from, limit).await
+    }
 }
 
 /// An app under test and the handles a test needs.
