@@ -16,7 +16,8 @@
 //! A finished pass puts the job back, due [`PASS_INTERVAL_HOURS`] after the pass began: whatever calls
 //! [`sweep`] (EventBridge daily, the local ticker) may call it more often; a pass runs when one is due.
 //! Every other item type either carries a TTL (phase 1) or is kept while its owner exists and erased
-//! with it (the page and account erasures). The job and its logs hold ids and counts only.
+//! with it (by the page erasure of [`crate::leads::erase`]; the account erasure is not built yet). The
+//! job and its logs hold ids and counts only.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
