@@ -76,7 +76,7 @@ macro_rules! flows {
                 web::the_privacy_notice_is_json_when_asked_for_and_matches_the_inventory,
                 web::the_privacy_notice_names_the_controller_and_how_to_reach_them,
                 web::the_privacy_notice_says_how_a_personal_data_breach_is_handled,
-                web::the_rights_section_promises_no_export_or_deletion_route_and_says_what_delete_my_data_does,
+                web::the_rights_section_names_the_export_and_erasure_routes_and_says_what_delete_my_data_does,
                 web::the_full_shipped_terms_are_shown_until_a_newer_version_is_published,
                 web::every_route_the_privacy_notice_names_is_in_the_route_table,
                 web::every_kind_of_response_carries_the_security_headers,
@@ -105,7 +105,7 @@ macro_rules! flows {
                 erasure::an_account_erasure_cut_after_every_step_resumes_to_completion_and_never_counts_an_item_twice,
                 erasure::the_receipt_mail_still_goes_out_after_the_account_and_its_key_are_gone,
                 erasure::the_export_holds_every_personal_attribute_the_inventory_declares_for_the_account,
-                erasure::a_100_000_lead_export_is_paged_within_lambdas_response_limit,
+                erasure::a_large_export_is_paged_within_lambdas_response_limit,
             );
         }
     };
