@@ -33,7 +33,7 @@ async fn a_notice_is_sent_exactly_once_when_deliver_and_drain_run_twice() {
 }
 
 #[tokio::test]
-async fn a_sent_notice_records_the_provider_id_moves_from_the_due_index_to_its_accounts_and_keeps_its_ttl() {
+async fn a_sent_notice_moves_from_the_due_index_to_its_accounts_and_keeps_its_ttl() {
     let t = local_app().await;
     let account = t.create_account(&unique_email("record")).await;
     let id = t.queue(&account, &Notice::AccountCreated).await;
