@@ -112,3 +112,41 @@ pub async fn load_profile(app: &App, id: &AccountId) -> Result<Option<Profile>, 
         item,
     }))
 }
+
+/// The index partition of an account's sessions (sign out everywhere, erasure).
+pub fn sessions_partition(id: &AccountId) -> String {
+    format!("ACCOUNT#{id}#SESSIONS")
+}
+
+/// The index partition of an account's connected pages.
+pub fn pages_partition(id: &AccountId) -> String {
+    format!("ACCOUNT#{id}#PAGES")
+}
+
+/// The index partition of an account's pending single-use links (a change of address waiting for its
+/// confirmation, a password reset), so erasure and export find them without a scan.
+pub fn links_partition(id: &AccountId) -> String {
+    format!("ACCOUNT#{id}#LINKS")
+}
+
+/// The write that frees an account's email address at once (the start of its erasure): sign-in no longer
+/// finds the account, and the address may register again. With [`destroy_account_keys`], the only place
+/// an erasure touches where claims and keys are kept.
+pub fn free_email_claim_op(index: &BlindIndex) -> crate::store::WriteOp {
+    crate::store::WriteOp::Delete {
+        key: email_claim_key(index),
+        condition: crate::store::Condition::Always,
+    }
+}
+
+/// Destroys every version of an account's data key (crypto-shredding: its ciphertexts, in the table and
+/// in its backups, are unreadable from then on). Idempotent.
+///
+/// # Errors
+/// The keyring's or the store's; call again to resume.
+pub async fn destroy_account_keys(
+    keys: &crate::crypto::KeyManager,
+    id: &AccountId,
+) -> Result<(), CryptoError> {
+    keys.destroy(&crate::app::account_key_owner(id)).await
+}

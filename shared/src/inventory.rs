@@ -178,8 +178,8 @@ const fn technical(name: &'static str, purpose: &'static str) -> Attribute {
 pub const JOB: ItemType = ItemType {
     name: "job",
     description: "A queued background job and its progress; deleted when the job finishes, except an erasure \
-                  (of a disconnected page's leads), kept one year as its receipt: what it erased, as counts, \
-                  and when (TTL). No personal data.",
+                  (of a disconnected page's leads, or of an account), kept one year as its receipt: what it \
+                  erased, as counts, and when (TTL). No personal data.",
     key_shape: "pk = JOB#<job id>, sk = JOB; index JOBS#<kind> / <due time>#<job id> while queued",
     retention: Retention::WhileOwnerExists,
     attributes: &[
@@ -425,7 +425,8 @@ pub const OUTBOX: ItemType = ItemType {
     description: "An account notice written in the same transaction as the change it reports; notify sends it. \
                   The recipient is looked up from the account at send time; only a mail to another address \
                   (a former, a new or a registration's address) carries it, sealed.",
-    key_shape: "pk = OUTBOX#<outbox id>, sk = OUTBOX; index OUTBOX#DUE / <next attempt>#<outbox id> while unsent",
+    key_shape: "pk = OUTBOX#<outbox id>, sk = OUTBOX; index OUTBOX#DUE / <next attempt>#<outbox id> while unsent, \
+                then ACCOUNT#<account id>#NOTICES / <created>#<outbox id> (an account's notice)",
     retention: Retention::Expires {
         seconds: 30 * DAY_SECS,
     },
@@ -659,7 +660,8 @@ pub const EMAIL_VERIFICATION: ItemType = ItemType {
     description: "An address waiting to be confirmed through the single-use link mailed to it: a registration \
                   (no account exists until the link is used) or an account's new address. Deleted when the \
                   link is used; expires unused after 24 hours.",
-    key_shape: "pk = VERIFY#<SHA-256 of the link token>, sk = VERIFY",
+    key_shape: "pk = VERIFY#<SHA-256 of the link token>, sk = VERIFY; index ACCOUNT#<account id>#LINKS / <pk> \
+                (a change of address)",
     retention: Retention::Expires { seconds: DAY_SECS },
     attributes: &[
         technical("purpose", "registration or email_change"),
@@ -712,7 +714,7 @@ pub const PASSWORD_RESET: ItemType = ItemType {
     name: "password_reset",
     description: "A single-use password reset link mailed to an account's address; deleted when used, \
                   expires unused after one hour.",
-    key_shape: "pk = RESET#<SHA-256 of the link token>, sk = RESET",
+    key_shape: "pk = RESET#<SHA-256 of the link token>, sk = RESET; index ACCOUNT#<account id>#LINKS / <pk>",
     retention: Retention::Expires { seconds: 3600 },
     attributes: &[
         technical(

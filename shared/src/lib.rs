@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod erasure;
 pub mod http;
 pub mod i18n;
 pub mod ids;

@@ -112,6 +112,8 @@ handlers!(
     /// The erase function's handlers.
     EraseRoute {
         DeletionStatus,
+        EraseAccount,
+        ExportAccount,
     }
 );
 
@@ -315,6 +317,8 @@ pub const ROUTES: &[Route] = &[
     broadcast("POST", "/api/pages/{page_id}/broadcasts/preview", BroadcastRoute::PreviewDraft, JsonObject),
     broadcast("PATCH", "/api/pages/{page_id}", BroadcastRoute::SetPageRate, JsonObject),
     erase("GET", "/deletion/{code}", EraseRoute::DeletionStatus, Body::None),
+    erase("DELETE", "/api/account", EraseRoute::EraseAccount, JsonObject),
+    erase("GET", "/api/account/export", EraseRoute::ExportAccount, Body::None),
 ];
 
 /// The result of matching a request against the table.

@@ -12,6 +12,7 @@ mod helpers;
 
 mod broadcast;
 mod deletion;
+mod erasure;
 mod input;
 mod lockout;
 mod pages;
@@ -79,7 +80,7 @@ macro_rules! flows {
                 web::the_privacy_notice_is_json_when_asked_for_and_matches_the_inventory,
                 web::the_privacy_notice_names_the_controller_and_how_to_reach_them,
                 web::the_privacy_notice_says_how_a_personal_data_breach_is_handled,
-                web::the_rights_section_promises_no_export_or_deletion_route_and_says_what_delete_my_data_does,
+                web::the_rights_section_names_the_export_and_erasure_routes_and_says_what_delete_my_data_does,
                 web::the_full_shipped_terms_are_shown_until_a_newer_version_is_published,
                 web::every_route_the_privacy_notice_names_is_in_the_route_table,
                 web::every_kind_of_response_carries_the_security_headers,
@@ -102,6 +103,13 @@ macro_rules! flows {
                 broadcast::the_page_rate_is_20_until_set_and_only_1_to_250_is_accepted,
                 broadcast::a_scheduled_broadcast_is_sent_by_the_runner_to_each_subscribed_person_once,
                 deletion::a_code_that_names_no_erasure_gets_the_same_404_whatever_it_is,
+                erasure::erasing_an_account_leaves_no_item_or_value_of_it_and_the_address_can_register_again,
+                erasure::a_wrong_password_erases_nothing_and_counts_toward_the_sign_in_lockout,
+                erasure::the_operator_account_cannot_be_erased,
+                erasure::an_account_erasure_cut_after_every_step_resumes_to_completion_and_never_counts_an_item_twice,
+                erasure::the_receipt_mail_still_goes_out_after_the_account_and_its_key_are_gone,
+                erasure::the_export_holds_every_personal_attribute_the_inventory_declares_for_the_account,
+                erasure::a_large_export_is_paged_within_lambdas_response_limit,
             );
         }
     };

@@ -278,14 +278,15 @@ pub async fn the_privacy_notice_says_how_a_personal_data_breach_is_handled(backe
     .assert_status(202);
 }
 
-pub async fn the_rights_section_promises_no_export_or_deletion_route_and_says_what_delete_my_data_does(
+pub async fn the_rights_section_names_the_export_and_erasure_routes_and_says_what_delete_my_data_does(
     backend: Backend,
 ) {
     let app = TestApp::spawn(backend).await;
     let page = notice_html(&app).await;
     let rights = section(&page, "rights");
     for needed in [
-        "There is no export of a whole account and no self-service deletion of an account yet",
+        "<code>GET /api/account/export</code>",
+        "<code>DELETE /api/account</code>",
         "<b>DELETE MY DATA</b>: your request is recorded",
         "The erasure itself is not automated yet",
         "<code>DELETE /api/pages/{page_id}</code>",

@@ -116,7 +116,12 @@ pub async fn update(app: &App, req: &Request) -> Result<Response, ApiError> {
             .and_then(|i| i.blind_index("email_index", &new_index))
             .and_then(|i| i.plain("created", Value::N(now.millis())))
             .map_err(|_| ApiError::internal())?
-            .expires_at(now.plus_hours(LINK_HOURS));
+            .expires_at(now.plus_hours(LINK_HOURS))
+            // Filed under the account so its export and erasure find it without a scan.
+            .with_gsi1(
+                qchat_shared::accounts::links_partition(&caller.account),
+                key.pk.clone(),
+            );
         let outbox_id = app.ids.new_id();
         let mail_key = outbox_key(&outbox_id);
         let recipient = cipher.seal(&mail_key, "recipient", new_email.expose().as_bytes())?;

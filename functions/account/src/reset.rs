@@ -57,6 +57,9 @@ pub async fn request(app: &App, req: &Request) -> Result<Response, ApiError> {
             .and_then(|i| i.plain("created", Value::N(now.millis())))
             .map_err(|_| ApiError::internal())?
             .expires_at(now.plus_secs(LINK_MINUTES * 60));
+        // Filed under the account so its export and erasure find it without a scan.
+        let sort = item.key().pk.clone();
+        let item = item.with_gsi1(accounts::links_partition(account), sort);
         let cipher = app.keys.cipher(&account_key_owner(account)).await?;
         let outbox_id = app.ids.new_id();
         let secret = cipher.seal(&outbox_key(&outbox_id), "secret", token.expose().as_bytes())?;

@@ -1,7 +1,10 @@
-//! The erase function (SPEC §4 "erase"): access and erasure. Today it serves the status page of every
-//! erasure's receipt, `GET /deletion/{code}`; the code is the erasure job's id, given to whoever asked for
-//! the erasure.
+//! The erase function (SPEC §4 "erase"): access and erasure. It serves the status page of every
+//! erasure's receipt, `GET /deletion/{code}` (the code is the erasure job's id, given to whoever asked
+//! for the erasure), an account holder's erasure of their account (`DELETE /api/account`) and the export
+//! of everything held about it (`GET /api/account/export`).
 
+mod account;
+mod export;
 mod status;
 
 use qchat_shared::app::App;
@@ -24,5 +27,7 @@ async fn dispatch(
 ) -> Result<Response, ApiError> {
     match handler {
         EraseRoute::DeletionStatus => status::show(app, req, params).await,
+        EraseRoute::EraseAccount => account::erase(app, req).await,
+        EraseRoute::ExportAccount => export::show(app, req).await,
     }
 }

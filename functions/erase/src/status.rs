@@ -9,6 +9,7 @@
 
 use qchat_shared::app::App;
 use qchat_shared::clock::Timestamp;
+use qchat_shared::erasure::account::ACCOUNT_ERASURE_JOB;
 use qchat_shared::http::page::{self as html, escape};
 use qchat_shared::http::{ApiError, PathParams, Request, Response, StatusCode, json, wants_json};
 use qchat_shared::i18n::Lang;
@@ -17,7 +18,7 @@ use qchat_shared::leads::erase::PAGE_LEADS_ERASURE_JOB;
 use serde_json::{Map, Value, json};
 
 /// The job kinds whose ids are erasure confirmation codes.
-const ERASURE_KINDS: &[&str] = &[PAGE_LEADS_ERASURE_JOB];
+const ERASURE_KINDS: &[&str] = &[PAGE_LEADS_ERASURE_JOB, ACCOUNT_ERASURE_JOB];
 /// Job ids are 26 base32 characters; anything longer or of other characters names no job.
 const MAX_CODE_LEN: usize = 64;
 

@@ -103,10 +103,20 @@ pub async fn tick_except_replies(
         JOB_LEASE_SECS,
     );
     let erasure = PageLeadsErasure::new(app.store.clone(), app.clock.clone());
+    // Until the erase function runs erasures itself, the tick that runs page erasures runs these too.
+    let account_erasure = qchat_shared::erasure::account::AccountErasure::new(
+        app.store.clone(),
+        app.clock.clone(),
+        app.keys.clone(),
+    );
     let policy = PolicyFanout::new(app.clone());
     let breach = BreachFanout::new(app.clone());
     let jobs = jobs
-        .run_due(runner, deadline, &[&erasure, &policy, &breach])
+        .run_due(
+            runner,
+            deadline,
+            &[&erasure, &account_erasure, &policy, &breach],
+        )
         .await?;
     let delivery = drain_due(app, deadline).await?;
     Ok(TickReport {
