@@ -52,8 +52,7 @@ async fn deliver_notices(t: &TestApp) -> Vec<Email> {
     qchat_notify::drain_due(&app, t.clock.now().plus_secs(60))
         .await
         .expect("notify drains");
-    let sent = recording.sent.lock().expect("lock").clone();
-    sent
+    recording.sent.lock().expect("lock").clone()
 }
 
 fn jobs(t: &TestApp) -> Jobs {

@@ -244,7 +244,7 @@ impl Reader<'_> {
                     Some(item) => vec![self.render(&item).await?],
                     None => Vec::new(),
                 };
-                return Ok(self.finish(&at, items, None).await?);
+                return self.finish(&at, items, None).await;
             }
             Section::Sessions => (
                 sessions_partition(self.account),
@@ -286,7 +286,7 @@ impl Reader<'_> {
                         KeyRange::Prefix("B#".to_owned()),
                         BROADCASTS_PER_PAGE,
                     ),
-                    None => return Ok(self.finish(&at, Vec::new(), None).await?),
+                    None => return self.finish(&at, Vec::new(), None).await,
                 }
             }
             Section::Deliveries => return self.deliveries(at, store_cursor).await,
