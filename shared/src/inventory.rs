@@ -448,7 +448,10 @@ pub const OUTBOX: ItemType = ItemType {
             "params",
             "the notice's non-personal parameters (times, versions, page ids)",
         ),
-        technical("state", "pending, sent or failed"),
+        technical(
+            "state",
+            "pending, sent or failed; held: an erasure's confirmation, until the erasure is done",
+        ),
         technical("attempts", "send attempts so far"),
         technical("next_attempt_at", "when to try next (ms)"),
         technical("lease_until", "a sender is working on it until then (ms)"),
@@ -509,7 +512,11 @@ pub const LEAD: ItemType = ItemType {
         ),
         technical(
             "erasure_requested_at",
-            "when the person asked for erasure (ms)",
+            "when the erasure of the lead was asked for (ms)",
+        ),
+        technical(
+            "erasure_job",
+            "the queued erasure of the lead (its job id): the lead is frozen until it is erased",
         ),
         technical(
             "merged_into",
@@ -626,7 +633,10 @@ pub const REPLY: ItemType = ItemType {
             "quick_replies",
             "the reply's buttons (qchat's own payloads)",
         ),
-        technical("state", "pending, sent or failed"),
+        technical(
+            "state",
+            "pending, sent or failed; held: an erasure's confirmation, until the erasure is done",
+        ),
         technical("attempts", "send attempts so far"),
         technical("next_attempt_at", "when to try next (ms)"),
         technical("lease_until", "a sender is working on it until then (ms)"),
