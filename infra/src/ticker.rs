@@ -1,6 +1,6 @@
 //! What EventBridge schedules and the table's stream do in AWS, done locally on timers: notify's tick
-//! (fan-out jobs, then the due outbox) and the broadcast runner (due broadcasts), each every two
-//! seconds, and a Messenger reply sender that runs continuously, as the stream does in AWS.
+//! (fan-out jobs, then the due outbox), the broadcast runner (due broadcasts) and the erasure runner
+//! (due page and lead erasures), each every two seconds, and a Messenger reply sender that runs continuously, as the stream does in AWS.
 //!
 //! Each runs in a loop of its own, so a long run of one (a large fan-out or broadcast) never delays
 //! another; one more handler is one more loop joined in [`run`].
@@ -24,6 +24,7 @@ pub async fn run(app: App) {
     tokio::join!(
         notify_tick(app.clone()),
         broadcasts(app.clone()),
+        erasures(app.clone()),
         replies(app)
     );
 }
@@ -37,6 +38,19 @@ async fn broadcasts(app: App) {
         let deadline = app.clock.now().plus_secs(TICK_BUDGET_SECS);
         if let Err(e) = qchat_broadcast::run_due(&app, &runner, deadline).await {
             tracing::warn!(error = %e, "broadcast run failed; retrying next tick");
+        }
+    }
+}
+
+async fn erasures(app: App) {
+    let runner = format!("local-{}", app.ids.new_id());
+    let mut interval = tokio::time::interval(TICK);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let deadline = app.clock.now().plus_secs(TICK_BUDGET_SECS);
+        if let Err(e) = qchat_erase::run_due(&app, &runner, deadline).await {
+            tracing::warn!(error = %e, "erasure run failed; retrying next tick");
         }
     }
 }

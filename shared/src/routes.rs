@@ -112,6 +112,8 @@ handlers!(
     /// The erase function's handlers.
     EraseRoute {
         DeletionStatus,
+        ExportLead,
+        EraseLead,
     }
 );
 
@@ -315,6 +317,8 @@ pub const ROUTES: &[Route] = &[
     broadcast("POST", "/api/pages/{page_id}/broadcasts/preview", BroadcastRoute::PreviewDraft, JsonObject),
     broadcast("PATCH", "/api/pages/{page_id}", BroadcastRoute::SetPageRate, JsonObject),
     erase("GET", "/deletion/{code}", EraseRoute::DeletionStatus, Body::None),
+    erase("GET", "/api/pages/{page_id}/leads/{lead_id}/export", EraseRoute::ExportLead, Body::None),
+    erase("DELETE", "/api/pages/{page_id}/leads/{lead_id}", EraseRoute::EraseLead, Body::None),
 ];
 
 /// The result of matching a request against the table.

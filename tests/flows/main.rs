@@ -75,7 +75,7 @@ macro_rules! flows {
                 web::the_privacy_notice_is_json_when_asked_for_and_matches_the_inventory,
                 web::the_privacy_notice_names_the_controller_and_how_to_reach_them,
                 web::the_privacy_notice_says_how_a_personal_data_breach_is_handled,
-                web::the_rights_section_promises_no_export_or_deletion_route_and_says_what_delete_my_data_does,
+                web::the_rights_section_promises_no_account_export_and_says_what_delete_my_data_does,
                 web::the_full_shipped_terms_are_shown_until_a_newer_version_is_published,
                 web::every_route_the_privacy_notice_names_is_in_the_route_table,
                 web::every_kind_of_response_carries_the_security_headers,

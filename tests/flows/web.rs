@@ -278,7 +278,7 @@ pub async fn the_privacy_notice_says_how_a_personal_data_breach_is_handled(backe
     .assert_status(202);
 }
 
-pub async fn the_rights_section_promises_no_export_or_deletion_route_and_says_what_delete_my_data_does(
+pub async fn the_rights_section_promises_no_account_export_and_says_what_delete_my_data_does(
     backend: Backend,
 ) {
     let app = TestApp::spawn(backend).await;
@@ -286,8 +286,9 @@ pub async fn the_rights_section_promises_no_export_or_deletion_route_and_says_wh
     let rights = section(&page, "rights");
     for needed in [
         "There is no export of a whole account and no self-service deletion of an account yet",
-        "<b>DELETE MY DATA</b>: your request is recorded",
-        "The erasure itself is not automated yet",
+        "<b>DELETE MY DATA</b>: you are unsubscribed at once",
+        "is erased within minutes",
+        "<code>DELETE /api/pages/{page_id}/leads/{lead_id}</code>",
         "<code>DELETE /api/pages/{page_id}</code>",
         &format!("{PUBLIC_URL}/u/{{token}}"),
     ] {
