@@ -603,7 +603,7 @@ pub const REPLY: ItemType = ItemType {
     name: "reply",
     description: "A Messenger reply written with the event that caused it; notify sends it, so a Graph API \
                   failure never fails the webhook.",
-    key_shape: "pk = REPLY#<queued time, ms, 13 digits>-<event hash, 26 hex digits>, sk = REPLY; index REPLY#DUE / <next attempt>#<reply id> while unsent",
+    key_shape: "pk = REPLY#<queued time, ms, 13 digits>-<event hash, 26 hex digits>, sk = REPLY; index REPLY#DUE / <next attempt>#<reply id> while unsent, then REPLY#LEAD#<page>#<lead> / REPLY#<reply id> if it names a lead",
     retention: Retention::Expires {
         seconds: 7 * DAY_SECS,
     },

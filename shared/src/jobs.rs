@@ -351,7 +351,8 @@ impl Jobs {
                     report.finished += 1;
                     tracing::info!(job = %claimed.job.id, kind = %claimed.job.kind, "job finished; its receipt is kept");
                     let bare = matches!(step, Step::DoneWithReceiptOnly(_));
-                    let (Step::DoneWithReceipt(receipt) | Step::DoneWithReceiptOnly(receipt)) = step
+                    let (Step::DoneWithReceipt(receipt) | Step::DoneWithReceiptOnly(receipt)) =
+                        step
                     else {
                         return Ok(());
                     };

@@ -139,7 +139,9 @@ async fn lead_export(app: &App, account: &AccountId, lead: &Lead) -> Result<Valu
         None => json!({ "held": false }),
         Some(hash) => {
             let found = store
-                .get(&unsubscribe_key(&qchat_shared::crypto::OneWayHash::from_stored(hash)))
+                .get(&unsubscribe_key(
+                    &qchat_shared::crypto::OneWayHash::from_stored(hash),
+                ))
                 .await?;
             json!({
                 "held": true,
@@ -202,7 +204,11 @@ async fn lead_export(app: &App, account: &AccountId, lead: &Lead) -> Result<Valu
 }
 
 /// The lead's replies still waiting to be sent, decrypted.
-async fn pending_replies(app: &App, account: &AccountId, leads: &[&Lead]) -> Result<Vec<Value>, ApiError> {
+async fn pending_replies(
+    app: &App,
+    account: &AccountId,
+    leads: &[&Lead],
+) -> Result<Vec<Value>, ApiError> {
     let query = Query {
         index: Index::Gsi1,
         partition: DUE_PARTITION.to_owned(),
@@ -240,7 +246,10 @@ async fn pending_replies(app: &App, account: &AccountId, leads: &[&Lead]) -> Res
 pub async fn export(app: &App, req: &Request, params: &PathParams) -> Result<Response, ApiError> {
     let (account, lead) = owned_lead(app, req, params).await?;
     let mut linked = Vec::new();
-    for other in [lead.linked_from(), lead.merged_into()].into_iter().flatten() {
+    for other in [lead.linked_from(), lead.merged_into()]
+        .into_iter()
+        .flatten()
+    {
         if let Some(item) = app.store.get(&lead_key(&lead.page, &other)).await? {
             if let Some(l) = Lead::from_item(&lead.page, item) {
                 linked.push(l);

@@ -103,9 +103,7 @@ pub async fn tick_except_replies(
     );
     let policy = PolicyFanout::new(app.clone());
     let breach = BreachFanout::new(app.clone());
-    let jobs = jobs
-        .run_due(runner, deadline, &[&policy, &breach])
-        .await?;
+    let jobs = jobs.run_due(runner, deadline, &[&policy, &breach]).await?;
     let delivery = drain_due(app, deadline).await?;
     Ok(TickReport {
         jobs,

@@ -401,8 +401,8 @@ async fn record(
                     ("state", Value::S("failed".to_owned())),
                     ("failure", Value::S(reason.to_owned())),
                 ],
-            )?
-            .without_gsi1())
+            )
+            .map(qchat_shared::replies::finished)?)
         };
         let (next, extra, delivery) = match &outcome {
             Attempt::Sent(message_id) => (
@@ -413,8 +413,8 @@ async fn record(
                         ("sent_at", Value::N(now.millis())),
                         ("message_id", Value::S(message_id.clone())),
                     ],
-                )?
-                .without_gsi1(),
+                )
+                .map(qchat_shared::replies::finished)?,
                 Vec::new(),
                 Delivery::Sent,
             ),

@@ -279,7 +279,9 @@ pub(super) async fn link_key(
     let key = unsubscribe_key(&OneWayHash::from_stored(hash));
     let link = store.get(&key).await?;
     Ok(link
-        .filter(|l| l.get_str("page_id") == Some(page.as_str()) && l.get_str("lead_id") == Some(lead))
+        .filter(|l| {
+            l.get_str("page_id") == Some(page.as_str()) && l.get_str("lead_id") == Some(lead)
+        })
         .map(|_| key))
 }
 

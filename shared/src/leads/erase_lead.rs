@@ -9,8 +9,10 @@
 //! nothing it already deleted, so nothing is counted twice):
 //! 1. the lead's replies still waiting to be sent (the `REPLY#DUE` index, by `page_id` and `lead_id`),
 //!    a page of the queue per step;
-//! 2. its broadcast delivery records (one key per broadcast of the page, [`crate::broadcast::lead_delivery_keys`]);
-//! 3. the lead item (with its status index entry), its whole consent chain and its unsubscribe link; and
+//! 2. the lead's replies already sent or failed (notify files them under the lead,
+//!    [`crate::replies::lead_partition`]);
+//! 3. its broadcast delivery records (one key per broadcast of the page, [`crate::broadcast::lead_delivery_keys`]);
+//! 4. the lead item (with its status index entry), its whole consent chain and its unsubscribe link; and
 //!    the same for a checkbox-plugin lead of the same person merged into it (`linked_from`) or that it
 //!    was merged into (`merged_into`). The chain and link go first, the lead last, so a step cut short
 //!    leaves the lead to be found again.
@@ -18,8 +20,9 @@
 //! KEPT, and why: de-duplication keys of the person's webhook events (a SHA-256 of the page and Meta's
 //! message id, nothing personal, 48 h): they make an event Meta delivers again after the erasure a
 //! duplicate, so it recreates nothing. Replies already sent or failed: no key or index leads to them from
-//! the lead; they hold the recipient sealed until their 7-day expiry. The confirmation reply of a
-//! Messenger request (below), which must reach the person after their lead is gone.
+//! the lead (replies sent before notify filed them under their lead): they hold the recipient sealed until
+//! their 7-day expiry. The acknowledgement and confirmation replies of a Messenger request (below), which
+//! name no lead because they must reach the person after the lead is gone.
 //!
 //! A lead whose erasure is requested is frozen: it names the job (`erasure_job`), so the webhook changes
 //! nothing on it any more, and every event's write is conditional on the lead's version, so an event
@@ -49,6 +52,9 @@ use super::record::{Lead, lead_key};
 
 /// The job kind; params [`Params`].
 pub const LEAD_ERASURE_JOB: &str = "lead_erasure";
+/// Sent replies of a lead deleted per step (what is deleted leaves the index, so a step always reads
+/// from the start of what is left).
+const SENT_REPLIES_PER_STEP: usize = 100;
 /// Meta's standard messaging window: the confirmation goes out only this long after the request.
 pub const CONFIRMATION_WINDOW_HOURS: i64 = 24;
 /// The `state` of a parked confirmation reply, until the erasure releases it.
@@ -90,6 +96,8 @@ pub struct Counts {
     pub consent_records: u64,
     pub unsubscribe_links: u64,
     pub pending_replies: u64,
+    #[serde(default)]
+    pub sent_replies: u64,
     pub deliveries: u64,
 }
 
@@ -99,6 +107,7 @@ impl Counts {
         self.consent_records += other.consent_records;
         self.unsubscribe_links += other.unsubscribe_links;
         self.pending_replies += other.pending_replies;
+        self.sent_replies += other.sent_replies;
         self.deliveries += other.deliveries;
     }
 }
@@ -121,6 +130,7 @@ impl Receipt {
 #[serde(rename_all = "snake_case")]
 enum Phase {
     Replies,
+    SentReplies,
     Deliveries,
     Leads,
     Confirm,
@@ -162,7 +172,11 @@ pub fn enqueue_op(
 
 /// `lead`'s item marked as asked to be erased by job `job` (`erasure_requested_at`, `erasure_job`), for
 /// a caller that writes the lead anyway (the webhook's opt-out of DELETE MY DATA).
-pub fn mark(item: crate::store::Item, job: &str, now: Timestamp) -> Result<crate::store::Item, StoreError> {
+pub fn mark(
+    item: crate::store::Item,
+    job: &str,
+    now: Timestamp,
+) -> Result<crate::store::Item, StoreError> {
     Ok(item
         .plain("erasure_requested_at", Value::N(now.millis()))?
         .plain("erasure_job", Value::S(job.to_owned()))?)
@@ -173,7 +187,9 @@ pub fn mark(item: crate::store::Item, job: &str, now: Timestamp) -> Result<crate
 pub fn held_confirmation(op: WriteOp) -> Result<WriteOp, StoreError> {
     match op {
         WriteOp::Put { item, condition } => Ok(WriteOp::Put {
-            item: item.plain("state", Value::S(HELD.to_owned()))?.without_gsi1(),
+            item: item
+                .plain("state", Value::S(HELD.to_owned()))?
+                .without_gsi1(),
             condition,
         }),
         other => Ok(other),
@@ -236,7 +252,10 @@ impl LeadErasure {
         let mut ids = vec![lead.as_str().to_owned()];
         if let Some(item) = self.store.get(&lead_key(page, lead)).await? {
             if let Some(found) = Lead::from_item(page, item) {
-                for other in [found.linked_from(), found.merged_into()].into_iter().flatten() {
+                for other in [found.linked_from(), found.merged_into()]
+                    .into_iter()
+                    .flatten()
+                {
                     if !ids.contains(&other.as_str().to_owned()) {
                         ids.push(other.as_str().to_owned());
                     }
@@ -246,11 +265,43 @@ impl LeadErasure {
         Ok(ids)
     }
 
+    /// The lead's replies already sent or failed: one bounded page of its reply partition per lead.
+    async fn erase_sent_replies(
+        &self,
+        page: &PageId,
+        leads: &[LeadId],
+    ) -> Result<(Counts, bool), JobError> {
+        let mut keys = Vec::new();
+        let mut more = false;
+        for lead in leads {
+            let found = self
+                .store
+                .query(&crate::store::Query {
+                    index: crate::store::Index::Gsi1,
+                    partition: crate::replies::lead_partition(page, lead),
+                    range: crate::store::KeyRange::All,
+                    order: crate::store::Order::Ascending,
+                    limit: SENT_REPLIES_PER_STEP,
+                    cursor: None,
+                })
+                .await?;
+            more |= found.next.is_some();
+            keys.extend(found.items.iter().map(|r| r.key().clone()));
+        }
+        self.store.delete_many(&keys).await?;
+        let counts = Counts {
+            sent_replies: keys.len() as u64,
+            ..Counts::default()
+        };
+        Ok((counts, more))
+    }
+
     /// The lead's delivery records in the page's broadcasts: each read, the existing ones deleted.
     async fn erase_deliveries(&self, page: &PageId, leads: &[LeadId]) -> Result<Counts, JobError> {
         let mut found = Vec::new();
         for lead in leads {
-            for key in crate::broadcast::lead_delivery_keys(self.store.as_ref(), page, lead).await? {
+            for key in crate::broadcast::lead_delivery_keys(self.store.as_ref(), page, lead).await?
+            {
                 if self.store.get(&key).await?.is_some() {
                     found.push(key);
                 }
@@ -312,11 +363,15 @@ impl LeadErasure {
         }
         let version = item.version().unwrap_or(0);
         let now = self.clock.now();
-        let closes = Timestamp::from_millis(params.requested_at).plus_secs(CONFIRMATION_WINDOW_HOURS * 3600);
+        let closes =
+            Timestamp::from_millis(params.requested_at).plus_secs(CONFIRMATION_WINDOW_HOURS * 3600);
         let (updated, outcome) = released(item, id, now, now >= closes)?;
         match self
             .store
-            .put(updated.with_version(version + 1), Condition::VersionIs(version))
+            .put(
+                updated.with_version(version + 1),
+                Condition::VersionIs(version),
+            )
             .await
         {
             Ok(()) | Err(StoreError::ConditionFailed) => Ok(outcome),
@@ -388,6 +443,11 @@ impl JobHandler for LeadErasure {
                 };
                 (counts, next)
             }
+            Phase::SentReplies => {
+                let (counts, more) = self.erase_sent_replies(&page, &leads).await?;
+                // More left: the same phase again (an empty marker keeps it from advancing).
+                (counts, more.then(String::new))
+            }
             Phase::Deliveries => (self.erase_deliveries(&page, &leads).await?, None),
             Phase::Leads => (
                 self.erase_leads(&page, &leads, params.requested_at).await?,
@@ -405,6 +465,7 @@ impl JobHandler for LeadErasure {
                     consent_records = receipt.erased.consent_records,
                     unsubscribe_links = receipt.erased.unsubscribe_links,
                     pending_replies = receipt.erased.pending_replies,
+                    sent_replies = receipt.erased.sent_replies,
                     deliveries = receipt.erased.deliveries,
                     confirmation,
                     "lead erased"
@@ -421,6 +482,7 @@ impl JobHandler for LeadErasure {
             consent_records = erased.consent_records,
             unsubscribe_links = erased.unsubscribe_links,
             pending_replies = erased.pending_replies,
+            sent_replies = erased.sent_replies,
             deliveries = erased.deliveries,
             "lead erasure step"
         );
@@ -428,7 +490,8 @@ impl JobHandler for LeadErasure {
             progress.after = next;
         } else {
             progress.phase = match progress.phase {
-                Phase::Replies => Phase::Deliveries,
+                Phase::Replies => Phase::SentReplies,
+                Phase::SentReplies => Phase::Deliveries,
                 Phase::Deliveries => Phase::Leads,
                 Phase::Leads | Phase::Confirm => Phase::Confirm,
             };
