@@ -250,10 +250,10 @@ pub async fn export(app: &App, req: &Request, params: &PathParams) -> Result<Res
         .into_iter()
         .flatten()
     {
-        if let Some(item) = app.store.get(&lead_key(&lead.page, &other)).await? {
-            if let Some(l) = Lead::from_item(&lead.page, item) {
-                linked.push(l);
-            }
+        if let Some(item) = app.store.get(&lead_key(&lead.page, &other)).await?
+            && let Some(l) = Lead::from_item(&lead.page, item)
+        {
+            linked.push(l);
         }
     }
     let mut all: Vec<&Lead> = vec![&lead];

@@ -250,15 +250,15 @@ impl LeadErasure {
     /// The lead and the checkbox-plugin lead of the same person linked to it, either way.
     async fn subjects(&self, page: &PageId, lead: &LeadId) -> Result<Vec<String>, JobError> {
         let mut ids = vec![lead.as_str().to_owned()];
-        if let Some(item) = self.store.get(&lead_key(page, lead)).await? {
-            if let Some(found) = Lead::from_item(page, item) {
-                for other in [found.linked_from(), found.merged_into()]
-                    .into_iter()
-                    .flatten()
-                {
-                    if !ids.contains(&other.as_str().to_owned()) {
-                        ids.push(other.as_str().to_owned());
-                    }
+        if let Some(item) = self.store.get(&lead_key(page, lead)).await?
+            && let Some(found) = Lead::from_item(page, item)
+        {
+            for other in [found.linked_from(), found.merged_into()]
+                .into_iter()
+                .flatten()
+            {
+                if !ids.iter().any(|i| i == other.as_str()) {
+                    ids.push(other.as_str().to_owned());
                 }
             }
         }

@@ -85,8 +85,7 @@ pub async fn the_runner_erases_a_disconnected_pages_leads_so_none_of_their_repli
     for s in &seeded {
         assert_eq!(t.held(&gone, s).await, (false, 0, false, false));
     }
-    assert_eq!(t.held(&kept, &other).await.0, true);
-    assert_eq!(t.held(&kept, &other).await.1, 2);
+    assert_eq!(t.held(&kept, &other).await, (true, 2, true, true));
     let receipt =
         erase::Receipt::parse(&t.jobs().receipt(&job).await.expect("read").expect("kept"))
             .expect("a receipt");
