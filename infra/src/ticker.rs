@@ -1,7 +1,7 @@
 //! What EventBridge schedules and the table's stream do in AWS, done locally on timers: notify's tick
-//! (fan-out jobs, then the due outbox) and the broadcast runner (due broadcasts), each every two
-//! seconds, a Messenger reply sender that runs continuously, as the stream does in AWS, and the
-//! retention sweep at start-up and then once a day.
+//! (fan-out jobs, then the due outbox), the broadcast runner (due broadcasts) and the erasure runner
+//! (due lead, account and page erasures), each every two seconds, a Messenger reply sender that runs
+//! continuously, as the stream does in AWS, and the retention sweep at start-up and then once a day.
 //!
 //! Each runs in a loop of its own, so a long run of one (a large fan-out or broadcast) never delays
 //! another; one more handler is one more loop joined in [`run`].
@@ -29,6 +29,7 @@ pub async fn run(app: App) {
         notify_tick(app.clone()),
         broadcasts(app.clone()),
         retention(app.clone()),
+        erasures(app.clone()),
         replies(app)
     );
 }
@@ -58,6 +59,19 @@ async fn broadcasts(app: App) {
         let deadline = app.clock.now().plus_secs(TICK_BUDGET_SECS);
         if let Err(e) = qchat_broadcast::run_due(&app, &runner, deadline).await {
             tracing::warn!(error = %e, "broadcast run failed; retrying next tick");
+        }
+    }
+}
+
+async fn erasures(app: App) {
+    let runner = format!("local-{}", app.ids.new_id());
+    let mut interval = tokio::time::interval(TICK);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let deadline = app.clock.now().plus_secs(TICK_BUDGET_SECS);
+        if let Err(e) = qchat_erase::run_due(&app, &runner, deadline).await {
+            tracing::warn!(error = %e, "erasure run failed; retrying next tick");
         }
     }
 }

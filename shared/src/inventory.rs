@@ -458,7 +458,10 @@ pub const OUTBOX: ItemType = ItemType {
             "params",
             "the notice's non-personal parameters (times, versions, page ids)",
         ),
-        technical("state", "pending, sent or failed"),
+        technical(
+            "state",
+            "pending, sent or failed; held: an erasure's confirmation, until the erasure is done",
+        ),
         technical("attempts", "send attempts so far"),
         technical("next_attempt_at", "when to try next (ms)"),
         technical("lease_until", "a sender is working on it until then (ms)"),
@@ -525,7 +528,11 @@ pub const LEAD: ItemType = ItemType {
         ),
         technical(
             "erasure_requested_at",
-            "when the person asked for erasure (ms)",
+            "when the erasure of the lead was asked for (ms)",
+        ),
+        technical(
+            "erasure_job",
+            "the queued erasure of the lead (its job id): the lead is frozen until it is erased",
         ),
         technical(
             "merged_into",
@@ -612,7 +619,7 @@ pub const REPLY: ItemType = ItemType {
     name: "reply",
     description: "A Messenger reply written with the event that caused it; notify sends it, so a Graph API \
                   failure never fails the webhook.",
-    key_shape: "pk = REPLY#<queued time, ms, 13 digits>-<event hash, 26 hex digits>, sk = REPLY; index REPLY#DUE / <next attempt>#<reply id> while unsent",
+    key_shape: "pk = REPLY#<queued time, ms, 13 digits>-<event hash, 26 hex digits>, sk = REPLY; index REPLY#DUE / <next attempt>#<reply id> while unsent, then REPLY#LEAD#<page>#<lead> / REPLY#<reply id> if it names a lead",
     retention: Retention::Expires {
         seconds: 7 * DAY_SECS,
     },
@@ -642,7 +649,10 @@ pub const REPLY: ItemType = ItemType {
             "quick_replies",
             "the reply's buttons (qchat's own payloads)",
         ),
-        technical("state", "pending, sent or failed"),
+        technical(
+            "state",
+            "pending, sent or failed; held: an erasure's confirmation, until the erasure is done",
+        ),
         technical("attempts", "send attempts so far"),
         technical("next_attempt_at", "when to try next (ms)"),
         technical("lease_until", "a sender is working on it until then (ms)"),

@@ -79,6 +79,9 @@ pub enum Step {
     /// replaced by this text (what the job did: counts, never personal data), expiring after
     /// [`RECEIPT_DAYS`].
     DoneWithReceipt(String),
+    /// As [`Step::DoneWithReceipt`], and the job's params are removed too: the receipt alone is kept (an
+    /// erasure whose params name its subject, such as one person's lead, keeps no trace of whom it erased).
+    DoneWithReceiptOnly(String),
 }
 
 /// Why a step failed.
@@ -378,9 +381,20 @@ impl Jobs {
                         Err(e) => Err(e),
                     };
                 }
-                Ok(Step::DoneWithReceipt(receipt)) => {
+                Ok(step @ (Step::DoneWithReceipt(_) | Step::DoneWithReceiptOnly(_))) => {
                     report.finished += 1;
                     tracing::info!(job = %claimed.job.id, kind = %claimed.job.kind, "job finished; its receipt is kept");
+                    let bare = matches!(step, Step::DoneWithReceiptOnly(_));
+                    let (Step::DoneWithReceipt(receipt) | Step::DoneWithReceiptOnly(receipt)) =
+                        step
+                    else {
+                        return Ok(());
+                    };
+                    let current = if bare {
+                        current.plain("params", Value::S("{}".to_owned()))?
+                    } else {
+                        current
+                    };
                     let kept = current
                         .plain("state", Value::S("done".to_owned()))?
                         .plain("cursor", Value::S(receipt))?

@@ -114,6 +114,8 @@ handlers!(
         DeletionStatus,
         EraseAccount,
         ExportAccount,
+        ExportLead,
+        EraseLead,
     }
 );
 
@@ -319,6 +321,8 @@ pub const ROUTES: &[Route] = &[
     erase("GET", "/deletion/{code}", EraseRoute::DeletionStatus, Body::None),
     erase("DELETE", "/api/account", EraseRoute::EraseAccount, JsonObject),
     erase("GET", "/api/account/export", EraseRoute::ExportAccount, Body::None),
+    erase("GET", "/api/pages/{page_id}/leads/{lead_id}/export", EraseRoute::ExportLead, Body::None),
+    erase("DELETE", "/api/pages/{page_id}/leads/{lead_id}", EraseRoute::EraseLead, Body::None),
 ];
 
 /// The result of matching a request against the table.

@@ -14,6 +14,7 @@ mod broadcast;
 mod deletion;
 mod erasure;
 mod input;
+mod lead_erasure;
 mod lockout;
 mod pages;
 mod policies;
@@ -110,6 +111,12 @@ macro_rules! flows {
                 erasure::the_receipt_mail_still_goes_out_after_the_account_and_its_key_are_gone,
                 erasure::the_export_holds_every_personal_attribute_the_inventory_declares_for_the_account,
                 erasure::a_large_export_is_paged_within_lambdas_response_limit,
+                lead_erasure::erasing_a_lead_removes_every_item_and_byte_of_it_and_nothing_of_another_lead,
+                lead_erasure::delete_my_data_in_messenger_erases_the_lead_and_confirms_with_the_status_page,
+                lead_erasure::an_erasure_finished_after_metas_window_sends_no_confirmation_and_says_why,
+                lead_erasure::the_export_holds_every_personal_attribute_the_inventory_declares_for_a_lead,
+                lead_erasure::another_accounts_lead_a_missing_one_and_a_malformed_id_get_the_same_404,
+                lead_erasure::a_lead_erasure_cut_at_every_step_or_repeated_after_a_lost_lease_finishes_once,
             );
         }
     };

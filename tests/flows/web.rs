@@ -287,8 +287,9 @@ pub async fn the_rights_section_names_the_export_and_erasure_routes_and_says_wha
     for needed in [
         "<code>GET /api/account/export</code>",
         "<code>DELETE /api/account</code>",
-        "<b>DELETE MY DATA</b>: your request is recorded",
-        "The erasure itself is not automated yet",
+        "<b>DELETE MY DATA</b>: you are unsubscribed at once",
+        "is erased within minutes",
+        "<code>DELETE /api/pages/{page_id}/leads/{lead_id}</code>",
         "<code>DELETE /api/pages/{page_id}</code>",
         &format!("{PUBLIC_URL}/u/{{token}}"),
     ] {

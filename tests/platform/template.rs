@@ -343,3 +343,51 @@ fn broadcast_runs_every_minute_with_least_privilege() {
         assert!(!function.contains("Type: DynamoDB"), "no stream");
     }
 }
+
+#[test]
+fn erasures_run_every_minute_with_least_privilege() {
+    let t = template();
+    let routes = block(&t, "  EraseFunction:").join("\n");
+    let runner = block(&t, "  EraseRunnerFunction:").join("\n");
+    assert!(runner.contains("Binary: erase") && routes.contains("Binary: erase"));
+    assert!(runner.contains("Type: ScheduleV2") && runner.contains("rate(1 minute)"));
+    assert!(runner.contains("ReservedConcurrentExecutions: 1"));
+    assert!(
+        !routes.contains("Type: ScheduleV2"),
+        "the routes' function is not scheduled"
+    );
+    let actions_of = |function: &str| -> Vec<String> {
+        block(function, "Policies:")
+            .iter()
+            .map(|l| l.trim())
+            .filter_map(|l| l.strip_prefix("Action: ").or_else(|| l.strip_prefix("- ")))
+            .filter(|a| a.contains(':') && !a.contains(' '))
+            .map(str::to_owned)
+            .collect()
+    };
+    // The routes read, open the lead's sealed values for the export and queue an erasure (a
+    // transaction of puts): no delete, no batch.
+    for action in actions_of(&routes) {
+        assert!(
+            matches!(
+                action.as_str(),
+                "kms:Decrypt" | "dynamodb:GetItem" | "dynamodb:PutItem" | "dynamodb:Query"
+            ),
+            "the erase routes are granted only what they use, not {action}"
+        );
+    }
+    // The runner deletes; it opens nothing and talks to no one.
+    for action in actions_of(&runner) {
+        assert!(
+            matches!(
+                action.as_str(),
+                "dynamodb:GetItem"
+                    | "dynamodb:PutItem"
+                    | "dynamodb:DeleteItem"
+                    | "dynamodb:BatchWriteItem"
+                    | "dynamodb:Query"
+            ),
+            "the erasure runner is granted only what it uses, not {action}"
+        );
+    }
+}

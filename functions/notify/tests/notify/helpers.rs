@@ -15,12 +15,9 @@ use qchat_shared::config::Config;
 use qchat_shared::crypto::{Keyring, LocalKeyring, OneWayHash};
 use qchat_shared::domain::{AccountId, EmailAddress, LeadId, PageAccessToken, PageId, Psid};
 use qchat_shared::ids::{IdGenerator, RandomIds};
-use qchat_shared::inventory::{ACCOUNT, BREACH_NOTICE, LEAD, PAGE, POLICY, UNSUBSCRIBE_LINK};
+use qchat_shared::inventory::{ACCOUNT, BREACH_NOTICE, LEAD, PAGE, POLICY};
 use qchat_shared::jobs::Jobs;
-use qchat_shared::leads::{
-    Action, ConsentEvent, ConsentRecord, GENESIS_HASH, LeadStatus, Subject, lead_id, lead_key,
-    unsubscribe_key,
-};
+use qchat_shared::leads::{LeadStatus, Subject, lead_id, lead_key};
 use qchat_shared::mail::{Email, MailError, Mailer, OutboxMailer, SentEmail};
 use qchat_shared::messenger::outbox::{OutboxLine, OutboxMessenger, read_lines};
 use qchat_shared::messenger::{Messenger, OutgoingMessage, SendError, SentMessage};
@@ -186,11 +183,6 @@ pub struct ClockedStore {
 impl ClockedStore {
     pub fn set_transact_cost_secs(&self, secs: i64) {
         self.transact_cost_ms.store(secs * 1000, Ordering::SeqCst);
-    }
-
-    pub fn set_delete_many_cost_secs(&self, secs: i64) {
-        self.delete_many_cost_ms
-            .store(secs * 1000, Ordering::SeqCst);
     }
 }
 
@@ -676,62 +668,6 @@ impl TestApp {
             .await
             .expect("lead written");
         id
-    }
-
-    /// A lead as the webhook leaves it after a first message: subscribed, one consent record, its
-    /// unsubscribe link and a reply waiting to be sent — everything a page's erasure removes.
-    pub async fn seed_erasable_lead(
-        &self,
-        account: &AccountId,
-        page: &PageId,
-        psid: &Psid,
-    ) -> LeadId {
-        let now = self.clock.now();
-        let lead = self.seed_lead(account, page, psid, now).await;
-        let hash = OneWayHash::sha256_of(format!("{page}-{lead}").as_bytes());
-        let key = lead_key(page, &lead);
-        let item = self.app.store.get(&key).await.expect("get").expect("lead");
-        let item = item
-            .hashed("unsubscribe_hash", &hash)
-            .expect("lead item")
-            .with_version(2);
-        let record = ConsentRecord::chain(
-            &lead,
-            0,
-            GENESIS_HASH,
-            ConsentEvent {
-                action: Action::OptIn,
-                source: "first_message".into(),
-                meta_ref: None,
-                meta_timestamp: Some(now.millis()),
-                received_at: now,
-                policy_version: "1".into(),
-                consent_mode: "implicit".into(),
-                wording: "Sent a first message.".into(),
-            },
-        );
-        let link = Item::new(&UNSUBSCRIBE_LINK, unsubscribe_key(&hash))
-            .plain("page_id", Value::S(page.as_str().into()))
-            .and_then(|i| i.plain("lead_id", Value::S(lead.as_str().into())))
-            .expect("link item");
-        self.app
-            .store
-            .transact(vec![
-                record.append_op(page, &lead).expect("record op"),
-                WriteOp::Put {
-                    item,
-                    condition: Condition::VersionIs(1),
-                },
-                WriteOp::Put {
-                    item: link,
-                    condition: Condition::NotExists,
-                },
-            ])
-            .await
-            .expect("seeded");
-        self.queue_reply(account, page, Some(&lead), psid, "Welcome!")
-            .await;
-        lead
     }
 
     /// Moves a lead's `last_message_at`, as the webhook does when the person writes again.
