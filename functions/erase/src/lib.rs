@@ -93,16 +93,23 @@ pub async fn run_due(app: &App, runner: &str, deadline: Timestamp) -> Result<Run
         .await?)
 }
 
-/// One scheduled invocation: [`run_due`] until the invocation's deadline; its counts are the answer.
+/// One scheduled invocation (every minute): [`run_due`], then the retention sweep
+/// ([`qchat_shared::retention::sweep`]) with what is left of the invocation's time; their counts are the
+/// answer. A sweep pass is due 20 hours after the one before began, so about daily; a pass longer than
+/// one run continues in the next minute's run rather than the next day's, which a daily schedule of its
+/// own would give, and erasures people wait for always go first.
 ///
 /// # Errors
-/// As [`run_due`].
+/// As [`run_due`], and the sweep's store failures.
 pub async fn scheduled(
     app: &App,
     runner: &str,
     deadline: Timestamp,
 ) -> Result<serde_json::Value, RunError> {
     let report = run_due(app, runner, deadline).await?;
+    let sweep = qchat_shared::retention::sweep(app, deadline)
+        .await
+        .map_err(|qchat_shared::retention::RetentionError::Store(e)| RunError::Store(e))?;
     tracing::info!(
         claimed = report.claimed,
         finished = report.finished,
@@ -119,5 +126,6 @@ pub async fn scheduled(
         "failed_steps": report.failed_steps,
         "paused": report.paused,
         "skipped": report.skipped,
+        "sweep": sweep,
     }))
 }
