@@ -10,7 +10,9 @@
 
 mod helpers;
 
+mod backups;
 mod broadcast;
+mod claims;
 mod input;
 mod lockout;
 mod pages;
@@ -96,6 +98,11 @@ macro_rules! flows {
                 broadcast::a_preview_counts_who_would_get_it_now_and_why_the_others_would_not,
                 broadcast::the_page_rate_is_20_until_set_and_only_1_to_250_is_accepted,
                 broadcast::a_scheduled_broadcast_is_sent_by_the_runner_to_each_subscribed_person_once,
+                backups::a_main_store_restored_from_before_an_erasure_neither_opens_nor_finds_the_account,
+                claims::a_claim_whose_account_never_appeared_finds_nothing_and_is_taken_over_after_its_grace,
+                claims::a_change_of_address_that_crashed_after_its_claim_changes_nothing_and_can_be_done_again,
+                claims::an_old_address_whose_release_crashed_finds_nothing_and_is_free_after_its_grace,
+                claims::a_claim_is_refused_while_its_address_is_live_and_while_another_claim_is_in_flight,
             );
         }
     };
