@@ -458,6 +458,7 @@ mod tests {
             ("QCHAT_KEY_TABLE_NAME", "qchat-keys"),
             ("QCHAT_KMS_KEY_ID", "k"),
             ("QCHAT_MAIL_FROM", "notices@example.com"),
+            ("QCHAT_PUBLIC_URL", "https://chat.example.com"),
             ("QCHAT_CONTROLLER_NAME", "Ana Bakery Ltd"),
             ("QCHAT_CONTROLLER_EMAIL", "privacy@example.com"),
         ])
