@@ -142,8 +142,9 @@ pub const STRUCTURAL: &[Attribute] = &[
 /// Wrapped per-owner data keys (envelope encryption).
 pub const DATA_KEY: ItemType = ItemType {
     name: "data_key",
-    description: "An owner's data key, wrapped by KMS (or the local master key). Destroying it makes the \
-                  owner's ciphertexts, including those in backups, unreadable.",
+    description: "An owner's data key, wrapped by KMS (or the local master key). Kept in the key store, \
+                  which backups do not copy, so destroying it makes the owner's ciphertexts, including \
+                  those in restored backups, unreadable.",
     key_shape: "pk = DATAKEY#<owner>, sk = V#<version, 10 digits>",
     retention: Retention::WhileOwnerExists,
     attributes: &[
@@ -238,12 +239,9 @@ pub const ACCOUNT: ItemType = ItemType {
             Protection::Encrypted,
             "sign-in and account notices",
         ),
-        attr(
-            "email_index",
-            Category::Identifier,
-            true,
-            Protection::BlindIndex,
-            "find the account by email; keep emails unique",
+        technical(
+            "email_claim",
+            "the random id of the email claim (key store) that gives the account its address",
         ),
         attr(
             "name",
@@ -277,14 +275,51 @@ pub const ACCOUNT: ItemType = ItemType {
 /// Claims an email address (by blind index) for one account, keeping addresses unique.
 pub const EMAIL_CLAIM: ItemType = ItemType {
     name: "email_claim",
-    description: "Maps an email's blind index to its account, so sign-in finds it and no two accounts share it.",
+    description: "Maps an email's blind index to its account, so sign-in finds it and no two accounts share it. \
+                  Kept in the key store, which backups do not copy: deleting it leaves no restored copy \
+                  that finds the account from its address.",
     key_shape: "pk = EMAIL#<email blind index>, sk = EMAIL",
     retention: Retention::WhileOwnerExists,
-    attributes: &[technical(
-        "account_id",
-        "the account holding this address (opaque id)",
-    )],
+    attributes: &[
+        technical("account_id", "the account holding this address (opaque id)"),
+        technical(
+            "claim_id",
+            "random; the account names it back while it holds the address",
+        ),
+        technical(
+            "created",
+            "when the claim was written (a claim never named back is replaced after a grace time)",
+        ),
+    ],
 };
+
+/// Where an item is stored: the main store, which backups copy, or the key store, which they do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    Main,
+    Keys,
+}
+
+/// The item types kept in the key store ([`crate::app::App::key_store`]): the data keys, and every item
+/// whose key is the blind index of an email address (so a restored main store holds nothing computable
+/// from an address). Every other type lives in the main store.
+pub const KEY_STORE_TYPES: &[&ItemType] = &[
+    &DATA_KEY,
+    &EMAIL_CLAIM,
+    &ATTEMPT_SLOT,
+    &MAIL_THROTTLE,
+    &MAIL_SUPPRESSION,
+];
+
+/// Which store holds items of the type named `type_name`.
+pub fn store_of(type_name: &str) -> StoreKind {
+    if KEY_STORE_TYPES.iter().any(|t| t.name == type_name) {
+        StoreKind::Keys
+    } else {
+        StoreKind::Main
+    }
+}
 
 /// A signed-in session.
 pub const SESSION: ItemType = ItemType {
@@ -685,13 +720,6 @@ pub const EMAIL_VERIFICATION: ItemType = ItemType {
             true,
             Protection::Encrypted,
             "the address to confirm (sealed under the account's key, or the registrations key)",
-        ),
-        attr(
-            "email_index",
-            Category::Identifier,
-            true,
-            Protection::BlindIndex,
-            "keep addresses unique when the link is used",
         ),
         attr(
             "name",

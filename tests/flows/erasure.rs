@@ -65,7 +65,12 @@ fn jobs(t: &TestApp) -> Jobs {
 }
 
 fn handler(t: &TestApp) -> AccountErasure {
-    AccountErasure::new(t.app.store.clone(), t.app.clock.clone(), t.app.keys.clone())
+    AccountErasure::new(
+        t.app.store.clone(),
+        t.app.key_store.clone(),
+        t.app.clock.clone(),
+        t.app.keys.clone(),
+    )
 }
 
 /// Runs the job queue like the tick, a minute apart, until the erasure `code` is no longer queued.

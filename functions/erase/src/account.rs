@@ -2,10 +2,10 @@
 //!
 //! The password is checked again (argon2id), counted against the same per-address sign-in limit as a
 //! sign-in (5 failures in 15 minutes lock both; a wrong password answers 401 `invalid_credentials` and
-//! erases nothing). Then ONE transaction queues the erasure job, queues the receipt mail to the address
-//! on file (sealed under a key that outlives the account, so it is sent even after the account's key is
-//! destroyed) and frees the email claim (sign-in no longer finds the account); then every session of the
-//! account is deleted, so they stop working at once. The answer, 202, carries the receipt's confirmation
+//! erases nothing). Then ONE transaction queues the erasure job and the receipt mail to the address on
+//! file (sealed under a key that outlives the account, so it is sent even after the account's key is
+//! destroyed); then the email claim in the key store is freed (sign-in no longer finds the account) and
+//! every session of the account is deleted, so they stop working at once. The answer, 202, carries the receipt's confirmation
 //! code and status page; the job ([`qchat_shared::erasure::account`]) erases the rest.
 //!
 //! The operator's account cannot erase itself (409 `operator_account`): the operator role is how policies
@@ -73,12 +73,9 @@ pub async fn erase(app: &App, req: &Request) -> Result<Response, ApiError> {
         ));
     }
     let now = app.clock.now();
-    let slots = match limits::claim(
-        app.store.as_ref(),
-        now,
-        &[(&EMAIL_LIMIT, &profile.email_index)],
-    )
-    .await?
+    let email_index = accounts::email_index(app, &profile.email).await?;
+    let slots = match limits::claim(app.key_store.as_ref(), now, &[(&EMAIL_LIMIT, &email_index)])
+        .await?
     {
         Claim::Granted(slots) => slots,
         Claim::Refused { retry_after_secs } => {
@@ -107,7 +104,7 @@ pub async fn erase(app: &App, req: &Request) -> Result<Response, ApiError> {
             .into_iter()
             .map(|key| limits::failed_op(&EMAIL_LIMIT, key, now))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        app.store.transact(failed).await?;
+        app.key_store.transact(failed).await?;
         tracing::info!(account = %caller.account, "account erasure refused: wrong password");
         return Err(invalid_credentials());
     }
@@ -119,13 +116,15 @@ pub async fn erase(app: &App, req: &Request) -> Result<Response, ApiError> {
         "recipient",
         profile.email.expose().as_bytes(),
     )?;
-    let mut ops = vec![
-        queue,
-        receipt_notice_op(&job, recipient, now)?,
-        accounts::free_email_claim_op(&profile.email_index),
-    ];
-    ops.extend(slots.into_iter().map(limits::release_op));
-    app.store.transact(ops).await?;
+    app.store
+        .transact(vec![queue, receipt_notice_op(&job, recipient, now)?])
+        .await?;
+    // The claim is in the key store, outside this transaction: a crash before its release leaves it to
+    // the job's `claim` phase.
+    accounts::release_email(app, &email_index, &caller.account).await?;
+    app.key_store
+        .transact(slots.into_iter().map(limits::release_op).collect())
+        .await?;
     let sessions = session_keys(app.store.as_ref(), &caller.account).await?;
     app.store.delete_many(&sessions).await?;
     tracing::info!(account = %caller.account, job = %job, ended_sessions = sessions.len(), "account erasure queued");

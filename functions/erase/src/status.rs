@@ -19,7 +19,11 @@ use qchat_shared::leads::erase_lead::LEAD_ERASURE_JOB;
 use serde_json::{Map, Value, json};
 
 /// The job kinds whose ids are erasure confirmation codes.
-const ERASURE_KINDS: &[&str] = &[PAGE_LEADS_ERASURE_JOB, ACCOUNT_ERASURE_JOB, LEAD_ERASURE_JOB];
+const ERASURE_KINDS: &[&str] = &[
+    PAGE_LEADS_ERASURE_JOB,
+    ACCOUNT_ERASURE_JOB,
+    LEAD_ERASURE_JOB,
+];
 /// Job ids are 26 base32 characters; anything longer or of other characters names no job.
 const MAX_CODE_LEN: usize = 64;
 

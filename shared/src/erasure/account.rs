@@ -1,12 +1,12 @@
 //! The erasure of a whole account (SPEC §3 "Erasure", §4 `DELETE /api/account`): a resumable job of
 //! bounded, idempotent steps ([`crate::jobs`]: lease, checkpointed cursor, deadline, resume). The job
-//! holds ids and counts only; its cursor holds the account's email blind index while it runs (to find
-//! the address's throttle and limit entries once the profile is gone), and the finished job keeps only
-//! the counts, as the erasure's receipt, for a year.
+//! holds ids and counts only (never the address's blind index: the main table, which backups copy, holds
+//! no value computable from an address; the job recomputes the index from the sealed address while the
+//! profile exists), and the finished job keeps only the counts, as the erasure's receipt, for a year.
 //!
-//! What the request does before the job runs, in ONE transaction: queues this job, queues the receipt
-//! mail ([`receipt_notice_op`]) and frees the email claim (sign-in no longer finds the account); then it
-//! deletes every session, so the account's sessions stop working at once.
+//! What the request does before the job runs: in ONE transaction, queues this job and the receipt mail
+//! ([`receipt_notice_op`]); then it frees the email claim in the key store (sign-in no longer finds the
+//! account) and deletes every session, so the account's sessions stop working at once.
 //!
 //! The phases, in order ([`Phase`]); each pages through its items with a store cursor, deletes what it
 //! found and only then advances the checkpoint, so a step repeated after a crash counts nothing twice:
@@ -14,8 +14,8 @@
 //!    the mail is still pending, at most [`MAIL_WAIT_SECS`] after the request. The mail carries its
 //!    address sealed under the registrations key, which survives the account, so a mail notify has not
 //!    sent by then still goes out after the account and its key are gone.
-//! 2. `claim`: reads the profile's email blind index into the cursor; frees the claim if the request
-//!    could not.
+//! 2. `claim`: frees the email claim in the key store if the request could not (it crashed between its
+//!    transaction and the release).
 //! 3. `sessions`: every session (the request deleted them; this catches a racing sign-in).
 //! 4. `pages`: one page at a time: the page item goes (as a disconnect does), then the page erasure
 //!    ([`PageLeadsErasure`]) runs inline, its cursor nested in this one: pending replies, leads with their
@@ -25,9 +25,9 @@
 //! 6. `due_notices`: the account's notices not yet sent (the queue, filtered by account).
 //! 7. `notices`: its notices sent or failed (filed under the account by notify).
 //! 8. `links`: its pending change-of-address and password-reset links.
-//! 9. `blind_indexes`: what is keyed by the address's blind index: sign-in attempt slots, mail throttle
-//!    markers, a mail suppression — unless another account holds the address by then (it registered
-//!    again), whose entries these are now.
+//! 9. `blind_indexes`: what the key store keeps under the address's blind index: sign-in attempt slots,
+//!    mail throttle markers, a mail suppression — unless another account holds the address by then (it
+//!    registered again), whose entries these are now.
 //! 10. `profile`: the account item (with its policy acceptances) and anything else in its partition.
 //! 11. `late_sessions`: sessions again, for a sign-in that raced the claim's removal.
 //! 12. `keys`: destroys every version of the account's data key ([`accounts::destroy_account_keys`]);
@@ -170,9 +170,6 @@ struct Progress {
     phase: Phase,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     after: Option<String>,
-    /// The account's email blind index, read from the profile in the `claim` phase.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    email_index: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     page: Option<PageProgress>,
     erased: Counts,
@@ -258,20 +255,55 @@ pub async fn session_keys(
 #[derive(Debug, Clone)]
 pub struct AccountErasure {
     store: Arc<dyn ItemStore>,
+    /// The key store: the email claim and what is keyed by the address's blind index.
+    key_store: Arc<dyn ItemStore>,
     clock: Arc<dyn Clock>,
     keys: Arc<KeyManager>,
     pages: PageLeadsErasure,
 }
 
 impl AccountErasure {
-    pub fn new(store: Arc<dyn ItemStore>, clock: Arc<dyn Clock>, keys: Arc<KeyManager>) -> Self {
+    pub fn new(
+        store: Arc<dyn ItemStore>,
+        key_store: Arc<dyn ItemStore>,
+        clock: Arc<dyn Clock>,
+        keys: Arc<KeyManager>,
+    ) -> Self {
         let pages = PageLeadsErasure::new(store.clone(), clock.clone());
         Self {
             store,
+            key_store,
             clock,
             keys,
             pages,
         }
+    }
+
+    /// The blind index of the account's address, recomputed from the sealed address in its profile;
+    /// `None` once the profile is gone (or unreadable: nothing can be found by it then).
+    async fn email_index(&self, account: &AccountId) -> Result<Option<String>, JobError> {
+        let key = profile_key(account);
+        let Some(profile) = self.store.get(&key).await? else {
+            return Ok(None);
+        };
+        let Some(sealed) = profile.get_sealed("email") else {
+            return Ok(None);
+        };
+        let owner = crate::app::account_key_owner(account);
+        let Ok(email) = self.keys.open(&owner, &key, "email", &sealed).await else {
+            return Ok(None);
+        };
+        let indexer = self
+            .keys
+            .blind_indexer()
+            .await
+            .map_err(|e| JobError::Retry(Box::new(e)))?;
+        Ok(Some(
+            indexer
+                .index(accounts::purpose::EMAIL, email.as_bytes())
+                .as_str()
+                .to_owned(),
+        ))
     }
 
     /// One page of `partition` (from `after`): deletes the items `keep` accepts. Returns how many and
@@ -310,15 +342,24 @@ impl AccountErasure {
         Ok((keys.len() as u64, found.next.map(|c| c.as_str().to_owned())))
     }
 
-    /// Deletes the items at `keys` that exist; returns how many did.
+    /// Deletes the items at `keys` that exist in the main store; returns how many did.
     async fn delete_existing(&self, keys: Vec<ItemKey>) -> Result<u64, JobError> {
+        self.delete_existing_in(self.store.as_ref(), keys).await
+    }
+
+    /// Deletes the items at `keys` that exist in `store`; returns how many did.
+    async fn delete_existing_in(
+        &self,
+        store: &dyn ItemStore,
+        keys: Vec<ItemKey>,
+    ) -> Result<u64, JobError> {
         let mut present = Vec::new();
         for key in keys {
-            if self.store.get(&key).await?.is_some() {
+            if store.get(&key).await?.is_some() {
                 present.push(key);
             }
         }
-        self.store.delete_many(&present).await?;
+        store.delete_many(&present).await?;
         Ok(present.len() as u64)
     }
 
@@ -395,7 +436,7 @@ impl AccountErasure {
                     progress.page = Some(current);
                     Step::ResumeAt(progress.encode(), at)
                 }
-                Step::DoneWithReceipt(receipt) => {
+                Step::DoneWithReceipt(receipt) | Step::DoneWithReceiptOnly(receipt) => {
                     if let Some(receipt) = page_erasure::Receipt::parse(&receipt) {
                         progress.erased.add_page(receipt.erased);
                     }
@@ -421,7 +462,7 @@ impl AccountErasure {
             return Ok(0);
         };
         let claim = self
-            .store
+            .key_store
             .get(&email_claim_key(&crate::crypto::BlindIndex::from_stored(
                 index,
             )))
@@ -430,19 +471,22 @@ impl AccountErasure {
             return Ok(0);
         }
         let slots = query_all(
-            self.store.as_ref(),
+            self.key_store.as_ref(),
             Query::partition(format!("{SIGNIN_EMAIL_SCOPE}#{index}"), 100),
         )
         .await?;
         let mut keys: Vec<ItemKey> = slots.iter().map(|i| i.key().clone()).collect();
         let slot_count = keys.len() as u64;
-        self.store.delete_many(&keys).await?;
+        self.key_store.delete_many(&keys).await?;
         keys = THROTTLE_PURPOSES
             .iter()
             .map(|p| ItemKey::new(format!("MAILED#{p}#{index}"), "MAILED"))
             .collect();
         keys.push(ItemKey::new(format!("NOMAIL#{index}"), "NOMAIL"));
-        Ok(slot_count + self.delete_existing(keys).await?)
+        Ok(slot_count
+            + self
+                .delete_existing_in(self.key_store.as_ref(), keys)
+                .await?)
     }
 
     async fn run_phase(
@@ -471,14 +515,11 @@ impl AccountErasure {
                 (0, None)
             }
             Phase::Claim => {
-                if let Some(profile) = self.store.get(&profile_key(account)).await? {
-                    progress.email_index = profile.get_str("email_index").map(str::to_owned);
-                }
-                if let Some(index) = &progress.email_index {
-                    let key = email_claim_key(&crate::crypto::BlindIndex::from_stored(index));
-                    let claim = self.store.get(&key).await?;
+                if let Some(index) = self.email_index(account).await? {
+                    let key = email_claim_key(&crate::crypto::BlindIndex::from_stored(&index));
+                    let claim = self.key_store.get(&key).await?;
                     if claim.is_some_and(|c| c.get_str("account_id") == Some(account.as_str())) {
-                        self.store.delete(&key, Condition::Always).await?;
+                        self.key_store.delete(&key, Condition::Always).await?;
                     }
                 }
                 (0, None)
@@ -553,9 +594,8 @@ impl AccountErasure {
                 (n, next)
             }
             Phase::BlindIndexes => {
-                let n = self
-                    .erase_blind_indexes(account, progress.email_index.as_deref())
-                    .await?;
+                let index = self.email_index(account).await?;
+                let n = self.erase_blind_indexes(account, index.as_deref()).await?;
                 progress.erased.blind_index_entries += n;
                 (n, None)
             }
@@ -616,7 +656,6 @@ impl JobHandler for AccountErasure {
             None => Progress {
                 phase: Phase::Mail,
                 after: None,
-                email_index: None,
                 page: None,
                 erased: Counts::default(),
             },

@@ -34,6 +34,22 @@ impl StoreCalls {
     }
 }
 
+/// The calls of two stores together (an app's main and key stores).
+impl std::ops::Add for StoreCalls {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        Self {
+            get: self.get + o.get,
+            put: self.put + o.put,
+            delete: self.delete + o.delete,
+            query: self.query + o.query,
+            transact: self.transact + o.transact,
+            transact_each: self.transact_each + o.transact_each,
+            delete_many: self.delete_many + o.delete_many,
+        }
+    }
+}
+
 /// Wraps a store and counts every call.
 #[derive(Debug)]
 pub struct CountingStore {

@@ -74,6 +74,13 @@ impl ItemStore for ClockedStore {
         self.clock.set(self.clock.now().plus_millis(cost));
         self.inner.delete_many(keys).await
     }
+    async fn remove_expired(
+        &self,
+        from: Option<&qchat_shared::store::Cursor>,
+        limit: usize,
+    ) -> Result<qchat_shared::store::Removed, StoreError> {
+        self.inner.remove_expired(from, limit).await
+    }
 }
 
 #[derive(Debug)]
@@ -97,29 +104,28 @@ impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = Arc::new(ManualClock::at(START));
-        let (store, keyring): (Arc<dyn ItemStore>, Arc<dyn Keyring>) = match backend {
+        let (stores, keyring): (qchat_shared::app::Stores, Arc<dyn Keyring>) = match backend {
             Backend::Sqlite => (
-                Arc::new(
-                    SqliteStore::open(&dir.path().join("qchat.sqlite3"), clock.clone())
-                        .expect("the SQLite store opens"),
-                ),
+                qchat_shared::test_support::sqlite_stores(dir.path(), clock.clone()),
                 Arc::new(LocalKeyring::open(&dir.path().join("master.key")).expect("keyring")),
             ),
             Backend::Moto => {
                 use qchat_shared::crypto::conformance::kms_moto_keyring;
-                use qchat_shared::test_support::{moto, unique_name};
+                use qchat_shared::test_support::moto;
                 let sdk = moto::sdk_config().await;
-                let store = DynamoStore::new(
-                    aws_sdk_dynamodb::Client::new(&sdk),
-                    unique_name("erase"),
+                let (stores, _, _) = qchat_shared::test_support::moto_stores(
+                    &aws_sdk_dynamodb::Client::new(&sdk),
+                    "erase",
                     clock.clone(),
-                );
+                )
+                .await;
                 (
-                    Arc::new(store),
+                    stores,
                     kms_moto_keyring().await.expect("KMS key").keyring(),
                 )
             }
         };
+        let store = stores.main;
         store.ensure_schema().await.expect("schema");
         let store = Arc::new(ClockedStore {
             inner: store,
@@ -136,7 +142,10 @@ impl TestApp {
         .expect("test configuration");
         let app = App::from_parts(
             config,
-            store.clone(),
+            qchat_shared::app::Stores {
+                main: store.clone(),
+                keys: stores.keys,
+            },
             keyring,
             Arc::new(OutboxMailer::new(
                 dir.path().join("mail"),

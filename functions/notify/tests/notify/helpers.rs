@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use qchat_shared::accounts::{ALL_ACCOUNTS_PARTITION, profile_key, purpose};
+use qchat_shared::accounts::{ALL_ACCOUNTS_PARTITION, profile_key};
 use qchat_shared::app::{App, account_key_owner};
 use qchat_shared::clock::{Clock, ManualClock, Timestamp};
 use qchat_shared::config::Config;
@@ -251,6 +251,7 @@ fn assemble(
     dir: tempfile::TempDir,
     clock: Arc<ManualClock>,
     store: Arc<dyn ItemStore>,
+    key_store: Arc<dyn ItemStore>,
     keyring: Arc<dyn Keyring>,
     mailer: Arc<dyn Mailer>,
     mail_dir: Option<PathBuf>,
@@ -274,7 +275,10 @@ fn assemble(
     });
     let app = App::from_parts(
         config(dir.path()),
-        store.clone(),
+        qchat_shared::app::Stores {
+            main: store.clone(),
+            keys: key_store,
+        },
         keyring,
         mailer.clone(),
         messenger.clone(),
@@ -299,6 +303,8 @@ pub async fn local_app() -> TestApp {
     let store = SqliteStore::open(&dir.path().join("qchat.sqlite3"), clock.clone())
         .expect("the SQLite store opens");
     store.ensure_schema().await.expect("schema");
+    let key_store = SqliteStore::open(&dir.path().join("keys.sqlite3"), clock.clone())
+        .expect("the SQLite key store opens");
     let keyring = LocalKeyring::open(&dir.path().join("master.key")).expect("keyring");
     let mail_dir = dir.path().join("mail");
     let mailer = OutboxMailer::new(
@@ -310,6 +316,7 @@ pub async fn local_app() -> TestApp {
         dir,
         clock,
         Arc::new(store),
+        Arc::new(key_store),
         Arc::new(keyring),
         Arc::new(mailer),
         Some(mail_dir),
@@ -332,6 +339,12 @@ pub async fn aws_app(verified_sender: bool) -> TestApp {
         clock.clone(),
     );
     store.ensure_schema().await.expect("table");
+    let key_store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        unique_name("notify-keys"),
+        clock.clone(),
+    );
+    key_store.ensure_schema().await.expect("key table");
     let keyring = kms_moto_keyring().await.expect("KMS key").keyring();
     let mailer: Arc<dyn Mailer> = if verified_sender {
         // Sent with a configuration set, as in AWS (its events feed the suppression list).
@@ -351,7 +364,15 @@ pub async fn aws_app(verified_sender: bool) -> TestApp {
     } else {
         Arc::new(ses_on_moto_unverified().await)
     };
-    assemble(dir, clock, Arc::new(store), keyring, mailer, None)
+    assemble(
+        dir,
+        clock,
+        Arc::new(store),
+        Arc::new(key_store),
+        keyring,
+        mailer,
+        None,
+    )
 }
 
 /// An email address unique to this test, so tests sharing moto or the log capture never mix.
@@ -369,7 +390,6 @@ impl TestApp {
         let owner = account_key_owner(&id);
         app.keys.create(&owner).await.expect("data key");
         let cipher = app.keys.cipher(&owner).await.expect("cipher");
-        let indexer = app.keys.blind_indexer().await.expect("indexer");
         let key = profile_key(&id);
         let item = Item::new(&ACCOUNT, key.clone())
             .sealed(
@@ -378,12 +398,6 @@ impl TestApp {
                     .seal(&key, "email", email.expose().as_bytes())
                     .expect("seal"),
             )
-            .and_then(|i| {
-                i.blind_index(
-                    "email_index",
-                    &indexer.index(purpose::EMAIL, email.expose().as_bytes()),
-                )
-            })
             .and_then(|i| i.hashed("password_hash", &OneWayHash::sha256_of(b"not a real hash")))
             .and_then(|i| i.plain("created", Value::N(app.clock.now().millis())))
             .and_then(|i| i.plain("privacy_version", Value::S("1".to_owned())))
