@@ -286,8 +286,8 @@ mod tests {
             ),
             ("delete it: DELETE /api/account", "DELETE /api/account"),
             (
-                "see https://x.example/deletion/{code} for status",
-                "/deletion/{code}",
+                "see https://x.example/deletions/{code} for status",
+                "/deletions/{code}",
             ),
             (
                 "Meta calls /facebook/data-deletion.",

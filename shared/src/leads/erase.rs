@@ -1,6 +1,6 @@
 //! Erasure of a disconnected page's leads (SPEC §4: `DELETE /api/pages/{page_id}` disconnects the page
 //! "and erase[s] its leads"; SPEC §3 "Erasure"). The account function removes the page item and queues
-//! this job in ONE transaction; notify's tick runs it ([`crate::jobs`]: lease, checkpointed cursor,
+//! this job in ONE transaction; the erase function's runner runs it ([`crate::jobs`]: lease, checkpointed cursor,
 //! deadline, resume). The job holds ids and counts only.
 //!
 //! What hangs off a page or a lead (the item types of [`crate::inventory`]) and what becomes of each:
@@ -59,7 +59,7 @@ use super::consent::history_partition;
 use super::record::page_leads_partition;
 use super::unsubscribe::unsubscribe_key;
 
-/// The job kind; params [`Params`]. The account function queues it, notify runs it.
+/// The job kind; params [`Params`]. The account function queues it, the erase function's runner runs it.
 pub const PAGE_LEADS_ERASURE_JOB: &str = "page_leads_erasure";
 /// The second pass runs this long after the disconnect: longer than a webhook Lambda may run (29 s).
 pub const SETTLE_SECS: i64 = 60;
@@ -774,7 +774,7 @@ mod tests {
         }
     }
 
-    /// Runs the queue like notify's ticks, a minute apart, until `job` is no longer pending.
+    /// Runs the queue like the erasure runner's ticks, a minute apart, until `job` is no longer pending.
     async fn run_to_end(f: &Fixture, handler: &dyn JobHandler, job: &str, budget_secs: i64) {
         for _ in 0..200 {
             if !f.jobs.is_pending(job).await.expect("read") {
