@@ -594,14 +594,14 @@ mod tests {
         assert_eq!(find(ROUTES, "HEAD", "/api/sessions"), Matched::WrongMethod);
         assert_eq!(
             allowed_methods(ROUTES, "/api/account"),
-            ["GET", "HEAD", "PATCH"]
+            ["DELETE", "GET", "HEAD", "PATCH"]
         );
     }
 
     #[test]
     fn a_known_route_with_another_method_is_405_with_allow_listing_the_routes_methods() {
         for (method, path, allow) in [
-            ("PUT", "/api/account", "GET, HEAD, PATCH"),
+            ("PUT", "/api/account", "DELETE, GET, HEAD, PATCH"),
             ("GET", "/api/sessions", "DELETE, POST"),
             ("GET", "/api/sessions/current", "DELETE"),
             ("PUT", "/api/pages", "GET, HEAD, POST"),

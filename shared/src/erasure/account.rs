@@ -342,11 +342,6 @@ impl AccountErasure {
         Ok((keys.len() as u64, found.next.map(|c| c.as_str().to_owned())))
     }
 
-    /// Deletes the items at `keys` that exist in the main store; returns how many did.
-    async fn delete_existing(&self, keys: Vec<ItemKey>) -> Result<u64, JobError> {
-        self.delete_existing_in(self.store.as_ref(), keys).await
-    }
-
     /// Deletes the items at `keys` that exist in `store`; returns how many did.
     async fn delete_existing_in(
         &self,

@@ -20,8 +20,6 @@ use qchat_shared::leads::unsubscribe_key;
 use qchat_shared::mail::outbox::OutboxMailer;
 use qchat_shared::messenger::outbox::OutboxMessenger;
 use qchat_shared::replies::{NewReply, reply_key, reply_op};
-use qchat_shared::store::dynamodb::DynamoStore;
-use qchat_shared::store::sqlite::SqliteStore;
 use qchat_shared::store::{
     Condition, Item, ItemKey, ItemStore, Page, Query, StoreError, Value, WriteOp,
 };
@@ -119,10 +117,7 @@ impl TestApp {
                     clock.clone(),
                 )
                 .await;
-                (
-                    stores,
-                    kms_moto_keyring().await.expect("KMS key").keyring(),
-                )
+                (stores, kms_moto_keyring().await.expect("KMS key").keyring())
             }
         };
         let store = stores.main;
