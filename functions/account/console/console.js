@@ -84,8 +84,9 @@ function screen(title, ...content) {
   main.focus();
 }
 
+// A wide table scrolls sideways on a phone: its region is focusable so a keyboard can scroll it too.
 function table(headers, rows) {
-  return h("div", { class: "table" }, h("table", {},
+  return h("div", { class: "table", tabindex: "0", role: "region", "aria-label": headers.join(", ") }, h("table", {},
     h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))),
     h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c)))))));
 }
@@ -310,7 +311,7 @@ async function broadcastsScreen() {
       say("Broadcast scheduled.");
       await follow(b.id);
     }), previewOut,
-    h("h2", {}, "Broadcasts"),
+    h("h2", {}, "Sent and scheduled"),
     broadcasts.length === 0 ? h("p", {}, "No broadcast yet.") :
       table(["Message", "State", "Send at", ""], broadcasts.map((b) => [
         b.text, b.state, when(b.send_at),
