@@ -79,7 +79,7 @@ function submitting(form, action) {
 
 function screen(title, ...content) {
   if (followTimer) { clearInterval(followTimer); followTimer = null; }
-  main.replaceChildren(h("h1", {}, title), ...content);
+  main.replaceChildren(h("h1", {}, title), ...content.filter((c) => c !== null && c !== undefined));
   document.title = title + " — qchat console";
   main.focus();
 }
@@ -210,7 +210,8 @@ async function pagesScreen() {
           h("button", { type: "submit", class: "secondary" }, "Replace token")),
         async (f) => {
           const r = await api("PUT", "/api/pages/" + encodeURIComponent(p.page_id) + "/access-token", { page_access_token: f.get("token") });
-          say("Token replaced." + (r && r.message ? " " + r.message : ""));
+          // The server says more only when replacing the token resumed a stopped page.
+          say("Token replaced." + (r && r.sending_resumed !== undefined && r.message ? " " + r.message : ""));
           await pagesScreen();
         })])),
     h("h2", {}, "Connect a page"),
