@@ -1,7 +1,6 @@
 //! The erasure status page, `GET /deletion/{code}`: what it answers for a code that names no erasure.
 //! (A real code's page is followed through a whole erasure in `pages`.)
 
-use qchat_shared::clock::Clock as _;
 use qchat_shared::jobs::Jobs;
 
 use crate::helpers::{Backend, TestApp};
