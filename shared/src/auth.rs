@@ -71,13 +71,14 @@ pub async fn caller(app: &App, req: &Request) -> Result<Caller, ApiError> {
         Some(Ok(t)) => t,
         Some(Err(_)) | None => return Err(ApiError::unauthorized()),
     };
-    check_same_origin(req)?;
     let key = session_key(&token);
     let session = app
         .store
         .get(&key)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
+    // After the lookup, so an unknown or ended session is the usual 401; before any handler acts.
+    check_same_origin(req)?;
     let account = session
         .get_str("account_id")
         .and_then(|a| AccountId::parse(a).ok())
