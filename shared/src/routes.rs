@@ -76,6 +76,8 @@ handlers!(
         ResetPasswordPage,
         ResetPassword,
         AuditLog,
+        Console,
+        ConsoleAsset,
     }
 );
 
@@ -304,6 +306,8 @@ pub const ROUTES: &[Route] = &[
     account("GET", "/reset-password/{token}", AccountRoute::ResetPasswordPage, Body::None),
     account("POST", "/reset-password/{token}", AccountRoute::ResetPassword, Form),
     account("GET", "/api/operator/audit-log", AccountRoute::AuditLog, Body::None),
+    account("GET", "/app", AccountRoute::Console, Body::None),
+    account("GET", "/app/assets/{file}", AccountRoute::ConsoleAsset, Body::None),
     webhook("GET", "/webhook", WebhookRoute::Verify, Body::None),
     webhook("POST", "/webhook", WebhookRoute::Events, Raw),
     optin("GET", "/u/{token}", OptinRoute::UnsubscribePage, Body::None),

@@ -701,7 +701,8 @@ impl TestResponse {
         self
     }
 
-    /// HSTS, `nosniff`, `no-referrer` and `no-store` on every response.
+    /// HSTS, `nosniff`, `no-referrer` and `no-store` on every response but the console's static assets
+    /// (script and style sheet, no data of anyone), which are cached under URLs named by their content hash.
     #[track_caller]
     pub fn assert_security_headers(&self) {
         let hsts = self.header("strict-transport-security").unwrap_or_default();
@@ -717,7 +718,15 @@ impl TestResponse {
         );
         assert_eq!(self.header("x-content-type-options"), Some("nosniff"));
         assert_eq!(self.header("referrer-policy"), Some("no-referrer"));
-        assert_eq!(self.header("cache-control"), Some("no-store"));
+        let asset = self
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/javascript") || t.starts_with("text/css"));
+        let cache = if asset {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-store"
+        };
+        assert_eq!(self.header("cache-control"), Some(cache));
     }
 }
 

@@ -13,6 +13,8 @@ mod helpers;
 mod backups;
 mod broadcast;
 mod claims;
+mod console;
+mod csrf;
 mod deletion;
 mod erasure;
 mod input;
@@ -56,6 +58,9 @@ macro_rules! flows {
                 sessions::an_expired_session_is_refused_although_its_item_is_still_stored,
                 sessions::a_signed_out_token_is_refused_and_the_cookie_is_cleared,
                 sessions::signing_out_everywhere_ends_every_session_of_the_account_only,
+                console::the_console_is_served_under_its_csp_with_hashed_assets_cached_for_a_year,
+                csrf::a_cookie_request_that_changes_something_without_same_origin_proof_is_refused_and_changes_nothing,
+                csrf::the_consoles_proof_lets_a_cookie_request_through_and_bearer_requests_need_none,
                 profile::a_password_change_with_a_wrong_current_password_or_a_weak_new_one_is_refused,
                 profile::a_password_change_ends_the_other_sessions_keeps_this_one_and_queues_a_notice,
                 profile::the_name_changes_at_once_and_the_email_only_through_the_link_sent_to_the_new_address,
