@@ -285,8 +285,8 @@ mod tests {
                 "GET /api/account/archive",
             ),
             (
-                "see https://x.example/deletions/{code} for status",
-                "/deletions/{code}",
+                "status at /deletion/{code}/receipt.",
+                "/deletion/{code}/receipt",
             ),
             (
                 "delete it: DELETE /api/account/profile",
