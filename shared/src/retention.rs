@@ -4,7 +4,8 @@
 //! mechanism ([`crate::jobs`]: lease, checkpointed cursor, stop before the deadline, resume), so a run
 //! cut short by its deadline leaves a checkpoint and the next run continues from it; two runners never
 //! sweep at once. A pass has two phases:
-//! 1. expired items: [`ItemStore::remove_expired`] in bounded calls over the whole store (SQLite: the
+//! 1. expired items: [`ItemStore::remove_expired`] in bounded calls over the whole main store, then the
+//!    key store (SQLite: the
 //!    oldest expired rows through the `ttl` index; DynamoDB: a Scan page, then a deletion of each item
 //!    still expired), so nothing expired stays in the SQLite file and DynamoDB need not wait for its own
 //!    TTL deletion (up to about two days);
@@ -105,7 +106,7 @@ pub async fn sweep(app: &App, deadline: Timestamp) -> Result<SweepReport, Retent
     );
     jobs.ensure_queued(SWEEP_JOB_ID, RETENTION_SWEEP_JOB, "{}", app.clock.now())
         .await?;
-    let handler = RetentionSweep::new(app.store.clone(), app.clock.clone());
+    let handler = RetentionSweep::new(app.store.clone(), app.key_store.clone(), app.clock.clone());
     let runner = format!("retention-{}", app.ids.new_id());
     let run = jobs.run_due(&runner, deadline, &[&handler]).await?;
     let mut report = handler.report();
@@ -127,6 +128,8 @@ pub async fn sweep(app: &App, deadline: Timestamp) -> Result<SweepReport, Retent
 #[serde(rename_all = "snake_case")]
 enum Phase {
     Expired,
+    /// The same in the key store (sign-in slots, mail throttles and the like expire there).
+    ExpiredKeys,
     Leads,
 }
 
@@ -200,14 +203,21 @@ fn query_error(e: StoreError) -> JobError {
 #[derive(Debug)]
 pub struct RetentionSweep {
     store: Arc<dyn ItemStore>,
+    /// The key store ([`crate::app::App::key_store`]): its expired items go too.
+    key_store: Arc<dyn ItemStore>,
     clock: Arc<dyn Clock>,
     removed: Mutex<SweepReport>,
 }
 
 impl RetentionSweep {
-    pub fn new(store: Arc<dyn ItemStore>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: Arc<dyn ItemStore>,
+        key_store: Arc<dyn ItemStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             store,
+            key_store,
             clock,
             removed: Mutex::new(SweepReport::default()),
         }
@@ -225,11 +235,14 @@ impl RetentionSweep {
             .add(step);
     }
 
-    /// One bounded piece of the expiry phase; whether the phase is done.
-    async fn expired_step(&self, progress: &mut Progress) -> Result<bool, JobError> {
+    /// One bounded piece of an expiry phase in `store`; whether the phase is done.
+    async fn expired_step(
+        &self,
+        store: &dyn ItemStore,
+        progress: &mut Progress,
+    ) -> Result<bool, JobError> {
         let from = cursor(progress.after.as_deref())?;
-        let done = self
-            .store
+        let done = store
             .remove_expired(from.as_ref(), EXPIRED_PER_STEP)
             .await
             .map_err(query_error)?;
@@ -472,13 +485,26 @@ impl JobHandler for RetentionSweep {
         let now = self.clock.now();
         let started = *progress.started_at.get_or_insert(now.millis());
         let phase_done = match progress.phase {
-            Phase::Expired => self.expired_step(&mut progress).await?,
+            Phase::Expired => {
+                self.expired_step(self.store.as_ref(), &mut progress)
+                    .await?
+            }
+            Phase::ExpiredKeys => {
+                self.expired_step(self.key_store.as_ref(), &mut progress)
+                    .await?
+            }
             Phase::Leads => self.leads_step(&mut progress).await?,
         };
         match (progress.phase, phase_done) {
             (_, false) => Ok(Step::Continue(progress.encode())),
             (Phase::Expired, true) => {
+                progress.phase = Phase::ExpiredKeys;
+                progress.after = None;
+                Ok(Step::Continue(progress.encode()))
+            }
+            (Phase::ExpiredKeys, true) => {
                 progress.phase = Phase::Leads;
+                progress.after = None;
                 Ok(Step::Continue(progress.encode()))
             }
             (Phase::Leads, true) => {
