@@ -32,12 +32,8 @@ pub const REMEMBERED_DAYS: i64 = 30;
 /// The window both sign-in limits count attempts in.
 pub const ATTEMPT_WINDOW_SECS: i64 = 15 * 60;
 
-/// Failed sign-ins per email address (SPEC §4: 5 in 15 minutes).
-pub const EMAIL_LIMIT: Limit = Limit {
-    scope: "SIGNIN#EMAIL",
-    slots: 5,
-    window_secs: ATTEMPT_WINDOW_SECS,
-};
+/// Failed sign-ins per email address (SPEC §4: 5 in 15 minutes), shared with every password check.
+pub const EMAIL_LIMIT: Limit = qchat_shared::limits::SIGNIN_EMAIL_LIMIT;
 
 /// Failed sign-ins per source network (/24 or /48). One network can be an office, a campus or a mobile
 /// carrier's NAT with many holders behind it, so the limit is six addresses' worth of lockouts: well

@@ -26,13 +26,8 @@ use qchat_shared::outbox::outbox_key;
 use qchat_shared::password;
 use qchat_shared::store::StoreError;
 
-/// The sign-in limit per address (the account function's `EMAIL_LIMIT`: the same partition, so failures
-/// here and at sign-in count together; a flow test checks that they do).
-const EMAIL_LIMIT: Limit = Limit {
-    scope: "SIGNIN#EMAIL",
-    slots: 5,
-    window_secs: 15 * 60,
-};
+/// The sign-in limit per address: failures here and at sign-in count together (a flow test checks it).
+const EMAIL_LIMIT: Limit = limits::SIGNIN_EMAIL_LIMIT;
 
 #[derive(serde::Deserialize)]
 struct EraseRequest {

@@ -62,8 +62,7 @@ pub const MAIL_WAIT_SECS: i64 = 600;
 pub const MAIL_POLL_SECS: i64 = 15;
 /// Items deleted per step (the store writes them in batches of 25).
 pub const ITEMS_PER_STEP: usize = 100;
-/// The scope of the sign-in limit per address ([`crate::limits`]): its slots are keyed by the blind index.
-const SIGNIN_EMAIL_SCOPE: &str = "SIGNIN#EMAIL";
+const SIGNIN_EMAIL_SCOPE: &str = crate::limits::SIGNIN_EMAIL_LIMIT.scope;
 /// The mail throttle markers' purposes (`MAILED#<purpose>#<email blind index>`).
 const THROTTLE_PURPOSES: &[&str] = &["REGISTER", "RESET"];
 
