@@ -9,10 +9,40 @@ import logging
 import os
 import socket
 import sys
+import threading
 import time
 import urllib.request
 
-from moto.server import ThreadedMotoServer
+from moto.moto_server.threaded_moto_server import MotoRequestHandler
+from moto.server import DomainDispatcherApplication, ThreadedMotoServer, create_backend_app
+from werkzeug.serving import make_server
+
+
+class SerialApp:
+    """Handles one request at a time. DynamoDB applies each conditional write atomically; moto checks the
+    condition and writes in two steps, so two requests served at once on its threads could both pass one
+    condition (two sign-in attempts both taking the last free slot). Serialised, every request sees the
+    writes of those before it, as DynamoDB guarantees. Moto holds the GIL while it works, so little
+    parallelism is lost."""
+
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        with self.lock:
+            # The whole answer is produced under the lock, not only its first part.
+            return list(self.app(environ, start_response))
+
+
+class SerialMotoServer(ThreadedMotoServer):
+    """moto's threaded server, its requests serialised by `SerialApp`."""
+
+    def _server_entry(self) -> None:
+        app = SerialApp(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
 
 
 def free_port() -> int:
@@ -26,7 +56,7 @@ def main() -> None:
     parent = os.getppid()
     # One line per request on stderr would bury the test output.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = SerialMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     deadline = time.time() + 30
     while True:

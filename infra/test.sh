@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs what the tests need (into ./.venv: the moto AWS emulator, cfn-lint, the SAM translator) and
-# runs all tests: template lint, formatting, clippy, then every unit, conformance and flow test, with the AWS backends
-# against one moto emulator started here on a free 127.0.0.1 port and stopped on exit.
+# Installs what the tests need (into ./.venv: the moto AWS emulator, cfn-lint, the SAM translator, Playwright
+# and axe-core for the browser tests; Debian's chromium package when /usr/bin/chromium is missing) and runs all
+# tests: template lint, formatting, clippy, then every unit, conformance and flow test, with the AWS backends
+# against one moto emulator started here on a free 127.0.0.1 port and stopped on exit, then the pages people
+# open from a link in headless Chromium against the local server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,14 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "==> installing test tools into $venv (moto, cfn-lint, aws-sam-translator)"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
   echo "$want" > "$stamp"
+fi
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "==> installing Debian's chromium (for the browser tests)"
+  if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
+  "${apt_get[@]}" update -qq
+  DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq --no-install-recommends chromium \
+    || { echo "could not install chromium: the browser tests need /usr/bin/chromium" >&2; exit 1; }
 fi
 
 echo "==> cfn-lint template.yaml"
@@ -44,3 +54,7 @@ echo "    moto at $QCHAT_TEST_MOTO_ENDPOINT"
 
 echo "==> cargo test"
 cargo test --workspace --all-features
+
+echo "==> browser tests (headless Chromium against the local server; screenshots in target/browser/)"
+cargo build -p qchat-local --quiet
+"$venv/bin/python" infra/browser_test.py

@@ -152,6 +152,7 @@ fn http_event(path: &str, query: &str) -> String {
 struct Aws {
     endpoint: String,
     table: String,
+    key_table: String,
     key: String,
     secret_arn: String,
 }
@@ -159,14 +160,17 @@ struct Aws {
 async fn aws() -> Aws {
     let sdk = moto::sdk_config().await;
     let table = unique_name("coldstart");
-    DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        table.clone(),
-        Arc::new(SystemClock),
-    )
-    .ensure_schema()
-    .await
-    .expect("table");
+    let key_table = unique_name("coldstart-keys");
+    for name in [&table, &key_table] {
+        DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            name.clone(),
+            Arc::new(SystemClock),
+        )
+        .ensure_schema()
+        .await
+        .expect("table");
+    }
     let key = moto::create_kms_key(&aws_sdk_kms::Client::new(&sdk), "coldstart")
         .await
         .expect("key");
@@ -176,6 +180,7 @@ async fn aws() -> Aws {
     Aws {
         endpoint: moto::endpoint(),
         table,
+        key_table,
         key,
         secret_arn: keeper.arn,
     }
@@ -229,6 +234,7 @@ async fn start_once(
         .env("AWS_ENDPOINT_URL", &aws.endpoint)
         .env("QCHAT_BACKEND", "aws")
         .env("QCHAT_TABLE_NAME", &aws.table)
+        .env("QCHAT_KEY_TABLE_NAME", &aws.key_table)
         .env("QCHAT_KMS_KEY_ID", &aws.key)
         .env("QCHAT_MAIL_FROM", "notices@example.test")
         .env("QCHAT_PUBLIC_URL", "https://bench.example.test")

@@ -1,6 +1,7 @@
 //! What EventBridge schedules and the table's stream do in AWS, done locally on timers: notify's tick
-//! (fan-out jobs, then the due outbox) and the broadcast runner (due broadcasts), each every two
-//! seconds, and a Messenger reply sender that runs continuously, as the stream does in AWS.
+//! (fan-out jobs, then the due outbox), the broadcast runner (due broadcasts) and the erasure runner
+//! (due lead, account and page erasures), each every two seconds, a Messenger reply sender that runs
+//! continuously, as the stream does in AWS, and the retention sweep at start-up and then once a day.
 //!
 //! Each runs in a loop of its own, so a long run of one (a large fan-out or broadcast) never delays
 //! another; one more handler is one more loop joined in [`run`].
@@ -20,12 +21,33 @@ const REPLY_POLL: Duration = Duration::from_millis(50);
 /// once share the store's commits and use every core.
 pub const REPLY_CONCURRENCY: usize = 32;
 
+/// How often the retention sweep is called (a pass runs when one is due: see `qchat_shared::retention`).
+const RETENTION_EVERY: Duration = Duration::from_secs(24 * 3600);
+
 pub async fn run(app: App) {
     tokio::join!(
         notify_tick(app.clone()),
         broadcasts(app.clone()),
+        retention(app.clone()),
+        erasures(app.clone()),
         replies(app)
     );
+}
+
+/// The retention sweep at once, then daily; a pass its deadline cut short continues on the next tick.
+async fn retention(app: App) {
+    loop {
+        let deadline = app.clock.now().plus_secs(TICK_BUDGET_SECS);
+        let pause = match qchat_shared::retention::sweep(&app, deadline).await {
+            Ok(report) if report.paused => TICK,
+            Ok(_) => RETENTION_EVERY,
+            Err(e) => {
+                tracing::warn!(error = %e, "retention sweep failed; retrying in a minute");
+                Duration::from_secs(60)
+            }
+        };
+        tokio::time::sleep(pause).await;
+    }
 }
 
 async fn broadcasts(app: App) {
@@ -37,6 +59,19 @@ async fn broadcasts(app: App) {
         let deadline = app.clock.now().plus_secs(TICK_BUDGET_SECS);
         if let Err(e) = qchat_broadcast::run_due(&app, &runner, deadline).await {
             tracing::warn!(error = %e, "broadcast run failed; retrying next tick");
+        }
+    }
+}
+
+async fn erasures(app: App) {
+    let runner = format!("local-{}", app.ids.new_id());
+    let mut interval = tokio::time::interval(TICK);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let deadline = app.clock.now().plus_secs(TICK_BUDGET_SECS);
+        if let Err(e) = qchat_erase::run_due(&app, &runner, deadline).await {
+            tracing::warn!(error = %e, "erasure run failed; retrying next tick");
         }
     }
 }

@@ -1,6 +1,11 @@
 //! The dependencies every function needs, built once per process from the configuration: the AWS
 //! backends in Lambda, the embedded ones locally. Handlers take `&App`; tests build one with fixed clock
 //! and ids through [`App::from_parts`].
+//!
+//! Two item stores: the main store, which backups and point-in-time recovery copy, and the key store
+//! (the wrapped data keys and the email lookups), which they do not reach, so that destroying a key or a
+//! lookup there makes an erased subject unreadable and unfindable in every restored copy of the main
+//! store (README, "Erasure and backups").
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,11 +27,21 @@ use crate::store::dynamodb::DynamoStore;
 #[cfg(feature = "local")]
 use crate::store::sqlite::SqliteStore;
 
+/// The two item stores an app is built on (see the module doc).
+#[derive(Debug, Clone)]
+pub struct Stores {
+    pub main: Arc<dyn ItemStore>,
+    pub keys: Arc<dyn ItemStore>,
+}
+
 /// Everything a handler talks to.
 #[derive(Debug, Clone)]
 pub struct App {
     pub config: Arc<Config>,
+    /// The main store: every item except the ones [`App::key_store`] holds. Backed up.
     pub store: Arc<dyn ItemStore>,
+    /// The key store: data keys ([`KeyManager`]) and email claims. Not backed up; see the module doc.
+    pub key_store: Arc<dyn ItemStore>,
     pub keys: Arc<KeyManager>,
     pub mailer: Arc<dyn Mailer>,
     pub messenger: Arc<dyn Messenger>,
@@ -63,6 +78,21 @@ pub enum StartupError {
     MasterKeyMismatch { path: PathBuf },
     #[error("could not check the master key against the store")]
     MasterKeyCheck(#[source] CryptoError),
+    #[error(
+        "the store {} holds data keys, which now live in their own file ({}). This data folder was \
+         made by an older qchat; move it away to start afresh",
+        store.display(),
+        local_files::KEY_STORE
+    )]
+    KeysInMainStore { store: PathBuf },
+    #[error(
+        "the key store {} holds no keys, but the main store holds accounts: their data cannot be read \
+         without it. Restore {} from a backup into the data folder, or move the data folder away to \
+         start afresh",
+        path.display(),
+        local_files::KEY_STORE
+    )]
+    KeyStoreMissing { path: PathBuf },
     #[error("could not prepare the local secrets file")]
     Secrets(#[source] std::io::Error),
     /// The configuration names something this binary was built without (see the workspace
@@ -74,6 +104,8 @@ pub enum StartupError {
 /// File names inside the local data folder.
 pub mod local_files {
     pub const STORE: &str = "qchat.sqlite3";
+    /// The key store: a separate file, so a copy of the main file is not a copy of the keys.
+    pub const KEY_STORE: &str = "keys.sqlite3";
     pub const MASTER_KEY: &str = "master.key";
     pub const MAIL_OUTBOX: &str = "mail";
     pub const MESSENGER_OUTBOX: &str = "messenger-outbox.jsonl";
@@ -118,6 +150,26 @@ async fn open_local_keyring(
     Ok((keyring, holds_data))
 }
 
+/// Whether the main store lists any account.
+#[cfg(feature = "local")]
+async fn holds_accounts(store: &SqliteStore) -> Result<bool, StartupError> {
+    use crate::store::{Index, KeyRange, Order, Query};
+    let query = Query {
+        index: Index::Gsi1,
+        partition: crate::accounts::ALL_ACCOUNTS_PARTITION.to_owned(),
+        range: KeyRange::All,
+        order: Order::Ascending,
+        limit: 1,
+        cursor: None,
+    };
+    Ok(!store
+        .query(&query)
+        .await
+        .map_err(StartupError::Store)?
+        .items
+        .is_empty())
+}
+
 impl App {
     /// Builds the backends the configuration names. Locally this creates the data folder and migrates the
     /// SQLite schema; in AWS the table already exists (the template creates it).
@@ -134,16 +186,21 @@ impl App {
             Backend::Local { data_dir } => {
                 local_parts(&config, data_dir, &clock, &ids, &mut check_master_key).await?
             }
-            Backend::Aws { table, kms_key_id } => {
+            Backend::Aws {
+                table,
+                key_table,
+                kms_key_id,
+            } => {
                 let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                let store = DynamoStore::new(
-                    aws_sdk_dynamodb::Client::new(&sdk),
-                    table.clone(),
-                    clock.clone(),
-                );
+                let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+                let store = DynamoStore::new(dynamodb.clone(), table.clone(), clock.clone());
+                let key_store = DynamoStore::new(dynamodb, key_table.clone(), clock.clone());
                 let keyring = KmsKeyring::new(aws_sdk_kms::Client::new(&sdk), kms_key_id.clone());
                 Parts {
-                    store: Arc::new(store),
+                    stores: Stores {
+                        main: Arc::new(store),
+                        keys: Arc::new(key_store),
+                    },
                     keyring: Arc::new(keyring),
                     mailer: aws_mailer(&sdk, &config),
                     secrets: aws_secrets(&sdk, &config)?,
@@ -161,12 +218,12 @@ impl App {
         ));
         let messenger = messenger(&config, &clock, &ids, &meta_secrets)?;
         let Parts {
-            store,
+            stores,
             keyring,
             mailer,
             ..
         } = parts;
-        let app = Self::from_parts(config, store, keyring, mailer, messenger, clock, ids)
+        let app = Self::from_parts(config, stores, keyring, mailer, messenger, clock, ids)
             .with_meta_secrets(meta_secrets);
         if let Some(path) = check_master_key {
             // Unwrapping the stored blind-index key proves the master key is the one the data was
@@ -182,18 +239,23 @@ impl App {
         Ok(app)
     }
 
-    /// Assembles an app from explicit parts (tests inject a manual clock, sequential ids, fakes).
+    /// Assembles an app from explicit parts (tests inject a manual clock, sequential ids, fakes). The
+    /// data keys live in `stores.keys`.
     pub fn from_parts(
         config: Config,
-        store: Arc<dyn ItemStore>,
+        stores: Stores,
         keyring: Arc<dyn Keyring>,
         mailer: Arc<dyn Mailer>,
         messenger: Arc<dyn Messenger>,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
     ) -> Self {
+        let Stores {
+            main: store,
+            keys: key_store,
+        } = stores;
         let keys = Arc::new(KeyManager::new(
-            store.clone(),
+            key_store.clone(),
             keyring,
             clock.clone(),
             KeyCachePolicy::default(),
@@ -206,6 +268,7 @@ impl App {
         Self {
             config: Arc::new(config),
             store,
+            key_store,
             keys,
             mailer,
             messenger,
@@ -230,7 +293,7 @@ impl App {
 
 /// What a backend provides; the messenger and the secrets cache are built from the configuration.
 struct Parts {
-    store: Arc<dyn ItemStore>,
+    stores: Stores,
     keyring: Arc<dyn Keyring>,
     mailer: Arc<dyn Mailer>,
     /// `None`: the configuration's fixed values.
@@ -250,10 +313,26 @@ async fn local_parts(
     use crate::meta_secrets::file::FileSource;
 
     ensure_private_dir(data_dir)?;
-    let store = SqliteStore::open(&data_dir.join(local_files::STORE), clock.clone())
-        .map_err(StartupError::Store)?;
+    let store_path = data_dir.join(local_files::STORE);
+    let store = SqliteStore::open(&store_path, clock.clone()).map_err(StartupError::Store)?;
+    let key_store_path = data_dir.join(local_files::KEY_STORE);
+    let key_store =
+        SqliteStore::open(&key_store_path, clock.clone()).map_err(StartupError::Store)?;
+    // Keys left in the main file by an older layout would be copied with it and never found here.
+    if blind_index_key_stored(&store)
+        .await
+        .map_err(StartupError::Store)?
+    {
+        return Err(StartupError::KeysInMainStore { store: store_path });
+    }
     let path = data_dir.join(local_files::MASTER_KEY);
-    let (keyring, holds_data) = open_local_keyring(&path, &store).await?;
+    let (keyring, holds_data) = open_local_keyring(&path, &key_store).await?;
+    // A lost key store would otherwise start afresh over accounts nobody can read any more.
+    if !holds_data && holds_accounts(&store).await? {
+        return Err(StartupError::KeyStoreMissing {
+            path: key_store_path,
+        });
+    }
     if holds_data {
         *check_master_key = Some(path);
     }
@@ -262,7 +341,10 @@ async fn local_parts(
     let mailer = OutboxMailer::new(mail_dir, config.mail_from.clone(), clock.clone());
     let secrets = FileSource::open(data_dir, &config.graph).map_err(StartupError::Secrets)?;
     Ok(Parts {
-        store: Arc::new(store),
+        stores: Stores {
+            main: Arc::new(store),
+            keys: Arc::new(key_store),
+        },
         keyring: Arc::new(keyring),
         mailer: Arc::new(mailer),
         secrets: Some(Arc::new(secrets)),

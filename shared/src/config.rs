@@ -14,8 +14,13 @@ use crate::domain::EmailAddress;
 pub enum Backend {
     /// The embedded default: SQLite store, local keyring, file outboxes, all under `data_dir`.
     Local { data_dir: PathBuf },
-    /// DynamoDB, KMS and SES in the deployment's AWS account.
-    Aws { table: String, kms_key_id: String },
+    /// DynamoDB, KMS and SES in the deployment's AWS account. `key_table` is the key store: the data
+    /// keys and the email lookups, in a table the main table's backups do not reach.
+    Aws {
+        table: String,
+        key_table: String,
+        kms_key_id: String,
+    },
 }
 
 /// How logs are written.
@@ -96,6 +101,7 @@ pub mod vars {
     pub const BACKEND: &str = "QCHAT_BACKEND";
     pub const DATA_DIR: &str = "QCHAT_DATA_DIR";
     pub const TABLE_NAME: &str = "QCHAT_TABLE_NAME";
+    pub const KEY_TABLE_NAME: &str = "QCHAT_KEY_TABLE_NAME";
     pub const KMS_KEY_ID: &str = "QCHAT_KMS_KEY_ID";
     pub const ADDR: &str = "QCHAT_ADDR";
     pub const PUBLIC_URL: &str = "QCHAT_PUBLIC_URL";
@@ -140,6 +146,7 @@ impl Config {
             },
             Some("aws") => Backend::Aws {
                 table: require(vars::TABLE_NAME)?,
+                key_table: require(vars::KEY_TABLE_NAME)?,
                 kms_key_id: require(vars::KMS_KEY_ID)?,
             },
             Some(_) => {
@@ -354,6 +361,7 @@ mod tests {
         let aws = [
             ("QCHAT_BACKEND", "aws"),
             ("QCHAT_TABLE_NAME", "qchat"),
+            ("QCHAT_KEY_TABLE_NAME", "qchat-keys"),
             ("QCHAT_KMS_KEY_ID", "k"),
             ("QCHAT_MAIL_FROM", "notices@example.com"),
             ("QCHAT_PUBLIC_URL", "https://chat.example.com"),
@@ -432,7 +440,33 @@ mod tests {
     #[test]
     fn aws_mode_names_the_missing_variable() {
         let err = from(&[("QCHAT_BACKEND", "aws"), ("QCHAT_TABLE_NAME", "t")]).err();
+        assert_eq!(err.map(|e| e.variable), Some(vars::KEY_TABLE_NAME));
+        let err = from(&[
+            ("QCHAT_BACKEND", "aws"),
+            ("QCHAT_TABLE_NAME", "t"),
+            ("QCHAT_KEY_TABLE_NAME", "k"),
+        ])
+        .err();
         assert_eq!(err.map(|e| e.variable), Some(vars::KMS_KEY_ID));
+    }
+
+    #[test]
+    fn aws_mode_keeps_the_key_store_in_its_own_table() {
+        let c = from(&[
+            ("QCHAT_BACKEND", "aws"),
+            ("QCHAT_TABLE_NAME", "qchat"),
+            ("QCHAT_KEY_TABLE_NAME", "qchat-keys"),
+            ("QCHAT_KMS_KEY_ID", "k"),
+            ("QCHAT_MAIL_FROM", "notices@example.com"),
+            ("QCHAT_PUBLIC_URL", "https://chat.example.com"),
+            ("QCHAT_CONTROLLER_NAME", "Ana Bakery Ltd"),
+            ("QCHAT_CONTROLLER_EMAIL", "privacy@example.com"),
+        ])
+        .expect("aws config");
+        assert!(matches!(
+            c.backend,
+            Backend::Aws { ref table, ref key_table, .. } if table == "qchat" && key_table == "qchat-keys"
+        ));
     }
 
     #[test]
@@ -440,6 +474,7 @@ mod tests {
         let c = from(&[
             ("QCHAT_BACKEND", "aws"),
             ("QCHAT_TABLE_NAME", "qchat"),
+            ("QCHAT_KEY_TABLE_NAME", "qchat-keys"),
             ("QCHAT_KMS_KEY_ID", "arn:aws:kms:eu-west-1:1:key/x"),
             ("QCHAT_MAIL_FROM", "notices@example.com"),
             ("QCHAT_PUBLIC_URL", "https://chat.example.com/"),

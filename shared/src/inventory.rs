@@ -42,13 +42,22 @@ pub enum Retention {
     Expires { seconds: i64 },
     /// Has a TTL attribute whose time the writer chooses (for example "48 h after last use").
     ExpiresAtWriterChosenTime,
+    /// Kept while its owner exists and it is in use; once it is no longer in use (for a lead: not
+    /// subscribed) and nothing has happened to it for this many seconds, the daily retention sweep
+    /// ([`crate::retention`]) erases it with everything that hangs off it. No TTL: what counts as in use
+    /// changes after it is written.
+    WhileInUseThenInactiveFor { seconds: i64 },
 }
 
 impl Retention {
     pub const fn needs_ttl(self) -> bool {
-        !matches!(self, Self::WhileOwnerExists)
+        matches!(self, Self::Expires { .. } | Self::ExpiresAtWriterChosenTime)
     }
 }
+
+/// How long a lead that is not subscribed is kept after the last thing that happened to it (the person
+/// wrote, or a consent record was added): one year.
+pub const LEAD_INACTIVE_SECS: i64 = 365 * DAY_SECS;
 
 /// One declared attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -133,8 +142,9 @@ pub const STRUCTURAL: &[Attribute] = &[
 /// Wrapped per-owner data keys (envelope encryption).
 pub const DATA_KEY: ItemType = ItemType {
     name: "data_key",
-    description: "An owner's data key, wrapped by KMS (or the local master key). Destroying it makes the \
-                  owner's ciphertexts, including those in backups, unreadable.",
+    description: "An owner's data key, wrapped by KMS (or the local master key). Kept in the key store, \
+                  which backups do not copy, so destroying it makes the owner's ciphertexts, including \
+                  those in restored backups, unreadable.",
     key_shape: "pk = DATAKEY#<owner>, sk = V#<version, 10 digits>",
     retention: Retention::WhileOwnerExists,
     attributes: &[
@@ -169,9 +179,9 @@ const fn technical(name: &'static str, purpose: &'static str) -> Attribute {
 pub const JOB: ItemType = ItemType {
     name: "job",
     description: "A queued background job and its progress; deleted when the job finishes, except an erasure \
-                  (of a disconnected page's leads, or asked for through Meta's data-deletion callback), kept one \
-                  year as its receipt: what it erased, as counts, \
-                  and when (TTL). No personal data.",
+                  (of a disconnected page's leads, of one lead, of an account, or asked for through Meta's \
+                  data-deletion callback), kept one year as its receipt: what it erased, as counts, and when \
+                  (TTL). No personal data.",
     key_shape: "pk = JOB#<job id>, sk = JOB; index JOBS#<kind> / <due time>#<job id> while queued",
     retention: Retention::WhileOwnerExists,
     attributes: &[
@@ -230,12 +240,9 @@ pub const ACCOUNT: ItemType = ItemType {
             Protection::Encrypted,
             "sign-in and account notices",
         ),
-        attr(
-            "email_index",
-            Category::Identifier,
-            true,
-            Protection::BlindIndex,
-            "find the account by email; keep emails unique",
+        technical(
+            "email_claim",
+            "the random id of the email claim (key store) that gives the account its address",
         ),
         attr(
             "name",
@@ -269,14 +276,51 @@ pub const ACCOUNT: ItemType = ItemType {
 /// Claims an email address (by blind index) for one account, keeping addresses unique.
 pub const EMAIL_CLAIM: ItemType = ItemType {
     name: "email_claim",
-    description: "Maps an email's blind index to its account, so sign-in finds it and no two accounts share it.",
+    description: "Maps an email's blind index to its account, so sign-in finds it and no two accounts share it. \
+                  Kept in the key store, which backups do not copy: deleting it leaves no restored copy \
+                  that finds the account from its address.",
     key_shape: "pk = EMAIL#<email blind index>, sk = EMAIL",
     retention: Retention::WhileOwnerExists,
-    attributes: &[technical(
-        "account_id",
-        "the account holding this address (opaque id)",
-    )],
+    attributes: &[
+        technical("account_id", "the account holding this address (opaque id)"),
+        technical(
+            "claim_id",
+            "random; the account names it back while it holds the address",
+        ),
+        technical(
+            "created",
+            "when the claim was written (a claim never named back is replaced after a grace time)",
+        ),
+    ],
 };
+
+/// Where an item is stored: the main store, which backups copy, or the key store, which they do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    Main,
+    Keys,
+}
+
+/// The item types kept in the key store ([`crate::app::App::key_store`]): the data keys, and every item
+/// whose key is the blind index of an email address (so a restored main store holds nothing computable
+/// from an address). Every other type lives in the main store.
+pub const KEY_STORE_TYPES: &[&ItemType] = &[
+    &DATA_KEY,
+    &EMAIL_CLAIM,
+    &ATTEMPT_SLOT,
+    &MAIL_THROTTLE,
+    &MAIL_SUPPRESSION,
+];
+
+/// Which store holds items of the type named `type_name`.
+pub fn store_of(type_name: &str) -> StoreKind {
+    if KEY_STORE_TYPES.iter().any(|t| t.name == type_name) {
+        StoreKind::Keys
+    } else {
+        StoreKind::Main
+    }
+}
 
 /// A signed-in session.
 pub const SESSION: ItemType = ItemType {
@@ -417,7 +461,8 @@ pub const OUTBOX: ItemType = ItemType {
     description: "An account notice written in the same transaction as the change it reports; notify sends it. \
                   The recipient is looked up from the account at send time; only a mail to another address \
                   (a former, a new or a registration's address) carries it, sealed.",
-    key_shape: "pk = OUTBOX#<outbox id>, sk = OUTBOX; index OUTBOX#DUE / <next attempt>#<outbox id> while unsent",
+    key_shape: "pk = OUTBOX#<outbox id>, sk = OUTBOX; index OUTBOX#DUE / <next attempt>#<outbox id> while unsent, \
+                then ACCOUNT#<account id>#NOTICES / <created>#<outbox id> (an account's notice)",
     retention: Retention::Expires {
         seconds: 30 * DAY_SECS,
     },
@@ -449,7 +494,10 @@ pub const OUTBOX: ItemType = ItemType {
             "params",
             "the notice's non-personal parameters (times, versions, page ids)",
         ),
-        technical("state", "pending, sent or failed"),
+        technical(
+            "state",
+            "pending, sent or failed; held: an erasure's confirmation, until the erasure is done",
+        ),
         technical("attempts", "send attempts so far"),
         technical("next_attempt_at", "when to try next (ms)"),
         technical("lease_until", "a sender is working on it until then (ms)"),
@@ -466,7 +514,13 @@ pub const LEAD: ItemType = ItemType {
     description: "A person who messaged a page: their page-scoped id (sealed), status, when they last wrote, \
                   and their marketing-messages token (sealed). No name, picture or message text.",
     key_shape: "pk = PAGE#<page id>, sk = LEAD#<lead id (keyed HMAC of page and person)>; index LEADS#<page>#<status> / <created, ms, 13 digits>#<lead id>",
-    retention: Retention::WhileOwnerExists,
+    // Subscribed: kept while the page is connected (the person chose to hear from it and can leave at
+    // any time). Unsubscribed, unreachable or never confirmed: nothing is sent to it any more, and its
+    // consent chain is the proof of what it agreed to and when it left, needed while a complaint about
+    // the messages it got could still come; a year after its last activity it is erased, chain included.
+    retention: Retention::WhileInUseThenInactiveFor {
+        seconds: LEAD_INACTIVE_SECS,
+    },
     attributes: &[
         attr(
             "subject",
@@ -510,7 +564,11 @@ pub const LEAD: ItemType = ItemType {
         ),
         technical(
             "erasure_requested_at",
-            "when the person asked for erasure (ms)",
+            "when the erasure of the lead was asked for (ms)",
+        ),
+        technical(
+            "erasure_job",
+            "the queued erasure of the lead (its job id): the lead is frozen until it is erased",
         ),
         technical(
             "merged_into",
@@ -597,7 +655,7 @@ pub const REPLY: ItemType = ItemType {
     name: "reply",
     description: "A Messenger reply written with the event that caused it; notify sends it, so a Graph API \
                   failure never fails the webhook.",
-    key_shape: "pk = REPLY#<queued time, ms, 13 digits>-<event hash, 26 hex digits>, sk = REPLY; index REPLY#DUE / <next attempt>#<reply id> while unsent",
+    key_shape: "pk = REPLY#<queued time, ms, 13 digits>-<event hash, 26 hex digits>, sk = REPLY; index REPLY#DUE / <next attempt>#<reply id> while unsent, then REPLY#LEAD#<page>#<lead> / REPLY#<reply id> if it names a lead",
     retention: Retention::Expires {
         seconds: 7 * DAY_SECS,
     },
@@ -627,7 +685,10 @@ pub const REPLY: ItemType = ItemType {
             "quick_replies",
             "the reply's buttons (qchat's own payloads)",
         ),
-        technical("state", "pending, sent or failed"),
+        technical(
+            "state",
+            "pending, sent or failed; held: an erasure's confirmation, until the erasure is done",
+        ),
         technical("attempts", "send attempts so far"),
         technical("next_attempt_at", "when to try next (ms)"),
         technical("lease_until", "a sender is working on it until then (ms)"),
@@ -645,7 +706,8 @@ pub const EMAIL_VERIFICATION: ItemType = ItemType {
     description: "An address waiting to be confirmed through the single-use link mailed to it: a registration \
                   (no account exists until the link is used) or an account's new address. Deleted when the \
                   link is used; expires unused after 24 hours.",
-    key_shape: "pk = VERIFY#<SHA-256 of the link token>, sk = VERIFY",
+    key_shape: "pk = VERIFY#<SHA-256 of the link token>, sk = VERIFY; index ACCOUNT#<account id>#LINKS / <pk> \
+                (a change of address)",
     retention: Retention::Expires { seconds: DAY_SECS },
     attributes: &[
         technical("purpose", "registration or email_change"),
@@ -659,13 +721,6 @@ pub const EMAIL_VERIFICATION: ItemType = ItemType {
             true,
             Protection::Encrypted,
             "the address to confirm (sealed under the account's key, or the registrations key)",
-        ),
-        attr(
-            "email_index",
-            Category::Identifier,
-            true,
-            Protection::BlindIndex,
-            "keep addresses unique when the link is used",
         ),
         attr(
             "name",
@@ -698,7 +753,7 @@ pub const PASSWORD_RESET: ItemType = ItemType {
     name: "password_reset",
     description: "A single-use password reset link mailed to an account's address; deleted when used, \
                   expires unused after one hour.",
-    key_shape: "pk = RESET#<SHA-256 of the link token>, sk = RESET",
+    key_shape: "pk = RESET#<SHA-256 of the link token>, sk = RESET; index ACCOUNT#<account id>#LINKS / <pk>",
     retention: Retention::Expires { seconds: 3600 },
     attributes: &[
         technical(
@@ -936,6 +991,10 @@ pub fn as_table() -> String {
             }
             Retention::Expires { seconds } => format!("{} min (TTL)", (seconds + 59) / 60),
             Retention::ExpiresAtWriterChosenTime => "TTL set per item".to_owned(),
+            Retention::WhileInUseThenInactiveFor { seconds } => format!(
+                "while in use, then {} days after its last activity (retention sweep)",
+                seconds / DAY_SECS
+            ),
         };
         for a in t.attributes {
             out.push_str(&format!(

@@ -79,6 +79,9 @@ pub enum Step {
     /// replaced by this text (what the job did: counts, never personal data), expiring after
     /// [`RECEIPT_DAYS`].
     DoneWithReceipt(String),
+    /// As [`Step::DoneWithReceipt`], and the job's params are removed too: the receipt alone is kept (an
+    /// erasure whose params name its subject, such as one person's lead, keeps no trace of whom it erased).
+    DoneWithReceiptOnly(String),
 }
 
 /// Why a step failed.
@@ -168,7 +171,25 @@ impl Jobs {
         due_at: Timestamp,
     ) -> Result<(String, WriteOp), StoreError> {
         let id = self.ids.new_id();
-        let item = Item::new(&JOB, job_key(&id))
+        let item = self.queued_item(&id, kind, params, due_at)?;
+        Ok((
+            id,
+            WriteOp::Put {
+                item,
+                condition: Condition::NotExists,
+            },
+        ))
+    }
+
+    /// The item of a job queued with `id`, due at `due_at`.
+    fn queued_item(
+        &self,
+        id: &str,
+        kind: &str,
+        params: &str,
+        due_at: Timestamp,
+    ) -> Result<Item, StoreError> {
+        Ok(Item::new(&JOB, job_key(id))
             .plain("kind", Value::S(kind.to_owned()))?
             .plain("params", Value::S(params.to_owned()))?
             .plain("state", Value::S("queued".to_owned()))?
@@ -177,14 +198,30 @@ impl Jobs {
             .plain("lease_until", Value::N(0))?
             .plain("created", Value::N(self.clock.now().millis()))?
             .with_version(1)
-            .with_gsi1(due_partition(kind), due_sort_key(due_at, &id));
-        Ok((
-            id.clone(),
-            WriteOp::Put {
-                item,
-                condition: Condition::NotExists,
-            },
-        ))
+            .with_gsi1(due_partition(kind), due_sort_key(due_at, id)))
+    }
+
+    /// Queues the job with the fixed id `id` unless it is already queued (a job that failed for good is
+    /// queued again): for a job that must exist once, such as the retention sweep. Whether it queued it.
+    pub async fn ensure_queued(
+        &self,
+        id: &str,
+        kind: &str,
+        params: &str,
+        due_at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let key = job_key(id);
+        let condition = match self.store.get(&key).await? {
+            None => Condition::NotExists,
+            Some(item) if item.get_str("state") == Some("queued") => return Ok(false),
+            Some(item) => Condition::VersionIs(item.version().unwrap_or(0)),
+        };
+        let item = self.queued_item(id, kind, params, due_at)?;
+        match self.store.put(item, condition).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Queues a job on its own.
@@ -344,9 +381,20 @@ impl Jobs {
                         Err(e) => Err(e),
                     };
                 }
-                Ok(Step::DoneWithReceipt(receipt)) => {
+                Ok(step @ (Step::DoneWithReceipt(_) | Step::DoneWithReceiptOnly(_))) => {
                     report.finished += 1;
                     tracing::info!(job = %claimed.job.id, kind = %claimed.job.kind, "job finished; its receipt is kept");
+                    let bare = matches!(step, Step::DoneWithReceiptOnly(_));
+                    let (Step::DoneWithReceipt(receipt) | Step::DoneWithReceiptOnly(receipt)) =
+                        step
+                    else {
+                        return Ok(());
+                    };
+                    let current = if bare {
+                        current.plain("params", Value::S("{}".to_owned()))?
+                    } else {
+                        current
+                    };
                     let kept = current
                         .plain("state", Value::S("done".to_owned()))?
                         .plain("cursor", Value::S(receipt))?
@@ -562,6 +610,50 @@ mod tests {
 
     async fn job_item(f: &Fixture, id: &str) -> Option<Item> {
         f.store.get(&job_key(id)).await.expect("get")
+    }
+
+    #[tokio::test]
+    async fn a_job_ensured_by_its_id_is_queued_once_and_queued_again_after_it_failed_for_good() {
+        let f = fixture().await;
+        let now = f.clock.now();
+        assert!(
+            f.jobs
+                .ensure_queued("the-one", KIND, "{}", now)
+                .await
+                .expect("ensure")
+        );
+        assert!(
+            !f.jobs
+                .ensure_queued("the-one", KIND, "{}", now)
+                .await
+                .expect("ensure")
+        );
+        let failing = Counter {
+            fail: Some(|| JobError::Permanent("broken")),
+            ..Counter::new(&f.clock, 3)
+        };
+        let run = f
+            .jobs
+            .run_due("r", now.plus_secs(60), &[&failing])
+            .await
+            .expect("run");
+        assert_eq!((run.claimed, run.failed_steps), (1, 1));
+        let parked = job_item(&f, "the-one").await.expect("kept");
+        assert_eq!(parked.get_str("state"), Some("failed"));
+        assert!(
+            f.jobs
+                .ensure_queued("the-one", KIND, "{}", now)
+                .await
+                .expect("ensure")
+        );
+        assert!(f.jobs.is_pending("the-one").await.expect("read"));
+        let counter = Counter::new(&f.clock, 2);
+        let run = f
+            .jobs
+            .run_due("r", now.plus_secs(60), &[&counter])
+            .await
+            .expect("run");
+        assert_eq!((run.claimed, run.finished), (1, 1));
     }
 
     async fn claim_as(f: &Fixture, id: &str, runner: &str) -> Option<Claimed> {

@@ -38,6 +38,15 @@ pub struct Limit {
     pub window_secs: i64,
 }
 
+/// Failed password checks per email address (SPEC §4: 5 in 15 minutes). Sign-in and every other check of
+/// an account's password (account erasure) claim slots of this one limit, so their failures count
+/// together.
+pub const SIGNIN_EMAIL_LIMIT: Limit = Limit {
+    scope: "SIGNIN#EMAIL",
+    slots: 5,
+    window_secs: 15 * 60,
+};
+
 impl Limit {
     fn partition(&self, subject: &BlindIndex) -> String {
         format!("{}#{}", self.scope, subject.as_str())

@@ -64,6 +64,12 @@ pub enum Notice {
     ConfirmEmailChange,
     /// To the account's address: the password reset link.
     PasswordReset,
+    /// To the address of an account being erased: the receipt's confirmation code (the erasure job's id).
+    /// Queued without an account, its address sealed under the registrations key, so it still goes out
+    /// once the account and its key are gone.
+    AccountErased {
+        code: String,
+    },
 }
 
 impl Notice {
@@ -81,8 +87,15 @@ impl Notice {
             Self::RegistrationAddressTaken => "registration_address_taken",
             Self::ConfirmEmailChange => "confirm_email_change",
             Self::PasswordReset => "password_reset",
+            Self::AccountErased { .. } => "account_erased",
         }
     }
+}
+
+/// The index partition of an account's notices once sent or failed (export and erasure find them there;
+/// notify moves a notice from [`DUE_PARTITION`] to it when the outcome is final).
+pub fn account_notices_partition(account: &AccountId) -> String {
+    format!("ACCOUNT#{account}#NOTICES")
 }
 
 pub fn outbox_key(id: &str) -> ItemKey {

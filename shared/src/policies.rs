@@ -281,13 +281,16 @@ mod tests {
     fn a_text_naming_a_missing_route_or_a_route_with_another_method_is_caught() {
         for (text, missing) in [
             (
-                "export it with `GET /api/account/export`.",
-                "GET /api/account/export",
+                "archive it with `GET /api/account/archive`.",
+                "GET /api/account/archive",
             ),
-            ("delete it: DELETE /api/account", "DELETE /api/account"),
             (
-                "see https://x.example/deletion/{code}/receipt for status",
+                "status at /deletion/{code}/receipt.",
                 "/deletion/{code}/receipt",
+            ),
+            (
+                "delete it: DELETE /api/account/profile",
+                "DELETE /api/account/profile",
             ),
             (
                 "Meta calls /facebook/data-removal.",

@@ -3,7 +3,8 @@
 //!
 //! Invariants: a reply's recipient and text are sealed under the page's account key, bound to the reply's
 //! item key and attribute name; unsent replies sit in the sparse index partition [`DUE_PARTITION`],
-//! sorted by next attempt time; every reply expires after [`RETENTION_DAYS`].
+//! sorted by next attempt time, and sent or failed ones naming a lead in its partition [`lead_partition`]
+//! (so erasing the lead finds them); every reply expires after [`RETENTION_DAYS`].
 
 use crate::clock::Timestamp;
 use crate::crypto::Sealed;
@@ -24,6 +25,27 @@ pub fn reply_key(id: &str) -> ItemKey {
 pub fn reply_id_of(pk: &str) -> Option<&str> {
     pk.strip_prefix("REPLY#")
         .filter(|id| !id.is_empty() && *id != "DUE")
+}
+
+/// The index partition of a lead's replies once sent or failed, so erasing the lead finds them.
+pub fn lead_partition(page: &PageId, lead: &LeadId) -> String {
+    format!("REPLY#LEAD#{page}#{lead}")
+}
+
+/// A reply item leaving the due index once sent or failed: into its lead's partition
+/// ([`lead_partition`]) if it names a lead, else out of the index.
+pub fn finished(item: Item) -> Item {
+    let lead = (
+        item.get_str("page_id").and_then(|p| PageId::parse(p).ok()),
+        item.get_str("lead_id").and_then(|l| LeadId::parse(l).ok()),
+    );
+    match lead {
+        (Some(page), Some(lead)) => {
+            let sk = item.key().pk.clone();
+            item.with_gsi1(lead_partition(&page, &lead), sk)
+        }
+        _ => item.without_gsi1(),
+    }
 }
 
 /// The sort key of an unsent reply in [`DUE_PARTITION`].

@@ -76,6 +76,8 @@ handlers!(
         ResetPasswordPage,
         ResetPassword,
         AuditLog,
+        Console,
+        ConsoleAsset,
     }
 );
 
@@ -113,6 +115,10 @@ handlers!(
     EraseRoute {
         DeletionStatus,
         MetaDataDeletion,
+        EraseAccount,
+        ExportAccount,
+        ExportLead,
+        EraseLead,
     }
 );
 
@@ -301,6 +307,8 @@ pub const ROUTES: &[Route] = &[
     account("GET", "/reset-password/{token}", AccountRoute::ResetPasswordPage, Body::None),
     account("POST", "/reset-password/{token}", AccountRoute::ResetPassword, Form),
     account("GET", "/api/operator/audit-log", AccountRoute::AuditLog, Body::None),
+    account("GET", "/app", AccountRoute::Console, Body::None),
+    account("GET", "/app/assets/{file}", AccountRoute::ConsoleAsset, Body::None),
     webhook("GET", "/webhook", WebhookRoute::Verify, Body::None),
     webhook("POST", "/webhook", WebhookRoute::Events, Raw),
     optin("GET", "/u/{token}", OptinRoute::UnsubscribePage, Body::None),
@@ -317,6 +325,10 @@ pub const ROUTES: &[Route] = &[
     broadcast("PATCH", "/api/pages/{page_id}", BroadcastRoute::SetPageRate, JsonObject),
     erase("GET", "/deletion/{code}", EraseRoute::DeletionStatus, Body::None),
     erase("POST", "/facebook/data-deletion", EraseRoute::MetaDataDeletion, Form),
+    erase("DELETE", "/api/account", EraseRoute::EraseAccount, JsonObject),
+    erase("GET", "/api/account/export", EraseRoute::ExportAccount, Body::None),
+    erase("GET", "/api/pages/{page_id}/leads/{lead_id}/export", EraseRoute::ExportLead, Body::None),
+    erase("DELETE", "/api/pages/{page_id}/leads/{lead_id}", EraseRoute::EraseLead, Body::None),
 ];
 
 /// The result of matching a request against the table.
@@ -588,14 +600,14 @@ mod tests {
         assert_eq!(find(ROUTES, "HEAD", "/api/sessions"), Matched::WrongMethod);
         assert_eq!(
             allowed_methods(ROUTES, "/api/account"),
-            ["GET", "HEAD", "PATCH"]
+            ["DELETE", "GET", "HEAD", "PATCH"]
         );
     }
 
     #[test]
     fn a_known_route_with_another_method_is_405_with_allow_listing_the_routes_methods() {
         for (method, path, allow) in [
-            ("PUT", "/api/account", "GET, HEAD, PATCH"),
+            ("PUT", "/api/account", "DELETE, GET, HEAD, PATCH"),
             ("GET", "/api/sessions", "DELETE, POST"),
             ("GET", "/api/sessions/current", "DELETE"),
             ("PUT", "/api/pages", "GET, HEAD, POST"),

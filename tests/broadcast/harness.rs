@@ -623,4 +623,11 @@ impl ItemStore for FailingStore {
     ) -> Result<(), qchat_shared::store::StoreError> {
         self.inner.delete_many(keys).await
     }
+    async fn remove_expired(
+        &self,
+        from: Option<&qchat_shared::store::Cursor>,
+        limit: usize,
+    ) -> Result<qchat_shared::store::Removed, qchat_shared::store::StoreError> {
+        self.inner.remove_expired(from, limit).await
+    }
 }

@@ -49,6 +49,10 @@ macro_rules! store_suite {
                 ensure_schema_twice_is_fine,
                 items_of_different_partitions_never_mix,
                 a_page_limit_of_zero_or_above_the_maximum_is_rejected,
+                remove_expired_deletes_every_expired_item_in_bounded_calls_and_keeps_the_others,
+                remove_expired_keeps_an_item_that_a_write_made_live_again,
+                remove_expired_alongside_concurrent_writes_loses_no_live_item,
+                remove_expired_refuses_a_limit_out_of_range_and_an_index_cursor,
             );
 
             $($($extra)*)?
@@ -293,7 +297,10 @@ store_suite!(sqlite, conformance::fixture_sqlite, {
             .unwrap()
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .unwrap();
-        assert_eq!(version, 2);
+        assert_eq!(
+            version, 3,
+            "schema 3 adds the index the retention sweep reads"
+        );
     }
 });
 

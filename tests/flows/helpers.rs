@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
-use qchat_shared::app::{App, local_files};
+use qchat_shared::app::{App, Stores, local_files};
 use qchat_shared::clock::{ManualClock, Timestamp};
 use qchat_shared::config::Config;
 use qchat_shared::crypto::Keyring;
@@ -55,21 +55,26 @@ pub enum Backend {
 enum Raw {
     Sqlite {
         db: PathBuf,
+        key_db: PathBuf,
     },
     Moto {
         client: aws_sdk_dynamodb::Client,
         table: String,
+        key_table: String,
     },
 }
 
 /// The backend-specific parts of an app, and how to read its store raw.
-type Parts = (
-    Config,
-    Arc<dyn ItemStore>,
-    Arc<dyn Keyring>,
-    Arc<dyn Mailer>,
-    Raw,
-);
+type Parts = (Config, Stores, Arc<dyn Keyring>, Arc<dyn Mailer>, Raw);
+
+/// A raw copy of the main store's items (see [`TestApp::backup_main_store`]).
+#[derive(Debug, Clone)]
+pub enum MainBackup {
+    /// Every row of the `items` table: pk, sk, t, v, ttl, gsi1pk, gsi1sk, attrs.
+    Sqlite(Vec<Vec<rusqlite::types::Value>>),
+    /// Every item of a consistent Scan.
+    Moto(Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>),
+}
 
 /// One qchat under test.
 #[derive(Debug)]
@@ -80,6 +85,8 @@ pub struct TestApp {
     pub operator_email: String,
     network: Mutex<IpAddr>,
     raw: Raw,
+    /// The keyring the app's key manager uses, for a second key manager that stands for a fresh process.
+    pub keyring: Arc<dyn Keyring>,
     /// Holds the data folder (SQLite) or the messenger outbox (moto) for as long as the app lives.
     _dir: tempfile::TempDir,
 }
@@ -170,13 +177,16 @@ impl TestApp {
             clock.clone(),
             ids.clone(),
         ));
-        let (config, store, keyring, mailer, raw): Parts = match backend {
+        let (config, stores, keyring, mailer, raw): Parts = match backend {
             Backend::Sqlite => {
                 let mut vars = common.to_vec();
                 vars.push(("QCHAT_DATA_DIR", dir.path().display().to_string()));
                 let config = config(&vars);
                 let db = dir.path().join(local_files::STORE);
                 let store = SqliteStore::open(&db, clock.clone()).expect("the SQLite store opens");
+                let key_db = dir.path().join(local_files::KEY_STORE);
+                let key_store =
+                    SqliteStore::open(&key_db, clock.clone()).expect("the SQLite key store opens");
                 let keyring = LocalKeyring::open(&dir.path().join(local_files::MASTER_KEY))
                     .expect("the local keyring opens");
                 let mailer = OutboxMailer::new(
@@ -186,15 +196,19 @@ impl TestApp {
                 );
                 (
                     config,
-                    Arc::new(store),
+                    Stores {
+                        main: Arc::new(store),
+                        keys: Arc::new(key_store),
+                    },
                     Arc::new(keyring),
                     Arc::new(mailer),
-                    Raw::Sqlite { db },
+                    Raw::Sqlite { db, key_db },
                 )
             }
             Backend::Moto => {
                 let sdk = moto::sdk_config().await;
                 let table = unique_name("flows");
+                let key_table = unique_name("flows-keys");
                 let kms = aws_sdk_kms::Client::new(&sdk);
                 let key_id = moto::create_kms_key(&kms, "qchat-flows")
                     .await
@@ -203,6 +217,7 @@ impl TestApp {
                 vars.extend([
                     ("QCHAT_BACKEND", "aws".to_owned()),
                     ("QCHAT_TABLE_NAME", table.clone()),
+                    ("QCHAT_KEY_TABLE_NAME", key_table.clone()),
                     ("QCHAT_KMS_KEY_ID", key_id.clone()),
                     ("QCHAT_MAIL_FROM", "notices@flows.example.test".to_owned()),
                 ]);
@@ -211,21 +226,33 @@ impl TestApp {
                 let client = aws_sdk_dynamodb::Client::new(&sdk);
                 let store = DynamoStore::new(client.clone(), table.clone(), clock.clone());
                 store.ensure_schema().await.expect("the table is created");
+                let key_store = DynamoStore::new(client.clone(), key_table.clone(), clock.clone());
+                key_store
+                    .ensure_schema()
+                    .await
+                    .expect("the key table is created");
                 let mailer =
                     SesMailer::new(aws_sdk_ses::Client::new(&sdk), config.mail_from.clone());
                 (
                     config,
-                    Arc::new(store),
+                    Stores {
+                        main: Arc::new(store),
+                        keys: Arc::new(key_store),
+                    },
                     Arc::new(KmsKeyring::new(kms, key_id)),
                     Arc::new(mailer),
-                    Raw::Moto { client, table },
+                    Raw::Moto {
+                        client,
+                        table,
+                        key_table,
+                    },
                 )
             }
         };
         let app = App::from_parts(
             config,
-            store,
-            keyring,
+            stores,
+            keyring.clone(),
             mailer,
             messenger,
             clock.clone(),
@@ -237,6 +264,7 @@ impl TestApp {
             operator_email,
             network: Mutex::new(random_ipv4()),
             raw,
+            keyring,
             _dir: dir,
         }
     }
@@ -389,7 +417,7 @@ impl TestApp {
             email.expose().as_bytes(),
         );
         self.app
-            .store
+            .key_store
             .get(&qchat_shared::accounts::email_claim_key(&index))
             .await
             .expect("the store answers")
@@ -445,11 +473,31 @@ impl TestApp {
         (holder, token)
     }
 
-    /// Every stored item and, for SQLite, the database files, read without qchat's store code.
+    /// Every stored item of both stores (main and key store) and, for SQLite, the database files, read
+    /// without qchat's store code.
     pub async fn raw_store(&self) -> RawStore {
+        let mut all = self.raw_main_store().await;
+        let keys = self.raw_key_store().await;
+        all.items.extend(keys.items);
+        all.files.extend(keys.files);
+        all
+    }
+
+    /// As [`Self::raw_store`], the main store only: what its backups copy.
+    pub async fn raw_main_store(&self) -> RawStore {
         match &self.raw {
-            Raw::Sqlite { db } => raw_sqlite(db),
-            Raw::Moto { client, table } => raw_dynamodb(client, table).await,
+            Raw::Sqlite { db, .. } => raw_sqlite(db),
+            Raw::Moto { client, table, .. } => raw_dynamodb(client, table).await,
+        }
+    }
+
+    /// As [`Self::raw_store`], the key store only.
+    pub async fn raw_key_store(&self) -> RawStore {
+        match &self.raw {
+            Raw::Sqlite { key_db, .. } => raw_sqlite(key_db),
+            Raw::Moto {
+                client, key_table, ..
+            } => raw_dynamodb(client, key_table).await,
         }
     }
 
@@ -461,6 +509,114 @@ impl TestApp {
             .filter(|i| i.text("account_id").as_deref() == Some(account))
             .filter_map(|i| i.text("notice"))
             .collect()
+    }
+
+    /// A copy of every item of the main store, taken raw (as a backup or point-in-time recovery copies
+    /// the table, or a copy of the SQLite file holds it), without qchat's store code.
+    pub async fn backup_main_store(&self) -> MainBackup {
+        match &self.raw {
+            Raw::Sqlite { db, .. } => {
+                let conn = rusqlite::Connection::open(db).expect("the database opens");
+                let mut stmt = conn
+                    .prepare("SELECT pk, sk, t, v, ttl, gsi1pk, gsi1sk, attrs FROM items")
+                    .expect("the items are read");
+                let rows = stmt
+                    .query_map([], |r| {
+                        (0..8)
+                            .map(|i| r.get::<_, rusqlite::types::Value>(i))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .expect("rows")
+                    .collect::<Result<Vec<_>, _>>()
+                    .expect("every row");
+                MainBackup::Sqlite(rows)
+            }
+            Raw::Moto { client, table, .. } => {
+                let mut items = Vec::new();
+                let mut start = None;
+                loop {
+                    let page = client
+                        .scan()
+                        .table_name(table)
+                        .consistent_read(true)
+                        .set_exclusive_start_key(start)
+                        .send()
+                        .await
+                        .expect("the table is scanned");
+                    items.extend(page.items.unwrap_or_default());
+                    start = page.last_evaluated_key;
+                    if start.is_none() {
+                        break;
+                    }
+                }
+                MainBackup::Moto(items)
+            }
+        }
+    }
+
+    /// Puts every copied item back into the main store, raw, over whatever is there: what restoring the
+    /// backup does to the items it holds. The key store is not touched (backups do not reach it).
+    pub async fn restore_main_store(&self, backup: &MainBackup) {
+        match (&self.raw, backup) {
+            (Raw::Sqlite { db, .. }, MainBackup::Sqlite(rows)) => {
+                let conn = rusqlite::Connection::open(db).expect("the database opens");
+                conn.busy_timeout(std::time::Duration::from_secs(10))
+                    .expect("a busy timeout");
+                for row in rows {
+                    conn.execute(
+                        "DELETE FROM items WHERE pk = ?1 AND sk = ?2",
+                        rusqlite::params![row[0], row[1]],
+                    )
+                    .expect("the current item is replaced");
+                    conn.execute(
+                        "INSERT INTO items (pk, sk, t, v, ttl, gsi1pk, gsi1sk, attrs) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        rusqlite::params_from_iter(row.iter()),
+                    )
+                    .expect("the copy is put back");
+                }
+            }
+            (Raw::Moto { client, table, .. }, MainBackup::Moto(items)) => {
+                for item in items {
+                    client
+                        .put_item()
+                        .table_name(table)
+                        .set_item(Some(item.clone()))
+                        .send()
+                        .await
+                        .expect("the copy is put back");
+                }
+            }
+            _ => panic!("a backup is restored into the backend it was taken from"),
+        }
+    }
+
+    /// The key of every item in `backup` (to read the restored items through the store).
+    pub fn backup_keys(backup: &MainBackup) -> Vec<qchat_shared::store::ItemKey> {
+        use qchat_shared::store::ItemKey;
+        match backup {
+            MainBackup::Sqlite(rows) => rows
+                .iter()
+                .map(|r| match (&r[0], &r[1]) {
+                    (rusqlite::types::Value::Text(pk), rusqlite::types::Value::Text(sk)) => {
+                        ItemKey::new(pk.clone(), sk.clone())
+                    }
+                    _ => panic!("keys are text"),
+                })
+                .collect(),
+            MainBackup::Moto(items) => items
+                .iter()
+                .map(|i| {
+                    let text = |name: &str| {
+                        i.get(name)
+                            .and_then(|v| v.as_s().ok())
+                            .cloned()
+                            .expect("keys are strings")
+                    };
+                    ItemKey::new(text("pk"), text("sk"))
+                })
+                .collect(),
+        }
     }
 
     /// Panics naming every stored attribute the data inventory does not declare for its item type.
@@ -545,7 +701,8 @@ impl TestResponse {
         self
     }
 
-    /// HSTS, `nosniff`, `no-referrer` and `no-store` on every response.
+    /// HSTS, `nosniff`, `no-referrer` and `no-store` on every response but the console's static assets
+    /// (script and style sheet, no data of anyone), which are cached under URLs named by their content hash.
     #[track_caller]
     pub fn assert_security_headers(&self) {
         let hsts = self.header("strict-transport-security").unwrap_or_default();
@@ -561,7 +718,15 @@ impl TestResponse {
         );
         assert_eq!(self.header("x-content-type-options"), Some("nosniff"));
         assert_eq!(self.header("referrer-policy"), Some("no-referrer"));
-        assert_eq!(self.header("cache-control"), Some("no-store"));
+        let asset = self
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/javascript") || t.starts_with("text/css"));
+        let cache = if asset {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-store"
+        };
+        assert_eq!(self.header("cache-control"), Some(cache));
     }
 }
 

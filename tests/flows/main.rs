@@ -10,15 +10,22 @@
 
 mod helpers;
 
+mod backups;
 mod broadcast;
+mod claims;
+mod console;
+mod csrf;
 mod deletion;
+mod erasure;
 mod input;
+mod lead_erasure;
 mod lockout;
 mod pages;
 mod policies;
 mod privacy;
 mod profile;
 mod registration;
+mod retention;
 mod sessions;
 mod trust;
 mod web;
@@ -51,6 +58,9 @@ macro_rules! flows {
                 sessions::an_expired_session_is_refused_although_its_item_is_still_stored,
                 sessions::a_signed_out_token_is_refused_and_the_cookie_is_cleared,
                 sessions::signing_out_everywhere_ends_every_session_of_the_account_only,
+                console::the_console_is_served_under_its_csp_with_hashed_assets_cached_for_a_year,
+                csrf::a_cookie_request_that_changes_something_without_same_origin_proof_is_refused_and_changes_nothing,
+                csrf::the_consoles_proof_lets_a_cookie_request_through_and_bearer_requests_need_none,
                 profile::a_password_change_with_a_wrong_current_password_or_a_weak_new_one_is_refused,
                 profile::a_password_change_ends_the_other_sessions_keeps_this_one_and_queues_a_notice,
                 profile::the_name_changes_at_once_and_the_email_only_through_the_link_sent_to_the_new_address,
@@ -67,6 +77,9 @@ macro_rules! flows {
                 pages::a_new_token_does_not_lift_metas_block_of_a_page,
                 pages::disconnecting_a_page_erases_every_item_of_its_leads_and_no_other_pages,
                 pages::a_page_erasure_cut_by_its_deadline_resumes_where_it_stopped_and_finishes,
+                retention::a_sweep_removes_every_expired_item_from_the_store_and_keeps_every_live_one,
+                retention::a_lead_past_its_retention_is_erased_completely_and_subscribed_or_recent_ones_stay,
+                retention::a_sweep_cut_short_by_its_deadline_resumes_where_it_stopped_and_finishes,
                 policies::a_fresh_install_has_privacy_policy_and_terms_version_1,
                 policies::only_the_operator_may_publish_a_policy,
                 policies::a_published_policy_queues_its_fanout_and_must_be_accepted_in_its_current_version,
@@ -75,7 +88,7 @@ macro_rules! flows {
                 web::the_privacy_notice_is_json_when_asked_for_and_matches_the_inventory,
                 web::the_privacy_notice_names_the_controller_and_how_to_reach_them,
                 web::the_privacy_notice_says_how_a_personal_data_breach_is_handled,
-                web::the_rights_section_promises_no_export_or_deletion_route_and_says_what_delete_my_data_does,
+                web::the_rights_section_names_the_export_and_erasure_routes_and_says_what_delete_my_data_does,
                 web::the_full_shipped_terms_are_shown_until_a_newer_version_is_published,
                 web::every_route_the_privacy_notice_names_is_in_the_route_table,
                 web::every_kind_of_response_carries_the_security_headers,
@@ -101,6 +114,24 @@ macro_rules! flows {
                 deletion::metas_deletion_callback_answers_a_code_whose_status_page_completes_after_the_job,
                 deletion::a_callback_about_nobody_is_answered_like_any_other_and_a_repeat_is_harmless,
                 deletion::every_signed_request_attack_is_refused_with_the_rule_and_queues_nothing,
+                erasure::erasing_an_account_leaves_no_item_or_value_of_it_and_the_address_can_register_again,
+                erasure::a_wrong_password_erases_nothing_and_counts_toward_the_sign_in_lockout,
+                erasure::the_operator_account_cannot_be_erased,
+                erasure::an_account_erasure_cut_after_every_step_resumes_to_completion_and_never_counts_an_item_twice,
+                erasure::the_receipt_mail_still_goes_out_after_the_account_and_its_key_are_gone,
+                erasure::the_export_holds_every_personal_attribute_the_inventory_declares_for_the_account,
+                erasure::a_large_export_is_paged_within_lambdas_response_limit,
+                lead_erasure::erasing_a_lead_removes_every_item_and_byte_of_it_and_nothing_of_another_lead,
+                lead_erasure::delete_my_data_in_messenger_erases_the_lead_and_confirms_with_the_status_page,
+                lead_erasure::an_erasure_finished_after_metas_window_sends_no_confirmation_and_says_why,
+                lead_erasure::the_export_holds_every_personal_attribute_the_inventory_declares_for_a_lead,
+                lead_erasure::another_accounts_lead_a_missing_one_and_a_malformed_id_get_the_same_404,
+                lead_erasure::a_lead_erasure_cut_at_every_step_or_repeated_after_a_lost_lease_finishes_once,
+                backups::a_main_store_restored_from_before_an_erasure_neither_opens_nor_finds_the_account,
+                claims::a_claim_whose_account_never_appeared_finds_nothing_and_is_taken_over_after_its_grace,
+                claims::a_change_of_address_that_crashed_after_its_claim_changes_nothing_and_can_be_done_again,
+                claims::an_old_address_whose_release_crashed_finds_nothing_and_is_free_after_its_grace,
+                claims::a_claim_is_refused_while_its_address_is_live_and_while_another_claim_is_in_flight,
             );
         }
     };

@@ -27,13 +27,13 @@ use serde_json::{Value, json};
 use crate::helpers::{Backend, RawStore, START, TestApp, TestResponse};
 
 /// A page id (digits) no other test uses.
-fn page_id() -> String {
+pub(crate) fn page_id() -> String {
     let b = qchat_shared::crypto::random_bytes::<8>();
     format!("1{:015}", u64::from_be_bytes(b) % 1_000_000_000_000_000)
 }
 
 /// A token the local messenger backend verifies as `page` (its documented sample form), unique.
-fn access_token(page: &str) -> String {
+pub(crate) fn access_token(page: &str) -> String {
     let b = qchat_shared::crypto::random_bytes::<12>();
     format!("sample-page-token-{page}-{}", hex::encode(b))
 }
@@ -237,13 +237,13 @@ pub async fn a_malformed_page_id_or_token_is_refused(backend: Backend) {
 const APP_SECRET: &str = "flows-app-secret-for-page-erasure";
 
 /// The test app, plus the same app configured with a Meta app secret so `POST /webhook` accepts events.
-struct Site {
-    t: TestApp,
+pub(crate) struct Site {
+    pub(crate) t: TestApp,
     webhook: App,
 }
 
 impl Site {
-    async fn spawn(backend: Backend) -> Self {
+    pub(crate) async fn spawn(backend: Backend) -> Self {
         Self::around(TestApp::spawn(backend).await)
     }
 
@@ -266,7 +266,7 @@ impl Site {
     }
 
     /// Posts `messaging` events of `page` to `POST /webhook`, signed like Meta signs them.
-    async fn events(&self, page: &str, messaging: Vec<Value>) {
+    pub(crate) async fn events(&self, page: &str, messaging: Vec<Value>) {
         let body = serde_json::to_vec(
             &json!({ "object": "page", "entry": [ { "id": page, "time": 1, "messaging": messaging } ] }),
         )
@@ -337,7 +337,7 @@ impl Site {
 }
 
 /// A message event from `psid` to `page`.
-fn message(page: &str, psid: &str, mid: &str, text: &str, at: Timestamp) -> Value {
+pub(crate) fn message(page: &str, psid: &str, mid: &str, text: &str, at: Timestamp) -> Value {
     json!({
         "sender": { "id": psid },
         "recipient": { "id": page },
@@ -347,7 +347,7 @@ fn message(page: &str, psid: &str, mid: &str, text: &str, at: Timestamp) -> Valu
 }
 
 /// A message id as Meta makes them (opaque; nothing of the person in it).
-fn mid() -> String {
+pub(crate) fn mid() -> String {
     format!(
         "m_{}",
         hex::encode(qchat_shared::crypto::random_bytes::<12>())
@@ -355,14 +355,14 @@ fn mid() -> String {
 }
 
 /// A PSID (16 digits) no other test uses.
-fn psid() -> String {
+pub(crate) fn psid() -> String {
     let b = qchat_shared::crypto::random_bytes::<8>();
     format!("27{:014}", u64::from_be_bytes(b) % 100_000_000_000_000)
 }
 
 /// How many items of each kind the raw store holds for `page`: leads, consent records, unsubscribe links,
 /// replies (pending or not).
-fn held(raw: &RawStore, page: &str) -> Counts {
+pub(crate) fn held(raw: &RawStore, page: &str) -> Counts {
     let of = |t: &'static str| raw.of_type(t);
     let page_pk = format!("PAGE#{page}");
     let chain_prefix = format!("CONSENT#{page}#");
@@ -565,7 +565,7 @@ pub async fn disconnecting_a_page_erases_every_item_of_its_leads_and_no_other_pa
     let text = String::from_utf8_lossy(&page_html.body).into_owned();
     assert!(text.contains("complete"), "{text}");
     assert!(
-        text.contains(&format!("leads: {}", on_page.leads)),
+        text.contains(&format!("people: {}", on_page.leads)),
         "{text}"
     );
     for private in [page.as_str(), a.id.as_str()] {
@@ -676,7 +676,7 @@ pub async fn a_page_erasure_cut_by_its_deadline_resumes_where_it_stopped_and_fin
 
     app.delete(&format!("/api/pages/{page}"), Some(&token))
         .await
-        .assert_status(204);
+        .assert_status(202);
     // While old leads remain, the page cannot be connected again (by anyone).
     app.post_json(
         "/api/pages",

@@ -289,14 +289,14 @@ pub async fn a_signed_out_token_is_refused_and_the_cookie_is_cleared(backend: Ba
         .await
         .assert_error(401, "unauthenticated");
 
-    // Only that session ended; the other one signs out by its cookie.
+    // Only that session ended; the other one signs out by its cookie (with the console's CSRF proof).
     assert_eq!(account_status(&app, &other).await, 200);
     let cookie = format!("qchat_session={other}");
     app.request(
         Method::DELETE,
         "/api/sessions/current",
         None,
-        &[("cookie", &cookie)],
+        &[("cookie", &cookie), ("x-qchat-csrf", "1")],
     )
     .await
     .assert_status(204);

@@ -278,16 +278,18 @@ pub async fn the_privacy_notice_says_how_a_personal_data_breach_is_handled(backe
     .assert_status(202);
 }
 
-pub async fn the_rights_section_promises_no_export_or_deletion_route_and_says_what_delete_my_data_does(
+pub async fn the_rights_section_names_the_export_and_erasure_routes_and_says_what_delete_my_data_does(
     backend: Backend,
 ) {
     let app = TestApp::spawn(backend).await;
     let page = notice_html(&app).await;
     let rights = section(&page, "rights");
     for needed in [
-        "There is no export of a whole account and no self-service deletion of an account yet",
-        "<b>DELETE MY DATA</b>: your request is recorded",
-        "The erasure itself is not automated yet",
+        "<code>GET /api/account/export</code>",
+        "<code>DELETE /api/account</code>",
+        "<b>DELETE MY DATA</b>: you are unsubscribed at once",
+        "is erased within minutes",
+        "<code>DELETE /api/pages/{page_id}/leads/{lead_id}</code>",
         "<code>DELETE /api/pages/{page_id}</code>",
         &format!("{PUBLIC_URL}/u/{{token}}"),
     ] {
@@ -355,9 +357,9 @@ pub async fn every_route_the_privacy_notice_names_is_in_the_route_table(backend:
         assert_eq!(unrouted_mentions(&text), Vec::<String>::new(), "{text}");
     }
     // The check would catch a text naming a route that does not exist.
-    let broken = unrouted_mentions(&page.replace("GET /api/account<", "GET /api/account/export<"));
+    let broken = unrouted_mentions(&page.replace("GET /api/account<", "GET /api/account/archive<"));
     assert!(
-        !broken.is_empty() && broken.iter().all(|m| m == "GET /api/account/export"),
+        !broken.is_empty() && broken.iter().all(|m| m == "GET /api/account/archive"),
         "{broken:?}"
     );
 }
@@ -431,11 +433,11 @@ pub async fn an_unknown_route_is_404_and_a_known_route_with_another_method_405(b
     assert_eq!(r.status().as_u16(), 405);
     assert_eq!(
         r.headers().get("allow").and_then(|v| v.to_str().ok()),
-        Some("GET, HEAD, PATCH")
+        Some("DELETE, GET, HEAD, PATCH")
     );
     for (method, path, allow) in [
         (Method::GET, "/api/accounts", "POST"),
-        (Method::PUT, "/api/account", "GET, HEAD, PATCH"),
+        (Method::PUT, "/api/account", "DELETE, GET, HEAD, PATCH"),
         (Method::GET, "/api/sessions", "DELETE, POST"),
         (Method::POST, "/privacy", "GET, HEAD"),
         (Method::GET, "/api/pages/123", "DELETE, PATCH"),

@@ -188,3 +188,111 @@ async fn a_folder_holding_data_refuses_to_start_with_another_master_key() {
         .expect("the right key starts the server");
     assert_reads_back(&app, &sealed, &index).await;
 }
+
+/// The `pk`s of every item in one SQLite store file, read without qchat's store code.
+fn partitions(file: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(file).expect("the file opens");
+    let mut stmt = conn.prepare("SELECT pk FROM items").expect("items");
+    stmt.query_map([], |r| r.get::<_, String>(0))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("every row")
+}
+
+#[tokio::test]
+async fn the_data_keys_live_in_their_own_file_so_a_copy_of_the_main_file_holds_none() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let app = start(dir.path()).await.expect("a fresh folder starts");
+    let (sealed, index) = populate(&app).await;
+    drop(app);
+    let main = partitions(&dir.path().join(local_files::STORE));
+    let keys = partitions(&dir.path().join(local_files::KEY_STORE));
+    assert!(
+        main.iter().all(|pk| !pk.starts_with("DATAKEY#")),
+        "no data key in the main file: {main:?}"
+    );
+    assert!(keys.iter().any(|pk| pk == &format!("DATAKEY#{OWNER}")));
+    assert!(keys.iter().any(|pk| pk == "DATAKEY#system:blind-index"));
+    let app = start(dir.path()).await.expect("it starts again");
+    assert_reads_back(&app, &sealed, &index).await;
+}
+
+#[tokio::test]
+async fn a_folder_that_lost_its_key_store_refuses_to_start_and_never_makes_new_keys() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let app = start(dir.path()).await.expect("a fresh folder starts");
+    let holder = qchat_shared::domain::AccountId::generate(app.ids.as_ref());
+    let item = qchat_shared::store::Item::new(
+        &qchat_shared::inventory::ACCOUNT,
+        qchat_shared::accounts::profile_key(&holder),
+    )
+    .with_gsi1(
+        qchat_shared::accounts::ALL_ACCOUNTS_PARTITION,
+        holder.as_str(),
+    );
+    app.store
+        .put(item, qchat_shared::store::Condition::NotExists)
+        .await
+        .expect("an account is listed");
+    populate(&app).await;
+    drop(app);
+    let keys = dir.path().join(local_files::KEY_STORE);
+    std::fs::remove_file(&keys).expect("the key store is lost");
+    let _ = std::fs::remove_file(dir.path().join(format!("{}-wal", local_files::KEY_STORE)));
+    let _ = std::fs::remove_file(dir.path().join(format!("{}-shm", local_files::KEY_STORE)));
+
+    let err = start(dir.path())
+        .await
+        .expect_err("a folder without its key store must not start");
+    assert!(
+        matches!(
+            err,
+            LocalError::Startup(StartupError::KeyStoreMissing { .. })
+        ),
+        "{err:?}"
+    );
+    let text = message(&err);
+    assert!(text.contains(local_files::KEY_STORE), "{text}");
+    assert!(text.contains("from a backup"), "{text}");
+    assert!(
+        partitions(&keys).is_empty(),
+        "no key is made in the empty key store"
+    );
+}
+
+#[tokio::test]
+async fn a_folder_whose_main_file_holds_data_keys_refuses_to_start() {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    // The layout of an older qchat: the keys in the main file.
+    let clock: Arc<dyn qchat_shared::clock::Clock> = Arc::new(qchat_shared::clock::SystemClock);
+    let main = qchat_shared::store::sqlite::SqliteStore::open(
+        &dir.path().join(local_files::STORE),
+        clock.clone(),
+    )
+    .expect("the main file opens");
+    let keyring =
+        qchat_shared::crypto::LocalKeyring::open(&dir.path().join(local_files::MASTER_KEY))
+            .expect("a master key");
+    qchat_shared::crypto::KeyManager::new(
+        Arc::new(main),
+        Arc::new(keyring),
+        clock,
+        qchat_shared::crypto::KeyCachePolicy::default(),
+    )
+    .blind_indexer()
+    .await
+    .expect("the blind-index key is made in the main file");
+
+    let err = start(dir.path())
+        .await
+        .expect_err("keys in the main file must not start");
+    assert!(
+        matches!(
+            err,
+            LocalError::Startup(StartupError::KeysInMainStore { .. })
+        ),
+        "{err:?}"
+    );
+    assert!(message(&err).contains("start afresh"));
+}

@@ -71,6 +71,7 @@ fn functions_get_the_configuration_the_code_reads_in_aws_mode() {
     assert!(globals.contains(&format!("{}: aws", vars::BACKEND)));
     for var in [
         vars::TABLE_NAME,
+        vars::KEY_TABLE_NAME,
         vars::KMS_KEY_ID,
         vars::MAIL_FROM,
         vars::PUBLIC_URL,
@@ -344,4 +345,143 @@ fn broadcast_runs_every_minute_with_least_privilege() {
         }
         assert!(!function.contains("Type: DynamoDB"), "no stream");
     }
+}
+
+#[test]
+fn erasures_run_every_minute_with_least_privilege() {
+    let t = template();
+    let routes = block(&t, "  EraseFunction:").join("\n");
+    let runner = block(&t, "  EraseRunnerFunction:").join("\n");
+    assert!(runner.contains("Binary: erase") && routes.contains("Binary: erase"));
+    assert!(runner.contains("Type: ScheduleV2") && runner.contains("rate(1 minute)"));
+    assert!(runner.contains("ReservedConcurrentExecutions: 1"));
+    assert!(
+        !routes.contains("Type: ScheduleV2"),
+        "the routes' function is not scheduled"
+    );
+    let actions_of = |function: &str| -> Vec<String> {
+        block(function, "Policies:")
+            .iter()
+            .map(|l| l.trim())
+            .filter_map(|l| l.strip_prefix("Action: ").or_else(|| l.strip_prefix("- ")))
+            .filter(|a| a.contains(':') && !a.contains(' '))
+            .map(str::to_owned)
+            .collect()
+    };
+    // The routes read, open sealed values for the exports, queue erasures (transactions of puts), and
+    // end an erased account's sessions at once (deletes, in batches).
+    for action in actions_of(&routes) {
+        assert!(
+            matches!(
+                action.as_str(),
+                "kms:Decrypt"
+                    | "dynamodb:GetItem"
+                    | "dynamodb:PutItem"
+                    | "dynamodb:Query"
+                    | "dynamodb:DeleteItem"
+                    | "dynamodb:BatchWriteItem"
+            ),
+            "the erase routes are granted only what they use, not {action}"
+        );
+    }
+    // The runner deletes (the retention sweep finds expired items with Scan); it opens nothing and talks
+    // to no one.
+    for action in actions_of(&runner) {
+        assert!(
+            matches!(
+                action.as_str(),
+                "dynamodb:GetItem"
+                    | "dynamodb:PutItem"
+                    | "dynamodb:DeleteItem"
+                    | "dynamodb:BatchWriteItem"
+                    | "dynamodb:ConditionCheckItem"
+                    | "dynamodb:Query"
+                    | "dynamodb:Scan"
+            ),
+            "the erasure runner is granted only what it uses, not {action}"
+        );
+    }
+}
+
+/// The statement with `sid` in a function's policies, as text.
+fn statement(function: &[&str], sid: &str) -> String {
+    block(&function.join("\n"), &format!("- Sid: {sid}")).join("\n")
+}
+
+#[test]
+fn the_key_table_is_outside_every_backup_and_protected_against_loss() {
+    let t = template();
+    let keys = block(&t, "  KeyTable:").join("\n");
+    assert!(!keys.is_empty(), "the template declares KeyTable");
+    // The same store backend serves it: the same keys, index and TTL attribute as the main table.
+    for name in [attr::PK, attr::SK, attr::GSI1_PK, attr::GSI1_SK] {
+        assert!(
+            keys.contains(&format!("- AttributeName: {name}\n")),
+            "{name}"
+        );
+    }
+    assert!(keys.contains(&format!("IndexName: {}", attr::GSI1)));
+    // A restore of the main table must not bring back a key or a lookup that erasure deleted.
+    assert!(keys.contains("PointInTimeRecoveryEnabled: false"));
+    assert!(!keys.contains("PointInTimeRecoveryEnabled: true"));
+    assert!(!keys.contains("StreamSpecification"), "no stream copies it");
+    // Losing it loses every encrypted value: nothing in a deployment may delete it.
+    let header = block(&t, "Resources:").join("\n");
+    assert!(header.contains("  KeyTable:\n    Type: AWS::DynamoDB::Table\n    DeletionPolicy: Retain\n    UpdateReplacePolicy: Retain"));
+    for needed in [
+        "DeletionProtectionEnabled: true",
+        "SSEType: KMS",
+        "KMSMasterKeyId: !GetAtt DataKey.Arn",
+        "BillingMode: PAY_PER_REQUEST",
+    ] {
+        assert!(keys.contains(needed), "key table has {needed}");
+    }
+    let globals = block(&t, "Globals:").join("\n");
+    assert!(globals.contains(&format!("{}: !Ref KeyTable", vars::KEY_TABLE_NAME)));
+}
+
+#[test]
+fn every_function_reaches_the_key_table_with_only_the_actions_it_uses() {
+    let t = template();
+    let grants = |function: &str| -> Vec<String> {
+        let policies = block(&t, &format!("  {function}:"));
+        let stmt = statement(&policies, "KeyTableItems");
+        assert!(
+            stmt.contains("Resource: !GetAtt KeyTable.Arn"),
+            "{function}: the key table only"
+        );
+        stmt.lines()
+            .map(str::trim)
+            .filter_map(|l| l.strip_prefix("- dynamodb:"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let read = ["GetItem", "Query"];
+    for function in function_ids(&t) {
+        let expected: Vec<&str> = match function.as_str() {
+            // Makes and destroys data keys; email claims, sign-in limits and mail throttles.
+            "AccountFunction" => vec![
+                "GetItem",
+                "PutItem",
+                "DeleteItem",
+                "Query",
+                "BatchWriteItem",
+            ],
+            // Reads data keys; may be the first to need the blind-index key, and makes it then.
+            "WebhookFunction" => vec!["GetItem", "PutItem", "Query"],
+            // Reads data keys and the suppression list; writes the list on a bounce or complaint.
+            "NotifyFunction" => vec!["GetItem", "PutItem", "Query"],
+            // Releases an erased account's email claim (and claims its sign-in limit slots).
+            "EraseFunction" => vec!["GetItem", "PutItem", "DeleteItem", "Query"],
+            // Destroys an erased account's data keys; the retention sweep removes expired items.
+            "EraseRunnerFunction" => {
+                vec!["GetItem", "DeleteItem", "Query", "BatchWriteItem", "Scan"]
+            }
+            _ => read.to_vec(),
+        };
+        assert_eq!(grants(&function), expected, "{function}");
+    }
+    // No function may delete or reconfigure the table itself.
+    assert!(!t.contains("dynamodb:DeleteTable"));
+    assert!(!t.contains("dynamodb:UpdateTable"));
 }

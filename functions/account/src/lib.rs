@@ -1,12 +1,14 @@
 //! The account function: registration and address changes (proven by a link mailed to the address),
 //! password reset, sessions, the account profile and security log, connected pages, policies (current,
-//! publish, accept), breach notices, the operator's audit trail and the public privacy notice.
+//! publish, accept), breach notices, the operator's audit trail, the public privacy notice and the web
+//! console (`/app`) that drives all of it from a browser.
 //!
 //! Every state change that the account holder must hear about is written in the same transaction as its
 //! notice in the outbox; notify sends it.
 
 mod audit;
 mod auth;
+mod console;
 mod network;
 mod pages;
 mod policies;
@@ -63,5 +65,7 @@ async fn dispatch(
         AccountRoute::ResetPasswordPage => Ok(reset::page(app, params).await),
         AccountRoute::ResetPassword => Ok(reset::reset(app, req, params).await),
         AccountRoute::AuditLog => audit::list(app, req).await,
+        AccountRoute::Console => Ok(console::shell()),
+        AccountRoute::ConsoleAsset => console::asset_file(params),
     }
 }

@@ -10,7 +10,7 @@
 //! A new token lifts a stop caused by a token or permission error; it does not lift Meta's policy block.
 //!
 //! Disconnecting erases the page's leads: the page item goes, and in the same transaction an erasure job
-//! is queued ([`qchat_shared::leads::erase`]) that notify runs — leads, consent records, unsubscribe links
+//! is queued ([`qchat_shared::leads::erase`]) that the erase function's runner runs — leads, consent records, unsubscribe links
 //! and unsent replies, in bounded, resumable steps. Until the old leads are gone the page cannot be
 //! connected again (409 `page_erasure_pending`), so a new connection always starts with no old leads.
 
@@ -36,7 +36,7 @@ fn pages_partition(account: &AccountId) -> String {
     format!("ACCOUNT#{account}#PAGES")
 }
 
-/// The lease of the jobs queued here (notify's runner renews it at every checkpoint).
+/// The lease of the jobs queued here (the erasure runner renews it at every checkpoint).
 const JOB_LEASE_SECS: i64 = 15 * 60;
 
 fn jobs(app: &App) -> Jobs {
@@ -262,7 +262,7 @@ pub async fn list(app: &App, req: &Request) -> Result<Response, ApiError> {
 const DISCONNECT_ATTEMPTS: usize = 3;
 
 /// `DELETE /api/pages/{page_id}`: removes the page and, in the same transaction, queues the erasure of
-/// its leads (notify runs it within minutes). 202 as soon as both are stored, with the erasure's
+/// its leads (the erase function's runner runs it within minutes). 202 as soon as both are stored, with the erasure's
 /// confirmation code and the address of its status page (`GET /deletion/{code}`).
 pub async fn disconnect(
     app: &App,

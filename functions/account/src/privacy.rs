@@ -62,6 +62,12 @@ fn retention_text(t: &ItemType) -> String {
         Retention::ExpiresAtWriterChosenTime => {
             "until it expires (see its description), then deleted".to_owned()
         }
+        Retention::WhileInUseThenInactiveFor { seconds } => format!(
+            "while subscribed and the page is connected; once unsubscribed, unreachable or never \
+             confirmed, {} days after the person last wrote or changed their consent, then erased with \
+             its consent records",
+            seconds / 86_400
+        ),
     }
 }
 

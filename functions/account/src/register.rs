@@ -74,9 +74,9 @@ fn verification_sent() -> Response {
 /// `POST /api/accounts`: nothing is created until the address is proven. A free address gets a
 /// single-use link that creates the account ([`crate::verify`]); an address that already has an account
 /// gets a notice saying so. Both answer 202 with the same body after the same work (an argon2id hash, a
-/// blind index, a lookup and one transaction), so the answer tells nobody whether an address is
-/// registered. One mail per address per quarter hour ([`throttle_op`]): a repeat within that time is
-/// answered the same and sends nothing.
+/// blind index, a lookup, the throttle's write and one transaction), so the answer tells nobody whether
+/// an address is registered. One mail per address per quarter hour ([`mail_allowed`]): a repeat within
+/// that time is answered the same and sends nothing.
 pub async fn register(app: &App, req: &Request) -> Result<Response, ApiError> {
     let body: RegisterRequest = parse_json(req)?;
     let email = parse_email(&body.email)?;
@@ -101,20 +101,21 @@ pub async fn register(app: &App, req: &Request) -> Result<Response, ApiError> {
     let indexer = app.keys.blind_indexer().await?;
     let email_index = indexer.index(purpose::EMAIL, email.expose().as_bytes());
     let now = app.clock.now();
-    let existing = accounts::account_with_email(app.store.as_ref(), &email_index).await?;
-    let throttle = throttle_op(MailPurpose::Registration, &email_index, now)?;
+    let existing = accounts::account_with_email(app, &email_index).await?;
+    if !mail_allowed(app, MailPurpose::Registration, &email_index, now).await? {
+        // A mail went to this address within the quarter hour: the same answer, no second mail.
+        tracing::info!("registration answered; the address was mailed recently");
+        return Ok(verification_sent());
+    }
     let outbox_id = app.ids.new_id();
     let ops = match &existing {
-        Some(account) => vec![
-            throttle,
-            notice_op(
-                &outbox_id,
-                account,
-                &Notice::RegistrationAddressTaken,
-                now,
-                None,
-            )?,
-        ],
+        Some(account) => vec![notice_op(
+            &outbox_id,
+            account,
+            &Notice::RegistrationAddressTaken,
+            now,
+            None,
+        )?],
         None => {
             let cipher = registrations_cipher(app).await?;
             let token = LinkToken::generate();
@@ -123,7 +124,6 @@ pub async fn register(app: &App, req: &Request) -> Result<Response, ApiError> {
             let mut pending = Item::new(&EMAIL_VERIFICATION, key.clone())
                 .plain("purpose", Value::S(REGISTRATION.to_owned()))
                 .and_then(|i| i.sealed("email", sealed_email))
-                .and_then(|i| i.blind_index("email_index", &email_index))
                 .and_then(|i| i.hashed("password_hash", &hash))
                 .and_then(|i| i.plain("privacy_version", Value::S(privacy.version.clone())))
                 .and_then(|i| i.plain("terms_version", Value::S(terms.version.clone())))
@@ -139,7 +139,6 @@ pub async fn register(app: &App, req: &Request) -> Result<Response, ApiError> {
             let recipient = cipher.seal(&mail_key, "recipient", email.expose().as_bytes())?;
             let secret = cipher.seal(&mail_key, "secret", token.expose().as_bytes())?;
             vec![
-                throttle,
                 WriteOp::Put {
                     item: pending,
                     condition: Condition::NotExists,
@@ -155,14 +154,8 @@ pub async fn register(app: &App, req: &Request) -> Result<Response, ApiError> {
             ]
         }
     };
-    match app.store.transact(ops).await {
-        Ok(()) => tracing::info!("registration answered; a link or notice is queued"),
-        // A mail went to this address within the quarter hour: the same answer, no second mail.
-        Err(StoreError::TransactionConditionFailed { index: 0 }) => {
-            tracing::info!("registration answered; the address was mailed recently");
-        }
-        Err(e) => return Err(e.into()),
-    }
+    app.store.transact(ops).await?;
+    tracing::info!("registration answered; a link or notice is queued");
     Ok(verification_sent())
 }
 
@@ -185,13 +178,19 @@ pub enum MailPurpose {
     PasswordReset,
 }
 
-/// The marker that lets one registration or reset mail go to an address per quarter hour; its put fails
-/// (`NotExists`) while an earlier one lives.
-pub fn throttle_op(
+/// Writes the marker that lets one registration or reset mail go to an address per quarter hour, in
+/// the key store (its key is the address's blind index, which must not be in the backed-up store); false
+/// while an earlier one lives. Written before the mail is queued: a failure in between costs that
+/// address one quarter hour, never a second mail.
+///
+/// # Errors
+/// The key store's failure.
+pub async fn mail_allowed(
+    app: &App,
     purpose: MailPurpose,
     email_index: &qchat_shared::crypto::BlindIndex,
     now: qchat_shared::clock::Timestamp,
-) -> Result<WriteOp, ApiError> {
+) -> Result<bool, ApiError> {
     let name = match purpose {
         MailPurpose::Registration => "REGISTER",
         MailPurpose::PasswordReset => "RESET",
@@ -203,10 +202,11 @@ pub fn throttle_op(
     .plain("created", Value::N(now.millis()))
     .map_err(|_| ApiError::internal())?
     .expires_at(now.plus_secs(15 * 60));
-    Ok(WriteOp::Put {
-        item,
-        condition: Condition::NotExists,
-    })
+    match app.key_store.put(item, Condition::NotExists).await {
+        Ok(()) => Ok(true),
+        Err(StoreError::ConditionFailed) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The `purpose` of a pending registration.

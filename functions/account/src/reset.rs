@@ -2,13 +2,14 @@
 //!
 //! - `POST /api/password-resets` {email}: if the address has an account, a single-use link (token stored
 //!   only as its SHA-256, usable for one hour) is mailed to it. The answer is the same 202 whether or not
-//!   the address has an account, after the same work (a lookup and one transaction: the per-address mail
-//!   throttle, written for unknown addresses too). One mail per address per quarter hour.
+//!   the address has an account (a lookup, and the per-address mail throttle written for unknown
+//!   addresses too; the link and its mail are one more transaction). One mail per address per quarter
+//!   hour.
 //! - `GET /reset-password/{token}`: a form for the new password (a GET changes nothing).
 //! - `POST /reset-password/{token}` (the form): checks the new password against the rules, sets it, spends
 //!   the link, ends every session of the account, records it in the security log and queues the
-//!   "password changed" notice, and clears the address's sign-in lockout — all but the sessions in one
-//!   transaction. Answers HTML whatever happens.
+//!   "password changed" notice — in one transaction — then clears the address's sign-in lockout (in the
+//!   key store, with the other address-keyed items). Answers HTML whatever happens.
 //!
 //! A reset also proves the address, so an account whose address was never confirmed (one made before
 //! confirmation was required) counts as confirmed afterwards.
@@ -20,11 +21,12 @@ use qchat_shared::http::page::{self, escape};
 use qchat_shared::http::{
     ApiError, PathParams, Request, Response, StatusCode, form_field, json, parse_json,
 };
+use qchat_shared::i18n::Lang;
 use qchat_shared::inventory::PASSWORD_RESET;
 use qchat_shared::outbox::{Notice, notice_op, outbox_key, outbox_op};
 use qchat_shared::store::{Condition, Item, ItemKey, StoreError, Value, WriteOp};
 
-use crate::register::{MailPurpose, check_new_password, hash_password, parse_email, throttle_op};
+use crate::register::{MailPurpose, check_new_password, hash_password, mail_allowed, parse_email};
 use crate::sessions::{EMAIL_LIMIT, all_sessions};
 use crate::{network, seclog};
 
@@ -46,16 +48,20 @@ pub async fn request(app: &App, req: &Request) -> Result<Response, ApiError> {
     let email = parse_email(&body.email)?;
     let indexer = app.keys.blind_indexer().await?;
     let email_index = indexer.index(purpose::EMAIL, email.expose().as_bytes());
-    let account = accounts::account_with_email(app.store.as_ref(), &email_index).await?;
+    let account = accounts::account_with_email(app, &email_index).await?;
     let now = app.clock.now();
-    let mut ops = vec![throttle_op(MailPurpose::PasswordReset, &email_index, now)?];
-    if let Some(account) = &account {
+    let allowed = mail_allowed(app, MailPurpose::PasswordReset, &email_index, now).await?;
+    let mut ops = Vec::new();
+    if let Some(account) = account.as_ref().filter(|_| allowed) {
         let token = LinkToken::generate();
         let item = Item::new(&PASSWORD_RESET, reset_key(&token))
             .plain("account_id", Value::S(account.as_str().to_owned()))
             .and_then(|i| i.plain("created", Value::N(now.millis())))
             .map_err(|_| ApiError::internal())?
             .expires_at(now.plus_secs(LINK_MINUTES * 60));
+        // Filed under the account so its export and erasure find it without a scan.
+        let sort = item.key().pk.clone();
+        let item = item.with_gsi1(accounts::links_partition(account), sort);
         let cipher = app.keys.cipher(&account_key_owner(account)).await?;
         let outbox_id = app.ids.new_id();
         let secret = cipher.seal(&outbox_key(&outbox_id), "secret", token.expose().as_bytes())?;
@@ -72,12 +78,11 @@ pub async fn request(app: &App, req: &Request) -> Result<Response, ApiError> {
             Some(secret),
         )?);
     }
-    match app.store.transact(ops).await {
-        Ok(()) => tracing::info!("password reset answered"),
-        Err(StoreError::TransactionConditionFailed { index: 0 }) => {
-            tracing::info!("password reset answered; the address was mailed recently");
-        }
-        Err(e) => return Err(e.into()),
+    if !allowed {
+        tracing::info!("password reset answered; the address was mailed recently");
+    } else if !ops.is_empty() {
+        app.store.transact(ops).await?;
+        tracing::info!("password reset answered");
     }
     Ok(json(
         StatusCode::ACCEPTED,
@@ -129,8 +134,8 @@ fn form(problem: Option<&str>) -> Response {
 pub async fn page(app: &App, params: &PathParams) -> Response {
     match resolve(app, params).await {
         Ok(Some(_)) => form(None),
-        Ok(None) => page::invalid_link(),
-        Err(e) => page::failure(e.status),
+        Ok(None) => page::invalid_link(Lang::En),
+        Err(e) => page::failure(Lang::En, e.status),
     }
 }
 
@@ -139,16 +144,16 @@ pub async fn page(app: &App, params: &PathParams) -> Response {
 pub async fn reset(app: &App, req: &Request, params: &PathParams) -> Response {
     match set_password(app, req, params).await {
         Ok(response) => response,
-        Err(e) => page::failure(e.status),
+        Err(e) => page::failure(Lang::En, e.status),
     }
 }
 
 async fn set_password(app: &App, req: &Request, params: &PathParams) -> Result<Response, ApiError> {
     let Some((link, account)) = resolve(app, params).await? else {
-        return Ok(page::invalid_link());
+        return Ok(page::invalid_link(Lang::En));
     };
     let Some(profile) = accounts::load_profile(app, &account).await? else {
-        return Ok(page::invalid_link());
+        return Ok(page::invalid_link(Lang::En));
     };
     let raw = form_field(req, "new_password").unwrap_or_default();
     let new = match Password::parse(&raw) {
@@ -175,7 +180,7 @@ async fn set_password(app: &App, req: &Request, params: &PathParams) -> Result<R
             .plain("email_verified_at", Value::N(now.millis()))
             .map_err(|_| ApiError::internal())?;
     }
-    let mut ops = vec![
+    let ops = vec![
         WriteOp::Delete {
             key: link.key().clone(),
             condition: Condition::Exists,
@@ -201,11 +206,11 @@ async fn set_password(app: &App, req: &Request, params: &PathParams) -> Result<R
         )?,
     ];
     // Whoever reset the password proved the address: the failed sign-ins that locked it stop counting.
-    ops.extend(EMAIL_LIMIT.clear_ops(&profile.email_index));
+    let clear = EMAIL_LIMIT.clear_ops(&accounts::email_index(app, &profile.email).await?);
     match app.store.transact(ops).await {
         Ok(()) => {}
         Err(StoreError::TransactionConditionFailed { index: 0 }) => {
-            return Ok(page::invalid_link());
+            return Ok(page::invalid_link(Lang::En));
         }
         Err(StoreError::TransactionConditionFailed { .. } | StoreError::TransactionConflict) => {
             return Ok(page::page(
@@ -216,6 +221,7 @@ async fn set_password(app: &App, req: &Request, params: &PathParams) -> Result<R
         }
         Err(e) => return Err(e.into()),
     }
+    app.key_store.transact(clear).await?;
     let sessions = all_sessions(app, &account).await?;
     app.store.delete_many(&sessions).await?;
     tracing::info!(account = %account, ended_sessions = sessions.len(), "password reset");

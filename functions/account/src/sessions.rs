@@ -32,12 +32,8 @@ pub const REMEMBERED_DAYS: i64 = 30;
 /// The window both sign-in limits count attempts in.
 pub const ATTEMPT_WINDOW_SECS: i64 = 15 * 60;
 
-/// Failed sign-ins per email address (SPEC §4: 5 in 15 minutes).
-pub const EMAIL_LIMIT: Limit = Limit {
-    scope: "SIGNIN#EMAIL",
-    slots: 5,
-    window_secs: ATTEMPT_WINDOW_SECS,
-};
+/// Failed sign-ins per email address (SPEC §4: 5 in 15 minutes), shared with every password check.
+pub const EMAIL_LIMIT: Limit = qchat_shared::limits::SIGNIN_EMAIL_LIMIT;
 
 /// Failed sign-ins per source network (/24 or /48). One network can be an office, a campus or a mobile
 /// carrier's NAT with many holders behind it, so the limit is six addresses' worth of lockouts: well
@@ -140,7 +136,8 @@ pub async fn sign_in(app: &App, req: &Request) -> Result<Response, ApiError> {
         subjects.push((&NETWORK_LIMIT, n));
     }
     let now = app.clock.now();
-    let slots = match limits::claim(app.store.as_ref(), now, &subjects).await? {
+    // The slots are keyed by the address's blind index: they live in the key store, not the backed-up one.
+    let slots = match limits::claim(app.key_store.as_ref(), now, &subjects).await? {
         Claim::Granted(slots) => slots,
         Claim::Refused { retry_after_secs } => {
             tracing::info!(retry_after_secs, "sign-in refused: too many attempts");
@@ -153,29 +150,51 @@ pub async fn sign_in(app: &App, req: &Request) -> Result<Response, ApiError> {
         return Err(invalid_credentials());
     }
     // A wrong password costs the same store work whether or not an account holds the address: a profile
-    // read, the argon2id check, and one transaction marking the attempt's slots failed (with the
-    // account's security-log entry when there is an account). So the time tells nothing either.
-    let failed = |extra: Option<WriteOp>| -> Result<Vec<WriteOp>, ApiError> {
-        let mut ops: Vec<WriteOp> = extra.into_iter().collect();
+    // read, the argon2id check, one key-store transaction marking the attempt's slots failed, and one
+    // main-store transaction (the account's security-log entry, or a check of the absent profile). So
+    // the time tells nothing either.
+    let failed = || -> Result<Vec<WriteOp>, ApiError> {
+        let mut ops = Vec::new();
         for ((limit, _), key) in subjects.iter().zip(&slots) {
             ops.push(limits::failed_op(limit, key.clone(), now)?);
         }
         Ok(ops)
     };
-    let Some(account) = accounts::account_with_email(app.store.as_ref(), &email_index).await?
-    else {
-        let nobody = AccountId::generate(app.ids.as_ref());
-        app.store.get(&accounts::profile_key(&nobody)).await?;
+    // The address's claim (key store), then the profile it names (a random absent one without a claim):
+    // the same reads for every address. A claim that its account does not name back (an orphan, or an
+    // address since changed) finds no account.
+    let claim = accounts::email_claim(app, &email_index).await?;
+    let read = claim.as_ref().map_or_else(
+        || AccountId::generate(app.ids.as_ref()),
+        |c| c.account.clone(),
+    );
+    let profile = match &claim {
+        Some(claim) => accounts::load_profile(app, &claim.account)
+            .await?
+            .filter(|p| p.email_claim.as_deref() == Some(claim.claim_id.as_str())),
+        None => {
+            app.store.get(&accounts::profile_key(&read)).await?;
+            None
+        }
+    };
+    let Some(profile) = profile else {
         verify(pw, None).await?;
-        app.store.transact(failed(None)?).await?;
+        app.key_store.transact(failed()?).await?;
+        // In place of the security-log entry an account gets: a check that always holds.
+        let nobody = AccountId::generate(app.ids.as_ref());
+        app.store
+            .transact(vec![WriteOp::Check {
+                key: accounts::profile_key(&nobody),
+                condition: Condition::NotExists,
+            }])
+            .await?;
         return Err(invalid_credentials());
     };
-
-    let profile = accounts::load_profile(app, &account).await?;
-    let ok = verify(pw, profile.as_ref().map(|p| p.password_hash.clone())).await?;
+    let account = profile.id.clone();
+    let ok = verify(pw, Some(profile.password_hash.clone())).await?;
     let owner = account_key_owner(&account);
     let cipher = app.keys.cipher(&owner).await?;
-    if !ok || profile.is_none() {
+    if !ok {
         // The claimed slots stay: they count this failure until they expire.
         let entry = seclog::entry_op(
             app,
@@ -185,7 +204,8 @@ pub async fn sign_in(app: &App, req: &Request) -> Result<Response, ApiError> {
             seclog::Event::SignInFailed,
             addr,
         )?;
-        app.store.transact(failed(Some(entry))?).await?;
+        app.key_store.transact(failed()?).await?;
+        app.store.transact(vec![entry]).await?;
         tracing::info!(account = %account, "sign-in failed");
         return Err(invalid_credentials());
     }
@@ -216,9 +236,11 @@ pub async fn sign_in(app: &App, req: &Request) -> Result<Response, ApiError> {
             None,
         )?);
     }
-    // Only failures count: a successful sign-in gives its slots back with the session's own write.
-    ops.extend(slots.into_iter().map(limits::release_op));
     app.store.transact(ops).await?;
+    // Only failures count: a successful sign-in gives its slots back once its session is written.
+    app.key_store
+        .transact(slots.into_iter().map(limits::release_op).collect())
+        .await?;
     tracing::info!(account = %account, remember = body.remember, "signed in");
 
     let max_age = body.remember.then_some(REMEMBERED_DAYS * 24 * 3600);

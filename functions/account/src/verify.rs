@@ -1,20 +1,28 @@
 //! `/verify-email/{token}`: the single-use link that proves someone controls an address. The GET only shows
 //! a confirm button (mail scanners and link previews follow GETs, and must not confirm an address for
 //! whoever typed it); the POST of that button uses the link once:
-//! - a registration becomes an account (its data key made, the address sealed under it, the address
-//!   claimed, the "account created" notice queued), all in one transaction with the link's deletion;
-//! - an account's new address replaces the old one (claimed, the old claim released, the old address told).
+//! - a registration becomes an account: the address is claimed in the key store first, then its data key
+//!   is made, and the profile (sealed address, naming the claim), the "account created" notice and the
+//!   link's deletion are one transaction of the main store;
+//! - an account's new address replaces the old one: claimed first, then the profile changed (and the old
+//!   address told) in one transaction, then the old claim released.
+//!
+//! The claim and the profile are in two stores (see `qchat_shared::accounts`): a crash between the two
+//! leaves a claim no account names, which finds nothing and is taken over by the address's next claim.
 //!
 //! Both answer HTML whatever happens: a person reads them in a browser. An address that has meanwhile been
 //! taken by another account is refused and the link spent; a used, expired or unknown link is "not valid".
 
-use qchat_shared::accounts::{self, ALL_ACCOUNTS_PARTITION, REGISTRATIONS_KEY_OWNER, profile_key};
+use qchat_shared::accounts::{
+    self, ALL_ACCOUNTS_PARTITION, ClaimOutcome, REGISTRATIONS_KEY_OWNER, profile_key,
+};
 use qchat_shared::app::{App, account_key_owner};
-use qchat_shared::crypto::{BlindIndex, OneWayHash};
+use qchat_shared::crypto::OneWayHash;
 use qchat_shared::domain::{AccountId, EmailAddress, LinkToken};
 use qchat_shared::http::page::{self, escape};
 use qchat_shared::http::{ApiError, PathParams, Request, Response, StatusCode};
-use qchat_shared::inventory::{ACCOUNT, EMAIL_CLAIM};
+use qchat_shared::i18n::Lang;
+use qchat_shared::inventory::ACCOUNT;
 use qchat_shared::outbox::{Notice, notice_op, outbox_key};
 use qchat_shared::store::{Condition, Item, StoreError, Value, WriteOp};
 
@@ -30,7 +38,7 @@ async fn resolve(app: &App, params: &PathParams) -> Result<Option<Item>, ApiErro
 }
 
 fn failure(e: &ApiError) -> Response {
-    page::failure(e.status)
+    page::failure(Lang::En, e.status)
 }
 
 /// `GET /verify-email/{token}`: a button that posts back to this very URL; changes nothing.
@@ -55,7 +63,7 @@ pub async fn page(app: &App, params: &PathParams) -> Response {
                 ),
             )
         }
-        Ok(None) => page::invalid_link(),
+        Ok(None) => page::invalid_link(Lang::En),
         Err(e) => failure(&e),
     }
 }
@@ -65,7 +73,7 @@ pub async fn page(app: &App, params: &PathParams) -> Response {
 pub async fn confirm(app: &App, req: &Request, params: &PathParams) -> Response {
     let item = match resolve(app, params).await {
         Ok(Some(item)) => item,
-        Ok(None) => return page::invalid_link(),
+        Ok(None) => return page::invalid_link(Lang::En),
         Err(e) => return failure(&e),
     };
     let outcome = match item.get_str("purpose") {
@@ -90,6 +98,16 @@ async fn spend(app: &App, item: &Item) -> Result<(), ApiError> {
     Ok(app.store.delete(item.key(), Condition::Always).await?)
 }
 
+/// Another request is between claiming this address and writing its account (or crashed there, and the
+/// claim becomes free after a grace time): the link stays valid.
+fn busy() -> Response {
+    page::page(
+        StatusCode::CONFLICT,
+        "Please try again",
+        "<p>This address is being confirmed at this very moment. Open the link again in a few minutes.</p>",
+    )
+}
+
 fn text(bytes: &[u8]) -> Result<String, ApiError> {
     String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::internal())
 }
@@ -110,11 +128,7 @@ async fn create_account(app: &App, req: &Request, pending: &Item) -> Result<Resp
         )?),
         None => None,
     };
-    let email_index = BlindIndex::from_stored(
-        pending
-            .get_str("email_index")
-            .ok_or_else(ApiError::internal)?,
-    );
+    let email_index = accounts::email_index(app, &email).await?;
     let hash = OneWayHash::from_stored(
         pending
             .get_str("password_hash")
@@ -123,6 +137,15 @@ async fn create_account(app: &App, req: &Request, pending: &Item) -> Result<Resp
     let accepted_at = pending.get_i64("created").unwrap_or_default();
 
     let id = AccountId::generate(app.ids.as_ref());
+    let claim_id = match accounts::claim_email(app, &email_index, &id).await? {
+        ClaimOutcome::Claimed { claim_id } => claim_id,
+        ClaimOutcome::Taken => {
+            spend(app, pending).await?;
+            tracing::info!("registration link used for an address that has an account");
+            return Ok(address_taken());
+        }
+        ClaimOutcome::InFlight => return Ok(busy()),
+    };
     let owner = account_key_owner(&id);
     app.keys.create(&owner).await?;
     let cipher = app.keys.cipher(&owner).await?;
@@ -133,7 +156,7 @@ async fn create_account(app: &App, req: &Request, pending: &Item) -> Result<Resp
             "email",
             cipher.seal(&profile_key, "email", email.expose().as_bytes())?,
         )
-        .and_then(|i| i.blind_index("email_index", &email_index))
+        .and_then(|i| i.plain("email_claim", Value::S(claim_id)))
         .and_then(|i| i.hashed("password_hash", &hash))
         .and_then(|i| i.plain("created", Value::N(now.millis())))
         .and_then(|i| i.plain("email_verified_at", Value::N(now.millis())))
@@ -156,18 +179,11 @@ async fn create_account(app: &App, req: &Request, pending: &Item) -> Result<Resp
             .sealed("name", cipher.seal(&profile_key, "name", n.as_bytes())?)
             .map_err(|_| ApiError::internal())?;
     }
-    let claim = Item::new(&EMAIL_CLAIM, accounts::email_claim_key(&email_index))
-        .plain("account_id", Value::S(id.as_str().to_owned()))
-        .map_err(|_| ApiError::internal())?;
     let indexer = app.keys.blind_indexer().await?;
     let ops = vec![
         WriteOp::Delete {
             key: key.clone(),
             condition: Condition::Exists,
-        },
-        WriteOp::Put {
-            item: claim,
-            condition: Condition::NotExists,
         },
         WriteOp::Put {
             item: profile,
@@ -185,8 +201,10 @@ async fn create_account(app: &App, req: &Request, pending: &Item) -> Result<Resp
     ];
     let result = app.store.transact(ops).await;
     if result.is_err() {
-        // Nothing was written; the fresh data key protects nothing, so remove it.
+        // Nothing was written; the fresh data key protects nothing, so remove it. The claim names an
+        // account that does not exist: it finds nothing, and is released for the next claim.
         let _ = app.keys.destroy(&owner).await;
+        let _ = accounts::release_email(app, &email_index, &id).await;
     }
     match result {
         Ok(()) => {
@@ -199,11 +217,8 @@ async fn create_account(app: &App, req: &Request, pending: &Item) -> Result<Resp
             ))
         }
         // Used meanwhile (another click won).
-        Err(StoreError::TransactionConditionFailed { index: 0 }) => Ok(page::invalid_link()),
-        Err(StoreError::TransactionConditionFailed { index: 1 }) => {
-            spend(app, pending).await?;
-            tracing::info!("registration link used for an address that has an account");
-            Ok(address_taken())
+        Err(StoreError::TransactionConditionFailed { index: 0 }) => {
+            Ok(page::invalid_link(Lang::En))
         }
         Err(e) => Err(e.into()),
     }
@@ -219,7 +234,7 @@ async fn change_email(app: &App, req: &Request, pending: &Item) -> Result<Respon
     let Some(profile) = accounts::load_profile(app, &account).await? else {
         // The account is gone: so is the change.
         spend(app, pending).await?;
-        return Ok(page::invalid_link());
+        return Ok(page::invalid_link(Lang::En));
     };
     let owner = account_key_owner(&account);
     let sealed = pending.get_sealed("email").ok_or_else(ApiError::internal)?;
@@ -228,11 +243,21 @@ async fn change_email(app: &App, req: &Request, pending: &Item) -> Result<Respon
         .open(&owner, pending.key(), "email", &sealed)
         .await?;
     let new_email = EmailAddress::parse(&text(&new_email)?).map_err(|_| ApiError::internal())?;
-    let new_index = BlindIndex::from_stored(
-        pending
-            .get_str("email_index")
-            .ok_or_else(ApiError::internal)?,
-    );
+    let new_index = accounts::email_index(app, &new_email).await?;
+    let old_index = accounts::email_index(app, &profile.email).await?;
+    if new_index == old_index {
+        // Already this account's address: nothing to change.
+        spend(app, pending).await?;
+        return Ok(page::invalid_link(Lang::En));
+    }
+    let claim_id = match accounts::claim_email(app, &new_index, &account).await? {
+        ClaimOutcome::Claimed { claim_id } => claim_id,
+        ClaimOutcome::Taken => {
+            spend(app, pending).await?;
+            return Ok(address_taken());
+        }
+        ClaimOutcome::InFlight => return Ok(busy()),
+    };
     let cipher = app.keys.cipher(&owner).await?;
     let indexer = app.keys.blind_indexer().await?;
     let now = app.clock.now();
@@ -245,13 +270,10 @@ async fn change_email(app: &App, req: &Request, pending: &Item) -> Result<Respon
             "email",
             cipher.seal(&key, "email", new_email.expose().as_bytes())?,
         )
-        .and_then(|i| i.blind_index("email_index", &new_index))
+        .and_then(|i| i.plain("email_claim", Value::S(claim_id)))
         .and_then(|i| i.plain("email_verified_at", Value::N(now.millis())))
         .map_err(|_| ApiError::internal())?
         .with_version(version + 1);
-    let claim = Item::new(&EMAIL_CLAIM, accounts::email_claim_key(&new_index))
-        .plain("account_id", Value::S(account.as_str().to_owned()))
-        .map_err(|_| ApiError::internal())?;
     // The notice goes to the old address, sealed into the outbox item under the account's key.
     let outbox_id = app.ids.new_id();
     let old = cipher.seal(
@@ -259,14 +281,10 @@ async fn change_email(app: &App, req: &Request, pending: &Item) -> Result<Respon
         "recipient",
         profile.email.expose().as_bytes(),
     )?;
-    let mut ops = vec![
+    let ops = vec![
         WriteOp::Delete {
             key: pending.key().clone(),
             condition: Condition::Exists,
-        },
-        WriteOp::Put {
-            item: claim,
-            condition: Condition::NotExists,
         },
         WriteOp::Put {
             item: updated,
@@ -288,14 +306,11 @@ async fn change_email(app: &App, req: &Request, pending: &Item) -> Result<Respon
             network::client_addr(req),
         )?,
     ];
-    if profile.email_index != new_index {
-        ops.push(WriteOp::Delete {
-            key: accounts::email_claim_key(&profile.email_index),
-            condition: Condition::Always,
-        });
-    }
     match app.store.transact(ops).await {
         Ok(()) => {
+            // The old claim no longer finds the account (the profile names the new one); releasing it
+            // frees the old address now rather than after the grace time.
+            accounts::release_email(app, &old_index, &account).await?;
             tracing::info!(account = %account, "address change confirmed");
             Ok(page::page(
                 StatusCode::OK,
@@ -304,10 +319,8 @@ async fn change_email(app: &App, req: &Request, pending: &Item) -> Result<Respon
                  the change.</p>",
             ))
         }
-        Err(StoreError::TransactionConditionFailed { index: 0 }) => Ok(page::invalid_link()),
-        Err(StoreError::TransactionConditionFailed { index: 1 }) => {
-            spend(app, pending).await?;
-            Ok(address_taken())
+        Err(StoreError::TransactionConditionFailed { index: 0 }) => {
+            Ok(page::invalid_link(Lang::En))
         }
         Err(StoreError::TransactionConditionFailed { .. } | StoreError::TransactionConflict) => {
             Ok(page::page(

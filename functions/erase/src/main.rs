@@ -1,10 +1,16 @@
-//! Lambda entry point of the erase function; the logic lives in the library.
+//! Lambda entry point of the erase function: set-up once, then each invocation goes to the library —
+//! an API Gateway request to the routes, the EventBridge schedule to the erasure runner.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let app = qchat_shared::lambda::start().await?;
-    qchat_shared::lambda::run_http(app, |app, req| async move {
-        qchat_erase::handle(&app, req).await
-    })
+    // Names this sandbox in job leases; opaque.
+    let runner = format!("lambda-{}", app.ids.new_id());
+    let runner = runner.as_str();
+    qchat_shared::lambda::run_http_and_events(
+        app,
+        |app, req| async move { qchat_erase::handle(&app, req).await },
+        |app, _event, deadline| async move { qchat_erase::scheduled(&app, runner, deadline).await },
+    )
     .await
 }

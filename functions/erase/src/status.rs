@@ -1,6 +1,6 @@
 //! `GET /deletion/{code}`: where an erasure stands, for the person or account holder who holds its
 //! confirmation code (Meta's data-deletion callback gives this page's address to the person). HTML for a
-//! browser, JSON with `Accept: application/json`.
+//! browser (in its language, [`qchat_shared::i18n`]), JSON with `Accept: application/json`.
 //!
 //! The code is the erasure job's id: 128 random bits, so it cannot be guessed, and the page shows only
 //! the state, the finish time and what was erased as counts — nothing personal, nothing naming the page
@@ -9,15 +9,23 @@
 
 use qchat_shared::app::App;
 use qchat_shared::clock::Timestamp;
+use qchat_shared::erasure::account::ACCOUNT_ERASURE_JOB;
 use qchat_shared::http::page::{self as html, escape};
 use qchat_shared::http::{ApiError, PathParams, Request, Response, StatusCode, json, wants_json};
+use qchat_shared::i18n::Lang;
 use qchat_shared::jobs::{JobState, JobStatus, Jobs};
 use qchat_shared::leads::erase::PAGE_LEADS_ERASURE_JOB;
+use qchat_shared::leads::erase_lead::LEAD_ERASURE_JOB;
 use qchat_shared::meta_deletion::META_DELETION_JOB;
 use serde_json::{Map, Value, json};
 
 /// The job kinds whose ids are erasure confirmation codes.
-const ERASURE_KINDS: &[&str] = &[PAGE_LEADS_ERASURE_JOB, META_DELETION_JOB];
+const ERASURE_KINDS: &[&str] = &[
+    PAGE_LEADS_ERASURE_JOB,
+    ACCOUNT_ERASURE_JOB,
+    LEAD_ERASURE_JOB,
+    META_DELETION_JOB,
+];
 /// Job ids are 26 base32 characters; anything longer or of other characters names no job.
 const MAX_CODE_LEN: usize = 64;
 
@@ -37,13 +45,18 @@ pub async fn show(app: &App, req: &Request, params: &PathParams) -> Result<Respo
     let shown = status
         .filter(|s| ERASURE_KINDS.contains(&s.kind.as_str()))
         .map(shown);
+    let lang = Lang::of_request(req);
+    let t = lang.texts();
     Ok(match (shown, code) {
         (Some(shown), Some(code)) if wants_json(req) => {
             json(StatusCode::OK, &as_json(code, &shown))
         }
-        (Some(shown), Some(code)) => {
-            html::page(StatusCode::OK, "Deletion request", &as_html(code, &shown))
-        }
+        (Some(shown), Some(code)) => html::page_in(
+            lang,
+            StatusCode::OK,
+            t.deletion_title,
+            &as_html(lang, code, &shown),
+        ),
         _ if wants_json(req) => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -51,11 +64,11 @@ pub async fn show(app: &App, req: &Request, params: &PathParams) -> Result<Respo
                 "no deletion request has this confirmation code",
             ));
         }
-        _ => html::page(
+        _ => html::page_in(
+            lang,
             StatusCode::NOT_FOUND,
-            "Deletion request not found",
-            "<p>No deletion request has this confirmation code. Codes are kept for one year after the \
-             deletion finished.</p>",
+            t.deletion_not_found_title,
+            &format!("<p>{}</p>", escape(t.deletion_not_found_body)),
         ),
     })
 }
@@ -121,34 +134,32 @@ fn as_json(code: &str, shown: &Shown) -> Value {
     })
 }
 
-fn as_html(code: &str, shown: &Shown) -> String {
+fn as_html(lang: Lang, code: &str, shown: &Shown) -> String {
+    let t = lang.texts();
+    // The state sentences hold their own <strong> markup and no inserted value.
     let said = match shown.state {
-        "completed" => {
-            "<p>The deletion is <strong>complete</strong>. Everything it covered has been \
-                        erased and cannot be restored.</p>"
-        }
-        "in_progress" => {
-            "<p>The deletion is <strong>in progress</strong>. It usually finishes within a \
-                          few minutes; this page shows when it is done.</p>"
-        }
-        _ => {
-            "<p>The deletion <strong>stopped on an error</strong> and is waiting for the operator of this \
-              service. Nothing erased so far has been restored.</p>"
-        }
+        "completed" => t.deletion_completed,
+        "in_progress" => t.deletion_in_progress,
+        _ => t.deletion_stalled,
     };
     let mut out = format!(
-        "<p>Confirmation code: <code>{}</code></p>{said}",
+        "<p>{} <code>{}</code></p><p>{said}</p>",
+        escape(t.deletion_code),
         escape(code)
     );
     if let Some(at) = shown.finished_at {
-        out.push_str(&format!("<p>Finished: {}</p>", escape(&at.to_rfc3339())));
+        out.push_str(&format!(
+            "<p>{} {}</p>",
+            escape(t.deletion_finished),
+            escape(&at.to_rfc3339())
+        ));
     }
     if !shown.erased.is_empty() {
-        out.push_str("<p>What was erased:</p><ul>");
+        out.push_str(&format!("<p>{}</p><ul>", escape(t.deletion_erased)));
         for (what, count) in &shown.erased {
             out.push_str(&format!(
                 "<li>{}: {}</li>",
-                escape(&what.replace('_', " ")),
+                escape(&t.erased_kind(what)),
                 count
             ));
         }

@@ -290,6 +290,25 @@ async fn breach_summary(app: &App, notice_id: &str) -> Result<String, Problem> {
     }
 }
 
+/// A notice whose outcome is final leaves the queue; an account's notice is filed under the account, so
+/// its export and its erasure find it without a scan.
+fn filed(item: Item) -> Item {
+    let account = item
+        .get_str("account_id")
+        .and_then(|a| AccountId::parse(a).ok());
+    match account {
+        Some(account) => {
+            let created = item.get_i64("created").unwrap_or(0);
+            let id = outbox_id_of(&item.key().pk).unwrap_or_default().to_owned();
+            item.with_gsi1(
+                qchat_shared::outbox::account_notices_partition(&account),
+                due_sort_key(Timestamp::from_millis(created), &id),
+            )
+        }
+        None => item.without_gsi1(),
+    }
+}
+
 /// Writes the outcome, conditional on the version this sender holds.
 async fn record(
     app: &App,
@@ -320,9 +339,8 @@ async fn record(
                     ("provider_id", Value::S(sent.provider_id)),
                 ],
             )?
-            .without("secret")
-            .without_gsi1();
-            (next, Delivery::Sent)
+            .without("secret");
+            (filed(next), Delivery::Sent)
         }
         Err(Problem::Transient(reason)) if attempts < MAX_ATTEMPTS => {
             let due = now.plus_secs(backoff_secs(attempts));
@@ -344,9 +362,8 @@ async fn record(
                     ("failure", Value::S(failure.to_owned())),
                 ],
             )?
-            .without("secret")
-            .without_gsi1();
-            (next, Delivery::Failed)
+            .without("secret");
+            (filed(next), Delivery::Failed)
         }
     };
     match app.store.put(next, Condition::VersionIs(version)).await {

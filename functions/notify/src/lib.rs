@@ -1,10 +1,9 @@
-//! The notify function: sends account notices from the transactional outbox and runs the background jobs:
-//! notice fan-outs, the erasure of a disconnected page's leads (`qchat_shared::leads::erase`) and Meta's
-//! data-deletion requests (`qchat_shared::meta_deletion`).
+//! The notify function: sends account notices and Messenger replies from their outboxes, and runs the
+//! notice fan-out jobs. (Erasure jobs are the erase function's runner's.)
 //!
 //! In AWS it is invoked three ways: by the table's stream (filtered to outbox inserts), delivering each new
 //! notice at once; by the SES feedback topic, suppressing addresses that hard-bounced or complained
-//! ([`qchat_shared::mail::suppression`]); and by an EventBridge schedule, running [`tick`] — due jobs (erasures first), then every
+//! ([`qchat_shared::mail::suppression`]); and by an EventBridge schedule, running [`tick`] — due fan-out jobs, then every
 //! due notice (the safety net for anything the stream missed or that waits for a retry). Locally the server's
 //! ticker calls [`tick_except_replies`] every two seconds and sends replies continuously with
 //! [`drain_due_replies_with`]. Both paths are safe to overlap: notices and jobs are claimed
@@ -25,7 +24,6 @@ use qchat_shared::store::StoreError;
 pub use delivery::{Delivery, DrainReport, deliver, drain_due};
 pub use event::Invocation;
 pub use fanout::{BreachFanout, PolicyFanout};
-pub use qchat_shared::leads::erase::PageLeadsErasure;
 pub use replies::{deliver_reply, drain_due_replies, drain_due_replies_with};
 
 /// A job's lease: longer than any single step (one page of accounts or of leads), and than a Lambda run.
@@ -75,7 +73,7 @@ pub struct TickReport {
     pub replies: DrainReport,
 }
 
-/// One scheduled run: due jobs (page erasures first: a reply they erase is then never sent), then every
+/// One scheduled run: due fan-out jobs, then every
 /// due notice, then every due Messenger reply, until a few seconds before `deadline`.
 /// `runner` names this process in job leases (an opaque id).
 ///
@@ -103,17 +101,9 @@ pub async fn tick_except_replies(
         app.ids.clone(),
         JOB_LEASE_SECS,
     );
-    let erasure = PageLeadsErasure::new(app.store.clone(), app.clock.clone());
     let policy = PolicyFanout::new(app.clone());
     let breach = BreachFanout::new(app.clone());
-    let meta_deletion = qchat_shared::meta_deletion::handler(app);
-    let jobs = jobs
-        .run_due(
-            runner,
-            deadline,
-            &[&erasure, meta_deletion.as_ref(), &policy, &breach],
-        )
-        .await?;
+    let jobs = jobs.run_due(runner, deadline, &[&policy, &breach]).await?;
     let delivery = drain_due(app, deadline).await?;
     Ok(TickReport {
         jobs,

@@ -79,6 +79,7 @@ pub fn render(notice: &Notice, ctx: &Context<'_>) -> Result<Rendered, RenderErro
         Notice::PasswordReset => {
             password_reset(base, ctx.link_token.ok_or(RenderError::MissingLink)?)
         }
+        Notice::AccountErased { code } => account_erased(base, code),
     })
 }
 
@@ -115,6 +116,24 @@ pub fn account_created(base: &str) -> Rendered {
          for a password reset (POST /api/password-resets with this address), which signs out everyone \
          else."
             .to_owned(),
+        base,
+    )
+}
+
+/// The receipt of an account's erasure: the confirmation code and where its status is shown. Written
+/// before anything is erased and sent whether or not the account still exists; it names nothing of the
+/// account but the address it goes to.
+pub fn account_erased(base: &str, code: &str) -> Rendered {
+    notice(
+        "Your qchat account is being erased",
+        format!(
+            "you asked us to erase your qchat account. It is being erased now, with its pages, leads, \
+             broadcasts, sessions, security log and notices, and finally its encryption key, which makes \
+             any copy in our backups unreadable. This cannot be undone.\n\n\
+             Confirmation code: {code}\n\
+             Where the erasure stands (and, once done, what was erased, as counts): {base}/deletion/{code}\n\n\
+             The address this message was sent to is free again: it can be used to register a new account."
+        ),
         base,
     )
 }
@@ -319,6 +338,9 @@ mod tests {
             Notice::RegistrationAddressTaken,
             Notice::ConfirmEmailChange,
             Notice::PasswordReset,
+            Notice::AccountErased {
+                code: "01jobcode".into(),
+            },
         ]
     }
 

@@ -395,14 +395,14 @@ async fn record(
         )?
         .with_version(version + 1);
         let failed = |reason: &str| -> Result<Item, StoreError> {
-            Ok(set(
+            set(
                 base.clone(),
                 [
                     ("state", Value::S("failed".to_owned())),
                     ("failure", Value::S(reason.to_owned())),
                 ],
-            )?
-            .without_gsi1())
+            )
+            .map(qchat_shared::replies::finished)
         };
         let (next, extra, delivery) = match &outcome {
             Attempt::Sent(message_id) => (
@@ -413,8 +413,8 @@ async fn record(
                         ("sent_at", Value::N(now.millis())),
                         ("message_id", Value::S(message_id.clone())),
                     ],
-                )?
-                .without_gsi1(),
+                )
+                .map(qchat_shared::replies::finished)?,
                 Vec::new(),
                 Delivery::Sent,
             ),

@@ -4,6 +4,7 @@
 use qchat_shared::app::App;
 use qchat_shared::clock::Timestamp;
 use qchat_shared::http::ApiError;
+use qchat_shared::i18n::Lang;
 use qchat_shared::leads::{Action, ConsentEvent};
 use qchat_shared::policies::{PolicyKind, current_policy_version};
 use qchat_shared::store::Item;
@@ -11,25 +12,27 @@ use qchat_shared::store::Item;
 /// Who unsubscribed the lead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor {
-    /// The person, through the confirm button of their `/u/{token}` page.
-    Person,
+    /// The person, through the confirm button of their `/u/{token}` page, shown in this language.
+    Person(Lang),
     /// The page's account holder, through the API.
     AccountHolder,
 }
 
-/// The question and button of the unsubscribe page, recorded verbatim as the wording answered.
-pub fn link_question(page_name: &str) -> String {
-    format!("Stop receiving messages from {page_name}?")
+/// The question of the unsubscribe page in `lang`; with the button's label it is recorded verbatim as
+/// the wording answered.
+pub fn link_question(lang: Lang, page_name: &str) -> String {
+    lang.texts()
+        .unsubscribe_question
+        .replace("{page}", page_name)
 }
-pub const LINK_BUTTON: &str = "Unsubscribe";
 
 const HOLDER_WORDING: &str = "Unsubscribed by the page's account holder.";
 
-/// The name a page is shown under: its public name, or "this page" when none was given.
-pub fn page_name(page: &Item) -> &str {
+/// The name a page is shown under: its public name, or "this page" (in `lang`) when none was given.
+pub fn page_name(page: &Item, lang: Lang) -> &str {
     page.get_str("name")
         .filter(|n| !n.is_empty())
-        .unwrap_or("this page")
+        .unwrap_or(lang.texts().this_page)
 }
 
 /// A builder of the opt-out event for [`qchat_shared::leads::ops::opt_out`]: the version in force and
@@ -45,9 +48,13 @@ pub async fn opt_out(
         .unwrap_or("confirmed")
         .to_owned();
     let (source, wording) = match actor {
-        Actor::Person => (
+        Actor::Person(lang) => (
             "unsubscribe_link",
-            format!("{} [{LINK_BUTTON}]", link_question(page_name(page))),
+            format!(
+                "{} [{}]",
+                link_question(lang, page_name(page, lang)),
+                lang.texts().unsubscribe
+            ),
         ),
         Actor::AccountHolder => ("account_holder", HOLDER_WORDING.to_owned()),
     };

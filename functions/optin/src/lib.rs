@@ -32,8 +32,8 @@ async fn dispatch(
 ) -> Result<Response, ApiError> {
     match handler {
         // The link pages answer in HTML whatever happens: a person follows them in a browser.
-        OptinRoute::UnsubscribePage => Ok(link::page(app, params).await),
-        OptinRoute::Unsubscribe => Ok(link::unsubscribe(app, params).await),
+        OptinRoute::UnsubscribePage => Ok(link::page(app, req, params).await),
+        OptinRoute::Unsubscribe => Ok(link::unsubscribe(app, req, params).await),
         OptinRoute::ListLeads => list::list(app, req, params).await,
         OptinRoute::GetLead => detail::get(app, req, params).await,
         OptinRoute::UnsubscribeLead => holder::unsubscribe(app, req, params).await,

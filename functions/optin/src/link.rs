@@ -6,13 +6,14 @@
 
 use qchat_shared::app::App;
 use qchat_shared::domain::{LeadId, PageId};
-use qchat_shared::http::{ApiError, PathParams, Response, StatusCode};
+use qchat_shared::http::{ApiError, PathParams, Request, Response, StatusCode};
+use qchat_shared::i18n::Lang;
 use qchat_shared::leads::ops::{self, OptOut};
 use qchat_shared::leads::{Lead, LeadStatus, UnsubscribeToken, unsubscribe_key};
 use qchat_shared::pages::page_key;
 use qchat_shared::store::Item;
 
-use crate::events::{self, Actor, LINK_BUTTON};
+use crate::events::{self, Actor};
 use qchat_shared::http::page::{self as html, escape};
 
 /// What a link leads to.
@@ -52,57 +53,68 @@ async fn resolve(app: &App, params: &PathParams) -> Result<Option<Target>, ApiEr
     }))
 }
 
-fn unsubscribed_page(page_name: &str) -> Response {
-    html::page(
+fn unsubscribed_page(lang: Lang, page: &Item) -> Response {
+    let t = lang.texts();
+    let name = escape(events::page_name(page, lang));
+    html::page_in(
+        lang,
         StatusCode::OK,
-        "You are unsubscribed",
+        t.unsubscribed_title,
         &format!(
-            "<p>You will no longer receive messages from {} through qchat.</p>",
-            escape(page_name)
+            "<p>{}</p>",
+            escape(t.unsubscribed_body).replace("{page}", &name)
         ),
     )
 }
 
-fn confirm_page(page_name: &str) -> Response {
+fn confirm_page(lang: Lang, page: &Item) -> Response {
+    let t = lang.texts();
+    let name = escape(events::page_name(page, lang));
     // No `action`: the form posts back to this very URL, token included.
-    html::page(
+    html::page_in(
+        lang,
         StatusCode::OK,
-        "Unsubscribe",
+        t.unsubscribe,
         &format!(
-            "<p>{}</p><form method=\"post\"><button type=\"submit\">{LINK_BUTTON}</button></form>",
-            escape(&events::link_question(page_name))
+            "<p>{}</p><form method=\"post\"><button type=\"submit\">{}</button></form>",
+            escape(t.unsubscribe_question).replace("{page}", &name),
+            escape(t.unsubscribe)
         ),
     )
 }
 
-fn failed(e: &ApiError) -> Response {
-    html::failure(e.status)
+fn failed(lang: Lang, e: &ApiError) -> Response {
+    html::failure(lang, e.status)
 }
 
-/// `GET /u/{token}`: the confirm page (or "already unsubscribed"); changes nothing.
+/// `GET /u/{token}`: the confirm page (or "already unsubscribed"), in the browser's language; changes
+/// nothing.
 #[tracing::instrument(skip_all)]
-pub async fn page(app: &App, params: &PathParams) -> Response {
+pub async fn page(app: &App, req: &Request, params: &PathParams) -> Response {
+    let lang = Lang::of_request(req);
     match resolve(app, params).await {
         Ok(Some(t)) if t.lead.status == LeadStatus::Unsubscribed => {
-            unsubscribed_page(events::page_name(&t.page))
+            unsubscribed_page(lang, &t.page)
         }
-        Ok(Some(t)) => confirm_page(events::page_name(&t.page)),
-        Ok(None) => html::invalid_link(),
-        Err(e) => failed(&e),
+        Ok(Some(t)) => confirm_page(lang, &t.page),
+        Ok(None) => html::invalid_link(lang),
+        Err(e) => failed(lang, &e),
     }
 }
 
-/// `POST /u/{token}`: unsubscribes the lead; a second POST changes nothing and shows the same page.
+/// `POST /u/{token}`: unsubscribes the lead; a second POST changes nothing and shows the same page. The
+/// consent record keeps the question and button in the language they were shown in.
 #[tracing::instrument(skip_all)]
-pub async fn unsubscribe(app: &App, params: &PathParams) -> Response {
+pub async fn unsubscribe(app: &App, req: &Request, params: &PathParams) -> Response {
+    let lang = Lang::of_request(req);
     let target = match resolve(app, params).await {
         Ok(Some(t)) => t,
-        Ok(None) => return html::invalid_link(),
-        Err(e) => return failed(&e),
+        Ok(None) => return html::invalid_link(lang),
+        Err(e) => return failed(lang, &e),
     };
-    let event = match events::opt_out(app, &target.page, Actor::Person).await {
+    let event = match events::opt_out(app, &target.page, Actor::Person(lang)).await {
         Ok(event) => event,
-        Err(e) => return failed(&e),
+        Err(e) => return failed(lang, &e),
     };
     let outcome = ops::opt_out(
         app.store.as_ref(),
@@ -116,10 +128,10 @@ pub async fn unsubscribe(app: &App, params: &PathParams) -> Response {
     match outcome {
         Ok(OptOut::Unsubscribed | OptOut::AlreadyUnsubscribed) => {
             tracing::info!(page = %target.page_id, lead = %target.lead.id, outcome = ?outcome, "unsubscribe link used");
-            unsubscribed_page(events::page_name(&target.page))
+            unsubscribed_page(lang, &target.page)
         }
         // Erased between the read and the write.
-        Ok(OptOut::NoSuchLead) => html::invalid_link(),
-        Err(e) => failed(&ApiError::from(e)),
+        Ok(OptOut::NoSuchLead) => html::invalid_link(lang),
+        Err(e) => failed(lang, &ApiError::from(e)),
     }
 }

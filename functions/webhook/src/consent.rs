@@ -8,8 +8,11 @@
 //! read), so a concurrent change makes the transaction fail as a whole and the event is re-planned on a
 //! fresh read.
 //!
-//! "DELETE MY DATA" only records the request (`erasure_requested_at`) and unsubscribes: the erasure
-//! itself belongs to qchat's erase function, which does not exist yet and will process recorded requests.
+//! "DELETE MY DATA" unsubscribes the lead and, in the same transaction, queues its erasure
+//! (`qchat_shared::leads::erase_lead`, run by the erase function), freezes the lead (`erasure_job`),
+//! acknowledges at once and parks the confirmation with the status page link, which the erasure releases
+//! when it is done. Every later event of a frozen lead changes nothing; once the lead is erased, the
+//! person's next message is a stranger's first message.
 //!
 //! A STOP (or another opt-out) from a person who is already unsubscribed records nothing — nothing
 //! changed — but is confirmed again with the same "you're unsubscribed" reply, queued in the event's
@@ -40,6 +43,8 @@ use qchat_shared::clock::Timestamp;
 use qchat_shared::crypto::{BlindIndexer, FieldCipher};
 use qchat_shared::domain::{LeadId, NotificationToken};
 use qchat_shared::inventory::{UNSUBSCRIBE_LINK, WEBHOOK_EVENT};
+use qchat_shared::jobs::Jobs;
+use qchat_shared::leads::erase_lead::{self, Origin};
 use qchat_shared::leads::{
     self, Action, ConsentEvent, GENESIS_HASH, Lead, LeadStatus, MARKETING_ACTIVE,
     MARKETING_STOPPED, Subject, UnsubscribeToken, lead_key, unsubscribe_key,
@@ -642,6 +647,10 @@ impl Step<'_> {
         if lead.is_some_and(|l| l.status == LeadStatus::Merged) {
             return Ok(Plan::Nothing);
         }
+        // A lead whose erasure is queued is frozen: nothing it is sent could outlive the erasure.
+        if lead.is_some_and(|l| erase_lead::requested_job(l).is_some()) {
+            return Ok(Plan::Nothing);
+        }
         match &self.ev.kind {
             Kind::Message { .. } | Kind::Postback { .. } => self.conversation(batch, lead).await,
             Kind::Referral { .. } => match lead {
@@ -755,7 +764,23 @@ impl Step<'_> {
                 ]))
             }
             Intent::DeleteMyData => {
-                let item = touched.plain("erasure_requested_at", Value::N(batch.now.millis()))?;
+                let jobs = Jobs::new(
+                    batch.app.store.clone(),
+                    batch.app.clock.clone(),
+                    batch.app.ids.clone(),
+                    0,
+                );
+                // The event's own second reply: planned again, it gets the same id.
+                let confirm_id = format!("{}-erased", replies::reply_id(batch.now, self.hash));
+                let (job, queue) = erase_lead::enqueue_op(
+                    &jobs,
+                    &self.page.id,
+                    self.lead_id,
+                    Origin::Messenger,
+                    batch.now,
+                    Some(&confirm_id),
+                )?;
+                let item = erase_lead::mark(touched, &job, batch.now)?;
                 let mut ops = if lead.status == LeadStatus::Unsubscribed && !lead.marketing_active()
                 {
                     vec![self.plain_update(lead, item)]
@@ -771,7 +796,24 @@ impl Step<'_> {
                         .await?;
                     leads::ops::transition_ops(lead, item, LeadStatus::Unsubscribed, event)?.0
                 };
-                ops.push(self.reply(batch, &replies::erasure_queued(self.page), &[])?);
+                ops.push(queue);
+                // Neither reply names the lead: the erasure must not remove them, and notify must send
+                // them after the lead is gone.
+                ops.push(self.reply_to(batch, None, &replies::erasure_queued(self.page), &[])?);
+                let done = replies::erasure_done(self.page, &url, &job);
+                let confirmation = replies::queue(
+                    self.cipher,
+                    &confirm_id,
+                    self.page,
+                    replies::To {
+                        subject: self.subject,
+                        lead: None,
+                    },
+                    &done,
+                    &[],
+                    batch.now,
+                )?;
+                ops.push(erase_lead::held_confirmation(confirmation)?);
                 Ok(Plan::Write(ops))
             }
             _ if self.is_from_person() => Ok(Plan::Write(vec![self.plain_update(lead, touched)])),

@@ -12,8 +12,8 @@
 //! - nothing here calls the Graph API: replies are queued as REPLY items that notify sends;
 //! - logs carry counts and opaque ids (page id, lead id) only — never a PSID, user_ref, text or token.
 //!
-//! "DELETE MY DATA" records the request on the lead and unsubscribes; erasure itself is the job of
-//! qchat's erase function (not built yet), which will process the recorded requests.
+//! "DELETE MY DATA" unsubscribes the lead and queues its erasure in the same transaction; the erase
+//! function's runner erases it and releases the confirmation reply ([`consent`]).
 
 pub mod consent;
 pub mod envelope;

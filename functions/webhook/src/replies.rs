@@ -81,8 +81,17 @@ pub fn my_data(page: &ConnectedPage, lead: Option<&Lead>, public_url: &str) -> S
 
 pub fn erasure_queued(page: &ConnectedPage) -> String {
     format!(
-        "Your request to erase your data is recorded, and you will get no more messages from {} through \
-         qchat. The request stays on record; the erasure itself is not automatic yet.",
+        "Your request is received: you will get no more messages from {} through qchat, and everything \
+         qchat holds about you for this page is being erased. A message here will confirm when it is done.",
+        page.display_name()
+    )
+}
+
+/// The confirmation an erasure releases when it is done (Meta's 24-hour window permitting).
+pub fn erasure_done(page: &ConnectedPage, public_url: &str, code: &str) -> String {
+    format!(
+        "Everything qchat held about you for {} has been erased. Confirmation code: {code}. \
+         Status: {public_url}/deletion/{code}",
         page.display_name()
     )
 }

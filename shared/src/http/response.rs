@@ -69,7 +69,8 @@ pub fn redirect(location: &str) -> Response {
 }
 
 /// Adds the headers every response carries: HSTS, `nosniff`, `no-referrer`, `no-store` (responses of an
-/// API about people are never cached), and the strict CSP on HTML.
+/// API about people are never cached), and the strict CSP on HTML unless the page set its own (the
+/// console's allows its same-origin script).
 pub fn finish(mut r: Response) -> Response {
     let h = r.headers_mut();
     h.insert(
@@ -90,10 +91,8 @@ pub fn finish(mut r: Response) -> Response {
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
     if is_html {
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(HTML_CSP),
-        );
+        h.entry(header::CONTENT_SECURITY_POLICY)
+            .or_insert(HeaderValue::from_static(HTML_CSP));
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
     r

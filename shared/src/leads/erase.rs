@@ -1,6 +1,6 @@
 //! Erasure of a disconnected page's leads (SPEC §4: `DELETE /api/pages/{page_id}` disconnects the page
 //! "and erase[s] its leads"; SPEC §3 "Erasure"). The account function removes the page item and queues
-//! this job in ONE transaction; notify's tick runs it ([`crate::jobs`]: lease, checkpointed cursor,
+//! this job in ONE transaction; the erase function's runner runs it ([`crate::jobs`]: lease, checkpointed cursor,
 //! deadline, resume). The job holds ids and counts only.
 //!
 //! What hangs off a page or a lead (the item types of [`crate::inventory`]) and what becomes of each:
@@ -59,7 +59,7 @@ use super::consent::history_partition;
 use super::record::page_leads_partition;
 use super::unsubscribe::unsubscribe_key;
 
-/// The job kind; params [`Params`]. The account function queues it, notify runs it.
+/// The job kind; params [`Params`]. The account function queues it, the erase function's runner runs it.
 pub const PAGE_LEADS_ERASURE_JOB: &str = "page_leads_erasure";
 /// The second pass runs this long after the disconnect: longer than a webhook Lambda may run (29 s).
 pub const SETTLE_SECS: i64 = 60;
@@ -159,7 +159,7 @@ impl Progress {
     }
 }
 
-fn malformed_cursor() -> JobError {
+pub(super) fn malformed_cursor() -> JobError {
     JobError::Permanent("the job cursor is malformed")
 }
 
@@ -236,22 +236,81 @@ pub struct PageLeadsErasure {
 
 /// Whether an item created at `created` (ms; unknown counts as old) belongs to the disconnected
 /// connection: always while the page is unconnected, else if it predates the current connection.
-fn is_old(created: Option<i64>, reconnected_at: Option<Timestamp>) -> bool {
+pub(super) fn is_old(created: Option<i64>, reconnected_at: Option<Timestamp>) -> bool {
     reconnected_at.is_none_or(|at| created.unwrap_or(0) < at.millis())
 }
 
-fn parse_store_cursor(after: Option<&str>) -> Result<Option<Cursor>, JobError> {
+pub(super) fn parse_store_cursor(after: Option<&str>) -> Result<Option<Cursor>, JobError> {
     after
         .map(Cursor::parse)
         .transpose()
         .map_err(|_| malformed_cursor())
 }
 
-fn query_error(e: StoreError) -> JobError {
+pub(super) fn query_error(e: StoreError) -> JobError {
     match e {
         StoreError::InvalidCursor => malformed_cursor(),
         other => other.into(),
     }
+}
+
+/// The keys of every consent record of `lead` (shared with [`super::erase_lead`]).
+pub(super) async fn chain_keys(
+    store: &dyn ItemStore,
+    page: &PageId,
+    lead: &LeadId,
+) -> Result<Vec<ItemKey>, JobError> {
+    let query = Query::partition(history_partition(page, lead), RECORDS_PER_QUERY);
+    let items = query_all(store, query).await?;
+    Ok(items.iter().map(|r| r.key().clone()).collect())
+}
+
+/// The lead's unsubscribe link, if it is stored and points back at this lead (shared with
+/// [`super::erase_lead`]).
+pub(super) async fn link_key(
+    store: &dyn ItemStore,
+    page: &PageId,
+    lead: &str,
+    item: &Item,
+) -> Result<Option<ItemKey>, JobError> {
+    let Some(hash) = item.get_str("unsubscribe_hash") else {
+        return Ok(None);
+    };
+    let key = unsubscribe_key(&OneWayHash::from_stored(hash));
+    let link = store.get(&key).await?;
+    Ok(link
+        .filter(|l| {
+            l.get_str("page_id") == Some(page.as_str()) && l.get_str("lead_id") == Some(lead)
+        })
+        .map(|_| key))
+}
+
+/// One page of the queue of unsent replies from `after`: deletes those `erase` picks. Returns how many it
+/// deleted and where the next page starts (shared with [`super::erase_lead`]).
+pub(super) async fn erase_due_replies(
+    store: &dyn ItemStore,
+    after: Option<&str>,
+    erase: impl Fn(&Item) -> bool,
+) -> Result<(u64, Option<String>), JobError> {
+    let found = store
+        .query(&Query {
+            index: Index::Gsi1,
+            partition: REPLIES_DUE.to_owned(),
+            range: KeyRange::All,
+            order: Order::Ascending,
+            limit: REPLIES_PER_STEP,
+            cursor: parse_store_cursor(after)?,
+        })
+        .await
+        .map_err(query_error)?;
+    let keys: Vec<ItemKey> = found
+        .items
+        .iter()
+        .filter(|reply| erase(reply))
+        .map(|reply| reply.key().clone())
+        .collect();
+    store.delete_many(&keys).await?;
+    Ok((keys.len() as u64, found.next.map(|c| c.as_str().to_owned())))
 }
 
 impl PageLeadsErasure {
@@ -281,59 +340,16 @@ impl PageLeadsErasure {
         reconnected_at: Option<Timestamp>,
         after: Option<&str>,
     ) -> Result<(Counts, Option<String>), JobError> {
-        let found = self
-            .store
-            .query(&Query {
-                index: Index::Gsi1,
-                partition: REPLIES_DUE.to_owned(),
-                range: KeyRange::All,
-                order: Order::Ascending,
-                limit: REPLIES_PER_STEP,
-                cursor: parse_store_cursor(after)?,
-            })
-            .await
-            .map_err(query_error)?;
-        let keys: Vec<ItemKey> = found
-            .items
-            .iter()
-            .filter(|reply| {
-                reply.get_str("page_id") == Some(page.as_str())
-                    && is_old(reply.get_i64("created"), reconnected_at)
-            })
-            .map(|reply| reply.key().clone())
-            .collect();
-        self.store.delete_many(&keys).await?;
+        let (deleted, next) = erase_due_replies(self.store.as_ref(), after, |reply| {
+            reply.get_str("page_id") == Some(page.as_str())
+                && is_old(reply.get_i64("created"), reconnected_at)
+        })
+        .await?;
         let erased = Counts {
-            pending_replies: keys.len() as u64,
+            pending_replies: deleted,
             ..Counts::default()
         };
-        Ok((erased, found.next.map(|c| c.as_str().to_owned())))
-    }
-
-    /// The keys of every consent record of `lead`.
-    async fn chain_keys(&self, page: &PageId, lead: &LeadId) -> Result<Vec<ItemKey>, JobError> {
-        let query = Query::partition(history_partition(page, lead), RECORDS_PER_QUERY);
-        let items = query_all(self.store.as_ref(), query).await?;
-        Ok(items.iter().map(|r| r.key().clone()).collect())
-    }
-
-    /// The lead's unsubscribe link, if it is stored and points back at this lead.
-    async fn link_key(
-        &self,
-        page: &PageId,
-        lead: &str,
-        item: &Item,
-    ) -> Result<Option<ItemKey>, JobError> {
-        let Some(hash) = item.get_str("unsubscribe_hash") else {
-            return Ok(None);
-        };
-        let key = unsubscribe_key(&OneWayHash::from_stored(hash));
-        let link = self.store.get(&key).await?;
-        Ok(link
-            .filter(|l| {
-                l.get_str("page_id") == Some(page.as_str()) && l.get_str("lead_id") == Some(lead)
-            })
-            .map(|_| key))
+        Ok((erased, next))
     }
 
     /// One page of the page's leads: deletes each (of the disconnected connection) with its consent
@@ -366,10 +382,10 @@ impl PageLeadsErasure {
             let raw = item.key().sk.strip_prefix("LEAD#").unwrap_or_default();
             // A lead id that does not parse cannot have had records or a link written for it.
             if let Ok(lead) = LeadId::parse(raw) {
-                let chain = self.chain_keys(page, &lead).await?;
+                let chain = chain_keys(self.store.as_ref(), page, &lead).await?;
                 erased.consent_records += chain.len() as u64;
                 owned.extend(chain);
-                if let Some(link) = self.link_key(page, raw, item).await? {
+                if let Some(link) = link_key(self.store.as_ref(), page, raw, item).await? {
                     erased.unsubscribe_links += 1;
                     owned.push(link);
                 }
@@ -758,7 +774,7 @@ mod tests {
         }
     }
 
-    /// Runs the queue like notify's ticks, a minute apart, until `job` is no longer pending.
+    /// Runs the queue like the erasure runner's ticks, a minute apart, until `job` is no longer pending.
     async fn run_to_end(f: &Fixture, handler: &dyn JobHandler, job: &str, budget_secs: i64) {
         for _ in 0..200 {
             if !f.jobs.is_pending(job).await.expect("read") {

@@ -26,6 +26,7 @@
 
 pub mod consent;
 pub mod erase;
+pub mod erase_lead;
 pub mod ops;
 pub mod record;
 pub mod unsubscribe;

@@ -159,7 +159,7 @@ pub async fn suppress(
         .and_then(|i| i.plain("at", Value::N(now.millis())))
         .map_err(StoreError::from)?
         .expires_at(now.plus_secs(SUPPRESSION_SECS));
-    app.store.put(item, Condition::Always).await?;
+    app.key_store.put(item, Condition::Always).await?;
     Ok(())
 }
 
@@ -169,7 +169,7 @@ pub async fn suppress(
 /// The blind-index key or the store failed.
 pub async fn is_suppressed(app: &App, address: &EmailAddress) -> Result<bool, SuppressionError> {
     let index = index_of(app, address).await?;
-    Ok(app.store.get(&key(&index)).await?.is_some())
+    Ok(app.key_store.get(&key(&index)).await?.is_some())
 }
 
 #[cfg(test)]

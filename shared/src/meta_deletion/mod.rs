@@ -18,20 +18,21 @@
 //! - The receipt says "completed" only once every lead erasure it queued has finished.
 //! - A request about a person qchat holds nothing of gets the same answer and a receipt with zero
 //!   counts; a second request for the same person queues a second, harmless job.
-//! - Queuing one lead's erasure is a parameter ([`EnqueueLeadErasure`]): the single-lead erasure owns it.
+//! - Each lead found is frozen and its erasure queued as the account holder's request does
+//!   ([`crate::leads::erase_lead::request_ops`], origin `meta`); a lead whose erasure is already queued is
+//!   waited for, not queued twice. The erasure runner runs both jobs.
 
 pub mod signed_request;
-
-use std::sync::Arc;
 
 use crate::accounts::ALL_ACCOUNTS_PARTITION;
 use crate::app::{App, account_key_owner};
 use crate::clock::Timestamp;
 use crate::crypto::CryptoError;
-use crate::domain::{AccountId, AppScopedUserId, LeadId, PageAccessToken, PageId};
+use crate::domain::{AccountId, AppScopedUserId, PageAccessToken, PageId};
 use crate::inventory::META_DELETION_SUBJECT;
 use crate::jobs::{Job, JobError, JobHandler, Jobs, Step};
-use crate::leads::record::{Subject, lead_id, lead_key};
+use crate::leads::erase_lead::{self, Origin};
+use crate::leads::record::{Lead, Subject, lead_id, lead_key};
 use crate::meta_secrets::MetaSecretCache;
 use crate::pages::page_key;
 use crate::store::{
@@ -55,29 +56,6 @@ pub const UNAVAILABLE_RETRIES: i64 = 3;
 pub const WAIT_SECS: i64 = 60;
 /// The lease of the job (notify's runner renews it at every checkpoint).
 const JOB_LEASE_SECS: i64 = 15 * 60;
-
-/// Queues the erasure of one lead: the write that queues it and the id of the job that will do it, for
-/// the caller's transaction. Provided by the single-lead erasure.
-pub type EnqueueLeadErasure =
-    fn(&Jobs, &PageId, &LeadId, Timestamp) -> Result<(String, WriteOp), StoreError>;
-
-/// The job kind [`queue_lead_erasure`] queues.
-pub const LEAD_ERASURE_JOB: &str = "lead_erasure";
-
-/// Queues a `lead_erasure` job with params `{"page_id", "lead_id"}`: the stand-in until the single-lead
-/// erasure provides its own [`EnqueueLeadErasure`].
-///
-/// # Errors
-/// The store's (an item that cannot be built).
-pub fn queue_lead_erasure(
-    jobs: &Jobs,
-    page: &PageId,
-    lead: &LeadId,
-    now: Timestamp,
-) -> Result<(String, WriteOp), StoreError> {
-    let params = serde_json::json!({ "page_id": page.as_str(), "lead_id": lead.as_str() });
-    jobs.enqueue_op(LEAD_ERASURE_JOB, &params.to_string(), now)
-}
 
 fn subject_key(job_id: &str) -> ItemKey {
     ItemKey::new(format!("METADEL#{job_id}"), "SUBJECT")
@@ -218,7 +196,6 @@ impl Receipt {
 #[derive(Clone)]
 pub struct MetaDeletion {
     app: App,
-    enqueue_lead_erasure: EnqueueLeadErasure,
 }
 
 impl std::fmt::Debug for MetaDeletion {
@@ -229,18 +206,15 @@ impl std::fmt::Debug for MetaDeletion {
 
 /// What asking about one page gave.
 enum PageOutcome {
-    Checked(PageId, Vec<LeadId>),
+    Checked(Vec<Lead>),
     Skipped,
     /// Meta could not answer now: retry the step.
     Unavailable,
 }
 
 impl MetaDeletion {
-    pub fn new(app: App, enqueue_lead_erasure: EnqueueLeadErasure) -> Self {
-        Self {
-            app,
-            enqueue_lead_erasure,
-        }
+    pub fn new(app: App) -> Self {
+        Self { app }
     }
 
     async fn subject(&self, job: &Job) -> Result<Option<AppScopedUserId>, JobError> {
@@ -321,11 +295,13 @@ impl MetaDeletion {
         let mut leads = Vec::new();
         for psid in psids {
             let lead = lead_id(&indexer, &page, &Subject::Psid(psid));
-            if self.app.store.get(&lead_key(&page, &lead)).await?.is_some() {
+            if let Some(item) = self.app.store.get(&lead_key(&page, &lead)).await?
+                && let Some(lead) = Lead::from_item(&page, item)
+            {
                 leads.push(lead);
             }
         }
-        Ok(PageOutcome::Checked(page, leads))
+        Ok(PageOutcome::Checked(leads))
     }
 
     async fn map_step(&self, job: &Job, mut progress: Progress) -> Result<Step, JobError> {
@@ -355,7 +331,7 @@ impl MetaDeletion {
             .await?;
         // Ask about every page of the step before writing anything: a step retried because Meta was
         // unavailable then queues nothing twice.
-        let mut found: Vec<(PageId, LeadId)> = Vec::new();
+        let mut found: Vec<Lead> = Vec::new();
         let mut unavailable = 0u64;
         let mut counts = progress.counts;
         for account_item in &accounts.items {
@@ -381,9 +357,9 @@ impl MetaDeletion {
             .await?;
             for page_item in &pages {
                 match self.ask(&user, &account, page_item).await? {
-                    PageOutcome::Checked(page, leads) => {
+                    PageOutcome::Checked(leads) => {
                         counts.pages_checked += 1;
-                        found.extend(leads.into_iter().map(|lead| (page.clone(), lead)));
+                        found.extend(leads);
                     }
                     PageOutcome::Unavailable => unavailable += 1,
                     PageOutcome::Skipped => counts.pages_skipped += 1,
@@ -398,11 +374,11 @@ impl MetaDeletion {
         counts.pages_skipped += unavailable;
         let now = self.app.clock.now();
         let jobs = jobs(&self.app);
-        for (page, lead) in found {
-            let (id, op) = (self.enqueue_lead_erasure)(&jobs, &page, &lead, now)?;
-            self.app.store.transact(vec![op]).await?;
-            progress.pending.push(id);
-            counts.leads += 1;
+        for lead in found {
+            if let Some(id) = self.request_erasure(&jobs, lead, now).await? {
+                progress.pending.push(id);
+                counts.leads += 1;
+            }
         }
         progress.counts = counts;
         match accounts.next {
@@ -425,6 +401,41 @@ impl MetaDeletion {
             "data-deletion request mapped"
         );
         Ok(Step::Continue(cursor_text(&progress)?))
+    }
+
+    /// Freezes `lead` and queues its erasure (or finds the erasure already queued for it); the erasure's
+    /// job id, or `None` when the lead is gone meanwhile. A lead written between the read and the
+    /// transaction is read again.
+    async fn request_erasure(
+        &self,
+        jobs: &Jobs,
+        mut lead: Lead,
+        now: Timestamp,
+    ) -> Result<Option<String>, JobError> {
+        for _ in 0..5 {
+            if let Some(job) = erase_lead::requested_job(&lead) {
+                return Ok(Some(job.to_owned()));
+            }
+            let (job, ops) = erase_lead::request_ops(jobs, &lead, Origin::Meta, now)?;
+            match self.app.store.transact(ops).await {
+                Ok(()) => return Ok(Some(job)),
+                Err(
+                    StoreError::TransactionConditionFailed { .. } | StoreError::TransactionConflict,
+                ) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let key = lead_key(&lead.page, &lead.id);
+            match self.app.store.get(&key).await? {
+                Some(item) => match Lead::from_item(&lead.page, item) {
+                    Some(again) => lead = again,
+                    None => return Ok(None),
+                },
+                None => return Ok(None),
+            }
+        }
+        Err(JobError::Retry(
+            "a lead kept changing while its erasure was queued".into(),
+        ))
     }
 
     async fn wait_step(&self, mut progress: Progress) -> Result<Step, JobError> {
@@ -482,14 +493,9 @@ impl JobHandler for MetaDeletion {
     }
 }
 
-/// The handler with the stand-in lead erasure ([`queue_lead_erasure`]).
-pub fn handler(app: &App) -> Arc<MetaDeletion> {
-    Arc::new(MetaDeletion::new(app.clone(), queue_lead_erasure))
-}
-
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     use secrecy::SecretString;
     use serde_json::json;

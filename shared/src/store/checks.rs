@@ -152,6 +152,17 @@ pub(crate) fn query(query: &Query) -> Result<Option<CursorPosition>, StoreError>
     Ok(Some(position))
 }
 
+/// A retention sweep's bounds: a limit within a page's and a table cursor (as `remove_expired` issues).
+pub(crate) fn sweep(
+    from: Option<&super::Cursor>,
+    limit: usize,
+) -> Result<Option<CursorPosition>, StoreError> {
+    if limit == 0 || limit > MAX_PAGE_LIMIT {
+        return Err(StoreError::InvalidRequest("sweep limit out of range"));
+    }
+    from.map(|cursor| cursor.position(Index::Table)).transpose()
+}
+
 fn in_range(range: &KeyRange, sort_key: &str) -> bool {
     match range {
         KeyRange::All => true,

@@ -4,7 +4,8 @@
 //! Every case asserts on the meaningful [`StoreError`] variants, and uses its own unique partition keys
 //! (the moto emulator is shared by the whole test run). Time moves only through the [`ManualClock`] the
 //! store was built with, so expiry is tested without sleeping; expired items stay stored (neither backend
-//! deletes them itself), which is exactly the state every read must hide.
+//! deletes them itself), which is exactly the state every read must hide, until `remove_expired` is
+//! called (its cases set the clock back afterwards: an item still stored would be live again).
 
 // This module is a test suite: a failed expectation is a failed test, and the message says which step.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -1534,4 +1535,220 @@ pub async fn a_page_limit_of_zero_or_above_the_maximum_is_rejected(
         .await
         .expect("the maximum is allowed");
     assert_eq!(page.items.len(), 1);
+}
+
+/// Sweeps the whole store in calls of `limit`, as the retention sweep does; the items removed.
+async fn sweep_all(store: &dyn ItemStore, limit: usize) -> usize {
+    let (mut removed, mut from) = (0, None);
+    for _ in 0..10_000 {
+        let done = store
+            .remove_expired(from.as_ref(), limit)
+            .await
+            .expect("remove_expired");
+        removed += done.removed;
+        match done.next {
+            Some(next) => from = Some(next),
+            None => return removed,
+        }
+    }
+    panic!("the sweep never reached the end of the store");
+}
+
+pub async fn remove_expired_deletes_every_expired_item_in_bounded_calls_and_keeps_the_others(
+    store: &dyn ItemStore,
+    clock: &ManualClock,
+) {
+    let pk = unique_name("pk");
+    let start = clock.now();
+    // 23 that expire (one exactly at the sweep's second), 9 that expire later, 9 that never do; some in
+    // the index too.
+    let mut expiring = Vec::new();
+    let mut staying = Vec::new();
+    for i in 0..41_usize {
+        let k = key(&pk, &format!("{i:03}"));
+        let item = labelled(&k, &format!("item {i}"));
+        let item = match i % 5 {
+            0..=2 => item.expires_at(start.plus_secs([1, 30, 60][i % 3])),
+            3 if i < 20 => item.expires_at(start.plus_secs(60)),
+            3 => item.expires_at(start.plus_days(2)),
+            _ => item,
+        };
+        let item = if i % 2 == 0 {
+            item.with_gsi1(format!("{pk}#g"), format!("{i:03}"))
+        } else {
+            item
+        };
+        if item.expires().is_some_and(|t| t <= start.plus_secs(60)) {
+            expiring.push(k.clone());
+        } else {
+            staying.push(k.clone());
+        }
+        put(store, item).await;
+    }
+    assert_eq!((expiring.len(), staying.len()), (29, 12));
+    clock.advance_secs(60);
+    let removed = sweep_all(store, 7).await;
+    assert_eq!(removed, expiring.len(), "every expired item, each once");
+    assert_eq!(sweep_all(store, 7).await, 0, "a second sweep finds nothing");
+
+    // Back before anything expired, an item still stored would be live again: the expired ones are
+    // gone from the store itself, the others are all there.
+    clock.set(start);
+    for k in &expiring {
+        assert_eq!(get(store, k).await, None, "{k:?} is still stored");
+    }
+    for k in &staying {
+        assert!(get(store, k).await.is_some(), "{k:?} was deleted");
+    }
+    let indexed = store
+        .query(&query(
+            Index::Gsi1,
+            &format!("{pk}#g"),
+            KeyRange::All,
+            Order::Ascending,
+            100,
+        ))
+        .await
+        .expect("index query");
+    assert!(
+        indexed
+            .items
+            .iter()
+            .all(|i| staying.contains(i.key()) && !expiring.contains(i.key())),
+        "the index holds only what stays"
+    );
+}
+
+pub async fn remove_expired_keeps_an_item_that_a_write_made_live_again(
+    store: &dyn ItemStore,
+    clock: &ManualClock,
+) {
+    let pk = unique_name("pk");
+    let start = clock.now();
+    let (renewed, replaced, kept) = (key(&pk, "renewed"), key(&pk, "replaced"), key(&pk, "gone"));
+    for k in [&renewed, &replaced, &kept] {
+        put(store, labelled(k, "old").expires_at(start.plus_secs(5))).await;
+    }
+    clock.advance_secs(5);
+    // After expiry and before the sweep: one gets a new TTL, one is replaced by an item without one.
+    store
+        .put(
+            labelled(&renewed, "renewed").expires_at(start.plus_days(1)),
+            Condition::NotExists,
+        )
+        .await
+        .expect("an expired item counts as absent");
+    store
+        .put(labelled(&replaced, "replaced"), Condition::NotExists)
+        .await
+        .expect("an expired item counts as absent");
+    assert_eq!(sweep_all(store, 1000).await, 1);
+    assert_eq!(
+        get(store, &renewed)
+            .await
+            .map(|i| label(&i).to_owned())
+            .as_deref(),
+        Some("renewed")
+    );
+    assert_eq!(
+        get(store, &replaced)
+            .await
+            .map(|i| label(&i).to_owned())
+            .as_deref(),
+        Some("replaced")
+    );
+    clock.set(start);
+    assert_eq!(get(store, &kept).await, None);
+}
+
+pub async fn remove_expired_alongside_concurrent_writes_loses_no_live_item(
+    store: &dyn ItemStore,
+    clock: &ManualClock,
+) {
+    let pk = unique_name("pk");
+    let start = clock.now();
+    let keys: Vec<ItemKey> = (0..60).map(|i| key(&pk, &format!("{i:03}"))).collect();
+    for k in &keys {
+        put(store, labelled(k, "old").expires_at(start.plus_secs(1))).await;
+    }
+    clock.advance_secs(1);
+    // While sweeps run, every other expired key is written again: live, some without a TTL.
+    let writes = async {
+        for (i, k) in keys.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+            let item = labelled(k, "new");
+            let item = if i % 4 == 0 {
+                item
+            } else {
+                item.expires_at(start.plus_days(1))
+            };
+            store
+                .put(item, Condition::NotExists)
+                .await
+                .expect("an expired or swept item counts as absent");
+            tokio::task::yield_now().await;
+        }
+    };
+    let sweeps = async {
+        let mut removed = 0;
+        for _ in 0..3 {
+            removed += sweep_all(store, 5).await;
+            tokio::task::yield_now().await;
+        }
+        removed
+    };
+    let ((), removed) = tokio::join!(writes, sweeps);
+    let removed = removed + sweep_all(store, 1000).await;
+    assert!(removed <= keys.len(), "no item removed twice");
+    for (i, k) in keys.iter().enumerate() {
+        let got = get(store, k).await;
+        if i % 2 == 0 {
+            assert_eq!(
+                got.map(|g| label(&g).to_owned()).as_deref(),
+                Some("new"),
+                "{k:?}"
+            );
+        } else {
+            assert_eq!(got, None, "{k:?}");
+        }
+    }
+    clock.set(start);
+    for (i, k) in keys.iter().enumerate().filter(|(i, _)| i % 2 == 1) {
+        assert_eq!(get(store, k).await, None, "expired {i} is still stored");
+    }
+    // Each rewritten key was either swept before its write or written before the sweep reached it.
+    assert!(
+        removed >= keys.len() / 2,
+        "every expired item not written again was removed"
+    );
+}
+
+pub async fn remove_expired_refuses_a_limit_out_of_range_and_an_index_cursor(
+    store: &dyn ItemStore,
+    _clock: &ManualClock,
+) {
+    for limit in [0, MAX_PAGE_LIMIT + 1] {
+        assert_err!(
+            store.remove_expired(None, limit).await,
+            StoreError::InvalidRequest(_)
+        );
+    }
+    let pk = unique_name("pk");
+    let k = key(&pk, "item");
+    put(store, labelled(&k, "x").with_gsi1(format!("{pk}#g"), "g")).await;
+    let indexed = store
+        .query(&query(
+            Index::Gsi1,
+            &format!("{pk}#g"),
+            KeyRange::All,
+            Order::Ascending,
+            1,
+        ))
+        .await
+        .expect("index query");
+    let item = indexed.items.first().expect("the item");
+    let index_cursor = Cursor::after(item, Index::Gsi1);
+    assert_err!(
+        store.remove_expired(Some(&index_cursor), 10).await,
+        StoreError::InvalidCursor
+    );
 }

@@ -46,6 +46,18 @@ impl Cursor {
         &self.0
     }
 
+    /// The cursor after the item at `key` in a walk of the whole table (the retention sweep's scan).
+    pub fn after_key(key: &super::ItemKey) -> Self {
+        let pos = Position {
+            pk: key.pk.clone(),
+            sk: key.sk.clone(),
+            gpk: None,
+            gsk: None,
+        };
+        let json = serde_json::to_vec(&pos).unwrap_or_default();
+        Self(URL_SAFE_NO_PAD.encode(json))
+    }
+
     /// The cursor after `item` in a query of `index`.
     pub fn after(item: &Item, index: Index) -> Self {
         let key = item.key();

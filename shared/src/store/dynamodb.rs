@@ -35,8 +35,8 @@ use aws_sdk_dynamodb::types::{
 
 use super::cursor::CursorPosition;
 use super::{
-    Condition, Index, Item, ItemKey, ItemStore, KeyRange, Order, Page, Query, StoreError, Value,
-    WriteOp, attr, checks,
+    Condition, Cursor, Index, Item, ItemKey, ItemStore, KeyRange, Order, Page, Query, Removed,
+    StoreError, Value, WriteOp, attr, checks,
 };
 use crate::clock::{Clock, Timestamp};
 
@@ -44,6 +44,9 @@ use crate::clock::{Clock, Timestamp};
 const BATCH_SIZE: usize = 25;
 /// Attempts of one batch while DynamoDB leaves items unprocessed (throttling), with exponential backoff.
 const BATCH_ATTEMPTS: u32 = 8;
+/// Conditional deletions of expired items in flight at once during a retention sweep: a Scan page of
+/// up to 1 000 keys is deleted in about a second instead of one round trip after another.
+const SWEEP_CONCURRENCY: usize = 16;
 /// Polls of `DescribeTable` while a new table or index becomes active (about ten minutes in all).
 const ACTIVE_POLLS: u32 = 150;
 
@@ -70,6 +73,8 @@ enum DynamoError {
     TtlOnOtherAttribute,
     #[error("{remaining} deletions were still unprocessed after {BATCH_ATTEMPTS} attempts")]
     Unprocessed { remaining: usize },
+    #[error("a deletion task of the retention sweep failed")]
+    SweepTask(#[source] tokio::task::JoinError),
 }
 
 fn own(operation: &'static str, retryable: bool, error: DynamoError) -> StoreError {
@@ -314,6 +319,91 @@ impl DynamoStore {
                 remaining: requests.len(),
             },
         ))
+    }
+}
+
+impl DynamoStore {
+    /// One Scan page of the keys of expired items (the filter is applied after `Limit`: the page
+    /// looks at up to `limit` items and returns the expired ones among them), then a deletion of each,
+    /// conditional on its still being expired.
+    async fn remove_expired_page(
+        &self,
+        from: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Removed, StoreError> {
+        const OP: &str = "scan";
+        let start = checks::sweep(from, limit)?.map(|p| exclusive_start_key(&p));
+        let now = self.now_secs();
+        let read = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("#ttl <= :now")
+            .projection_expression("#pk, #sk")
+            .expression_attribute_names("#ttl", attr::TTL)
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_names("#sk", attr::SK)
+            .expression_attribute_values(":now", number(now))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk(OP))?;
+        let keys = read
+            .items()
+            .iter()
+            .map(key_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = read
+            .last_evaluated_key()
+            .map(key_of)
+            .transpose()?
+            .map(|key| Cursor::after_key(&key));
+        let removed = self.delete_if_expired(keys, now).await?;
+        Ok(Removed { removed, next })
+    }
+
+    /// Deletes each of `keys` whose item is still expired at `now`, [`SWEEP_CONCURRENCY`] at a time;
+    /// how many it deleted (an item made live again, or already gone, is not counted).
+    async fn delete_if_expired(&self, keys: Vec<ItemKey>, now: i64) -> Result<usize, StoreError> {
+        const OP: &str = "delete_item";
+        let mut removed = 0;
+        for chunk in keys.chunks(SWEEP_CONCURRENCY) {
+            let mut deletions = tokio::task::JoinSet::new();
+            for key in chunk {
+                let request = self
+                    .client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key_attributes(key)))
+                    .condition_expression("#ttl <= :now")
+                    .expression_attribute_names("#ttl", attr::TTL)
+                    .expression_attribute_values(":now", number(now));
+                deletions.spawn(request.send());
+            }
+            while let Some(joined) = deletions.join_next().await {
+                match joined.map_err(|e| own(OP, true, DynamoError::SweepTask(e)))? {
+                    Ok(_) => removed += 1,
+                    Err(error)
+                        if matches!(
+                            error.as_service_error(),
+                            Some(DeleteItemError::ConditionalCheckFailedException(_))
+                        ) => {}
+                    Err(error) => return Err(sdk(OP)(error)),
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// The key of a scanned item (or of a Scan's `LastEvaluatedKey`).
+fn key_of(map: &Attributes) -> Result<ItemKey, StoreError> {
+    match (map.get(attr::PK), map.get(attr::SK)) {
+        (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) => {
+            Ok(ItemKey::new(pk.clone(), sk.clone()))
+        }
+        _ => Err(StoreError::Corrupt("a scanned key is not two strings")),
     }
 }
 
@@ -766,6 +856,14 @@ impl ItemStore for DynamoStore {
             });
         }
         Err(sdk(OP)(error))
+    }
+
+    async fn remove_expired(
+        &self,
+        from: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Removed, StoreError> {
+        self.remove_expired_page(from, limit).await
     }
 
     async fn delete_many(&self, keys: &[ItemKey]) -> Result<(), StoreError> {

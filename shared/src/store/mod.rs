@@ -156,6 +156,15 @@ impl Page {
     }
 }
 
+/// What one [`ItemStore::remove_expired`] call did.
+#[derive(Debug, Clone, Default)]
+pub struct Removed {
+    /// Expired items deleted.
+    pub removed: usize,
+    /// Where the next call continues; `None` once the whole store has been looked at.
+    pub next: Option<Cursor>,
+}
+
 /// Every item `query` matches, read page after page. For partitions that stay small by nature (a lead's
 /// consent chain, an account's sessions, pages or key versions); an unbounded set is paged through by a
 /// job with a checkpointed cursor instead.
@@ -216,4 +225,17 @@ pub trait ItemStore: Send + Sync + std::fmt::Debug {
 
     /// Deletes any number of keys unconditionally (in chunks of 25, retrying unprocessed keys with backoff).
     async fn delete_many(&self, keys: &[ItemKey]) -> Result<(), StoreError>;
+
+    /// Deletes expired items (`ttl` at or before the store's clock), a bounded amount per call, so the
+    /// store does not keep what every read already hides (DynamoDB's own TTL deletion takes up to about
+    /// two days; SQLite has none). `from` is the `next` of the call before (`None`: the start); `limit`
+    /// (1 ..= [`MAX_PAGE_LIMIT`]) bounds the items one call looks at (DynamoDB: one Scan page of the
+    /// table) or deletes (SQLite: the oldest expired rows first, through an index on `ttl`, so it needs
+    /// no position and `next` only says that more may remain). Each deletion is conditional on the item
+    /// still being expired when it is deleted, so an item a concurrent write made live again stays.
+    async fn remove_expired(
+        &self,
+        from: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Removed, StoreError>;
 }

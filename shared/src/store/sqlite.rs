@@ -7,7 +7,7 @@
 //!   the same write lock;
 //! - an item whose `ttl` (epoch seconds) is at or before the clock's current second is absent to every read
 //!   and every condition, exactly like the DynamoDB backend's expressions; expired rows stay in the file
-//!   until they are overwritten or deleted (as in DynamoDB before its TTL sweep);
+//!   until they are overwritten or deleted, or the retention sweep removes them (`remove_expired`);
 //! - the schema version lives in `PRAGMA user_version`; migrations run once, under the write lock;
 //! - reads never wait for a write or a checkpoint: each runs inline on the calling thread (a statement
 //!   takes microseconds; handing it to another thread would cost two thread wake-ups, ~100 µs on a
@@ -33,8 +33,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use super::cursor::CursorPosition;
 use super::{
-    Condition, GroupFailed, Index, Item, ItemKey, ItemStore, KeyRange, Order, Page, Query,
-    StoreError, Value, WriteOp, checks,
+    Condition, Cursor, GroupFailed, Index, Item, ItemKey, ItemStore, KeyRange, Order, Page, Query,
+    Removed, StoreError, Value, WriteOp, checks,
 };
 use crate::clock::{Clock, Timestamp};
 
@@ -106,7 +106,13 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE items_by_row RENAME TO items;
     CREATE UNIQUE INDEX items_key ON items (pk, sk);
     CREATE INDEX items_gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;",
+    // 3: the retention sweep finds expired rows by their `ttl` without reading the whole table.
+    "CREATE INDEX items_ttl ON items (ttl) WHERE ttl IS NOT NULL;",
 ];
+
+/// The retention sweep's deletion: the oldest expired rows first, through `items_ttl`.
+const REMOVE_EXPIRED: &str = "DELETE FROM items WHERE rowid IN (
+        SELECT rowid FROM items WHERE ttl IS NOT NULL AND ttl <= ?1 ORDER BY ttl LIMIT ?2)";
 
 /// Why the SQLite backend failed, when SQLite itself did not say (kept as the error's source).
 #[derive(Debug, thiserror::Error)]
@@ -902,6 +908,15 @@ impl ItemStore for SqliteStore {
         }
     }
 
+    async fn remove_expired(
+        &self,
+        from: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Removed, StoreError> {
+        checks::sweep(from, limit)?;
+        self.remove_expired_rows(limit).await
+    }
+
     async fn delete_many(&self, keys: &[ItemKey]) -> Result<(), StoreError> {
         const OP: &str = "delete_many";
         let keys = checks::distinct_keys(keys)?;
@@ -916,6 +931,28 @@ impl ItemStore for SqliteStore {
             Ok(())
         })
         .await
+    }
+}
+
+impl SqliteStore {
+    /// [`ItemStore::remove_expired`]: one statement on the writer thread, so it is judged and applied
+    /// under the write lock like every conditional write (a row a queued write makes live again is
+    /// either deleted before that write, which then finds nothing to replace, or not expired any more).
+    async fn remove_expired_rows(&self, limit: usize) -> Result<Removed, StoreError> {
+        const OP: &str = "remove_expired";
+        let now = self.now_secs();
+        let bound = i64::try_from(limit).unwrap_or(i64::MAX);
+        let removed = self
+            .write(move |conn| {
+                conn.prepare_cached(REMOVE_EXPIRED)
+                    .and_then(|mut stmt| stmt.execute(rusqlite::params![now, bound]))
+                    .map_err(sql(OP))
+            })
+            .await?;
+        // The rows go oldest first, so the next call needs no position: a cursor only says "more".
+        let next =
+            (removed >= limit).then(|| Cursor::after_key(&ItemKey::new("ttl", now.to_string())));
+        Ok(Removed { removed, next })
     }
 }
 
@@ -1128,6 +1165,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The retention sweep reads expired rows through the `ttl` index, never the whole table.
+    #[test]
+    fn the_sweep_finds_expired_rows_through_the_ttl_index() {
+        let conn = filled();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {REMOVE_EXPIRED}"))
+            .and_then(|mut stmt| {
+                stmt.query_map(rusqlite::params![0, 10], |row| row.get::<_, String>(3))?
+                    .collect()
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            plan.iter().any(|step| step.contains("items_ttl")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|step| step.starts_with("SCAN items")),
+            "{plan:?}"
+        );
     }
 
     /// A cursor from outside the range (forged) cannot widen it: the range's end still holds.

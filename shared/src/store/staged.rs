@@ -226,6 +226,15 @@ impl ItemStore for Staged {
         self.commit_first().await?;
         self.store.delete_many(keys).await
     }
+
+    async fn remove_expired(
+        &self,
+        from: Option<&super::Cursor>,
+        limit: usize,
+    ) -> Result<super::Removed, StoreError> {
+        self.commit_first().await?;
+        self.store.remove_expired(from, limit).await
+    }
 }
 
 #[cfg(test)]

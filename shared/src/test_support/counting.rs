@@ -34,6 +34,22 @@ impl StoreCalls {
     }
 }
 
+/// The calls of two stores together (an app's main and key stores).
+impl std::ops::Add for StoreCalls {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        Self {
+            get: self.get + o.get,
+            put: self.put + o.put,
+            delete: self.delete + o.delete,
+            query: self.query + o.query,
+            transact: self.transact + o.transact,
+            transact_each: self.transact_each + o.transact_each,
+            delete_many: self.delete_many + o.delete_many,
+        }
+    }
+}
+
 /// Wraps a store and counts every call.
 #[derive(Debug)]
 pub struct CountingStore {
@@ -200,5 +216,12 @@ impl ItemStore for CountingStore {
         self.delete_many.fetch_add(1, Ordering::SeqCst);
         self.wrote(keys.len(), false);
         self.inner.delete_many(keys).await
+    }
+    async fn remove_expired(
+        &self,
+        from: Option<&crate::store::Cursor>,
+        limit: usize,
+    ) -> Result<crate::store::Removed, StoreError> {
+        self.inner.remove_expired(from, limit).await
     }
 }

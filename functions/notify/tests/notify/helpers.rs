@@ -8,19 +8,16 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use qchat_shared::accounts::{ALL_ACCOUNTS_PARTITION, profile_key, purpose};
+use qchat_shared::accounts::{ALL_ACCOUNTS_PARTITION, profile_key};
 use qchat_shared::app::{App, account_key_owner};
 use qchat_shared::clock::{Clock, ManualClock, Timestamp};
 use qchat_shared::config::Config;
 use qchat_shared::crypto::{Keyring, LocalKeyring, OneWayHash};
 use qchat_shared::domain::{AccountId, EmailAddress, LeadId, PageAccessToken, PageId, Psid};
 use qchat_shared::ids::{IdGenerator, RandomIds};
-use qchat_shared::inventory::{ACCOUNT, BREACH_NOTICE, LEAD, PAGE, POLICY, UNSUBSCRIBE_LINK};
+use qchat_shared::inventory::{ACCOUNT, BREACH_NOTICE, LEAD, PAGE, POLICY};
 use qchat_shared::jobs::Jobs;
-use qchat_shared::leads::{
-    Action, ConsentEvent, ConsentRecord, GENESIS_HASH, LeadStatus, Subject, lead_id, lead_key,
-    unsubscribe_key,
-};
+use qchat_shared::leads::{LeadStatus, Subject, lead_id, lead_key};
 use qchat_shared::mail::{Email, MailError, Mailer, OutboxMailer, SentEmail};
 use qchat_shared::messenger::outbox::{OutboxLine, OutboxMessenger, read_lines};
 use qchat_shared::messenger::{Messenger, OutgoingMessage, SendError, SentMessage};
@@ -196,11 +193,6 @@ impl ClockedStore {
     pub fn set_transact_cost_secs(&self, secs: i64) {
         self.transact_cost_ms.store(secs * 1000, Ordering::SeqCst);
     }
-
-    pub fn set_delete_many_cost_secs(&self, secs: i64) {
-        self.delete_many_cost_ms
-            .store(secs * 1000, Ordering::SeqCst);
-    }
 }
 
 #[async_trait::async_trait]
@@ -230,6 +222,13 @@ impl ItemStore for ClockedStore {
         let cost = self.delete_many_cost_ms.load(Ordering::SeqCst);
         self.clock.set(self.clock.now().plus_millis(cost));
         self.inner.delete_many(keys).await
+    }
+    async fn remove_expired(
+        &self,
+        from: Option<&qchat_shared::store::Cursor>,
+        limit: usize,
+    ) -> Result<qchat_shared::store::Removed, StoreError> {
+        self.inner.remove_expired(from, limit).await
     }
 }
 
@@ -261,6 +260,7 @@ fn assemble(
     dir: tempfile::TempDir,
     clock: Arc<ManualClock>,
     store: Arc<dyn ItemStore>,
+    key_store: Arc<dyn ItemStore>,
     keyring: Arc<dyn Keyring>,
     mailer: Arc<dyn Mailer>,
     mail_dir: Option<PathBuf>,
@@ -284,7 +284,10 @@ fn assemble(
     });
     let app = App::from_parts(
         config(dir.path()),
-        store.clone(),
+        qchat_shared::app::Stores {
+            main: store.clone(),
+            keys: key_store,
+        },
         keyring,
         mailer.clone(),
         messenger.clone(),
@@ -309,6 +312,8 @@ pub async fn local_app() -> TestApp {
     let store = SqliteStore::open(&dir.path().join("qchat.sqlite3"), clock.clone())
         .expect("the SQLite store opens");
     store.ensure_schema().await.expect("schema");
+    let key_store = SqliteStore::open(&dir.path().join("keys.sqlite3"), clock.clone())
+        .expect("the SQLite key store opens");
     let keyring = LocalKeyring::open(&dir.path().join("master.key")).expect("keyring");
     let mail_dir = dir.path().join("mail");
     let mailer = OutboxMailer::new(
@@ -320,6 +325,7 @@ pub async fn local_app() -> TestApp {
         dir,
         clock,
         Arc::new(store),
+        Arc::new(key_store),
         Arc::new(keyring),
         Arc::new(mailer),
         Some(mail_dir),
@@ -342,6 +348,12 @@ pub async fn aws_app(verified_sender: bool) -> TestApp {
         clock.clone(),
     );
     store.ensure_schema().await.expect("table");
+    let key_store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        unique_name("notify-keys"),
+        clock.clone(),
+    );
+    key_store.ensure_schema().await.expect("key table");
     let keyring = kms_moto_keyring().await.expect("KMS key").keyring();
     let mailer: Arc<dyn Mailer> = if verified_sender {
         // Sent with a configuration set, as in AWS (its events feed the suppression list).
@@ -361,7 +373,15 @@ pub async fn aws_app(verified_sender: bool) -> TestApp {
     } else {
         Arc::new(ses_on_moto_unverified().await)
     };
-    assemble(dir, clock, Arc::new(store), keyring, mailer, None)
+    assemble(
+        dir,
+        clock,
+        Arc::new(store),
+        Arc::new(key_store),
+        keyring,
+        mailer,
+        None,
+    )
 }
 
 /// An email address unique to this test, so tests sharing moto or the log capture never mix.
@@ -379,7 +399,6 @@ impl TestApp {
         let owner = account_key_owner(&id);
         app.keys.create(&owner).await.expect("data key");
         let cipher = app.keys.cipher(&owner).await.expect("cipher");
-        let indexer = app.keys.blind_indexer().await.expect("indexer");
         let key = profile_key(&id);
         let item = Item::new(&ACCOUNT, key.clone())
             .sealed(
@@ -388,12 +407,6 @@ impl TestApp {
                     .seal(&key, "email", email.expose().as_bytes())
                     .expect("seal"),
             )
-            .and_then(|i| {
-                i.blind_index(
-                    "email_index",
-                    &indexer.index(purpose::EMAIL, email.expose().as_bytes()),
-                )
-            })
             .and_then(|i| i.hashed("password_hash", &OneWayHash::sha256_of(b"not a real hash")))
             .and_then(|i| i.plain("created", Value::N(app.clock.now().millis())))
             .and_then(|i| i.plain("privacy_version", Value::S("1".to_owned())))
@@ -678,62 +691,6 @@ impl TestApp {
             .await
             .expect("lead written");
         id
-    }
-
-    /// A lead as the webhook leaves it after a first message: subscribed, one consent record, its
-    /// unsubscribe link and a reply waiting to be sent — everything a page's erasure removes.
-    pub async fn seed_erasable_lead(
-        &self,
-        account: &AccountId,
-        page: &PageId,
-        psid: &Psid,
-    ) -> LeadId {
-        let now = self.clock.now();
-        let lead = self.seed_lead(account, page, psid, now).await;
-        let hash = OneWayHash::sha256_of(format!("{page}-{lead}").as_bytes());
-        let key = lead_key(page, &lead);
-        let item = self.app.store.get(&key).await.expect("get").expect("lead");
-        let item = item
-            .hashed("unsubscribe_hash", &hash)
-            .expect("lead item")
-            .with_version(2);
-        let record = ConsentRecord::chain(
-            &lead,
-            0,
-            GENESIS_HASH,
-            ConsentEvent {
-                action: Action::OptIn,
-                source: "first_message".into(),
-                meta_ref: None,
-                meta_timestamp: Some(now.millis()),
-                received_at: now,
-                policy_version: "1".into(),
-                consent_mode: "implicit".into(),
-                wording: "Sent a first message.".into(),
-            },
-        );
-        let link = Item::new(&UNSUBSCRIBE_LINK, unsubscribe_key(&hash))
-            .plain("page_id", Value::S(page.as_str().into()))
-            .and_then(|i| i.plain("lead_id", Value::S(lead.as_str().into())))
-            .expect("link item");
-        self.app
-            .store
-            .transact(vec![
-                record.append_op(page, &lead).expect("record op"),
-                WriteOp::Put {
-                    item,
-                    condition: Condition::VersionIs(1),
-                },
-                WriteOp::Put {
-                    item: link,
-                    condition: Condition::NotExists,
-                },
-            ])
-            .await
-            .expect("seeded");
-        self.queue_reply(account, page, Some(&lead), psid, "Welcome!")
-            .await;
-        lead
     }
 
     /// Moves a lead's `last_message_at`, as the webhook does when the person writes again.

@@ -1,4 +1,4 @@
-//! notify's black-box tests, one binary: delivery, fan-out jobs, page erasures, Messenger replies and the
+//! notify's black-box tests, one binary: delivery, fan-out jobs, Messenger replies and the
 //! Lambda paths on the embedded backends, and the main flows on the AWS backends (DynamoDB, KMS, SES in the moto
 //! emulator), one of them with every log line captured and checked for the email addresses used.
 
@@ -6,7 +6,6 @@
 
 mod aws;
 mod delivery;
-mod erasure;
 mod fanout;
 mod helpers;
 mod lambda;

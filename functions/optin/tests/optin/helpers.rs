@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use qchat_shared::app::{App, account_key_owner, local_files};
+use qchat_shared::app::{App, Stores, account_key_owner, local_files};
 use qchat_shared::clock::{ManualClock, Timestamp};
 use qchat_shared::config::Config;
 use qchat_shared::crypto::{Keyring, KmsKeyring, LocalKeyring};
@@ -24,10 +24,8 @@ use qchat_shared::leads::{
 };
 use qchat_shared::mail::OutboxMailer;
 use qchat_shared::messenger::outbox::OutboxMessenger;
-use qchat_shared::store::dynamodb::DynamoStore;
-use qchat_shared::store::sqlite::SqliteStore;
 use qchat_shared::store::{Item, ItemStore, Value, WriteOp};
-use qchat_shared::test_support::{moto, unique_name};
+use qchat_shared::test_support::moto;
 use serde_json::{Value as Json, json};
 
 /// Which backends a test app runs on.
@@ -95,32 +93,30 @@ impl TestApp {
             ("QCHAT_PUBLIC_URL", "https://qchat.optin.test".to_owned()),
             ("QCHAT_MAIL_FROM", "noreply@qchat.example.test".to_owned()),
         ];
-        let (store, keyring): (Arc<dyn ItemStore>, Arc<dyn Keyring>) = match backend {
+        let (stores, keyring): (Stores, Arc<dyn Keyring>) = match backend {
             Backend::Sqlite => {
-                let store = SqliteStore::open(&dir.path().join(local_files::STORE), clock.clone())
-                    .expect("the SQLite store opens");
-                store.ensure_schema().await.expect("schema");
+                let stores = qchat_shared::test_support::sqlite_stores(dir.path(), clock.clone());
                 let keyring =
                     LocalKeyring::open(&dir.path().join(local_files::MASTER_KEY)).expect("keyring");
                 vars.push(("QCHAT_DATA_DIR", dir.path().to_string_lossy().into_owned()));
-                (Arc::new(store), Arc::new(keyring))
+                (stores, Arc::new(keyring))
             }
             Backend::Moto => {
                 let sdk = moto::sdk_config().await;
-                let table = unique_name("optin");
                 let kms = aws_sdk_kms::Client::new(&sdk);
                 let key_id = moto::create_kms_key(&kms, "qchat-optin")
                     .await
                     .expect("moto creates a KMS key");
-                let store = DynamoStore::new(
-                    aws_sdk_dynamodb::Client::new(&sdk),
-                    table.clone(),
+                let (stores, table, key_table) = qchat_shared::test_support::moto_stores(
+                    &aws_sdk_dynamodb::Client::new(&sdk),
+                    "optin",
                     clock.clone(),
-                );
-                store.ensure_schema().await.expect("the table is created");
+                )
+                .await;
                 vars.extend([
                     ("QCHAT_BACKEND", "aws".to_owned()),
                     ("QCHAT_TABLE_NAME", table),
+                    ("QCHAT_KEY_TABLE_NAME", key_table),
                     ("QCHAT_KMS_KEY_ID", key_id.clone()),
                     // Required in AWS mode (the privacy notice names the controller).
                     ("QCHAT_CONTROLLER_NAME", "Optin Test Controller".to_owned()),
@@ -129,7 +125,7 @@ impl TestApp {
                         "privacy@qchat.example.test".to_owned(),
                     ),
                 ]);
-                (Arc::new(store), Arc::new(KmsKeyring::new(kms, key_id)))
+                (stores, Arc::new(KmsKeyring::new(kms, key_id)))
             }
         };
         let mailer = OutboxMailer::new(
@@ -150,7 +146,7 @@ impl TestApp {
         .expect("test configuration");
         let app = App::from_parts(
             config,
-            store,
+            stores,
             keyring,
             Arc::new(mailer),
             Arc::new(messenger),
@@ -183,7 +179,23 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Json>,
     ) -> Answer {
+        self.send_with(account_fn, method, path, token, body, &[])
+            .await
+    }
+
+    async fn send_with(
+        &self,
+        account_fn: bool,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Json>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let mut req = http::Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
@@ -216,6 +228,19 @@ impl TestApp {
     /// A request to the optin function.
     pub async fn optin(&self, method: Method, path: &str, token: Option<&str>) -> Answer {
         self.send(false, method, path, token, None).await
+    }
+
+    /// A request to the optin function from a browser that asks for `accept_language`.
+    pub async fn optin_in(&self, method: Method, path: &str, accept_language: &str) -> Answer {
+        self.send_with(
+            false,
+            method,
+            path,
+            None,
+            None,
+            &[("accept-language", accept_language)],
+        )
+        .await
     }
 
     /// Registers and signs in an account holder through the account function.

@@ -157,3 +157,69 @@ pub async fn unknown_or_malformed_links_get_a_plain_not_found_page(backend: Back
         }
     }
 }
+
+/// The pages speak the browser's language (of the eight qchat has), and the consent record keeps the
+/// wording exactly as it was shown.
+pub async fn the_link_pages_answer_in_the_browsers_language_and_the_record_keeps_that_wording(
+    backend: Backend,
+) {
+    let t = TestApp::spawn(backend).await;
+    let h = t.holder("lang").await;
+    t.page(&h, "1004", Some("Bäckerei Rosa")).await;
+    let lead = t
+        .lead(
+            &h,
+            "1004",
+            &psid(),
+            LeadStatus::Subscribed,
+            &[Action::OptIn],
+        )
+        .await;
+
+    let ask = t
+        .optin_in(Method::GET, &lead.link, "de-AT,de;q=0.9,en;q=0.5")
+        .await;
+    assert_eq!(ask.status, StatusCode::OK);
+    assert!(ask.body.contains("<html lang=\"de\">"), "{}", ask.body);
+    assert!(
+        ask.body
+            .contains("Keine Nachrichten mehr von Bäckerei Rosa erhalten?"),
+        "{}",
+        ask.body
+    );
+    assert!(ask.body.contains(">Abmelden</button>"));
+
+    let done = t.optin_in(Method::POST, &lead.link, "fr-FR,fr").await;
+    assert_eq!(done.status, StatusCode::OK);
+    assert!(done.body.contains("<html lang=\"fr\">"));
+    assert!(done.body.contains("Vous êtes désabonné"), "{}", done.body);
+    let detail = t
+        .optin(
+            Method::GET,
+            &format!("/api/pages/1004/leads/{}", lead.id),
+            Some(&h.token),
+        )
+        .await
+        .json();
+    let history = detail["consent_history"].as_array().expect("history");
+    assert_eq!(
+        history.last().expect("the opt-out")["wording"],
+        "Ne plus recevoir de messages de Bäckerei Rosa ? [Se désabonner]"
+    );
+
+    // A language qchat does not have, or none: English. A broken header is no error.
+    for header in ["ja,zh;q=0.8", "", ";;q=,"] {
+        let page = t.optin_in(Method::GET, &lead.link, header).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains("<html lang=\"en\">"), "{header}");
+        assert!(page.body.contains("You are unsubscribed"), "{header}");
+    }
+    let unknown = format!("/u/{}", "A".repeat(43));
+    let invalid = t.optin_in(Method::GET, &unknown, "pl").await;
+    assert_eq!(invalid.status, StatusCode::NOT_FOUND);
+    assert!(
+        invalid
+            .body
+            .contains("Ten link jest nieprawidłowy lub wygasł.")
+    );
+}

@@ -25,6 +25,7 @@ macro_rules! cases {
                 link::a_page_without_a_name_is_called_this_page,
                 link::posting_unsubscribes_once_with_an_opt_out_record_and_a_second_post_changes_nothing,
                 link::unknown_or_malformed_links_get_a_plain_not_found_page,
+                link::the_link_pages_answer_in_the_browsers_language_and_the_record_keeps_that_wording,
                 list::leads_are_listed_by_page_and_by_status_across_pages_of_fifty,
                 list::an_unknown_status_or_a_bad_cursor_is_a_400,
                 list::leads_added_while_the_list_is_read_never_repeat_or_hide_a_lead,

@@ -234,7 +234,7 @@ pub async fn every_opt_out_path_unsubscribes_and_start_subscribes_again(backend:
     );
 }
 
-pub async fn my_data_replies_with_a_summary_and_delete_my_data_records_the_request(
+pub async fn my_data_replies_with_a_summary_and_delete_my_data_queues_the_erasure_and_freezes_the_lead(
     backend: Backend,
 ) {
     let t = app(backend, "implicit").await;
@@ -250,6 +250,24 @@ pub async fn my_data_replies_with_a_summary_and_delete_my_data_records_the_reque
     let lead = t.lead(&psid("5001")).await.unwrap();
     assert_eq!(lead.status, LeadStatus::Unsubscribed);
     assert!(lead.item.get_i64("erasure_requested_at").is_some());
+    let job = lead
+        .item
+        .get_str("erasure_job")
+        .expect("the erasure is queued")
+        .to_owned();
+    let jobs = qchat_shared::jobs::Jobs::new(
+        t.app.store.clone(),
+        t.app.clock.clone(),
+        t.app.ids.clone(),
+        60,
+    );
+    assert!(jobs.is_pending(&job).await.unwrap());
+    assert_eq!(t.records(&psid("5001")).await.len(), 2);
+    // Frozen until erased: a START changes nothing.
+    t.post(&body(vec![message("5001", "m_5", "START", 4)]))
+        .await;
+    let after = t.lead(&psid("5001")).await.unwrap();
+    assert_eq!(after.status, LeadStatus::Unsubscribed);
     assert_eq!(t.records(&psid("5001")).await.len(), 2);
     qchat_notify::tick(&t.app, "test", t.clock.now().plus_secs(60))
         .await
@@ -264,9 +282,5 @@ pub async fn my_data_replies_with_a_summary_and_delete_my_data_records_the_reque
         })
         .collect();
     assert!(to_5001.iter().any(|l| l.text.contains("status: subscribed") && l.text.contains("consent records: 1")));
-    assert!(
-        to_5001
-            .iter()
-            .any(|l| l.text.contains("request to erase your data is recorded"))
-    );
+    assert!(to_5001.iter().any(|l| l.text.contains("is being erased")));
 }

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use qchat_shared::app::{App, account_key_owner, local_files};
+use qchat_shared::app::{App, Stores, account_key_owner, local_files};
 pub use qchat_shared::clock::Clock;
 use qchat_shared::clock::{ManualClock, Timestamp};
 use qchat_shared::config::Config;
@@ -98,18 +98,32 @@ async fn backend_parts(
     backend: Backend,
     dir: &std::path::Path,
     clock: &Arc<ManualClock>,
-) -> (Arc<dyn ItemStore>, Arc<dyn Keyring>, Config, Raw) {
+) -> (
+    Arc<dyn ItemStore>,
+    Arc<dyn ItemStore>,
+    Arc<dyn Keyring>,
+    Config,
+    Raw,
+) {
     match backend {
         Backend::Sqlite => {
             let sqlite =
                 SqliteStore::open(&dir.join(local_files::STORE), clock.clone()).expect("db");
             sqlite.ensure_schema().await.expect("schema");
+            let key_store =
+                SqliteStore::open(&dir.join(local_files::KEY_STORE), clock.clone()).expect("db");
             let keyring = LocalKeyring::open(&dir.join(local_files::MASTER_KEY)).expect("keyring");
             let config = config(&[("QCHAT_DATA_DIR", dir.to_string_lossy().into_owned())]);
             let raw = Raw::Sqlite {
                 dir: dir.to_path_buf(),
             };
-            (Arc::new(sqlite), Arc::new(keyring), config, raw)
+            (
+                Arc::new(sqlite),
+                Arc::new(key_store),
+                Arc::new(keyring),
+                config,
+                raw,
+            )
         }
         Backend::Moto => {
             let sdk = moto::sdk_config().await;
@@ -121,14 +135,22 @@ async fn backend_parts(
             let client = aws_sdk_dynamodb::Client::new(&sdk);
             let dynamo = DynamoStore::new(client.clone(), table.clone(), clock.clone());
             dynamo.ensure_schema().await.expect("the table is created");
+            let key_table = unique_name("webhook-keys");
+            let key_store = DynamoStore::new(client.clone(), key_table.clone(), clock.clone());
+            key_store
+                .ensure_schema()
+                .await
+                .expect("the key table is created");
             let config = config(&[
                 ("QCHAT_BACKEND", "aws".to_owned()),
                 ("QCHAT_TABLE_NAME", table.clone()),
+                ("QCHAT_KEY_TABLE_NAME", key_table),
                 ("QCHAT_KMS_KEY_ID", key_id.clone()),
             ]);
             let keyring = KmsKeyring::new(kms, key_id);
             (
                 Arc::new(dynamo),
+                Arc::new(key_store),
                 Arc::new(keyring),
                 config,
                 Raw::Moto { client, table },
@@ -141,7 +163,7 @@ async fn backend_parts(
 pub async fn app(backend: Backend, mode: &str) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let clock = Arc::new(ManualClock::at(START));
-    let (inner, keyring, config, raw) = backend_parts(backend, dir.path(), &clock).await;
+    let (inner, key_store, keyring, config, raw) = backend_parts(backend, dir.path(), &clock).await;
     let store = Arc::new(CountingStore::new(inner));
     let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
     let messenger = OutboxMessenger::new(outbox_path(dir.path()), clock.clone(), ids.clone());
@@ -153,7 +175,10 @@ pub async fn app(backend: Backend, mode: &str) -> TestApp {
     );
     let app = App::from_parts(
         config,
-        store.clone(),
+        Stores {
+            main: store.clone(),
+            keys: key_store,
+        },
         keyring,
         Arc::new(mailer),
         Arc::new(messenger),

@@ -55,7 +55,7 @@ macro_rules! cases {
                 marketing::an_opt_out_of_an_unsubscribed_lead_whose_token_is_still_active_stops_it,
                 marketing::the_webhook_never_sets_the_marketing_frequency_mark,
                 marketing::a_linked_lead_inherits_the_consent_of_a_marketing_opt_in_or_stop,
-                consent::my_data_replies_with_a_summary_and_delete_my_data_records_the_request,
+                consent::my_data_replies_with_a_summary_and_delete_my_data_queues_the_erasure_and_freezes_the_lead,
                 replies::notify_sends_each_queued_reply_once_through_the_messenger,
                 replies::a_stopped_page_sends_nothing_and_its_replies_fail,
                 replies::a_token_error_stops_the_page_tells_its_account_once_and_fails_the_replies,

@@ -1,0 +1,184 @@
+//! Erasure that reaches backups: a copy of the main store taken before an account is erased, put back
+//! after the erasure destroyed its keys, neither opens nor finds the account.
+//!
+//! The erasure here is the part that reaches backups, done the way account erasure does it: the
+//! account's data keys destroyed ([`KeyManager::destroy`]) and its email claim released, both in the key
+//! store, which backups do not copy. [`erase_keys`], [`sealed_values_that_open`] and
+//! [`main_store_finds_email`] are for the account-erasure tests to reuse.
+
+use std::sync::Arc;
+
+use qchat_shared::accounts;
+use qchat_shared::app::account_key_owner;
+use qchat_shared::clock::Clock;
+use qchat_shared::crypto::{KeyCachePolicy, KeyManager};
+use qchat_shared::domain::{AccountId, EmailAddress};
+use qchat_shared::inventory::{self, Protection, StoreKind};
+use serde_json::json;
+
+use crate::helpers::{Backend, MainBackup, TestApp, strong_password, unique_email};
+
+/// What a fresh process sees: a key manager with an empty cache over the app's key store and keyring.
+fn fresh_keys(app: &TestApp) -> KeyManager {
+    KeyManager::new(
+        app.app.key_store.clone(),
+        app.keyring.clone(),
+        app.clock.clone() as Arc<dyn Clock>,
+        KeyCachePolicy::default(),
+    )
+}
+
+/// How many of the sealed values in `backup`'s items, as the main store now holds them, open under
+/// `owner`'s key with `keys`, and how many sealed values were tried.
+pub async fn sealed_values_that_open(
+    app: &TestApp,
+    keys: &KeyManager,
+    owner: &str,
+    backup: &MainBackup,
+) -> (usize, usize) {
+    let (mut opened, mut tried) = (0, 0);
+    for key in TestApp::backup_keys(backup) {
+        let Some(item) = app.app.store.get(&key).await.expect("the store answers") else {
+            continue;
+        };
+        for attribute in item.item_type().attributes {
+            if attribute.protection != Protection::Encrypted {
+                continue;
+            }
+            let Some(sealed) = item.get_sealed(attribute.name) else {
+                continue;
+            };
+            tried += 1;
+            if keys
+                .open(owner, &key, attribute.name, &sealed)
+                .await
+                .is_ok()
+            {
+                opened += 1;
+            }
+        }
+    }
+    (opened, tried)
+}
+
+/// Whether the main store holds, anywhere in any item (keys and every attribute), the blind index the
+/// system key computes from `email`: whether anyone with the system key could find the address's
+/// account in it.
+pub async fn main_store_finds_email(app: &TestApp, email: &str) -> bool {
+    let index = email_index(app, email).await;
+    !app.raw_main_store()
+        .await
+        .find(&[index.as_str()])
+        .is_empty()
+}
+
+async fn email_index(app: &TestApp, email: &str) -> qchat_shared::crypto::BlindIndex {
+    let email = EmailAddress::parse(email).expect("an address");
+    accounts::email_index(&app.app, &email)
+        .await
+        .expect("the blind-index key")
+}
+
+/// The erasure's steps that reach backups: the account's data keys destroyed and its email claim
+/// released, in the key store.
+pub async fn erase_keys(app: &TestApp, account: &str, email: &str) {
+    let id = AccountId::parse(account).expect("an account id");
+    app.app
+        .keys
+        .destroy(&account_key_owner(&id))
+        .await
+        .expect("the keys are destroyed");
+    accounts::release_email(&app.app, &email_index(app, email).await, &id)
+        .await
+        .expect("the claim is released");
+}
+
+pub async fn a_main_store_restored_from_before_an_erasure_neither_opens_nor_finds_the_account(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    // An account with sealed values of every kind a holder leaves: address, name, a page token, a
+    // security log (network), a session.
+    let email = unique_email("restored");
+    let password = strong_password();
+    app.register(&email, &password, Some("Ada Lovelace"))
+        .await
+        .assert_status(202);
+    let link = app.link_token("confirm_registration", &email).await;
+    app.use_link(&format!("/verify-email/{link}"), None)
+        .await
+        .assert_status(200);
+    let account = app.account_id_of(&email).await.expect("the account");
+    let session = app.sign_in_ok(&email, &password, false).await;
+    let page = "1987654321012345";
+    app.post_json(
+        "/api/pages",
+        &json!({
+            "page_id": page,
+            "page_access_token": format!("sample-page-token-{page}-restore"),
+            "name": "Ada's Bakery",
+        }),
+        Some(&session),
+    )
+    .await
+    .assert_status(201);
+    let owner = format!("account:{account}");
+
+    let backup = app.backup_main_store().await;
+    // The copy holds the account's sealed values, and they open while its keys exist.
+    let (opened, tried) = sealed_values_that_open(&app, &fresh_keys(&app), &owner, &backup).await;
+    assert!(
+        opened >= 4,
+        "the address, the name, the page token and the log open before: {opened} of {tried}"
+    );
+    // The address's blind index is in the key store (its claim) and nowhere in the main store.
+    let index = email_index(&app, &email).await;
+    assert!(
+        !app.raw_key_store().await.find(&[index.as_str()]).is_empty(),
+        "the claim holds the index the system key computes"
+    );
+    assert!(!main_store_finds_email(&app, &email).await);
+    // Key-store items are where the inventory says, and only there.
+    for (raw, kind) in [
+        (app.raw_main_store().await, StoreKind::Main),
+        (app.raw_key_store().await, StoreKind::Keys),
+    ] {
+        for item in &raw.items {
+            assert_eq!(
+                inventory::store_of(&item.item_type),
+                kind,
+                "{} in the {kind:?} store",
+                item.item_type
+            );
+        }
+    }
+
+    erase_keys(&app, &account, &email).await;
+    app.restore_main_store(&backup).await;
+
+    // Every item of the account is back, and none of its sealed values opens, in this process or a
+    // fresh one.
+    for keys in [&app.app.keys, &Arc::new(fresh_keys(&app))] {
+        let (opened, tried) = sealed_values_that_open(&app, keys, &owner, &backup).await;
+        assert!(tried >= 4, "the restored items hold their sealed values");
+        assert_eq!(opened, 0, "no sealed value of the erased account opens");
+    }
+    // No blind index in the restored main store matches the address; nothing finds the account by it.
+    assert!(!main_store_finds_email(&app, &email).await);
+    assert_eq!(app.account_id_of(&email).await, None);
+    app.sign_in(&email, &password, false)
+        .await
+        .assert_error(401, "invalid_credentials");
+    // The address is free again: registering it makes a new account (after the quarter hour in which
+    // it was mailed last; the restored outbox holds that older mail too).
+    app.clock.advance_secs(16 * 60);
+    app.register(&email, &strong_password(), None)
+        .await
+        .assert_status(202);
+    let link = app.link_token("confirm_registration", &email).await;
+    app.use_link(&format!("/verify-email/{link}"), None)
+        .await
+        .assert_status(200);
+    let again = app.account_id_of(&email).await.expect("a new account");
+    assert_ne!(again, account);
+}
