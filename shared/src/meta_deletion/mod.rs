@@ -54,7 +54,7 @@ pub const ACCOUNTS_PER_STEP: usize = 5;
 pub const UNAVAILABLE_RETRIES: i64 = 3;
 /// How long the job waits between looks at the lead erasures it queued.
 pub const WAIT_SECS: i64 = 60;
-/// The lease of the job (notify's runner renews it at every checkpoint).
+/// The lease used where this module queues or looks at jobs (the erasure runner holds its own).
 const JOB_LEASE_SECS: i64 = 15 * 60;
 
 fn subject_key(job_id: &str) -> ItemKey {
