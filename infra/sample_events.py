@@ -3,12 +3,18 @@ watch leads appear and stop without a Facebook app.
 
 Usage: python3 infra/sample_events.py --page PAGE_ID [--psid PSID] [--url http://127.0.0.1:3000]
                                       [--data-dir .qchat] [--step first|get-started|yes|stop|all]
+       python3 infra/sample_events.py --page PAGE_ID [--psid PSID] --step data-deletion [--asid ASID]
+
+The data-deletion step plays Meta's data-deletion callback: it records in <data dir>/ids-for-pages.json
+that the person ASID is PSID on the page (what Meta's ids_for_pages would answer) and posts a signed_request
+for ASID to /facebook/data-deletion, printing the answer (the status page's URL and confirmation code).
 
 The page must be connected first (POST /api/pages); without QCHAT_GRAPH_URL the local server accepts
 only its sample token for that, "sample-page-token-<page id>". The app secret is read from the local
 server's <data dir>/secrets.json (or QCHAT_FB_APP_SECRET), exactly as Meta would sign with it.
 """
 import argparse
+import base64
 import hashlib
 import hmac
 import json
@@ -16,6 +22,7 @@ import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 
@@ -60,6 +67,37 @@ def post(url: str, secret: str, body: dict) -> int:
         return e.code
 
 
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def data_deletion(url: str, secret: str, data_dir: str, page: str, psid: str, asid: str) -> int:
+    path = os.path.join(data_dir, "ids-for-pages.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            mapping = json.load(f)
+    except FileNotFoundError:
+        mapping = {}
+    mapping.setdefault(asid, {})[page] = psid
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(mapping, f)
+    payload = b64url(json.dumps({"algorithm": "HMAC-SHA256", "expires": 0,
+                                 "issued_at": int(time.time()), "user_id": asid}).encode())
+    signature = b64url(hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest())
+    body = urllib.parse.urlencode({"signed_request": f"{signature}.{payload}"}).encode()
+    request = urllib.request.Request(
+        f"{url}/facebook/data-deletion", data=body, method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            print(f"data-deletion -> HTTP {response.status} {response.read().decode()}")
+            return 0
+    except urllib.error.HTTPError as e:
+        print(f"data-deletion -> HTTP {e.code} {e.read().decode()}")
+        return 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--page", required=True,
@@ -67,9 +105,14 @@ def main() -> int:
     parser.add_argument("--psid", default="24000000000000001", help="the sample person's page-scoped id")
     parser.add_argument("--url", default=os.environ.get("QCHAT_PUBLIC_URL", "http://127.0.0.1:3000"))
     parser.add_argument("--data-dir", default=os.environ.get("QCHAT_DATA_DIR", ".qchat"))
-    parser.add_argument("--step", default="all", choices=["first", "get-started", "yes", "stop", "all"])
+    parser.add_argument("--step", default="all",
+                        choices=["first", "get-started", "yes", "stop", "all", "data-deletion"])
+    parser.add_argument("--asid", default="10158000000000001",
+                        help="the sample person's app-scoped id (data-deletion step)")
     args = parser.parse_args()
     secret = app_secret(args.data_dir)
+    if args.step == "data-deletion":
+        return data_deletion(args.url.rstrip("/"), secret, args.data_dir, args.page, args.psid, args.asid)
     for name, event in events(args.step, args.psid):
         status = post(args.url.rstrip("/"), secret, envelope(args.page, args.psid, event))
         print(f"{name:12} -> HTTP {status}")

@@ -179,8 +179,9 @@ const fn technical(name: &'static str, purpose: &'static str) -> Attribute {
 pub const JOB: ItemType = ItemType {
     name: "job",
     description: "A queued background job and its progress; deleted when the job finishes, except an erasure \
-                  (of a disconnected page's leads, or of an account), kept one year as its receipt: what it \
-                  erased, as counts, and when (TTL). No personal data.",
+                  (of a disconnected page's leads, of one lead, of an account, or asked for through Meta's \
+                  data-deletion callback), kept one year as its receipt: what it erased, as counts, and when \
+                  (TTL). No personal data.",
     key_shape: "pk = JOB#<job id>, sk = JOB; index JOBS#<kind> / <due time>#<job id> while queued",
     retention: Retention::WhileOwnerExists,
     attributes: &[
@@ -906,6 +907,26 @@ pub const PACE: ItemType = ItemType {
     )],
 };
 
+/// A person's app-scoped id from Meta's data-deletion callback, until the job it belongs to has mapped
+/// it to the pages' leads.
+pub const META_DELETION_SUBJECT: ItemType = ItemType {
+    name: "meta_deletion_subject",
+    description: "Who asked Meta for their data to be deleted (the app-scoped id from Meta's data-deletion \
+                  callback), kept only until the deletion job has looked the person up on every connected page; \
+                  deleted then, and expiring after 7 days in any case.",
+    key_shape: "pk = METADEL#<job id>, sk = SUBJECT",
+    retention: Retention::Expires {
+        seconds: 7 * 24 * 3600,
+    },
+    attributes: &[attr(
+        "user_id",
+        Category::Identifier,
+        true,
+        Protection::Encrypted,
+        "find the person's leads on the connected pages, to erase them",
+    )],
+};
+
 /// Every item type the product stores. Add a type here before writing it.
 pub const ITEM_TYPES: &[&ItemType] = &[
     &DATA_KEY,
@@ -932,6 +953,7 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &BROADCAST,
     &DELIVERY,
     &PACE,
+    &META_DELETION_SUBJECT,
 ];
 
 /// Item types that exist only so the conformance suites can exercise the store; never in production data.

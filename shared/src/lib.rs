@@ -20,6 +20,7 @@ pub mod leads;
 pub mod limits;
 pub mod mail;
 pub mod messenger;
+pub mod meta_deletion;
 pub mod meta_secrets;
 pub mod outbox;
 pub mod pages;

@@ -293,8 +293,8 @@ mod tests {
                 "DELETE /api/account/profile",
             ),
             (
-                "Meta calls /facebook/data-deletion.",
-                "/facebook/data-deletion",
+                "Meta calls /facebook/data-removal.",
+                "/facebook/data-removal",
             ),
             ("POST /privacy", "POST /privacy"),
             ("(`PUT /u/{token}`)", "PUT /u/{token}"),

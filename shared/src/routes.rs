@@ -114,6 +114,7 @@ handlers!(
     /// The erase function's handlers.
     EraseRoute {
         DeletionStatus,
+        MetaDataDeletion,
         EraseAccount,
         ExportAccount,
         ExportLead,
@@ -323,6 +324,7 @@ pub const ROUTES: &[Route] = &[
     broadcast("POST", "/api/pages/{page_id}/broadcasts/preview", BroadcastRoute::PreviewDraft, JsonObject),
     broadcast("PATCH", "/api/pages/{page_id}", BroadcastRoute::SetPageRate, JsonObject),
     erase("GET", "/deletion/{code}", EraseRoute::DeletionStatus, Body::None),
+    erase("POST", "/facebook/data-deletion", EraseRoute::MetaDataDeletion, Form),
     erase("DELETE", "/api/account", EraseRoute::EraseAccount, JsonObject),
     erase("GET", "/api/account/export", EraseRoute::ExportAccount, Body::None),
     erase("GET", "/api/pages/{page_id}/leads/{lead_id}/export", EraseRoute::ExportLead, Body::None),

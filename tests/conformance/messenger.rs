@@ -31,9 +31,28 @@ macro_rules! token_cases {
     };
 }
 
+/// The id-mapping cases every backend must pass: `read` also teaches the backend who is who.
+macro_rules! people_cases {
+    ($setup:expr => $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let (messenger, people, _guard) = $setup;
+                suite::people::$case(&messenger, &people).await;
+            }
+        )+
+    };
+}
+
 /// The cases every backend must pass.
 macro_rules! common_cases {
     ($setup:expr) => {
+        people_cases!($setup =>
+            a_person_maps_to_their_page_scoped_id_on_each_page,
+            a_person_unknown_on_a_page_maps_to_nothing,
+            a_token_the_backend_cannot_vouch_for_is_an_error,
+            mapping_logs_no_personal_id_or_token,
+        );
         token_cases!($setup =>
             a_token_of_a_page_names_that_page,
             a_token_of_another_page_names_the_other_page,
@@ -111,6 +130,23 @@ mod graph {
         a_malformed_answer_names_no_page,
         a_numeric_id_is_read_and_an_unusable_name_is_dropped,
         token_check_errors_log_nothing_personal_or_secret,
+    );
+
+    /// Graph-only id-mapping cases take the fake itself.
+    macro_rules! graph_people_cases {
+        ($($case:ident),+ $(,)?) => {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    suite::graph_only_people::$case(&suite::FakeGraph::start().await).await;
+                }
+            )+
+        };
+    }
+
+    graph_people_cases!(
+        ids_for_pages_asks_with_the_page_the_token_as_bearer_and_appsecret_proof,
+        ids_for_pages_errors_are_classified,
     );
 }
 

@@ -51,7 +51,7 @@ fn every_function_links_only_the_backends_and_clients_it_uses() {
         ("qchat-notify", &["ses", "graph", "secretsmanager"][..]),
         ("qchat-webhook", &["secretsmanager"][..]),
         ("qchat-optin", &[][..]),
-        ("qchat-erase", &[][..]),
+        ("qchat-erase", &["graph", "secretsmanager"][..]),
     ] {
         let crates = linked(package);
         for needed in ["aws-sdk-dynamodb", "aws-sdk-kms", "aws-lc-rs"] {

@@ -136,7 +136,8 @@ fn every_function_that_needs_metas_secrets_reads_them_at_run_time_and_no_other_d
     // The app secret signs `appsecret_proof` on every Graph API call ("Require App Secret" refuses calls
     // without it) and checks webhook signatures; the verify token answers Meta's handshake. account
     // verifies page tokens with Graph, notify sends Messenger replies, webhook checks Meta's signatures,
-    // broadcast sends with the Send API; optin never talks to Meta. They get the secret's ARN and may read that one secret; no value is in
+    // broadcast sends with the Send API, erase checks the data-deletion callback's signed_request and its
+    // runner asks Meta's ids_for_pages for the callback's person; optin never talks to Meta. They get the secret's ARN and may read that one secret; no value is in
     // the template or an environment variable (readable with lambda:GetFunctionConfiguration, and never
     // updated by a rotation).
     const NEEDS_SECRET: &[&str] = &[
@@ -145,6 +146,8 @@ fn every_function_that_needs_metas_secrets_reads_them_at_run_time_and_no_other_d
         "NotifySweepFunction",
         "WebhookFunction",
         "BroadcastRunnerFunction",
+        "EraseFunction",
+        "EraseRunnerFunction",
     ];
     let t = template();
     let functions = function_ids(&t);
@@ -366,13 +369,16 @@ fn erasures_run_every_minute_with_least_privilege() {
             .map(str::to_owned)
             .collect()
     };
-    // The routes read, open sealed values for the exports, queue erasures (transactions of puts), and
-    // end an erased account's sessions at once (deletes, in batches).
+    // The routes read, open sealed values for the exports, queue erasures (transactions of puts), end an
+    // erased account's sessions at once (deletes, in batches), check Meta's signed_request with the app
+    // secret and seal its app-scoped id under a system key (made by the first callback).
     for action in actions_of(&routes) {
         assert!(
             matches!(
                 action.as_str(),
                 "kms:Decrypt"
+                    | "kms:GenerateDataKey"
+                    | "secretsmanager:GetSecretValue"
                     | "dynamodb:GetItem"
                     | "dynamodb:PutItem"
                     | "dynamodb:Query"
@@ -382,13 +388,16 @@ fn erasures_run_every_minute_with_least_privilege() {
             "the erase routes are granted only what they use, not {action}"
         );
     }
-    // The runner deletes (the retention sweep finds expired items with Scan); it opens nothing and talks
-    // to no one.
+    // The runner deletes (the retention sweep finds expired items with Scan); for Meta's data-deletion
+    // requests it opens the person's app-scoped id and each page's token (Decrypt only) and calls Graph
+    // with appsecret_proof. It makes no key.
     for action in actions_of(&runner) {
         assert!(
             matches!(
                 action.as_str(),
-                "dynamodb:GetItem"
+                "kms:Decrypt"
+                    | "secretsmanager:GetSecretValue"
+                    | "dynamodb:GetItem"
                     | "dynamodb:PutItem"
                     | "dynamodb:DeleteItem"
                     | "dynamodb:BatchWriteItem"

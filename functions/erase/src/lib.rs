@@ -4,13 +4,15 @@
 //! job's id, given to whoever asked for the erasure); an account holder's erasure of their account
 //! (`DELETE /api/account`, [`account`]) and the export of everything held about it
 //! (`GET /api/account/export`, [`export`]); one lead's export and erasure for the account holder of its
-//! page ([`lead`]). The scheduled runner ([`run_due`], EventBridge every minute in AWS, the local server's
+//! page ([`lead`]); Meta's data-deletion callback (`POST /facebook/data-deletion`,
+//! [`meta_callback`]). The scheduled runner ([`run_due`], EventBridge every minute in AWS, the local server's
 //! ticker) runs the erasure jobs: single leads ([`qchat_shared::leads::erase_lead`]), accounts
 //! ([`qchat_shared::erasure::account`]) and a disconnected page's leads ([`qchat_shared::leads::erase`]).
 
 mod account;
 mod export;
 mod lead;
+mod meta_callback;
 mod status;
 
 use qchat_shared::app::App;
@@ -20,6 +22,7 @@ use qchat_shared::http::{ApiError, PathParams, Request, Response};
 use qchat_shared::jobs::{Jobs, RunReport};
 use qchat_shared::leads::erase::PageLeadsErasure;
 use qchat_shared::leads::erase_lead::LeadErasure;
+use qchat_shared::meta_deletion::MetaDeletion;
 use qchat_shared::routes::{self, EraseRoute};
 use qchat_shared::store::StoreError;
 
@@ -48,6 +51,7 @@ async fn dispatch(
         EraseRoute::ExportAccount => export::show(app, req).await,
         EraseRoute::ExportLead => lead::export(app, req, params).await,
         EraseRoute::EraseLead => lead::erase(app, req, params).await,
+        EraseRoute::MetaDataDeletion => meta_callback::callback(app, req).await,
     }
 }
 
@@ -73,7 +77,7 @@ impl From<RunError> for lambda_http::lambda_runtime::Diagnostic {
 }
 
 /// Runs due erasure jobs (single leads first: a person waits for their confirmation; then accounts, then
-/// pages) until
+/// pages, then Meta's data-deletion requests, which queue single-lead erasures) until
 /// none is due or `deadline` is near. `runner` names this runner in job leases (an opaque id).
 ///
 /// # Errors
@@ -93,8 +97,9 @@ pub async fn run_due(app: &App, runner: &str, deadline: Timestamp) -> Result<Run
         app.keys.clone(),
     );
     let page = PageLeadsErasure::new(app.store.clone(), app.clock.clone());
+    let meta = MetaDeletion::new(app.clone());
     Ok(jobs
-        .run_due(runner, deadline, &[&lead, &account, &page])
+        .run_due(runner, deadline, &[&lead, &account, &page, &meta])
         .await?)
 }
 

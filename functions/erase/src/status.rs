@@ -16,6 +16,7 @@ use qchat_shared::i18n::Lang;
 use qchat_shared::jobs::{JobState, JobStatus, Jobs};
 use qchat_shared::leads::erase::PAGE_LEADS_ERASURE_JOB;
 use qchat_shared::leads::erase_lead::LEAD_ERASURE_JOB;
+use qchat_shared::meta_deletion::META_DELETION_JOB;
 use serde_json::{Map, Value, json};
 
 /// The job kinds whose ids are erasure confirmation codes.
@@ -23,6 +24,7 @@ const ERASURE_KINDS: &[&str] = &[
     PAGE_LEADS_ERASURE_JOB,
     ACCOUNT_ERASURE_JOB,
     LEAD_ERASURE_JOB,
+    META_DELETION_JOB,
 ];
 /// Job ids are 26 base32 characters; anything longer or of other characters names no job.
 const MAX_CODE_LEN: usize = 64;

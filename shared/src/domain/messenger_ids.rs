@@ -57,6 +57,22 @@ impl Psid {
     }
 }
 
+/// An app-scoped user id (ASID): identifies one person to the Meta app, as Meta's data-deletion callback
+/// names them; not a PSID (MESSENGER.md §4). Personal.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct AppScopedUserId(String);
+redacted_debug!(AppScopedUserId);
+
+impl AppScopedUserId {
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        digits("user_id", raw).map(Self)
+    }
+    /// For the Graph API call and for sealing. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The `user_ref` of the checkbox and chat plugins: a one-off reference to a person. Personal.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct UserRef(String);

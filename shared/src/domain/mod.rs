@@ -10,7 +10,7 @@ mod secrets;
 
 pub use email::EmailAddress;
 pub use ids::{AccountId, LeadId};
-pub use messenger_ids::{NotificationToken, PageId, Psid, UserRef};
+pub use messenger_ids::{AppScopedUserId, NotificationToken, PageId, Psid, UserRef};
 pub use secrets::{LinkToken, PageAccessToken, Password, SessionToken};
 
 /// Why a value was refused at the edge. Holds the rule, never the value.

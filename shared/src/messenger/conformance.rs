@@ -9,6 +9,10 @@
 //! [`graph_only_tokens`] for Meta's answers end to end): a backend-specific [`PageTokens`] hands out a
 //! token the backend vouches for (the fake Graph learns it; the outbox backend's is a sample token) and
 //! one it cannot vouch for, with the answer each backend must give.
+//!
+//! The app-scoped → page-scoped id mapping ([`Messenger::ids_for_pages`]) has its cases in [`people`]
+//! (every backend: a [`KnowsPeople`] teaches the backend who is who, as Meta would know it) and
+//! [`graph_only_people`] (the request on the wire and Meta's errors).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,7 +29,7 @@ use super::{
     MessagingType, Messenger, OutgoingMessage, PageCheckError, PageProfile, QuickReply, Recipient,
     SendError,
 };
-use crate::domain::{NotificationToken, PageAccessToken, PageId, Psid, UserRef};
+use crate::domain::{AppScopedUserId, NotificationToken, PageAccessToken, PageId, Psid, UserRef};
 use crate::meta_secrets::{FixedSource, MetaSecretCache, MetaSecrets, SecretCachePolicy};
 use crate::test_support::unique_name;
 
@@ -57,6 +61,12 @@ pub trait PageTokens: Send + Sync + std::fmt::Debug {
     async fn token_of(&self, page: &PageId, name: &str) -> (PageAccessToken, PageProfile);
     /// A well-formed token the backend cannot vouch for, and the error it must answer.
     fn unknown_token(&self) -> (PageAccessToken, PageCheckError);
+}
+
+/// Teaches a backend, as Meta would know it, that a person (app-scoped id) is a PSID on a page.
+#[async_trait::async_trait]
+pub trait KnowsPeople: PageTokens {
+    async fn know(&self, user: &AppScopedUserId, page: &PageId, psid: &Psid);
 }
 
 // ---- test values ----
@@ -366,6 +376,64 @@ pub struct FakeGraph {
     server: MockServer,
     recorder: Arc<Recorder>,
     directory: Arc<Directory>,
+    people: Arc<People>,
+}
+
+/// Who is who: (app-scoped id, page id) → PSID, and the token directory to check the caller's token.
+#[derive(Debug)]
+struct People {
+    known: Mutex<Vec<(String, String, String)>>,
+    directory: Arc<Directory>,
+}
+
+/// Answers `GET /{version}/{app-scoped id}/ids_for_pages` like Graph: the person's ids on every page of
+/// the business (not only the page asked about, which the client must filter), for a token Graph knows;
+/// error 190 for any other.
+impl Respond for People {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let token = request
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let known_token = self
+            .directory
+            .0
+            .lock()
+            .ok()
+            .is_some_and(|d| d.contains_key(token));
+        if !known_token {
+            return ResponseTemplate::new(400).set_body_json(graph_error(190, None));
+        }
+        let user = request
+            .url
+            .path_segments()
+            .and_then(|mut s| s.nth(1))
+            .unwrap_or_default()
+            .to_owned();
+        let data: Vec<serde_json::Value> = self
+            .known
+            .lock()
+            .map(|k| {
+                k.iter()
+                    .filter(|(u, _, _)| *u == user)
+                    .map(|(_, page, psid)| {
+                        serde_json::json!({ "id": psid, "page": { "id": page, "name": "A Page" } })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({ "data": data }))
+    }
+}
+
+struct SharedPeople(Arc<People>);
+
+impl Respond for SharedPeople {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        self.0.respond(request)
+    }
 }
 
 /// The API version the fake is called with.
@@ -396,10 +464,48 @@ impl FakeGraph {
             .respond_with(SharedDirectory(directory.clone()))
             .mount(&server)
             .await;
+        let people = Arc::new(People {
+            known: Mutex::new(Vec::new()),
+            directory: directory.clone(),
+        });
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/v[0-9.]+/[0-9]+/ids_for_pages$"))
+            .respond_with(SharedPeople(people.clone()))
+            .mount(&server)
+            .await;
         Self {
             server,
             recorder,
             directory,
+            people,
+        }
+    }
+
+    /// Answers the next `ids_for_pages` with `template` instead of what the fake knows.
+    pub async fn answer_next_ids(&self, template: ResponseTemplate) {
+        Mock::given(method("GET"))
+            .and(path_regex(r"/ids_for_pages$"))
+            .respond_with(template)
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&self.server)
+            .await;
+    }
+
+    /// [`FakeGraph::answer_next_ids`] with a JSON body, for callers without wiremock.
+    pub async fn answer_next_ids_json(&self, status: u16, body: serde_json::Value) {
+        self.answer_next_ids(ResponseTemplate::new(status).set_body_json(body))
+            .await;
+    }
+
+    /// Makes Graph know `user` as `psid` on `page` (what `ids_for_pages` answers).
+    pub fn know_person(&self, user: &AppScopedUserId, page: &PageId, psid: &Psid) {
+        if let Ok(mut k) = self.people.known.lock() {
+            k.push((
+                user.expose().to_owned(),
+                page.as_str().to_owned(),
+                psid.expose().to_owned(),
+            ));
         }
     }
 
@@ -562,6 +668,13 @@ impl PageTokens for FakeGraph {
     }
 }
 
+#[async_trait::async_trait]
+impl KnowsPeople for FakeGraph {
+    async fn know(&self, user: &AppScopedUserId, page: &PageId, psid: &Psid) {
+        self.know_person(user, page, psid);
+    }
+}
+
 // ---- the outbox backend ----
 
 /// Reads the outbox file's lines.
@@ -618,6 +731,14 @@ impl PageTokens for OutboxReadBack {
 
     fn unknown_token(&self) -> (PageAccessToken, PageCheckError) {
         (token(), PageCheckError::NotVerifiable)
+    }
+}
+
+#[async_trait::async_trait]
+impl KnowsPeople for OutboxReadBack {
+    async fn know(&self, user: &AppScopedUserId, page: &PageId, psid: &Psid) {
+        super::outbox::add_ids_for_pages(&self.path, user, page, psid)
+            .unwrap_or_else(|e| panic!("the ids-for-pages file: {e}"));
     }
 }
 
@@ -1293,5 +1414,226 @@ pub mod graph_only_tokens {
             "Quintessa",
             "2899887766554433",
         ]);
+    }
+}
+
+/// The app-scoped → page-scoped id mapping, for every backend: over the port and the backend's
+/// [`KnowsPeople`].
+pub mod people {
+    use super::{AppScopedUserId, KnowsPeople, Messenger, PageId, Psid};
+
+    fn page_a() -> PageId {
+        PageId::parse("104000000000001").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn page_b() -> PageId {
+        PageId::parse("104000000000002").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn user(n: u64) -> AppScopedUserId {
+        AppScopedUserId::parse(&(10_158_000_000_000_000 + n).to_string())
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn psid(n: u64) -> Psid {
+        Psid::parse(&(2_811_000_000_000_000 + n).to_string()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A person known on two pages maps, on each, to their id there and only that one.
+    pub async fn a_person_maps_to_their_page_scoped_id_on_each_page(
+        m: &dyn Messenger,
+        people: &dyn KnowsPeople,
+    ) {
+        people.know(&user(1), &page_a(), &psid(1)).await;
+        people.know(&user(1), &page_b(), &psid(2)).await;
+        let (token_a, _) = people.token_of(&page_a(), "Corner Bakery").await;
+        let (token_b, _) = people.token_of(&page_b(), "Harbour Books").await;
+        assert_eq!(
+            m.ids_for_pages(&user(1), &page_a(), &token_a).await,
+            Ok(vec![psid(1)])
+        );
+        assert_eq!(
+            m.ids_for_pages(&user(1), &page_b(), &token_b).await,
+            Ok(vec![psid(2)])
+        );
+    }
+
+    /// Someone never seen, or seen on another page only, maps to nothing: an empty answer, not an error.
+    pub async fn a_person_unknown_on_a_page_maps_to_nothing(
+        m: &dyn Messenger,
+        people: &dyn KnowsPeople,
+    ) {
+        people.know(&user(2), &page_b(), &psid(3)).await;
+        let (token_a, _) = people.token_of(&page_a(), "Corner Bakery").await;
+        assert_eq!(
+            m.ids_for_pages(&user(2), &page_a(), &token_a).await,
+            Ok(vec![])
+        );
+        assert_eq!(
+            m.ids_for_pages(&user(9), &page_a(), &token_a).await,
+            Ok(vec![])
+        );
+    }
+
+    /// A token the backend cannot vouch for is an error the caller can skip the page on, never an
+    /// empty answer that would read as "nothing held there".
+    pub async fn a_token_the_backend_cannot_vouch_for_is_an_error(
+        m: &dyn Messenger,
+        people: &dyn KnowsPeople,
+    ) {
+        people.know(&user(3), &page_a(), &psid(4)).await;
+        let (token, expected) = people.unknown_token();
+        let result = m.ids_for_pages(&user(3), &page_a(), &token).await;
+        assert_eq!(result, Err(expected));
+        assert!(result.is_err_and(|e| !e.is_retryable()));
+    }
+
+    /// Neither the logs nor the answer's `Debug` carry the person's ids or the token.
+    pub async fn mapping_logs_no_personal_id_or_token(m: &dyn Messenger, people: &dyn KnowsPeople) {
+        let logs = crate::test_support::logs::capture();
+        people.know(&user(4), &page_a(), &psid(5)).await;
+        let (token, _) = people.token_of(&page_a(), "Corner Bakery").await;
+        let (unknown, _) = people.unknown_token();
+        let answers = format!(
+            "{:?} {:?}",
+            m.ids_for_pages(&user(4), &page_a(), &token).await,
+            m.ids_for_pages(&user(4), &page_a(), &unknown).await
+        );
+        let secrets = [user(4).expose().to_owned(), psid(5).expose().to_owned()];
+        for secret in &secrets {
+            assert!(
+                !answers.contains(secret.as_str()),
+                "a personal id in an answer"
+            );
+        }
+        logs.assert_absent(&[
+            secrets[0].as_str(),
+            secrets[1].as_str(),
+            token.expose(),
+            unknown.expose(),
+        ]);
+    }
+}
+
+/// `ids_for_pages` against the fake Graph API: the request on the wire and Meta's answers, end to end.
+pub mod graph_only_people {
+    use secrecy::SecretString;
+    use wiremock::ResponseTemplate;
+
+    use super::{
+        AppScopedUserId, FAKE_APP_SECRET, FAKE_VERSION, FakeGraph, PageCheckError, PageId, Psid,
+        graph, graph_error,
+    };
+    use crate::messenger::Messenger;
+
+    fn page() -> PageId {
+        PageId::parse("104000000000001").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn user() -> AppScopedUserId {
+        AppScopedUserId::parse("10158000000000077").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `GET /{version}/{user}/ids_for_pages?page={page}&appsecret_proof=…`, the token as `Bearer`.
+    pub async fn ids_for_pages_asks_with_the_page_the_token_as_bearer_and_appsecret_proof(
+        fake: &FakeGraph,
+    ) {
+        let psid = Psid::parse("2811000000000077").unwrap_or_else(|e| panic!("{e}"));
+        fake.know_person(&user(), &page(), &psid);
+        let token = fake.issue_token(&page(), None);
+        let answer = fake
+            .messenger()
+            .ids_for_pages(&user(), &page(), &token)
+            .await;
+        assert_eq!(answer, Ok(vec![psid]));
+        let requests = fake.requests().await;
+        let Some(request) = requests.last() else {
+            panic!("the fake received the request");
+        };
+        assert_eq!(request.method.as_str(), "GET");
+        assert_eq!(
+            request.url.path(),
+            format!("/{FAKE_VERSION}/{}/ids_for_pages", user().expose())
+        );
+        assert_eq!(
+            request
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok()),
+            Some(format!("Bearer {}", token.expose()).as_str())
+        );
+        let query: Vec<(String, String)> = request
+            .url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let proof = graph::appsecret_proof(&SecretString::from(FAKE_APP_SECRET), &token);
+        assert_eq!(
+            query,
+            vec![
+                ("page".to_owned(), page().as_str().to_owned()),
+                ("appsecret_proof".to_owned(), proof)
+            ]
+        );
+    }
+
+    /// Meta's refusals and failures are classified like a token check's: a dead token or a missing
+    /// permission is final for that page; Meta down, busy or answering nonsense may work later.
+    pub async fn ids_for_pages_errors_are_classified(fake: &FakeGraph) {
+        let m = fake.messenger();
+        let token = fake.issue_token(&page(), None);
+        let rows = [
+            (
+                400,
+                graph_error(190, Some(463)),
+                PageCheckError::TokenInvalid {
+                    code: 190,
+                    subcode: Some(463),
+                },
+            ),
+            (
+                403,
+                graph_error(10, None),
+                PageCheckError::Permission {
+                    code: 10,
+                    subcode: None,
+                },
+            ),
+            (
+                400,
+                graph_error(100, Some(33)),
+                PageCheckError::Refused {
+                    code: 100,
+                    subcode: Some(33),
+                },
+            ),
+        ];
+        for (status, body, expected) in rows {
+            fake.answer_next_ids_json(status, body).await;
+            let result = m.ids_for_pages(&user(), &page(), &token).await;
+            assert_eq!(result, Err(expected.clone()), "{expected:?}");
+            assert!(!expected.is_retryable());
+        }
+        for (status, body) in [
+            (500, graph_error(2, None)),
+            (400, graph_error(4, None)),
+            (200, serde_json::json!({ "nothing": [] })),
+        ] {
+            fake.answer_next_ids_json(status, body).await;
+            let result = m.ids_for_pages(&user(), &page(), &token).await;
+            assert!(
+                result.as_ref().is_err_and(PageCheckError::is_retryable),
+                "{result:?}"
+            );
+        }
+        fake.answer_next_ids(
+            ResponseTemplate::new(502).set_body_string("<html>Bad gateway</html>"),
+        )
+        .await;
+        let result = m.ids_for_pages(&user(), &page(), &token).await;
+        assert!(
+            result.as_ref().is_err_and(PageCheckError::is_retryable),
+            "{result:?}"
+        );
     }
 }

@@ -1,9 +1,13 @@
 //! The Graph API messenger: `POST {base}/{version}/{page_id}/messages` (MESSENGER.md §3), and
-//! `GET {base}/{version}/me?fields=id,name` to learn which page a page access token belongs to.
+//! `GET {base}/{version}/me?fields=id,name` to learn which page a page access token belongs to, and
+//! `GET {base}/{version}/{app-scoped id}/ids_for_pages?page={page}` to map a person's app-scoped id to
+//! their id on a page (MESSENGER.md §4).
 //!
 //! Invariants: the page token travels only in a sensitive `Authorization` header, never in the URL (HTTP
 //! client errors print URLs); the URL holds only the page id (or `me` and the fields asked for) and, with
-//! an app secret configured, the `appsecret_proof` (an HMAC of the token, not secret). Every Graph error
+//! an app secret configured, the `appsecret_proof` (an HMAC of the token, not secret). The one
+//! exception, `ids_for_pages`, has the app-scoped id in its path as Graph requires: that URL is never
+//! logged, and a transport error is reduced to a fixed reason before anyone sees it. Every Graph error
 //! is classified by [`classify`] into a [`SendError`] (a token check's into a [`PageCheckError`]);
 //! nothing that reaches an error or a log names the person, the text, the token or Meta's message.
 
@@ -20,7 +24,7 @@ use super::{
     MessagingType, Messenger, OutgoingMessage, PageCheckError, PageProfile, Recipient, SendError,
     SentMessage, page_name, validate,
 };
-use crate::domain::{PageAccessToken, PageId};
+use crate::domain::{AppScopedUserId, PageAccessToken, PageId, Psid};
 use crate::meta_secrets::MetaSecretCache;
 
 /// Meta's Graph API.
@@ -238,6 +242,32 @@ impl GraphMessenger {
     }
 }
 
+impl GraphMessenger {
+    /// `{base}/{version}/{user}/ids_for_pages?page={page}[&appsecret_proof=…]`.
+    fn ids_url(
+        &self,
+        user: &AppScopedUserId,
+        page: &PageId,
+        token: &PageAccessToken,
+        app_secret: Option<&SecretString>,
+    ) -> Result<reqwest::Url, SendError> {
+        let mut url = reqwest::Url::parse(&format!(
+            "{}/{}/ids_for_pages",
+            self.versioned_base,
+            user.expose()
+        ))
+        .map_err(|_| SendError::Transport {
+            reason: "the Graph API URL could not be built",
+        })?;
+        url.query_pairs_mut().append_pair("page", page.as_str());
+        if let Some(secret) = app_secret {
+            url.query_pairs_mut()
+                .append_pair("appsecret_proof", &appsecret_proof(secret, token));
+        }
+        Ok(url)
+    }
+}
+
 /// The token as a sensitive `Authorization: Bearer` value (never printed by the HTTP client).
 fn bearer(token: &PageAccessToken) -> Result<HeaderValue, SendError> {
     let bearer = Zeroizing::new(format!("Bearer {}", token.expose()));
@@ -418,6 +448,36 @@ struct MeAnswer {
     error: Option<GraphError>,
 }
 
+/// `ids_for_pages`' answer: `{"data": [{"id": <page-scoped id>, "page": {"id", "name"}}], "paging"}`.
+#[derive(Deserialize)]
+struct IdsAnswer {
+    data: Option<Vec<IdsEntry>>,
+    error: Option<GraphError>,
+}
+
+#[derive(Deserialize)]
+struct IdsEntry {
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+    #[serde(default)]
+    page: Option<IdsPage>,
+}
+
+#[derive(Deserialize)]
+struct IdsPage {
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+}
+
+/// A Graph id written as a string or a number, as digits.
+fn graph_id(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => n.as_u64().map(|n| n.to_string()),
+        _ => None,
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct SendAnswer {
     message_id: Option<String>,
@@ -554,6 +614,93 @@ impl Messenger for GraphMessenger {
         let outcome = result.as_ref().map_or_else(check_outcome, |_| "answered");
         tracing::Span::current().record("outcome", outcome);
         result
+    }
+
+    #[instrument(
+        name = "messenger.graph.ids_for_pages",
+        skip_all,
+        fields(page = %page, found, outcome)
+    )]
+    async fn ids_for_pages(
+        &self,
+        user: &AppScopedUserId,
+        page: &PageId,
+        token: &PageAccessToken,
+    ) -> Result<Vec<Psid>, PageCheckError> {
+        let result = self.ids_for_pages_checked(user, page, token).await;
+        let span = tracing::Span::current();
+        match &result {
+            Ok(ids) => {
+                span.record("found", ids.len());
+                span.record("outcome", "answered");
+            }
+            Err(e) => {
+                span.record("outcome", check_outcome(e));
+            }
+        }
+        result
+    }
+}
+
+impl GraphMessenger {
+    async fn ids_for_pages_checked(
+        &self,
+        user: &AppScopedUserId,
+        page: &PageId,
+        token: &PageAccessToken,
+    ) -> Result<Vec<Psid>, PageCheckError> {
+        let app_secret = self.app_secret().await?;
+        let url = self.ids_url(user, page, token, app_secret.as_ref())?;
+        let authorization = bearer(token)?;
+        let response = self
+            .http()?
+            .get(url)
+            .header(AUTHORIZATION, authorization)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| transport(&e))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| transport(&e))?;
+        let malformed = |why: &'static str| {
+            tracing::warn!(
+                http_status = status.as_u16(),
+                why,
+                "the Graph API's answer to ids_for_pages was not the expected JSON"
+            );
+            PageCheckError::Unavailable {
+                reason: "the Graph API's answer was not the expected Graph JSON",
+            }
+        };
+        let answer: IdsAnswer =
+            serde_json::from_slice(&bytes).map_err(|_| malformed("not JSON"))?;
+        if let Some(error) = answer.error {
+            let Some(code) = error.code else {
+                return Err(malformed("an error without a code"));
+            };
+            let classified =
+                PageCheckError::from(classify(code, error.error_subcode, status.as_u16()));
+            error.log_refusal(code, status, "the Graph API refused ids_for_pages");
+            return Err(classified);
+        }
+        let (Some(data), true) = (answer.data, status.is_success()) else {
+            return Err(malformed("no data"));
+        };
+        // Only ids on the page asked about: Graph may list the person's ids on other pages of the
+        // business too, and those are not this page's to erase.
+        Ok(data
+            .iter()
+            .filter(|entry| {
+                entry
+                    .page
+                    .as_ref()
+                    .and_then(|p| p.id.as_ref())
+                    .and_then(graph_id)
+                    .is_none_or(|id| id == page.as_str())
+            })
+            .filter_map(|entry| entry.id.as_ref().and_then(graph_id))
+            .filter_map(|id| Psid::parse(&id).ok())
+            .collect())
     }
 }
 

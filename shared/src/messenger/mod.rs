@@ -6,6 +6,10 @@
 //! a token check's errors the same way ([`PageCheckError`]). Both backends refuse the same messages
 //! before sending ([`validate()`]), with no network call. The local backend has no Meta to ask: it
 //! vouches only for its documented sample tokens ([`outbox::SAMPLE_TOKEN_PREFIX`]).
+//!
+//! Meta's data-deletion callback names a person by their app-scoped id; [`Messenger::ids_for_pages`]
+//! maps it to their page-scoped id on one page (Graph `ids_for_pages`; locally a mapping file,
+//! [`outbox::IDS_FOR_PAGES_FILE`]). Its errors are classified like a token check's.
 
 #[cfg(feature = "test-support")]
 pub mod conformance;
@@ -26,7 +30,7 @@ pub use validate::{
 
 use std::time::Duration;
 
-use crate::domain::{NotificationToken, PageAccessToken, PageId, Psid, UserRef};
+use crate::domain::{AppScopedUserId, NotificationToken, PageAccessToken, PageId, Psid, UserRef};
 
 /// Who receives the message.
 #[derive(Debug, Clone)]
@@ -204,6 +208,16 @@ pub trait Messenger: Send + Sync + std::fmt::Debug {
     /// The page `token` belongs to (Graph: `GET /me?fields=id,name` with the token). Callers compare the
     /// id with the page they were asked to act for; a token of another page is not an error here.
     async fn page_of_token(&self, token: &PageAccessToken) -> Result<PageProfile, PageCheckError>;
+
+    /// The page-scoped ids of the person `user` (an app-scoped id) on `page`, asked with that page's
+    /// `token` (Graph: `GET /{user}/ids_for_pages?page={page}`, MESSENGER.md §4). Empty when the person
+    /// has none there. A refused token is an error here, for the caller to skip that page.
+    async fn ids_for_pages(
+        &self,
+        user: &AppScopedUserId,
+        page: &PageId,
+        token: &PageAccessToken,
+    ) -> Result<Vec<Psid>, PageCheckError>;
 }
 
 /// The messenger of a function built without the Graph API client (feature `graph`): every call fails as
@@ -225,6 +239,17 @@ impl Messenger for NotBuilt {
     }
 
     async fn page_of_token(&self, _token: &PageAccessToken) -> Result<PageProfile, PageCheckError> {
+        Err(PageCheckError::Unavailable {
+            reason: "this function was built without the Graph API client",
+        })
+    }
+
+    async fn ids_for_pages(
+        &self,
+        _user: &AppScopedUserId,
+        _page: &PageId,
+        _token: &PageAccessToken,
+    ) -> Result<Vec<Psid>, PageCheckError> {
         Err(PageCheckError::Unavailable {
             reason: "this function was built without the Graph API client",
         })

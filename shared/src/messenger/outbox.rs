@@ -10,6 +10,11 @@
 //! for its sample tokens, `sample-page-token-<page id>` (optionally followed by `-<anything>`, to tell
 //! several tokens of one page apart), which let a newcomer connect sample pages without a Facebook app.
 //! Every other token is refused as not verifiable: set `QCHAT_GRAPH_URL` to check real tokens with Meta.
+//!
+//! Nor is there a Meta to map an app-scoped id to page-scoped ids: [`Messenger::ids_for_pages`] reads a
+//! mapping file beside the outbox, [`IDS_FOR_PAGES_FILE`] (`{"<app-scoped id>": {"<page id>":
+//! "<page-scoped id>"}}`), which tests and local tools write with [`add_ids_for_pages`]; no file, or no
+//! entry, means no ids. It answers only for a sample token of the page asked about.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -23,7 +28,7 @@ use super::{
     Messenger, OutgoingMessage, PageCheckError, PageProfile, SendError, SentMessage, validate,
 };
 use crate::clock::Clock;
-use crate::domain::{PageAccessToken, PageId};
+use crate::domain::{AppScopedUserId, PageAccessToken, PageId, Psid};
 use crate::ids::IdGenerator;
 
 /// What every local sample token starts with; the page id follows (see the module documentation).
@@ -43,6 +48,50 @@ fn sample_page(token: &PageAccessToken) -> Option<PageId> {
         None => rest,
     };
     PageId::parse(id).ok()
+}
+
+/// The local stand-in for Graph's `ids_for_pages`, in the outbox file's folder.
+pub const IDS_FOR_PAGES_FILE: &str = "ids-for-pages.json";
+
+/// app-scoped id → page id → page-scoped id.
+type IdsForPages = std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>;
+
+fn read_ids_for_pages(path: &Path) -> std::io::Result<IdsForPages> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(std::io::Error::other),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(IdsForPages::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Records, in the mapping file of the outbox at `outbox`, that the person `user` is `psid` on `page`
+/// (tests and local tools: what Meta would know).
+///
+/// # Errors
+/// The file's read or write failure.
+pub fn add_ids_for_pages(
+    outbox: &Path,
+    user: &AppScopedUserId,
+    page: &PageId,
+    psid: &Psid,
+) -> std::io::Result<()> {
+    let path = ids_for_pages_path(outbox);
+    let mut all = read_ids_for_pages(&path)?;
+    all.entry(user.expose().to_owned())
+        .or_default()
+        .insert(page.as_str().to_owned(), psid.expose().to_owned());
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(
+        &path,
+        serde_json::to_vec(&all).map_err(std::io::Error::other)?,
+    )
+}
+
+/// The mapping file that goes with the outbox file at `outbox`.
+pub fn ids_for_pages_path(outbox: &Path) -> PathBuf {
+    outbox.with_file_name(IDS_FOR_PAGES_FILE)
 }
 
 /// One line of the outbox file.
@@ -186,6 +235,45 @@ impl Messenger for OutboxMessenger {
                 reason: "the outbox write was interrupted",
             }),
         }
+    }
+
+    #[instrument(name = "messenger.outbox.ids_for_pages", skip_all, fields(page = %page, found, outcome))]
+    async fn ids_for_pages(
+        &self,
+        user: &AppScopedUserId,
+        page: &PageId,
+        token: &PageAccessToken,
+    ) -> Result<Vec<Psid>, PageCheckError> {
+        let span = tracing::Span::current();
+        if sample_page(token).as_ref() != Some(page) {
+            span.record("outcome", "not_verifiable");
+            return Err(PageCheckError::NotVerifiable);
+        }
+        let path = ids_for_pages_path(&self.path);
+        let read = tokio::task::spawn_blocking(move || read_ids_for_pages(&path)).await;
+        let all = match read {
+            Ok(Ok(all)) => all,
+            Ok(Err(e)) => {
+                tracing::warn!(error_kind = %e.kind(), "the ids-for-pages file could not be read");
+                return Err(PageCheckError::Unavailable {
+                    reason: "the ids-for-pages file could not be read",
+                });
+            }
+            Err(_) => {
+                return Err(PageCheckError::Unavailable {
+                    reason: "the ids-for-pages read was interrupted",
+                });
+            }
+        };
+        let ids: Vec<Psid> = all
+            .get(user.expose())
+            .and_then(|pages| pages.get(page.as_str()))
+            .and_then(|psid| Psid::parse(psid).ok())
+            .into_iter()
+            .collect();
+        span.record("found", ids.len());
+        span.record("outcome", "answered");
+        Ok(ids)
     }
 
     #[instrument(name = "messenger.outbox.page_of_token", skip_all, fields(outcome))]

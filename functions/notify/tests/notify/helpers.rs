@@ -168,6 +168,15 @@ impl Messenger for CountingMessenger {
     ) -> Result<qchat_shared::messenger::PageProfile, qchat_shared::messenger::PageCheckError> {
         self.inner.page_of_token(token).await
     }
+
+    async fn ids_for_pages(
+        &self,
+        user: &qchat_shared::domain::AppScopedUserId,
+        page: &PageId,
+        token: &PageAccessToken,
+    ) -> Result<Vec<qchat_shared::domain::Psid>, qchat_shared::messenger::PageCheckError> {
+        self.inner.ids_for_pages(user, page, token).await
+    }
 }
 
 /// A store whose transactions and batch deletes take clock time (a set cost each), so a test can let a

@@ -100,6 +100,15 @@ impl Messenger for Failing {
     ) -> Result<qchat_shared::messenger::PageProfile, qchat_shared::messenger::PageCheckError> {
         Err(self.0.clone().into())
     }
+
+    async fn ids_for_pages(
+        &self,
+        _user: &qchat_shared::domain::AppScopedUserId,
+        _page: &PageId,
+        _token: &PageAccessToken,
+    ) -> Result<Vec<qchat_shared::domain::Psid>, qchat_shared::messenger::PageCheckError> {
+        Err(self.0.clone().into())
+    }
 }
 
 pub async fn a_token_error_stops_the_page_tells_its_account_once_and_fails_the_replies(
