@@ -25,7 +25,40 @@ use super::{
     SentMessage, page_name, validate,
 };
 use crate::domain::{AppScopedUserId, PageAccessToken, PageId, Psid};
-use crate::meta_secrets::MetaSecretCache;
+use crate::meta_secrets::{MetaSecretCache, MetaSecrets};
+
+/// Meta's answer to a call whose `appsecret_proof` does not match the app's secret: code 100
+/// (`GraphMethodException`, "Invalid appsecret_proof provided in the API argument"), no subcode.
+const PROOF_REFUSED_CODE: i64 = 100;
+
+/// Whether an error is Meta refusing the call's `appsecret_proof`.
+trait ProofRefusal {
+    fn is_proof_refusal(&self) -> bool;
+}
+
+impl ProofRefusal for SendError {
+    fn is_proof_refusal(&self) -> bool {
+        matches!(
+            self,
+            Self::InvalidRequest {
+                code: PROOF_REFUSED_CODE,
+                subcode: None
+            }
+        )
+    }
+}
+
+impl ProofRefusal for PageCheckError {
+    fn is_proof_refusal(&self) -> bool {
+        matches!(
+            self,
+            Self::Refused {
+                code: PROOF_REFUSED_CODE,
+                subcode: None
+            }
+        )
+    }
+}
 
 /// Meta's Graph API.
 pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
@@ -177,13 +210,15 @@ impl GraphMessenger {
         self
     }
 
-    /// The app secret to sign this call with, if any.
-    async fn app_secret(&self) -> Result<Option<SecretString>, SendError> {
+    /// The app secret to sign this call with, if any, and the cached secrets it came from.
+    async fn app_secret(
+        &self,
+    ) -> Result<(Option<SecretString>, Option<Arc<MetaSecrets>>), SendError> {
         match &self.app_secret {
-            None => Ok(None),
-            Some(AppSecret::Fixed(secret)) => Ok(Some(secret.clone())),
+            None => Ok((None, None)),
+            Some(AppSecret::Fixed(secret)) => Ok((Some(secret.clone()), None)),
             Some(AppSecret::Cached(cache)) => match cache.current().await {
-                Ok(secrets) => Ok(Some(secrets.app_secret().clone())),
+                Ok(secrets) => Ok((Some(secrets.app_secret().clone()), Some(secrets))),
                 Err(e) => {
                     tracing::error!(error = %e, "no app secret to sign the Graph API call with");
                     Err(SendError::Transport {
@@ -192,6 +227,31 @@ impl GraphMessenger {
                 }
             },
         }
+    }
+
+    /// Makes `call` with the app secret of the moment; when Meta refuses its `appsecret_proof` (the
+    /// secret was rotated since the cache read it), re-reads the secret (at most once per the cache's
+    /// refresh interval) and, if it changed, makes the call once more with the new one. Without this, a
+    /// warm sandbox's Graph calls would fail until its cached copy expired.
+    async fn with_app_secret<T, E, F, Fut>(&self, call: F) -> Result<T, E>
+    where
+        F: Fn(Option<SecretString>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+        E: From<SendError> + ProofRefusal,
+    {
+        let (secret, used) = self.app_secret().await.map_err(E::from)?;
+        let first = call(secret).await;
+        if let Err(e) = &first
+            && e.is_proof_refusal()
+            && let (Some(AppSecret::Cached(cache)), Some(used)) = (&self.app_secret, used)
+            && let Some(newer) = cache.newer_than(&used).await
+        {
+            tracing::info!(
+                "Meta refused the appsecret_proof; calling once more with the re-read app secret"
+            );
+            return call(Some(newer.app_secret().clone())).await;
+        }
+        first
     }
 
     /// Replaces [`TOTAL_TIMEOUT`] for every send (tests use a short one).
@@ -598,7 +658,9 @@ impl Messenger for GraphMessenger {
         token: &PageAccessToken,
         message: &OutgoingMessage,
     ) -> Result<SentMessage, SendError> {
-        let result = self.send_checked(page, token, message).await;
+        let result = self
+            .with_app_secret(|secret| self.send_checked(page, token, message, secret))
+            .await;
         let span = tracing::Span::current();
         match &result {
             Ok(_) => span.record("outcome", "sent"),
@@ -610,7 +672,9 @@ impl Messenger for GraphMessenger {
     // The id Meta answers is not recorded: for a user's token it is a person's id, not a page's.
     #[instrument(name = "messenger.graph.page_of_token", skip_all, fields(outcome))]
     async fn page_of_token(&self, token: &PageAccessToken) -> Result<PageProfile, PageCheckError> {
-        let result = self.page_of_token_checked(token).await;
+        let result = self
+            .with_app_secret(|secret| self.page_of_token_checked(token, secret))
+            .await;
         let outcome = result.as_ref().map_or_else(check_outcome, |_| "answered");
         tracing::Span::current().record("outcome", outcome);
         result
@@ -627,7 +691,9 @@ impl Messenger for GraphMessenger {
         page: &PageId,
         token: &PageAccessToken,
     ) -> Result<Vec<Psid>, PageCheckError> {
-        let result = self.ids_for_pages_checked(user, page, token).await;
+        let result = self
+            .with_app_secret(|secret| self.ids_for_pages_checked(user, page, token, secret))
+            .await;
         let span = tracing::Span::current();
         match &result {
             Ok(ids) => {
@@ -648,8 +714,8 @@ impl GraphMessenger {
         user: &AppScopedUserId,
         page: &PageId,
         token: &PageAccessToken,
+        app_secret: Option<SecretString>,
     ) -> Result<Vec<Psid>, PageCheckError> {
-        let app_secret = self.app_secret().await?;
         let url = self.ids_url(user, page, token, app_secret.as_ref())?;
         let authorization = bearer(token)?;
         let response = self
@@ -718,8 +784,8 @@ impl GraphMessenger {
     async fn page_of_token_checked(
         &self,
         token: &PageAccessToken,
+        app_secret: Option<SecretString>,
     ) -> Result<PageProfile, PageCheckError> {
-        let app_secret = self.app_secret().await?;
         let url = self.me_url(token, app_secret.as_ref())?;
         let authorization = bearer(token)?;
         let response = self
@@ -783,9 +849,9 @@ impl GraphMessenger {
         page: &PageId,
         token: &PageAccessToken,
         message: &OutgoingMessage,
+        app_secret: Option<SecretString>,
     ) -> Result<SentMessage, SendError> {
         validate(message)?;
-        let app_secret = self.app_secret().await?;
         let url = self.url(page, token, app_secret.as_ref())?;
         let authorization = bearer(token)?;
 
@@ -1120,5 +1186,150 @@ mod tests {
         .map(|m| format!("{m:?}"))
         .unwrap_or_default();
         assert!(m.contains("<redacted>") && !m.contains("very-secret"));
+    }
+}
+
+/// A rotated app secret: Meta refuses the proof made with the cached copy, and the messenger re-reads
+/// the secret and calls once more, instead of failing until the cache expires.
+#[cfg(all(test, feature = "test-support"))]
+mod rotation_tests {
+    #![allow(clippy::expect_used)]
+
+    use std::sync::Mutex;
+
+    use wiremock::matchers::{method, path_regex, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::*;
+    use crate::clock::{ManualClock, Timestamp};
+    use crate::meta_secrets::{MetaSecretSource, SecretCachePolicy, SecretsError};
+
+    #[derive(Debug)]
+    struct Rotating(Mutex<String>);
+
+    #[async_trait::async_trait]
+    impl MetaSecretSource for Rotating {
+        async fn fetch(&self) -> Result<MetaSecrets, SecretsError> {
+            let secret = self.0.lock().map(|s| s.clone()).unwrap_or_default();
+            MetaSecrets::new(SecretString::from(secret), SecretString::from("verify"))
+        }
+    }
+
+    fn refused() -> ResponseTemplate {
+        ResponseTemplate::new(400).set_body_json(serde_json::json!({ "error": {
+            "message": "Invalid appsecret_proof provided in the API argument",
+            "type": "GraphMethodException", "code": 100, "fbtrace_id": "x" } }))
+    }
+
+    struct Setup {
+        server: MockServer,
+        source: Arc<Rotating>,
+        clock: Arc<ManualClock>,
+        messenger: GraphMessenger,
+        token: PageAccessToken,
+        page: PageId,
+    }
+
+    /// A fake Graph that accepts only proofs made with `accepted`, and a messenger whose cache has
+    /// read `old`.
+    async fn setup(accepted: &str) -> Setup {
+        let server = MockServer::start().await;
+        let token = PageAccessToken::parse("EAAB-rotation-test-token").expect("token");
+        let page = PageId::parse("1234567890").expect("page");
+        let proof = appsecret_proof(&SecretString::from(accepted.to_owned()), &token);
+        Mock::given(method("POST"))
+            .and(path_regex(r"/messages$"))
+            .and(query_param("appsecret_proof", proof.as_str()))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({ "recipient_id": "1", "message_id": "m_1" })),
+            )
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path_regex(r"/me$"))
+            .and(query_param("appsecret_proof", proof.as_str()))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({ "id": "1234567890", "name": "Page" })),
+            )
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(wiremock::matchers::any())
+            .respond_with(refused())
+            .with_priority(5)
+            .mount(&server)
+            .await;
+        let source = Arc::new(Rotating(Mutex::new("old-secret".to_owned())));
+        let clock = Arc::new(ManualClock::at(Timestamp::from_secs(1_000)));
+        let cache = Arc::new(MetaSecretCache::new(
+            source.clone(),
+            clock.clone(),
+            SecretCachePolicy::default(),
+        ));
+        let messenger =
+            GraphMessenger::with_client_at_first_call(server.uri(), "v21.0".to_owned(), None)
+                .expect("config")
+                .with_app_secret_from(cache);
+        Setup {
+            server,
+            source,
+            clock,
+            messenger,
+            token,
+            page,
+        }
+    }
+
+    fn message() -> OutgoingMessage {
+        OutgoingMessage {
+            recipient: Recipient::Psid(Psid::parse("24000000000000001").expect("psid")),
+            messaging_type: MessagingType::Response,
+            text: "Hello".to_owned(),
+            buttons: Vec::new(),
+            quick_replies: Vec::new(),
+            metadata: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_proof_after_a_rotation_re_reads_the_secret_and_calls_once_more() {
+        let s = setup("new-secret").await;
+        // The cache reads the old secret; then the secret is rotated.
+        assert!(matches!(
+            s.messenger.send(&s.page, &s.token, &message()).await,
+            Err(SendError::InvalidRequest {
+                code: 100,
+                subcode: None
+            })
+        ));
+        *s.source.0.lock().expect("lock") = "new-secret".to_owned();
+        s.clock.advance_secs(31);
+        let sent = s.messenger.send(&s.page, &s.token, &message()).await;
+        assert_eq!(sent.expect("sent with the new secret").message_id, "m_1");
+        let profile = s.messenger.page_of_token(&s.token).await;
+        assert_eq!(profile.expect("checked").id.as_str(), "1234567890");
+        // 1 refused, then 1 refused + 1 accepted, then the token check accepted at once.
+        assert_eq!(s.server.received_requests().await.map(|r| r.len()), Some(4));
+    }
+
+    #[tokio::test]
+    async fn a_refused_proof_with_an_unchanged_secret_is_not_retried() {
+        let s = setup("some-other-secret").await;
+        s.clock.advance_secs(31);
+        let first = s.messenger.send(&s.page, &s.token, &message()).await;
+        assert!(matches!(
+            first,
+            Err(SendError::InvalidRequest {
+                code: 100,
+                subcode: None
+            })
+        ));
+        // The re-read found the same secret: no second call.
+        s.clock.advance_secs(31);
+        assert!(s.messenger.page_of_token(&s.token).await.is_err());
+        assert_eq!(s.server.received_requests().await.map(|r| r.len()), Some(2));
     }
 }
