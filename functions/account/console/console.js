@@ -322,12 +322,11 @@ async function pageSettings(p) {
       say("Saved: this page's broadcasts send at most " + r.broadcast_rate + " messages a second.");
     }),
     h("h2", {}, "Disconnect the page"),
-    h("p", {}, "qchat stops answering and sending for this page, forgets its token and erases its leads " +
-      "with their consent records. This cannot be undone."),
+    h("p", {}, "The page is removed from qchat with its token; its leads (with their consent records) and its " +
+      "broadcasts are erased. This cannot be undone."),
     confirmStep("Disconnect this page", "Disconnect " + (p.name || p.page_id) + " and erase all its leads?",
       "Yes, disconnect and erase its leads", async () => {
         const r = await api("DELETE", base);
-        flash("Page disconnected; its leads are being erased.");
         screen("Page disconnected",
           h("p", {}, "The page is disconnected. Its leads are being erased; keep the code to show the erasure was asked for."),
           receipt(r.erasure),
@@ -510,11 +509,15 @@ async function follow(id) {
 }
 
 async function securityScreen() {
-  const { events } = await api("GET", "/api/account/security-log");
+  const load = async (cursor) => {
+    const r = await api("GET", withCursor("/api/account/security-log?limit=50", cursor));
+    return { items: r.events, next: r.next_cursor };
+  };
+  const first = await load(null);
   screen("Security log", policyBanner(),
     h("p", {}, "Sign-ins and other security events of your account, newest first, with the network they came from."),
-    events.length === 0 ? h("p", {}, "Nothing yet.") :
-      table(["When", "Event", "Network"], events.map((e) => [when(e.at), e.event.replace(/_/g, " "), e.network || "—"])),
+    first.items.length === 0 ? h("p", {}, "Nothing yet.") :
+      pagedTable(["When", "Event", "Network"], first, load, (e) => [when(e.at), e.event.replace(/_/g, " "), e.network || "—"]),
     submitting(h("form", { "aria-label": "Sign out everywhere" },
       h("button", { type: "submit", class: "danger" }, "Sign out on every device")),
     async () => {
@@ -607,9 +610,8 @@ function deleteAccountStep() {
     const r = await api("DELETE", "/api/account", { password: f.get("password") });
     account = null;
     nav.hidden = true;
-    flash("Your account is being deleted; you are signed out.");
     screen("Adios",
-      h("p", {}, "Your account is being deleted. We sent the confirmation to your address too."),
+      h("p", {}, "Your account is being deleted and you are signed out. The confirmation goes to your address too."),
       receipt(r.erasure),
       h("p", {}, h("a", { href: "#signin" }, "Sign in"), " · ", h("a", { href: "#signup" }, "Create an account")));
   });
