@@ -106,12 +106,29 @@ class Server:
             time.sleep(0.3)
         raise AssertionError(f"{what} did not appear within {seconds} s")
 
-    def mail_link(self, kind: str) -> str:
+    def newest_mail_link(self, kind: str) -> str:
+        """The newest link of `kind` in the mail outbox now, or "" when there is none."""
+        out = subprocess.run([sys.executable, os.path.join(ROOT, "infra", "mail_link.py"), kind,
+                              "--mail-dir", os.path.join(self.data, "mail")], capture_output=True, text=True)
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    def mail_link(self, kind: str, other_than: str = "") -> str:
+        """The newest link of `kind` in the mail outbox; with `other_than`, one that is not that (older) link."""
         def find():
-            out = subprocess.run([sys.executable, os.path.join(ROOT, "infra", "mail_link.py"), kind,
-                                  "--mail-dir", os.path.join(self.data, "mail")], capture_output=True, text=True)
-            return out.stdout.strip() if out.returncode == 0 else None
+            link = self.newest_mail_link(kind)
+            return link if link and link != other_than else None
         return self.wait_for(f"the {kind} mail", find)
+
+    def many_leads(self, count: int):
+        """`count` more pending leads (each a stranger's first message), posted in this process for speed."""
+        sys.path.insert(0, os.path.join(ROOT, "infra"))
+        import sample_events
+        secret = sample_events.app_secret(self.data)
+        for n in range(count):
+            psid = str(25000000000000000 + n)
+            for _, event in sample_events.events("first", psid):
+                status = sample_events.post(self.url, secret, sample_events.envelope(PAGE_ID, psid, event))
+                assert status == 200, status
 
     def sample_event(self, step: str, psid: str = PSID):
         out = subprocess.run([sys.executable, os.path.join(ROOT, "infra", "sample_events.py"), "--page", PAGE_ID,
@@ -305,6 +322,25 @@ class Console(BrowserCase):
     def heading(self, text: str):
         self.page.get_by_role("heading", name=text, exact=True).wait_for()
 
+    def no_flash(self):
+        """A flash message belongs to the screen its action led to; the next screen shows none."""
+        expect(self.page.locator("#notice")).to_have_text("")
+
+    def download(self, button: str) -> dict:
+        """Clicks `button` and answers the JSON file the browser saves."""
+        with self.page.expect_download() as info:
+            self.page.get_by_role("button", name=button, exact=True).click()
+        with open(info.value.path(), encoding="utf-8") as f:
+            return json.load(f)
+
+    def receipt(self) -> str:
+        """The erasure receipt on screen: its code, and its status link that opens the public page."""
+        code = self.page.locator(".code").inner_text()
+        self.assertRegex(code, r"^\S{8,}$")
+        link = self.page.get_by_role("link", name="Follow the erasure on its status page")
+        self.assertEqual(link.get_attribute("href"), f"{self.server.url}/deletion/{code}")
+        return code
+
     def sign_in(self, remember=False):
         self.page.get_by_label("Email", exact=True).fill(OWNER_EMAIL)
         self.page.get_by_label("Password", exact=True).fill(OWNER_PASSWORD)
@@ -386,7 +422,8 @@ class Console(BrowserCase):
         self.check("console-pages", OWNER_PASSWORD)
         page.get_by_label("New page access token", exact=True).fill(f"sample-page-token-{PAGE_ID}-a1b2c3")
         page.get_by_role("button", name="Replace token").click()
-        page.get_by_text("Token replaced.").wait_for()
+        # The server's note is the message, once ("Token replaced.", not "Token replaced. token replaced").
+        expect(page.locator("#notice")).to_have_text("Token replaced.")
         self.check("console-token-replaced", OWNER_PASSWORD)
 
         # Leads: one subscribed, one still asked to confirm; filter, then open the proof.
@@ -399,6 +436,7 @@ class Console(BrowserCase):
                                                             token=token)[1]["leads"]) == 2)
         page.get_by_role("link", name="Leads").click()
         self.heading("Leads")
+        self.no_flash()
         self.assertEqual(page.locator("tbody tr").count(), 2)
         page.get_by_label("Status", exact=True).select_option("subscribed")
         expect(page.locator("tbody tr")).to_have_count(1)
@@ -407,12 +445,23 @@ class Console(BrowserCase):
         page.get_by_role("button", name="Open consent proof").click()
         self.heading("Consent proof")
         self.assertIn("Consent proof verified", page.content())
+        self.no_flash()
         self.check("console-consent-proof", PSID, SECOND_PSID)
+        # The lead's export is a file the browser saves (its contents are the person's, so not on screen).
+        exported = self.download("Download this lead's data")
+        self.assertEqual(exported["lead"]["status"], "subscribed")
+        self.assertIn(PSID, json.dumps(exported))
+        page.get_by_text("downloaded as a JSON file").wait_for()
+        self.check("console-lead-exported", PSID, SECOND_PSID)
 
         # Compose, preview, schedule for now and follow until sent; then schedule one later and cancel it.
         page.get_by_role("link", name="Broadcasts").click()
         self.heading("Broadcasts")
         page.get_by_label("Message", exact=True).fill("Fresh bread at 7 tomorrow!")
+        page.get_by_label("Button 1 title", exact=True).fill("Order")
+        page.get_by_label("Button 1 address", exact=True).fill("https://example.com/order")
+        page.get_by_label("Button 2 title", exact=True).fill("Opening hours")
+        page.get_by_label("Button 2 address", exact=True).fill("https://example.com/hours")
         page.get_by_role("button", name="Preview").click()
         page.get_by_text("1 would get it now").wait_for()
         self.check("console-broadcast-preview", PSID)
@@ -420,23 +469,58 @@ class Console(BrowserCase):
         self.heading("Broadcast")
         page.get_by_text("State: done").wait_for(timeout=30000)
         self.assertIn("sent", page.locator("#counts").inner_text())
+        self.assertIn("Order → https://example.com/order", page.content())
         self.check("console-broadcast-done", PSID)
+        sent = [json.loads(line) for line in server.messenger_text().splitlines()
+                if "Fresh bread" in line][-1]
+        self.assertIn("https://example.com/order", json.dumps(sent))
+        self.assertIn("https://example.com/hours", json.dumps(sent))
         page.get_by_role("button", name="Back to broadcasts").click()
         self.heading("Broadcasts")
+        self.no_flash()
+        # An audience filter: only people who came through the "spring-ad" ref, subscribed since yesterday.
         page.get_by_label("Message", exact=True).fill("Closed on Monday")
         page.get_by_label("Send at (optional)", exact=True).fill(
             (datetime.datetime.now() + datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"))
+        page.get_by_label("Only people who came through these opt-in refs (optional)", exact=True).fill("spring-ad, qr-door")
+        page.get_by_label("Only people subscribed since (optional)", exact=True).fill(
+            (datetime.datetime.now() - datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"))
+        page.get_by_role("button", name="Preview").click()
+        page.get_by_text("0 would get it now").wait_for()
+        self.check("console-broadcast-audience-preview", PSID)
         page.get_by_role("button", name="Schedule").click()
         page.get_by_text("State: scheduled").wait_for()
+        self.assertIn("Audience: refs spring-ad, qr-door, subscribed since", page.content())
         self.check("console-broadcast-scheduled", PSID)
         page.get_by_role("button", name="Cancel broadcast").click()
         page.get_by_text("State: cancelled").wait_for()
         self.check("console-broadcast-cancelled", PSID)
+        # More than a page of broadcasts (the API's default page is 20): "More" shows the rest.
+        later = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for n in range(19):
+            status, _ = server.api("POST", f"/api/pages/{PAGE_ID}/broadcasts",
+                                   {"text": f"Offer {n}", "send_at": later}, token)
+            self.assertEqual(status, 201)
+        page.get_by_role("button", name="Back to broadcasts").click()
+        self.heading("Broadcasts")
+        expect(page.locator("tbody tr")).to_have_count(20)
+        page.get_by_role("button", name="More").click()
+        expect(page.locator("tbody tr")).to_have_count(21)
+        expect(page.get_by_role("button", name="More")).to_be_hidden()
+        self.check("console-broadcasts-more", PSID)
 
-        # The security log.
+        # The security log, 50 entries a screen (more sign-ins make more than that): "More" shows the rest.
+        for _ in range(50):
+            self.assertEqual(server.api("POST", "/api/sessions", {"email": OWNER_EMAIL, "password": OWNER_PASSWORD,
+                                                                  "remember": False})[0], 200)
+        _, log = server.api("GET", "/api/account/security-log", token=token)
+        self.assertGreater(len(log["events"]), 50)
         page.get_by_role("link", name="Security log").click()
         self.heading("Security log")
-        self.assertGreaterEqual(page.locator("tbody tr").count(), 2)
+        expect(page.locator("tbody tr")).to_have_count(50)
+        page.get_by_role("button", name="More").click()
+        expect(page.locator("tbody tr")).to_have_count(len(log["events"]))
+        expect(page.get_by_role("button", name="More")).to_be_hidden()
         self.check("console-security-log", OWNER_PASSWORD)
 
         # The operator publishes a policy and sends a breach notice; the audit trail lists both.
@@ -456,6 +540,20 @@ class Console(BrowserCase):
         expect(page.locator("table").last).to_contain_text("breach_notice_queued")
         page.get_by_text("Breach notice queued").wait_for()
         self.check("console-operator", OWNER_PASSWORD)
+        # More than a page of the audit trail (50 entries a page): "More" shows the rest.
+        for n in range(49):
+            status, _ = server.api("POST", "/api/breach-notices", {"summary": f"Drill {n}: nothing happened.",
+                                                                   "scope": "all"}, token)
+            self.assertEqual(status, 202)
+        page.get_by_role("link", name="Security log").click()
+        self.heading("Security log")
+        page.get_by_role("link", name="Operator").click()
+        self.heading("Operator")
+        expect(page.locator("table").last.locator("tbody tr")).to_have_count(50)
+        page.get_by_role("button", name="More").click()
+        expect(page.locator("table").last.locator("tbody tr")).to_have_count(51)
+        expect(page.get_by_role("button", name="More")).to_be_hidden()
+        self.check("console-audit-more", OWNER_PASSWORD)
 
         # A new policy is in force: every screen asks for it until it is accepted.
         page.get_by_role("link", name="Pages").click()
@@ -467,14 +565,155 @@ class Console(BrowserCase):
         _, me = server.api("GET", "/api/account", token=token)
         self.assertFalse(me["policies"]["acceptance_required"])
 
+        # The account: its export, fetched page by page into one file; the operator cannot delete it (409).
+        page.get_by_role("link", name="Account").click()
+        self.heading("Account")
+        self.no_flash()
+        exported = self.download("Export my data")
+        sections = [part["section"] for part in exported["parts"]]
+        for section in ("account", "security_log", "pages", "leads", "broadcasts"):
+            self.assertIn(section, sections)
+        self.assertIn(OWNER_EMAIL, json.dumps(exported))
+        page.get_by_text(re.compile(r"Done: \d+ parts in one file")).wait_for()
+        self.check("console-account-exported", OWNER_PASSWORD)
+        page.get_by_role("button", name="Delete my account").click()
+        page.get_by_label("Your password", exact=True).fill(OWNER_PASSWORD)
+        page.get_by_role("button", name="Adios: delete my account for good").click()
+        page.get_by_text("the operator's account cannot be erased").wait_for()
+        self.check("console-account-operator-cannot-delete", OWNER_PASSWORD)
+        self.assertEqual(server.api("GET", "/api/account", token=token)[0], 200)
+
         # On a phone: the same screens in one column, still accessible.
         page.set_viewport_size({"width": 390, "height": 844})
-        for name, link in [("console-phone-leads", "Leads"), ("console-phone-broadcasts", "Broadcasts")]:
+        for name, link in [("console-phone-leads", "Leads"), ("console-phone-broadcasts", "Broadcasts"),
+                           ("console-phone-account", "Account")]:
             page.get_by_role("link", name=link).click()
             self.heading(link)
             width = page.evaluate("document.documentElement.scrollWidth")
             self.assertLessEqual(width, 390, f"{name}: no sideways scrolling of the page")
             self.check(name, PSID)
+        page.set_viewport_size({"width": 1280, "height": 720})
+
+        # Erase one lead, from its consent proof, after a confirm step; the receipt's page follows it.
+        page.get_by_role("link", name="Leads").click()
+        self.heading("Leads")
+        page.get_by_label("Status", exact=True).select_option("pending")
+        expect(page.locator("tbody tr")).to_have_count(1)
+        page.get_by_role("button", name="Open consent proof").click()
+        self.heading("Consent proof")
+        page.get_by_role("button", name="Erase this lead").click()
+        page.get_by_role("button", name="Keep it").click()
+        page.get_by_role("button", name="Erase this lead").click()
+        self.check("console-lead-erase-confirm", PSID, SECOND_PSID)
+        page.get_by_role("button", name="Yes, erase this lead").click()
+        self.heading("Lead being erased")
+        self.receipt()
+        self.check("console-lead-erased", PSID, SECOND_PSID)
+        server.wait_for("the lead's erasure", lambda: len(server.api(
+            "GET", f"/api/pages/{PAGE_ID}/leads?status=pending", token=token)[1]["leads"]) == 0)
+
+        # More than a page of leads (50 a page): "More" shows the rest.
+        server.many_leads(50)
+        server.wait_for("51 leads", lambda: server.api("GET", f"/api/pages/{PAGE_ID}/leads", token=token)[1]
+                        ["next_cursor"] is not None)
+        page.get_by_role("button", name="Back to leads").click()
+        self.heading("Leads")
+        page.get_by_label("Status", exact=True).select_option("")
+        expect(page.locator("tbody tr")).to_have_count(50)
+        _, first = server.api("GET", f"/api/pages/{PAGE_ID}/leads", token=token)
+        _, second = server.api("GET", f"/api/pages/{PAGE_ID}/leads?cursor={first['next_cursor']}", token=token)
+        self.assertIsNone(second["next_cursor"])
+        page.get_by_role("button", name="More").click()
+        expect(page.locator("tbody tr")).to_have_count(50 + len(second["leads"]))
+        expect(page.get_by_role("button", name="More")).to_be_hidden()
+        self.check("console-leads-more", PSID, SECOND_PSID)
+
+        # The page's settings: its broadcast rate; then disconnect it, after a confirm step.
+        page.get_by_role("link", name="Pages").click()
+        self.heading("Pages")
+        page.get_by_role("button", name="Settings").click()
+        self.heading("Page settings")
+        rate = page.get_by_label("Broadcast rate (messages per second)", exact=True)
+        self.assertEqual(rate.input_value(), "20")
+        rate.fill("40")
+        page.get_by_role("button", name="Save settings").click()
+        page.get_by_text("at most 40 messages a second").wait_for()
+        _, listed = server.api("GET", f"/api/pages/{PAGE_ID}/broadcasts?limit=1", token=token)
+        self.assertEqual(listed["broadcast_rate"], 40)
+        self.check("console-page-settings", OWNER_PASSWORD)
+        page.get_by_role("button", name="Disconnect this page").click()
+        self.check("console-page-disconnect-confirm", OWNER_PASSWORD)
+        page.get_by_role("button", name="Yes, disconnect and erase its leads").click()
+        self.heading("Page disconnected")
+        self.receipt()
+        self.check("console-page-disconnected", OWNER_PASSWORD)
+        page.get_by_role("button", name="Back to pages").click()
+        self.heading("Pages")
+        self.no_flash()
+        page.get_by_text("No page is connected yet.").wait_for()
+
+    def test_another_account_holder_changes_their_details_and_deletes_their_account(self):
+        server, page = self.server, self.page
+        email, password, new_password = "adios.person@example.com", "amber kites drift past 4 mills", \
+            "quiet herons fold 6 maps"
+        before = server.newest_mail_link("verify-email")
+        version = server.api("GET", "/api/policies/current")[1]["privacy"]["version"]
+        status, _ = server.api("POST", "/api/accounts", {"email": email, "password": password,
+                                                          "accepted_policy_version": version})
+        self.assertEqual(status, 202)
+        self.open(server.mail_link("verify-email", other_than=before).removeprefix(server.url), 200)
+        page.get_by_role("button").first.click()
+        page.wait_for_load_state()
+        self.open("/app", 200)
+        page.get_by_label("Email", exact=True).fill(email)
+        page.get_by_label("Password", exact=True).fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        self.heading("Pages")
+        page.get_by_role("link", name="Account").click()
+        self.heading("Account")
+        self.no_flash()
+
+        # Name, address (a link to the new address), password (a wrong current one is refused, shown).
+        page.get_by_label("Name", exact=True).fill("Bea")
+        page.get_by_role("button", name="Save name").click()
+        expect(page.locator("#notice")).to_have_text("Name saved.")
+        page.locator("dd", has_text="Bea").wait_for()
+        page.get_by_label("New address", exact=True).fill("bea.new@example.com")
+        page.get_by_role("button", name="Send the link").click()
+        page.get_by_text("the address changes when its link is used").wait_for()
+        page.get_by_label("Current password", exact=True).fill("not the password at all")
+        page.get_by_label("New password", exact=True).fill(new_password)
+        page.get_by_role("button", name="Change password").click()
+        page.get_by_role("alert").get_by_text("the current password is wrong").wait_for()
+        page.get_by_label("Current password", exact=True).fill(password)
+        page.get_by_role("button", name="Change password").click()
+        page.get_by_text("Password changed; 0 other sessions were signed out.").wait_for()
+        self.check("console-account", new_password, "bea.new@example.com")
+        self.assertEqual(server.api("POST", "/api/sessions", {"email": email, "password": new_password,
+                                                             "remember": False})[0], 200)
+
+        # Adios: a confirm step with the password (a wrong one erases nothing), then the receipt, signed out.
+        page.get_by_role("button", name="Delete my account").click()
+        page.get_by_role("button", name="Keep it").click()
+        page.get_by_role("button", name="Delete my account").click()
+        page.get_by_label("Your password", exact=True).fill(password)
+        page.get_by_role("button", name="Adios: delete my account for good").click()
+        page.get_by_role("alert").get_by_text("the password is wrong").wait_for()
+        self.heading("Account")
+        self.check("console-account-delete-confirm", new_password)
+        page.get_by_label("Your password", exact=True).fill(new_password)
+        page.get_by_role("button", name="Adios: delete my account for good").click()
+        self.heading("Adios")
+        code = self.receipt()
+        self.assertTrue(page.locator("#nav").is_hidden())
+        self.check("console-account-deleted", new_password, email)
+        self.assertEqual([c for c in self.context.cookies() if c["name"] == "qchat_session"], [])
+        page.get_by_role("link", name="Follow the erasure on its status page").click()
+        page.wait_for_load_state()
+        self.assertIn(code, page.content())
+        page.goto(server.url + "/app#account")
+        self.heading("Sign in")
+        self.no_flash()
 
 
 def main() -> int:

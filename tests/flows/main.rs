@@ -65,6 +65,7 @@ macro_rules! flows {
                 profile::a_password_change_ends_the_other_sessions_keeps_this_one_and_queues_a_notice,
                 profile::the_name_changes_at_once_and_the_email_only_through_the_link_sent_to_the_new_address,
                 profile::the_security_log_lists_sign_ins_newest_first_with_their_network_address,
+                profile::the_security_log_pages_with_a_cursor_that_only_its_own_list_accepts,
                 profile::a_sign_in_from_a_new_network_queues_one_notice_and_a_known_network_none,
                 pages::a_connected_page_is_listed_for_its_own_account_only_and_never_shows_its_token,
                 pages::a_page_connected_to_one_account_cannot_be_connected_by_another,

@@ -289,6 +289,79 @@ pub async fn the_security_log_lists_sign_ins_newest_first_with_their_network_add
     assert_eq!(kinds, ["sign_in", "registered"]);
 }
 
+pub async fn the_security_log_pages_with_a_cursor_that_only_its_own_list_accepts(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let holder = app.new_holder("paged").await;
+    let mut token = String::new();
+    for _ in 0..4 {
+        app.clock.advance_secs(1);
+        token = app.sign_in_ok(&holder.email, &holder.password, false).await;
+    }
+    let whole = app.get("/api/account/security-log", Some(&token)).await;
+    whole.assert_status(200);
+    let whole = whole.json();
+    assert_eq!(events(&whole).len(), 5, "registered and four sign-ins");
+    assert!(
+        whole["next_cursor"].is_null(),
+        "one page holds them all by default"
+    );
+
+    // Two at a time: 2, 2, 1, the same entries in the same order, and the last page says there is no more.
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut sizes = Vec::new();
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/account/security-log?limit=2&cursor={c}"),
+            None => "/api/account/security-log?limit=2".to_owned(),
+        };
+        let page = app.get(&path, Some(&token)).await;
+        page.assert_status(200);
+        let page = page.json();
+        sizes.push(events(&page).len());
+        paged.extend(events(&page));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(sizes, [2, 2, 1]);
+    assert_eq!(paged, events(&whole));
+
+    // A cursor of this log does not open another account's, nor does a made-up one; a limit out of range
+    // is refused.
+    let first = app
+        .get("/api/account/security-log?limit=2", Some(&token))
+        .await
+        .json();
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let other = app.new_holder("otherpaged").await;
+    let other = app.sign_in_ok(&other.email, &other.password, false).await;
+    app.get(
+        &format!("/api/account/security-log?cursor={cursor}"),
+        Some(&other),
+    )
+    .await
+    .assert_error(400, "invalid_cursor");
+    app.get(
+        "/api/account/security-log?cursor=not-a-cursor",
+        Some(&other),
+    )
+    .await
+    .assert_error(400, "invalid_cursor");
+    for limit in ["0", "201", "many"] {
+        app.get(
+            &format!("/api/account/security-log?limit={limit}"),
+            Some(&token),
+        )
+        .await
+        .assert_error(400, "invalid_limit");
+    }
+}
+
 pub async fn a_sign_in_from_a_new_network_queues_one_notice_and_a_known_network_none(
     backend: Backend,
 ) {

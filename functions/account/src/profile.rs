@@ -4,10 +4,10 @@
 
 use qchat_shared::app::{App, account_key_owner};
 use qchat_shared::domain::{LinkToken, Password};
-use qchat_shared::http::{ApiError, Request, Response, StatusCode, json, parse_json};
+use qchat_shared::http::{ApiError, Request, Response, StatusCode, json, parse_json, query_param};
 use qchat_shared::inventory::EMAIL_VERIFICATION;
 use qchat_shared::outbox::{Notice, notice_op, outbox_key, outbox_op};
-use qchat_shared::store::{Condition, Item, StoreError, Value, WriteOp};
+use qchat_shared::store::{Condition, Cursor, Item, StoreError, Value, WriteOp};
 
 use crate::policies::{PolicyKind, current_policy};
 use crate::register::{
@@ -234,13 +234,33 @@ pub async fn change_password(app: &App, req: &Request) -> Result<Response, ApiEr
     ))
 }
 
-/// `GET /api/account/security-log`: the last 30 days, newest first.
+/// Entries per page of the security log unless `?limit=` asks for fewer.
+pub const SECURITY_LOG_PAGE: usize = 200;
+
+/// `GET /api/account/security-log[?limit=&cursor=]`: the last 30 days, newest first, a page at a time.
 pub async fn security_log(app: &App, req: &Request) -> Result<Response, ApiError> {
     let caller = auth::caller(app, req).await?;
-    let entries = seclog::recent(app, &caller.account, 200).await?;
+    let limit = match query_param(req, "limit").as_deref() {
+        None | Some("") => SECURITY_LOG_PAGE,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=SECURITY_LOG_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_limit",
+                    "limit must be a whole number from 1 to 200",
+                )
+            })?,
+    };
+    let cursor = match query_param(req, "cursor").filter(|c| !c.is_empty()) {
+        Some(raw) => Some(Cursor::parse(&raw).map_err(|_| seclog::invalid_cursor())?),
+        None => None,
+    };
+    let (entries, next) = seclog::page(app, &caller.account, limit, cursor).await?;
     let events = seclog::render(app, &caller.account, &entries).await?;
     Ok(json(
         StatusCode::OK,
-        &serde_json::json!({ "events": events }),
+        &serde_json::json!({ "events": events, "next_cursor": next.as_ref().map(Cursor::as_str) }),
     ))
 }

@@ -10,7 +10,9 @@ use qchat_shared::crypto::{BlindIndexer, FieldCipher};
 use qchat_shared::domain::AccountId;
 use qchat_shared::http::ApiError;
 use qchat_shared::inventory::SECURITY_EVENT;
-use qchat_shared::store::{Condition, Item, ItemKey, KeyRange, Order, Query, Value, WriteOp};
+use qchat_shared::store::{
+    Condition, Cursor, Item, ItemKey, KeyRange, Order, Query, StoreError, Value, WriteOp,
+};
 
 use crate::network;
 
@@ -92,6 +94,40 @@ pub async fn recent(app: &App, account: &AccountId, limit: usize) -> Result<Vec<
         })
         .await?;
     Ok(page.items)
+}
+
+/// One page of the log for its holder, newest first: at most `limit` entries after `cursor` (a
+/// `next_cursor` of an earlier page), and the cursor of the next page if there is one.
+pub async fn page(
+    app: &App,
+    account: &AccountId,
+    limit: usize,
+    cursor: Option<Cursor>,
+) -> Result<(Vec<Item>, Option<Cursor>), ApiError> {
+    let found = app
+        .store
+        .query(&Query {
+            index: qchat_shared::store::Index::Table,
+            partition: partition(account),
+            range: KeyRange::Prefix("SEC#".to_owned()),
+            order: Order::Descending,
+            limit,
+            cursor,
+        })
+        .await
+        .map_err(|e| match e {
+            // A cursor made for another list (another account's log, say) is refused, never followed.
+            StoreError::InvalidCursor => invalid_cursor(),
+            other => other.into(),
+        })?;
+    Ok((found.items, found.next))
+}
+
+pub fn invalid_cursor() -> ApiError {
+    ApiError::bad_request(
+        "invalid_cursor",
+        "cursor must be a next_cursor from an earlier answer of this list",
+    )
 }
 
 /// Whether a successful sign-in or registration from this network is among the entries (30 days).
