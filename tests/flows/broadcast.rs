@@ -799,7 +799,7 @@ pub async fn the_page_rate_is_20_until_set_and_only_1_to_250_is_accepted(backend
     set.assert_status(200);
     assert_eq!(
         set.json(),
-        json!({ "page_id": page, "broadcast_rate": 250 })
+        json!({ "page_id": page, "broadcast_rate": 250, "language": "en" })
     );
     assert_eq!(
         site.broadcasts(&token, &page, "").await.json()["broadcast_rate"],
