@@ -112,6 +112,7 @@ macro_rules! flows {
                 broadcast::a_cancelled_broadcast_sends_nothing_and_cannot_be_cancelled_again,
                 broadcast::a_preview_counts_who_would_get_it_now_and_why_the_others_would_not,
                 broadcast::the_page_rate_is_20_until_set_and_only_1_to_250_is_accepted,
+                broadcast::a_page_set_to_german_broadcasts_with_a_german_footer_and_unsubscribe_button,
                 broadcast::a_scheduled_broadcast_is_sent_by_the_runner_to_each_subscribed_person_once,
                 deletion::a_code_that_names_no_erasure_gets_the_same_404_whatever_it_is,
                 erasure::erasing_an_account_leaves_no_item_or_value_of_it_and_the_address_can_register_again,
