@@ -905,7 +905,11 @@ pub async fn a_page_set_to_german_broadcasts_with_a_german_footer_and_unsubscrib
         (json!({ "language": "Zq7" }), 422, "invalid_language"),
         (json!({ "language": "DE" }), 422, "invalid_language"),
         (json!({ "language": 7 }), 400, "invalid_field"),
-        (json!({ "language": "de", "name": "Zq7" }), 400, "unknown_field"),
+        (
+            json!({ "language": "de", "name": "Zq7" }),
+            400,
+            "unknown_field",
+        ),
     ] {
         site.t
             .patch(&path, &body, Some(&token))

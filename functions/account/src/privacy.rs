@@ -131,11 +131,11 @@ pub async fn record(app: &App, req: &Request) -> Result<Response, ApiError> {
     };
     let body = format!(
         "<p>{intro}</p>\n<p><a href=\"/privacy\">{back}</a></p>\n{contact}\
-         <section id=\"activities\">\n<h2>{at}</h2>\n<div class=\"wide\"><table>\n\
+         <section id=\"activities\">\n<h2>{at}</h2>\n<div class=\"wide\" tabindex=\"0\" role=\"region\" aria-label=\"{at}\"><table>\n\
          <tr><th scope=\"col\">{purpose_h}</th><th scope=\"col\">{subject_h}</th><th scope=\"col\">{kinds_h}</th>\
          <th scope=\"col\">{basis_h}</th><th scope=\"col\">{c0}</th></tr>\n{activities}</table></div>\n</section>\n\
          {recipients}\n\
-         <section id=\"inventory\">\n<h2>{tt}</h2>\n<div class=\"wide\"><table{en}>\n\
+         <section id=\"inventory\">\n<h2>{tt}</h2>\n<div class=\"wide\" tabindex=\"0\" role=\"region\" aria-label=\"{tt}\"><table{en}>\n\
          <tr><th scope=\"col\">{c0}</th><th scope=\"col\">{c1}</th><th scope=\"col\">{c2}</th><th scope=\"col\">{c3}</th>\
          <th scope=\"col\">{c4}</th><th scope=\"col\">{c5}</th><th scope=\"col\">{c6}</th></tr>\n{rows}</table></div>\n</section>\n\
          <div lang=\"en\">{breach}</div>",
