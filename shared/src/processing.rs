@@ -304,8 +304,8 @@ pub static NOTICE_EN: NoticeTexts = NoticeTexts {
     address_label: "Postal address",
     collected_title: "What is collected, why, and for how long",
     collected_intro: "Every personal value is stored encrypted (AES-256-GCM under a key of its own \
-                      account) or only as a keyed hash. Names, profile pictures and the text of your \
-                      messages are not kept.",
+                      account) or only as a one-way or keyed hash. Names, profile pictures and the \
+                      text of your messages are not kept.",
     leads_title: "If you write to a page in Messenger",
     leads_intro: "The business that runs the page decides why your data is used; qchat keeps it for that \
                   business:",
@@ -323,8 +323,8 @@ pub static NOTICE_EN: NoticeTexts = NoticeTexts {
         ),
         (
             "Amazon Web Services",
-            "hosts the service and its encrypted database (EU region chosen by the operator), manages \
-             the encryption keys and sends email",
+            "hosts the service and its encrypted database (in the AWS region the operator runs it \
+             in), manages the encryption keys and sends email",
         ),
     ],
     cookies_title: "Cookies",
@@ -413,11 +413,11 @@ pub static NOTICE_EN: NoticeTexts = NoticeTexts {
         ("broadcast", "your broadcasts and their text (encrypted)"),
         (
             "session",
-            "your signed-in sessions (hash of the token, network prefix)",
+            "your signed-in sessions (a hash of the token only)",
         ),
         (
             "security_event",
-            "your security log: sign-ins and credential changes",
+            "your security log: sign-ins with the network they came from, and credential changes",
         ),
         ("attempt_slot", "counted sign-in attempts, for the lockout"),
         (
@@ -450,7 +450,7 @@ pub static NOTICE_DE: NoticeTexts = NoticeTexts {
     address_label: "Postanschrift",
     collected_title: "Was erhoben wird, wozu und wie lange",
     collected_intro: "Jeder personenbezogene Wert wird verschlüsselt gespeichert (AES-256-GCM mit einem \
-                      Schlüssel des jeweiligen Kontos) oder nur als verschlüsselter Hashwert. Namen, \
+                      Schlüssel des jeweiligen Kontos) oder nur als Hashwert. Namen, \
                       Profilbilder und der Text Ihrer Nachrichten werden nicht gespeichert.",
     leads_title: "Wenn Sie einer Seite im Messenger schreiben",
     leads_intro: "Das Unternehmen, das die Seite betreibt, entscheidet, wozu Ihre Daten verwendet werden; \
@@ -469,8 +469,8 @@ pub static NOTICE_DE: NoticeTexts = NoticeTexts {
         ),
         (
             "Amazon Web Services",
-            "betreibt den Dienst und seine verschlüsselte Datenbank (in der vom Betreiber gewählten \
-             EU-Region), verwaltet die Schlüssel und versendet E-Mails",
+            "betreibt den Dienst und seine verschlüsselte Datenbank (in der AWS-Region, die der \
+             Betreiber wählt), verwaltet die Schlüssel und versendet E-Mails",
         ),
     ],
     cookies_title: "Cookies",
@@ -547,7 +547,7 @@ pub static NOTICE_DE: NoticeTexts = NoticeTexts {
         ),
         (
             "email_claim",
-            "ein verschlüsselter Hashwert Ihrer E-Mail-Adresse, um Ihr Konto zu finden",
+            "ein mit Schlüssel gebildeter Hashwert Ihrer E-Mail-Adresse, um Ihr Konto zu finden",
         ),
         (
             "email_verification",
@@ -567,11 +567,12 @@ pub static NOTICE_DE: NoticeTexts = NoticeTexts {
         ),
         (
             "session",
-            "Ihre Anmeldesitzungen (Hashwert des Tokens, Netzpräfix)",
+            "Ihre Anmeldesitzungen (nur ein Hashwert des Tokens)",
         ),
         (
             "security_event",
-            "Ihr Sicherheitsprotokoll: Anmeldungen und Änderungen der Zugangsdaten",
+            "Ihr Sicherheitsprotokoll: Anmeldungen mit dem Netz, aus dem sie kamen, und Änderungen \
+             der Zugangsdaten",
         ),
         ("attempt_slot", "gezählte Anmeldeversuche, für die Sperre"),
         (

@@ -55,6 +55,16 @@ pub async fn notice(app: &App, req: &Request) -> Result<Response, ApiError> {
         format!(r#" <a href="{u}">{u}</a>"#, u = escape(&privacy.url))
     };
     let (controller, rights) = shipped::notice_sections(t.lang);
+    let cookies = format!(
+        "<section id=\"cookies\">\n<h2>{}</h2>\n<p>{}</p>\n</section>",
+        escape(t.cookies_title),
+        escape(
+            &t.cookie_text
+                .replace("{hours}", &UNREMEMBERED_HOURS.to_string())
+                .replace("{days}", &REMEMBERED_DAYS.to_string())
+        ),
+    );
+    let authority = format!("{}</section>", authority_html(&app.config, t));
     let body = format!(
         "{placeholder}<p>{version} {ps}{full_text}</p>\n\
          <nav aria-label=\"{title}\"><p><a href=\"/privacy/record\">{record_link}</a></p></nav>\n\
@@ -71,19 +81,7 @@ pub async fn notice(app: &App, req: &Request) -> Result<Response, ApiError> {
         controller = section_html(controller, &app.config, Some(&contact_html(&app.config, t))),
         collected = collected_html(t, ACTIVITIES),
         recipients = recipients_html(t),
-        cookies = format!(
-            "<section id=\"cookies\">\n<h2>{}</h2>\n<p>{}</p>\n</section>",
-            escape(t.cookies_title),
-            escape(
-                &t.cookie_text
-                    .replace("{hours}", &UNREMEMBERED_HOURS.to_string())
-                    .replace("{days}", &REMEMBERED_DAYS.to_string())
-            ),
-        ),
-        rights = section_html(rights, &app.config, None).replace(
-            "</section>",
-            &format!("{}</section>", authority_html(&app.config, t))
-        ),
+        rights = section_html(rights, &app.config, None).replace("</section>", &authority),
         terms = terms_html(&terms, &app.config, t.lang),
     );
     Ok(document(t, t.title, &body))
