@@ -297,6 +297,40 @@ class PublicPages(BrowserCase):
         self.check("deletion-status", PSID, EMAIL, PAGE_ID)
 
 
+class PrivacyNoticeAndRecord(BrowserCase):
+    """The privacy notice a person reads and the operator's record of processing, in English and in
+    German (as the browser asks): each with the checks of `check`, its headings in order for screen
+    readers, and the notice linking the record and back."""
+
+    def test_the_privacy_notice_and_the_record_in_two_languages(self):
+        for locale, lang, notice_title, record_title, collected in [
+                ("en-US", "en", "Privacy notice", "Record of processing", "What is collected, why, and for how long"),
+                ("de-DE", "de", "Datenschutzhinweise", "Verzeichnis von Verarbeitungstätigkeiten",
+                 "Was erhoben wird, wozu und wie lange")]:
+            self.use_locale(locale)
+            response = self.open("/privacy", 200)
+            self.assertEqual(response.headers.get("content-language"), lang)
+            self.assertEqual(self.page.evaluate("document.documentElement.lang"), lang)
+            self.assertEqual(self.page.title(), notice_title)
+            expect(self.page.get_by_role("heading", level=1)).to_have_text(notice_title)
+            expect(self.page.get_by_role("heading", name=collected, exact=True)).to_be_visible()
+            # The notice is not the attribute table: no table at all before the terms.
+            self.assertEqual(self.page.locator("main > section:not(#terms) table").count(), 0)
+            self.assertNotIn("1970-01-01", self.page.content())
+            self.check(f"privacy-{lang}")
+
+            self.page.locator("a[href='/privacy/record']").click()
+            self.page.wait_for_load_state()
+            self.assertTrue(self.page.url.endswith("/privacy/record"), self.page.url)
+            self.assertEqual(self.page.evaluate("document.documentElement.lang"), lang)
+            expect(self.page.get_by_role("heading", level=1)).to_have_text(record_title)
+            # Every stored value of the inventory is a row of the record.
+            self.assertGreater(self.page.locator("#inventory tr").count(), 100)
+            self.check(f"privacy-record-{lang}")
+            self.page.locator("a[href='/privacy']").first.click()
+            self.page.wait_for_load_state()
+            expect(self.page.get_by_role("heading", level=1)).to_have_text(notice_title)
+
 OWNER_EMAIL = "console.owner@example.com"
 OWNER_PASSWORD = "seven lanterns hum over 9 bridges"
 SECOND_PSID = "24000000000000078"

@@ -57,6 +57,9 @@ pub struct Controller {
     pub email: String,
     /// An optional postal address, on one line.
     pub postal_address: Option<String>,
+    /// The data protection supervisory authority competent for the controller (name, and where to reach
+    /// it), on one line; unset, the notice points to the authority of the person's own EU country.
+    pub supervisory_authority: Option<String>,
     /// True when the local defaults are in use: the notice then says the details are placeholders.
     pub placeholder: bool,
 }
@@ -111,6 +114,7 @@ pub mod vars {
     pub const CONTROLLER_NAME: &str = "QCHAT_CONTROLLER_NAME";
     pub const CONTROLLER_EMAIL: &str = "QCHAT_CONTROLLER_EMAIL";
     pub const CONTROLLER_ADDRESS: &str = "QCHAT_CONTROLLER_ADDRESS";
+    pub const SUPERVISORY_AUTHORITY: &str = "QCHAT_SUPERVISORY_AUTHORITY";
     pub const GRAPH_URL: &str = "QCHAT_GRAPH_URL";
     pub const GRAPH_VERSION: &str = "QCHAT_GRAPH_VERSION";
     pub const FB_APP_SECRET: &str = "QCHAT_FB_APP_SECRET";
@@ -317,11 +321,21 @@ fn controller(
             })
         })
         .transpose()?;
+    let supervisory_authority = get(vars::SUPERVISORY_AUTHORITY)
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| {
+            shown_text(&v, 300).ok_or(ConfigError {
+                variable: vars::SUPERVISORY_AUTHORITY,
+                problem: "must be 1 to 300 characters on one line",
+            })
+        })
+        .transpose()?;
     let placeholder = name.is_none() || email.is_none();
     Ok(Controller {
         name: name.unwrap_or_else(|| LOCAL_CONTROLLER_NAME.to_owned()),
         email: email.unwrap_or_else(|| LOCAL_CONTROLLER_EMAIL.to_owned()),
         postal_address,
+        supervisory_authority,
         placeholder,
     })
 }
@@ -399,6 +413,7 @@ mod tests {
                 name: "Ana Bakery Ltd".to_owned(),
                 email: "privacy@example.com".to_owned(),
                 postal_address: Some("1 Flour Street, 1000 Brussels, Belgium".to_owned()),
+                supervisory_authority: None,
                 placeholder: false,
             }
         );
@@ -407,9 +422,25 @@ mod tests {
             ("QCHAT_CONTROLLER_NAME", "Ana Bakery Ltd"),
             ("QCHAT_CONTROLLER_EMAIL", "privacy@example.com"),
             ("QCHAT_CONTROLLER_ADDRESS", ""),
+            ("QCHAT_SUPERVISORY_AUTHORITY", ""),
         ])
         .expect("aws config");
         assert_eq!(c.controller.postal_address, None);
+        assert_eq!(c.controller.supervisory_authority, None);
+        let c = with(&[
+            ("QCHAT_CONTROLLER_NAME", "Ana Bakery Ltd"),
+            ("QCHAT_CONTROLLER_EMAIL", "privacy@example.com"),
+            (
+                "QCHAT_SUPERVISORY_AUTHORITY",
+                "Autorité de protection des données, https://www.autoriteprotectiondonnees.be",
+            ),
+        ])
+        .expect("aws config");
+        assert!(
+            c.controller
+                .supervisory_authority
+                .is_some_and(|a| a.starts_with("Autorité"))
+        );
     }
 
     #[test]

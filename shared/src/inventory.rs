@@ -424,6 +424,10 @@ pub const PAGE: ItemType = ItemType {
             "broadcast_rate",
             "the page's broadcast pace in messages per second (absent: the default)",
         ),
+        technical(
+            "language",
+            "the language of the page's Messenger texts, a language code (absent: English)",
+        ),
     ],
 };
 

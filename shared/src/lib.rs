@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod app;
 pub mod auth;
+pub mod bot_texts;
 pub mod broadcast;
 pub mod clock;
 pub mod config;
@@ -26,6 +27,7 @@ pub mod outbox;
 pub mod pages;
 pub mod password;
 pub mod policies;
+pub mod processing;
 pub mod replies;
 pub mod retention;
 pub mod routes;

@@ -15,6 +15,9 @@ use crate::store::{Index, KeyRange, Order, Query, StoreError};
 
 /// The shipped version of both documents.
 pub const SHIPPED_VERSION: &str = "1";
+/// When the shipped texts of version 1 were last changed (2026-12-03, UTC midnight): the date a fresh
+/// install shows as "in force since", rather than the epoch.
+pub const SHIPPED_PUBLISHED_AT_MILLIS: i64 = 1_796_256_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -71,7 +74,7 @@ fn shipped(app: &App, kind: PolicyKind) -> CurrentPolicy {
         version: SHIPPED_VERSION.to_owned(),
         url,
         summary: summary.to_owned(),
-        published_at: Timestamp::from_millis(0).to_rfc3339(),
+        published_at: Timestamp::from_millis(SHIPPED_PUBLISHED_AT_MILLIS).to_rfc3339(),
     }
 }
 
@@ -144,10 +147,28 @@ pub mod shipped {
         source: include_str!("../data/policies/terms-v1.md"),
     };
 
+    /// The German versions of the sections the privacy notice shows a German reader.
+    pub const CONTROLLER_DE: Section = Section {
+        id: "controller",
+        source: include_str!("../data/policies/privacy-v1-controller.de.md"),
+    };
+    pub const RIGHTS_DE: Section = Section {
+        id: "rights",
+        source: include_str!("../data/policies/privacy-v1-rights.de.md"),
+    };
+
     /// The privacy notice's prose sections of version 1, in reading order.
     pub const PRIVACY_SECTIONS: &[Section] = &[CONTROLLER, RIGHTS, BREACH];
     /// Every shipped text.
-    pub const ALL: &[Section] = &[CONTROLLER, RIGHTS, BREACH, TERMS];
+    pub const ALL: &[Section] = &[CONTROLLER, RIGHTS, BREACH, TERMS, CONTROLLER_DE, RIGHTS_DE];
+
+    /// The controller and rights sections in `lang`: German for German, English otherwise.
+    pub fn notice_sections(lang: crate::i18n::Lang) -> (Section, Section) {
+        match lang {
+            crate::i18n::Lang::De => (CONTROLLER_DE, RIGHTS_DE),
+            _ => (CONTROLLER, RIGHTS),
+        }
+    }
 
     /// The controller's name, email and postal address (if set), as one line.
     pub fn contact(config: &Config) -> String {

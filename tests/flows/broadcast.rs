@@ -799,7 +799,7 @@ pub async fn the_page_rate_is_20_until_set_and_only_1_to_250_is_accepted(backend
     set.assert_status(200);
     assert_eq!(
         set.json(),
-        json!({ "page_id": page, "broadcast_rate": 250 })
+        json!({ "page_id": page, "broadcast_rate": 250, "language": "en" })
     );
     assert_eq!(
         site.broadcasts(&token, &page, "").await.json()["broadcast_rate"],
@@ -890,5 +890,71 @@ pub async fn a_scheduled_broadcast_is_sent_by_the_runner_to_each_subscribed_pers
     // Neither the text nor anyone's PSID is in the logs; the text is sealed at rest.
     logs.assert_absent(&[&text, &ana, &ben, &leaver]);
     assert!(site.t.raw_store().await.find(&[&text]).is_empty());
+    site.t.assert_every_stored_attribute_is_declared().await;
+}
+
+pub async fn a_page_set_to_german_broadcasts_with_a_german_footer_and_unsubscribe_button(
+    backend: Backend,
+) {
+    let site = Site::spawn(backend).await;
+    let (token, page) = site.holder_with_page("deutsch").await;
+    let path = format!("/api/pages/{page}");
+    let pages = site.t.get("/api/pages", Some(&token)).await.json();
+    assert_eq!(pages["pages"][0]["language"], "en", "English until set");
+    for (body, status, code) in [
+        (json!({ "language": "Zq7" }), 422, "invalid_language"),
+        (json!({ "language": "DE" }), 422, "invalid_language"),
+        (json!({ "language": 7 }), 400, "invalid_field"),
+        (
+            json!({ "language": "de", "name": "Zq7" }),
+            400,
+            "unknown_field",
+        ),
+    ] {
+        site.t
+            .patch(&path, &body, Some(&token))
+            .await
+            .assert_error(status, code)
+            .assert_does_not_echo(&["Zq7"]);
+    }
+    let set = site
+        .t
+        .patch(&path, &json!({ "language": "de" }), Some(&token))
+        .await;
+    set.assert_status(200);
+    assert_eq!(
+        set.json(),
+        json!({ "page_id": page, "broadcast_rate": 20, "language": "de" })
+    );
+    let pages = site.t.get("/api/pages", Some(&token)).await.json();
+    assert_eq!(pages["pages"][0]["language"], "de");
+
+    let ana = site.subscribed_lead(&page).await;
+    let text = format!("Sonntagsmarkt Zq{}", mid());
+    let b = site.created(&token, &page, &json!({ "text": text })).await;
+    let id = id_of(&b);
+    site.run_broadcasts().await;
+    let lines: Vec<OutboxLine> = site
+        .sent()
+        .into_iter()
+        .filter(|l| l.metadata.as_deref() == Some(&format!("qchat.broadcast.{id}")))
+        .collect();
+    assert_eq!(lines.len(), 1);
+    let line = &lines[0];
+    assert!(line.text.starts_with(&text));
+    assert!(
+        line.text
+            .contains("\n\nUm diese Nachrichten abzubestellen, antworte STOP oder öffne "),
+        "{}",
+        line.text
+    );
+    assert!(!line.text.contains(&ana), "nothing personal in the text");
+    assert_eq!(
+        line.quick_replies
+            .iter()
+            .map(|q| (q.title.as_str(), q.payload.as_str()))
+            .collect::<Vec<_>>(),
+        [("Abmelden", "QCHAT_UNSUBSCRIBE")]
+    );
     site.t.assert_every_stored_attribute_is_declared().await;
 }

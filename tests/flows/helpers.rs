@@ -40,6 +40,7 @@ pub const PUBLIC_URL: &str = "https://qchat.flows.test";
 pub const CONTROLLER_NAME: &str = "Flows Test Controller Ltd";
 pub const CONTROLLER_EMAIL: &str = "privacy@flows.example.test";
 pub const CONTROLLER_ADDRESS: &str = "1 Test Street, 1000 Brussels, Belgium";
+pub const SUPERVISORY_AUTHORITY: &str = "Test Data Protection Authority, https://dpa.example.test";
 
 /// Which backends a test app runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +172,10 @@ impl TestApp {
             ("QCHAT_CONTROLLER_NAME", CONTROLLER_NAME.to_owned()),
             ("QCHAT_CONTROLLER_EMAIL", CONTROLLER_EMAIL.to_owned()),
             ("QCHAT_CONTROLLER_ADDRESS", CONTROLLER_ADDRESS.to_owned()),
+            (
+                "QCHAT_SUPERVISORY_AUTHORITY",
+                SUPERVISORY_AUTHORITY.to_owned(),
+            ),
         ];
         let messenger = Arc::new(OutboxMessenger::new(
             dir.path().join(local_files::MESSENGER_OUTBOX),

@@ -81,6 +81,7 @@ pub async fn a_connected_page_is_listed_for_its_own_account_only_and_never_shows
             "name": "Corner Bakery",
             "connected_at": START.to_rfc3339(),
             "consent_mode": "confirmed",
+            "language": "en",
             "sending": "active",
             "stopped_reason": null,
         })

@@ -8,6 +8,7 @@ use http::Method;
 use qchat_shared::http::escape_html;
 use qchat_shared::inventory::ITEM_TYPES;
 use qchat_shared::policies::unrouted_mentions;
+use qchat_shared::processing::{ACTIVITIES, NOTICE_DE, NOTICE_EN, Subject, is_personal};
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -63,7 +64,7 @@ fn strings(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-pub async fn the_privacy_notice_is_html_under_a_strict_csp_and_lists_every_inventory_attribute(
+pub async fn the_privacy_notice_is_short_html_under_a_strict_csp_and_links_the_record(
     backend: Backend,
 ) {
     let app = TestApp::spawn(backend).await;
@@ -72,6 +73,7 @@ pub async fn the_privacy_notice_is_html_under_a_strict_csp_and_lists_every_inven
 
     r.assert_status(200);
     assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(r.header("content-language"), Some("en"));
     let csp = r.header("content-security-policy").expect("a CSP");
     for directive in [
         "default-src 'none'",
@@ -83,8 +85,158 @@ pub async fn the_privacy_notice_is_html_under_a_strict_csp_and_lists_every_inven
     assert!(!csp.contains("script-src"), "no scripts at all: {csp:?}");
     assert_eq!(r.header("x-frame-options"), Some("DENY"));
     let page = r.text();
-    assert!(page.starts_with("<!doctype html>"));
+    assert!(page.starts_with("<!doctype html>\n<html lang=\"en\">"));
     assert!(!page.contains("<script"), "no scripts");
+    // The person's notice is not the attribute table: that is the record's.
+    assert!(!page.contains("<td>gsi1pk</td>"), "no technical attributes");
+    assert!(page.contains("<a href=\"/privacy/record\">"));
+    for expected in [
+        "qchat_session",
+        "Meta Platforms",
+        "Amazon Web Services",
+        "Version 1, in force since 2026-12-03.",
+        "Terms of service (version 1)",
+        "<h3>If you write to a page in Messenger</h3>",
+        "<h3>If you have a qchat account</h3>",
+        "Legal basis: your consent, given to the business that runs the page",
+        "Legal basis: the contract for your account (GDPR Art. 6(1)(b))",
+        "https://edpb.europa.eu/about-edpb/about-edpb/members_en",
+    ] {
+        assert!(page.contains(expected), "{expected:?} is in the notice");
+    }
+    assert!(!page.contains("1970-01-01"), "a real date");
+    // The text a person reads before the terms: a notice read in about two minutes (~200 words a
+    // minute, with the route names of the rights section).
+    let notice = &page[..page.find("<section id=\"terms\"").expect("the terms")];
+    let words = strip_tags(notice).split_whitespace().count();
+    assert!(words < 1600, "{words} words");
+}
+
+/// The text of an HTML fragment, tags removed.
+fn strip_tags(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+pub async fn the_notice_says_for_every_personal_record_what_it_is_why_on_which_basis_and_how_long(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    for (accept, texts) in [(None, &NOTICE_EN), (Some("de-AT,de;q=0.9"), &NOTICE_DE)] {
+        let headers: Vec<(&str, &str)> = accept
+            .map(|a| vec![("accept-language", a)])
+            .unwrap_or_default();
+        let r = app.request(Method::GET, "/privacy", None, &headers).await;
+        r.assert_status(200);
+        let page = r.text();
+        let collected = section(&page, "collected");
+        for a in ACTIVITIES {
+            let entry = collected.find(&format!("<dt id=\"purpose-{}\">", a.id));
+            if a.subject == Subject::None {
+                assert!(entry.is_none(), "{} is not about a person", a.id);
+                continue;
+            }
+            let entry = &collected[entry.unwrap_or_else(|| panic!("{} is listed", a.id))..];
+            let entry = &entry[..entry.find("</dd>").expect("its end")];
+            assert!(entry.contains(&escape_html(texts.purpose(a.id))), "{entry}");
+            assert!(
+                entry.contains(&escape_html(texts.basis(a.basis))),
+                "{entry}"
+            );
+            for t in a.item_types.iter().filter(|t| is_personal(t)) {
+                let line = format!(
+                    "<li>{} — {}: {}</li>",
+                    escape_html(texts.item_name(t.name)),
+                    escape_html(texts.kept_label),
+                    escape_html(&texts.retention(t.retention)),
+                );
+                assert!(entry.contains(&line), "{line} in {entry}");
+            }
+        }
+        // Every item type with a personal attribute is in the person's notice.
+        for t in ITEM_TYPES.iter().filter(|t| is_personal(t)) {
+            assert!(
+                collected.contains(&escape_html(texts.item_name(t.name))),
+                "{}",
+                t.name
+            );
+        }
+    }
+}
+
+pub async fn the_notice_and_the_record_are_in_german_when_the_browser_asks_for_it(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let de = [("accept-language", "de-DE,de;q=0.9,en;q=0.5")];
+
+    let r = app.request(Method::GET, "/privacy", None, &de).await;
+    r.assert_status(200);
+    assert_eq!(r.header("content-language"), Some("de"));
+    assert_eq!(r.header("vary"), Some("Accept-Language"));
+    let page = r.text();
+    assert!(page.contains("<html lang=\"de\">"));
+    for expected in [
+        "<h1>Datenschutzhinweise</h1>",
+        "Version 1, gültig seit 2026-12-03.",
+        "<h2>Wer für Ihre Daten verantwortlich ist</h2>",
+        "<h2>Was erhoben wird, wozu und wie lange</h2>",
+        "<h2>Ihre Rechte und wie Sie sie ausüben</h2>",
+        "<b>DELETE MY DATA</b>: Sie sind sofort abgemeldet",
+        "<code>DELETE /api/account</code>",
+        "Rechtsgrundlage: der Vertrag über Ihr Konto",
+        "members_de",
+        // The terms exist in English only, and say so.
+        "<section id=\"terms\" lang=\"en\">",
+    ] {
+        assert!(page.contains(expected), "{expected:?} in the German notice");
+    }
+    assert!(!page.contains("Who is responsible for your data"));
+    assert_eq!(unrouted_mentions(&page), Vec::<String>::new());
+
+    let r = app.request(Method::GET, "/privacy/record", None, &de).await;
+    r.assert_status(200);
+    assert_eq!(r.header("content-language"), Some("de"));
+    let record = r.text();
+    assert!(record.contains("<h1>Verzeichnis von Verarbeitungstätigkeiten</h1>"));
+    assert!(
+        record.contains("<table lang=\"en\">"),
+        "the inventory's own words are English"
+    );
+
+    // A language the notice is not written in gets English, declared as English.
+    let r = app
+        .request(Method::GET, "/privacy", None, &[("accept-language", "fr")])
+        .await;
+    assert_eq!(r.header("content-language"), Some("en"));
+    assert!(r.text().contains("<h1>Privacy notice</h1>"));
+}
+
+pub async fn the_record_of_processing_lists_every_inventory_attribute_and_the_breach_procedure(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+
+    let r = app.get("/privacy/record", None).await;
+
+    r.assert_status(200);
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    assert!(r.header("content-security-policy").is_some());
+    let page = r.text();
+    assert!(page.contains("<h1>Record of processing</h1>"));
+    assert!(page.contains("<a href=\"/privacy\">"));
     for t in ITEM_TYPES {
         for a in t.attributes {
             assert!(
@@ -95,15 +247,19 @@ pub async fn the_privacy_notice_is_html_under_a_strict_csp_and_lists_every_inven
             );
         }
     }
-    for expected in [
-        "qchat_session",
-        "Meta Platforms",
-        "Amazon Web Services",
-        "Privacy policy version 1",
-        "Terms of service (version 1)",
-    ] {
-        assert!(page.contains(expected), "{expected:?} is in the notice");
+    for a in ACTIVITIES {
+        assert!(
+            page.contains(&escape_html(NOTICE_EN.purpose(a.id))),
+            "{}",
+            a.id
+        );
     }
+    let breach = section(&page, "breach");
+    assert!(breach.contains("supervisory authority within 72 hours"));
+    assert_eq!(unrouted_mentions(&page), Vec::<String>::new());
+    app.request(Method::HEAD, "/privacy/record", None, &[])
+        .await
+        .assert_status(200);
 }
 
 pub async fn the_privacy_notice_is_json_when_asked_for_and_matches_the_inventory(backend: Backend) {
@@ -220,6 +376,12 @@ pub async fn the_privacy_notice_names_the_controller_and_how_to_reach_them(backe
         controller.placeholder,
         "a placeholder controller is flagged, a configured one is not"
     );
+    // The competent authority, when configured, is named with the rights.
+    let rights = section(&page, "rights");
+    match &controller.supervisory_authority {
+        Some(authority) => assert!(rights.contains(&escape_html(authority)), "{rights}"),
+        None => assert!(!rights.contains("Supervisory authority competent")),
+    }
     // The terms end with the same contact.
     assert!(section(&page, "terms").contains(&escape_html(&controller.email)));
 
@@ -230,6 +392,7 @@ pub async fn the_privacy_notice_names_the_controller_and_how_to_reach_them(backe
             "name": controller.name,
             "email": controller.email,
             "postal_address": controller.postal_address,
+            "supervisory_authority": controller.supervisory_authority,
             "placeholder": controller.placeholder,
         })
     );
@@ -240,11 +403,13 @@ pub async fn the_privacy_notice_names_the_controller_and_how_to_reach_them(backe
     assert!(!text.contains("{controller_"), "placeholders are filled in");
 }
 
-pub async fn the_privacy_notice_says_how_a_personal_data_breach_is_handled(backend: Backend) {
+pub async fn the_record_says_how_a_personal_data_breach_is_handled(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let email = app.app.config.controller.email.clone();
 
-    let page = notice_html(&app).await;
+    let r = app.get("/privacy/record", None).await;
+    r.assert_status(200);
+    let page = r.text();
     let breach = section(&page, "breach");
     for needed in [
         "<h2>Personal data breaches</h2>",

@@ -94,6 +94,7 @@ fn the_controller_named_in_the_privacy_notice_is_a_required_parameter() {
         ("ControllerName", vars::CONTROLLER_NAME, true),
         ("ControllerEmail", vars::CONTROLLER_EMAIL, true),
         ("ControllerAddress", vars::CONTROLLER_ADDRESS, false),
+        ("SupervisoryAuthority", vars::SUPERVISORY_AUTHORITY, false),
     ] {
         let declared = block(&parameters, &format!("  {parameter}:")).join("\n");
         assert!(

@@ -58,6 +58,7 @@ async fn dispatch(
         AccountRoute::PublishPolicy => policies::publish(app, req).await,
         AccountRoute::BreachNotice => policies::breach_notice(app, req).await,
         AccountRoute::PrivacyNotice => privacy::notice(app, req).await,
+        AccountRoute::ProcessingRecord => privacy::record(app, req).await,
         // The link pages answer in HTML whatever happens: a person follows them from a mail.
         AccountRoute::VerifyEmailPage => Ok(verify::page(app, params).await),
         AccountRoute::VerifyEmail => Ok(verify::confirm(app, req, params).await),

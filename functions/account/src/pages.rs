@@ -186,6 +186,7 @@ fn view(item: &Item) -> serde_json::Value {
         "name": item.get_str("name"),
         "connected_at": Timestamp::from_millis(item.get_i64("connected_at").unwrap_or(0)).to_rfc3339(),
         "consent_mode": item.get_str("consent_mode"),
+        "language": qchat_shared::bot_texts::page_lang(item).code(),
         "sending": item.get_str("sending"),
         "stopped_reason": item.get_str("stopped_reason"),
     })

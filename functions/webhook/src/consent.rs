@@ -587,7 +587,7 @@ impl Step<'_> {
         };
         ops.extend(link_ops);
         let text = replies::subscribed(self.page, self.public_url(batch), token.expose());
-        ops.push(self.reply(batch, &text, replies::UNSUBSCRIBE_BUTTON)?);
+        ops.push(self.reply(batch, &text, &replies::unsubscribe_button(self.page))?);
         Ok(Plan::Write(ops))
     }
 
@@ -613,7 +613,7 @@ impl Step<'_> {
             .await?;
         let item = self.new_item(batch)?;
         let mut ops = self.new_lead(batch, LeadStatus::Pending, event, item)?;
-        ops.push(self.reply(batch, &question, replies::YES_NO)?);
+        ops.push(self.reply(batch, &question, &replies::yes_no(self.page))?);
         Ok(Plan::Write(ops))
     }
 

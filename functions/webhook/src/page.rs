@@ -2,8 +2,10 @@
 //! `policy_enforcement`: a block stops the page's sending and tells its account, in one transaction with
 //! the event's de-duplication key; an unblock lifts only a policy block (a dead token stays stopped).
 
+use qchat_shared::bot_texts::page_lang;
 use qchat_shared::crypto::{BlindIndex, OneWayHash, Sealed};
 use qchat_shared::domain::{AccountId, PageId};
+use qchat_shared::i18n::Lang;
 use qchat_shared::inventory::Protection;
 use qchat_shared::outbox::{Notice, notice_op};
 use qchat_shared::pages::page_key;
@@ -22,6 +24,8 @@ pub struct ConnectedPage {
     /// `true` for `confirmed` (the default, also for an unknown value): ask before subscribing.
     pub confirmed: bool,
     pub name: Option<String>,
+    /// The language of the page's Messenger texts (its `language` setting; English without one).
+    pub lang: Lang,
     pub item: Item,
 }
 
@@ -35,7 +39,7 @@ impl ConnectedPage {
     }
     /// How replies name the page.
     pub fn display_name(&self) -> &str {
-        self.name.as_deref().unwrap_or("This page")
+        self.name.as_deref().unwrap_or(self.lang.bot().this_page)
     }
 }
 
@@ -55,6 +59,7 @@ pub async fn load(store: &dyn ItemStore, id: &PageId) -> Result<Option<Connected
         account,
         confirmed: item.get_str("consent_mode") != Some("implicit"),
         name: item.get_str("name").map(str::to_owned),
+        lang: page_lang(&item),
         item,
     }))
 }

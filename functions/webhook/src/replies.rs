@@ -1,10 +1,12 @@
-//! The wording of every Messenger reply the webhook queues, and the write that queues one.
+//! The Messenger replies the webhook queues, in the page's language (worded once, in
+//! [`qchat_shared::bot_texts`]), and the write that queues one.
 //!
 //! Invariants: replies are queued as REPLY items in the same transaction as the event that caused them
 //! (notify sends them; nothing here calls the Graph API); the consent question's text is built once and
 //! the very same string is sent and stored as the consent record's wording; a reply holds the person's
 //! own data only.
 
+use qchat_shared::bot_texts::fill;
 use qchat_shared::clock::Timestamp;
 use qchat_shared::crypto::FieldCipher;
 use qchat_shared::domain::LeadId;
@@ -16,39 +18,53 @@ use crate::ProcessError;
 use crate::keywords::{CONSENT_NO, CONSENT_YES, UNSUBSCRIBE};
 use crate::page::ConnectedPage;
 
-pub const YES_NO: &[(&str, &str)] = &[("Yes", CONSENT_YES), ("No", CONSENT_NO)];
-pub const UNSUBSCRIBE_BUTTON: &[(&str, &str)] = &[("Unsubscribe", UNSUBSCRIBE)];
+/// The consent question's quick replies, titled in the page's language.
+pub fn yes_no(page: &ConnectedPage) -> [(&'static str, &'static str); 2] {
+    let t = page.lang.bot();
+    [(t.yes, CONSENT_YES), (t.no, CONSENT_NO)]
+}
+
+/// The Unsubscribe quick reply, titled in the page's language.
+pub fn unsubscribe_button(page: &ConnectedPage) -> [(&'static str, &'static str); 1] {
+    [(page.lang.bot().unsubscribe, UNSUBSCRIBE)]
+}
+
+fn privacy(public_url: &str) -> String {
+    format!("{public_url}/privacy")
+}
 
 /// The consent question of confirmed mode: sent as is, and stored as the record's wording.
 pub fn question(page: &ConnectedPage, public_url: &str) -> String {
-    format!(
-        "Hi! {} would like to send you updates here in Messenger. Is that OK? You can stop at any time \
-         by replying STOP. How your data is handled: {public_url}/privacy",
-        page.display_name()
+    fill(
+        page.lang.bot().question,
+        &[
+            ("page", page.display_name()),
+            ("privacy", &privacy(public_url)),
+        ],
     )
 }
 
 /// The confirmation of a subscription: how to stop, by word or by link.
 pub fn subscribed(page: &ConnectedPage, public_url: &str, token: &str) -> String {
-    format!(
-        "You're subscribed to messages from {}. To stop at any time, reply STOP or open \
-         {public_url}/u/{token}. How your data is handled: {public_url}/privacy",
-        page.display_name()
+    fill(
+        page.lang.bot().subscribed,
+        &[
+            ("page", page.display_name()),
+            ("link", &format!("{public_url}/u/{token}")),
+            ("privacy", &privacy(public_url)),
+        ],
     )
 }
 
 pub fn unsubscribed(page: &ConnectedPage) -> String {
-    format!(
-        "You're unsubscribed: {} will not send you messages any more. Changed your mind? Reply START.",
-        page.display_name()
+    fill(
+        page.lang.bot().unsubscribed,
+        &[("page", page.display_name())],
     )
 }
 
 pub fn declined(page: &ConnectedPage) -> String {
-    format!(
-        "OK, {} will not send you updates. If you change your mind, reply START.",
-        page.display_name()
-    )
+    fill(page.lang.bot().declined, &[("page", page.display_name())])
 }
 
 fn day(at: Timestamp) -> String {
@@ -57,42 +73,51 @@ fn day(at: Timestamp) -> String {
 
 /// "MY DATA": what is held about this person on this page, and nothing about anyone else.
 pub fn my_data(page: &ConnectedPage, lead: Option<&Lead>, public_url: &str) -> String {
+    let t = page.lang.bot();
     let Some(lead) = lead else {
-        return format!(
-            "{} holds no data about you through qchat. How your data is handled: {public_url}/privacy",
-            page.display_name()
+        return fill(
+            t.my_data_none,
+            &[
+                ("page", page.display_name()),
+                ("privacy", &privacy(public_url)),
+            ],
         );
     };
+    let [on, off, never] = t.marketing;
     let marketing = match lead.marketing_status.as_deref() {
-        Some("active") => "on",
-        Some(_) => "off",
-        None => "never turned on",
+        Some("active") => on,
+        Some(_) => off,
+        None => never,
     };
-    format!(
-        "What {} holds about you through qchat: your Messenger id (encrypted); status: {}; known since \
-         {}; consent records: {}; marketing messages: {marketing}; when you last wrote. No message text, \
-         name or picture is kept. Reply DELETE MY DATA to ask for its erasure. More: {public_url}/privacy",
-        page.display_name(),
-        lead.status.name(),
-        day(lead.created),
-        lead.consent_seq,
+    fill(
+        t.my_data,
+        &[
+            ("page", page.display_name()),
+            ("status", t.status(lead.status.name())),
+            ("since", &day(lead.created)),
+            ("records", &lead.consent_seq.to_string()),
+            ("marketing", marketing),
+            ("privacy", &privacy(public_url)),
+        ],
     )
 }
 
 pub fn erasure_queued(page: &ConnectedPage) -> String {
-    format!(
-        "Your request is received: you will get no more messages from {} through qchat, and everything \
-         qchat holds about you for this page is being erased. A message here will confirm when it is done.",
-        page.display_name()
+    fill(
+        page.lang.bot().erasure_queued,
+        &[("page", page.display_name())],
     )
 }
 
 /// The confirmation an erasure releases when it is done (Meta's 24-hour window permitting).
 pub fn erasure_done(page: &ConnectedPage, public_url: &str, code: &str) -> String {
-    format!(
-        "Everything qchat held about you for {} has been erased. Confirmation code: {code}. \
-         Status: {public_url}/deletion/{code}",
-        page.display_name()
+    fill(
+        page.lang.bot().erasure_done,
+        &[
+            ("page", page.display_name()),
+            ("code", code),
+            ("link", &format!("{public_url}/deletion/{code}")),
+        ],
     )
 }
 

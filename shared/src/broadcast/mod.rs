@@ -99,7 +99,21 @@ pub async fn set_page_rate(
     page: &PageId,
     rate: u32,
 ) -> Result<Option<u32>, BroadcastError> {
-    let rate = rate.clamp(1, MAX_RATE);
+    Ok(set_page_settings(app, account, page, Some(rate), None)
+        .await?
+        .map(|(rate, _)| rate))
+}
+
+/// Sets what is given of a page's broadcast rate (clamped as in [`set_page_rate`]) and the language
+/// of its Messenger texts, in one conditional write. Returns the page's settings after the write (rate,
+/// language), or `None` if the page is not the account's.
+pub async fn set_page_settings(
+    app: &App,
+    account: &AccountId,
+    page: &PageId,
+    rate: Option<u32>,
+    language: Option<crate::i18n::Lang>,
+) -> Result<Option<(u32, crate::i18n::Lang)>, BroadcastError> {
     for _ in 0..5 {
         let Some(item) = app.store.get(&page_key(page)).await? else {
             return Ok(None);
@@ -108,11 +122,30 @@ pub async fn set_page_rate(
             return Ok(None);
         }
         let version = item.version().unwrap_or(0);
-        let updated = item
-            .plain("broadcast_rate", Value::N(i64::from(rate)))?
-            .with_version(version + 1);
-        match app.store.put(updated, Condition::VersionIs(version)).await {
-            Ok(()) => return Ok(Some(rate)),
+        let mut updated = item;
+        if let Some(rate) = rate {
+            let rate = rate.clamp(1, MAX_RATE);
+            updated = updated.plain("broadcast_rate", Value::N(i64::from(rate)))?;
+        }
+        if let Some(lang) = language {
+            updated = updated.plain(
+                crate::bot_texts::PAGE_LANGUAGE_ATTRIBUTE,
+                Value::S(lang.code().to_owned()),
+            )?;
+        }
+        let settings = (
+            pace::rate_of(&updated),
+            crate::bot_texts::page_lang(&updated),
+        );
+        match app
+            .store
+            .put(
+                updated.with_version(version + 1),
+                Condition::VersionIs(version),
+            )
+            .await
+        {
+            Ok(()) => return Ok(Some(settings)),
             Err(StoreError::ConditionFailed) => continue,
             Err(e) => return Err(e.into()),
         }

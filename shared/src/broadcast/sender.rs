@@ -51,9 +51,8 @@ use super::model::{BroadcastId, Counts, FailClass, SkipReason, State};
 use super::pace::{self, Sleeper};
 use super::record::{JobParams, Stored, broadcast_key};
 
-/// The quick reply every broadcast message carries; the webhook treats its payload as STOP.
-pub const UNSUBSCRIBE_TITLE: &str = "Unsubscribe";
-/// The payload of the unsubscribe quick reply (the webhook's `keywords::UNSUBSCRIBE`).
+/// The payload of the Unsubscribe quick reply every broadcast message carries, titled in the page's
+/// language ([`crate::bot_texts`]); the webhook treats it as STOP (its `keywords::UNSUBSCRIBE`).
 pub const UNSUBSCRIBE_PAYLOAD: &str = "QCHAT_UNSUBSCRIBE";
 /// Room a draft's text must leave for the footer the sender adds (how to stop, the `/u/{token}` link).
 pub const FOOTER_RESERVE: usize = 200;
@@ -169,6 +168,8 @@ struct Batch {
     filter: AudienceFilter,
     indexer: crate::crypto::BlindIndexer,
     public_url: String,
+    /// The page's language: the footer and the Unsubscribe quick reply are in it.
+    lang: crate::i18n::Lang,
     /// Batches folded into the broadcast so far; this batch is `folded + 1`.
     folded: i64,
 }
@@ -273,6 +274,7 @@ impl BroadcastJob {
             filter,
             indexer,
             public_url: self.app.config.public_url.trim_end_matches('/').to_owned(),
+            lang: crate::bot_texts::page_lang(&page_item),
             folded: stored.steps,
         });
         let afters: Vec<String> = result
@@ -966,21 +968,16 @@ async fn compose(batch: &Batch, lead: &Lead, via: Via) -> Result<OutgoingMessage
         .item
         .get_str("unsubscribe_hash")
         .and_then(|h| UnsubscribeToken::rederive(&batch.indexer, &batch.page, &lead.id, h));
+    let words = batch.lang.bot();
     let with_link = link.map(|token| {
-        format!(
-            "{}\n\nTo stop these messages, reply STOP or open {}/u/{}",
-            batch.text,
-            batch.public_url,
-            token.expose()
-        )
+        let url = format!("{}/u/{}", batch.public_url, token.expose());
+        let footer = crate::bot_texts::fill(words.footer_link, &[("link", &url)]);
+        format!("{}\n\n{footer}", batch.text)
     });
     // The link where it fits; the quick reply and STOP always work.
     let text = match with_link {
         Some(t) if t.encode_utf16().count() <= limit => t,
-        _ => format!(
-            "{}\n\nTo stop these messages, reply STOP or tap Unsubscribe.",
-            batch.text
-        ),
+        _ => format!("{}\n\n{}", batch.text, words.footer),
     };
     Ok(OutgoingMessage {
         recipient,
@@ -995,7 +992,7 @@ async fn compose(batch: &Batch, lead: &Lead, via: Via) -> Result<OutgoingMessage
             })
             .collect(),
         quick_replies: vec![QuickReply {
-            title: UNSUBSCRIBE_TITLE.to_owned(),
+            title: words.unsubscribe.to_owned(),
             payload: UNSUBSCRIBE_PAYLOAD.to_owned(),
         }],
         metadata: Some(format!("qchat.broadcast.{}", batch.broadcast)),

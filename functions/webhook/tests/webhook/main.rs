@@ -13,6 +13,7 @@
 mod batches;
 mod consent;
 mod helpers;
+mod languages;
 mod linking;
 mod marketing;
 mod privacy;
@@ -69,6 +70,9 @@ macro_rules! cases {
                 linking::a_prior_message_whose_user_ref_lead_does_not_exist_makes_a_plain_new_lead,
                 linking::a_repeated_stop_is_confirmed_again_once_per_event_without_a_new_record,
                 linking::the_user_ref_is_never_stored_or_logged_in_plaintext,
+                languages::a_german_page_asks_confirms_and_answers_stop_in_german_with_its_name,
+                languages::my_data_and_delete_my_data_are_answered_in_the_pages_language,
+                languages::a_page_without_a_language_or_with_an_unknown_one_speaks_english,
                 privacy::the_raw_store_holds_no_psid_text_or_name_after_a_flow,
                 privacy::logs_of_a_whole_flow_hold_no_psid_text_or_token,
             );
