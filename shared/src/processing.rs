@@ -49,7 +49,8 @@ pub struct Activity {
 
 use inventory::{
     ACCOUNT, ATTEMPT_SLOT, AUDIT_ENTRY, BREACH_NOTICE, BROADCAST, CONSENT_RECORD, DATA_KEY,
-    DELIVERY, EMAIL_CLAIM, EMAIL_VERIFICATION, JOB, LEAD, MAIL_SUPPRESSION, MAIL_THROTTLE, OUTBOX,
+    DELIVERY, EMAIL_CLAIM, EMAIL_VERIFICATION, JOB, LEAD, MAIL_SUPPRESSION, MAIL_THROTTLE,
+    META_DELETION_SUBJECT, OUTBOX,
     PACE, PAGE, PASSWORD_RESET, POLICY, REPLY, SECURITY_EVENT, SESSION, UNSUBSCRIBE_LINK,
     WEBHOOK_EVENT,
 };
@@ -67,6 +68,12 @@ pub const ACTIVITIES: &[Activity] = &[
         subject: Subject::Lead,
         basis: Basis::ConsentForThePage,
         item_types: &[&REPLY, &DELIVERY, &WEBHOOK_EVENT],
+    },
+    Activity {
+        id: "deletion_requests",
+        subject: Subject::Lead,
+        basis: Basis::LegalObligation,
+        item_types: &[&META_DELETION_SUBJECT],
     },
     Activity {
         id: "account",
@@ -361,6 +368,10 @@ pub static NOTICE_EN: NoticeTexts = NoticeTexts {
             "Send you the replies you asked for and the messages you subscribed to",
         ),
         (
+            "deletion_requests",
+            "Erase your data when you ask Meta to",
+        ),
+        (
             "account",
             "Provide your account: sign-in, your pages and your broadcasts",
         ),
@@ -384,6 +395,10 @@ pub static NOTICE_EN: NoticeTexts = NoticeTexts {
             "what you agreed to or refused, when and through what",
         ),
         ("unsubscribe_link", "the hash of your unsubscribe link"),
+        (
+            "meta_deletion_subject",
+            "your app-scoped id (encrypted), until your leads are found",
+        ),
         (
             "reply",
             "qchat's replies to you (encrypted) until they are sent",
@@ -509,6 +524,10 @@ pub static NOTICE_DE: NoticeTexts = NoticeTexts {
             "Ihnen die angeforderten Antworten und die abonnierten Nachrichten senden",
         ),
         (
+            "deletion_requests",
+            "Ihre Daten löschen, wenn Sie Meta darum bitten",
+        ),
+        (
             "account",
             "Ihr Konto bereitstellen: Anmeldung, Ihre Seiten und Ihre Rundsendungen",
         ),
@@ -532,6 +551,10 @@ pub static NOTICE_DE: NoticeTexts = NoticeTexts {
             "wozu Sie eingewilligt oder was Sie abgelehnt haben, wann und wodurch",
         ),
         ("unsubscribe_link", "der Hashwert Ihres Abmeldelinks"),
+        (
+            "meta_deletion_subject",
+            "Ihre App-bezogene ID (verschlüsselt), bis Ihre Leads gefunden sind",
+        ),
         (
             "reply",
             "Antworten von qchat an Sie (verschlüsselt), bis sie gesendet sind",

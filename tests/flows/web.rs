@@ -457,11 +457,11 @@ pub async fn the_rights_section_names_the_export_and_erasure_routes_and_says_wha
         "<code>DELETE /api/pages/{page_id}/leads/{lead_id}</code>",
         "<code>DELETE /api/pages/{page_id}</code>",
         &format!("{PUBLIC_URL}/u/{{token}}"),
+        "Facebook settings",
+        "<code>POST /facebook/data-deletion</code>",
     ] {
         assert!(rights.contains(needed), "{needed:?} in {rights}");
     }
-    // No claim of the Meta deletion callback, which does not exist yet.
-    assert!(!page.contains("Facebook settings"));
 }
 
 pub async fn the_full_shipped_terms_are_shown_until_a_newer_version_is_published(backend: Backend) {
