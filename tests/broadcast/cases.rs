@@ -10,7 +10,7 @@ use qchat_shared::leads::LeadStatus;
 use qchat_shared::store::Value;
 use serde_json::json;
 
-use crate::harness::{Engine, FailingStore, LEASE, LeadSpec, graph_error};
+use crate::harness::{Engine, FailingStore, LEASE, LeadSpec, PausingStore, graph_error};
 use crate::helpers::Backend;
 
 const HOUR: i64 = 3600;
@@ -233,6 +233,83 @@ pub async fn a_lead_who_unsubscribes_between_scheduling_and_sending_gets_nothing
         "an unsubscribed person gets nothing"
     );
     assert_eq!(e.view(&b.id).await.counts.sent, 1);
+}
+
+/// The race the batch read leaves open: the sender read the lead as subscribed from the status index,
+/// and the person opts out before the sender claims their delivery. Neither an `UPDATE` send nor a
+/// token send goes out, no delivery record is left for them, and they count as skipped.
+pub async fn a_lead_who_unsubscribes_between_the_batch_read_and_the_claim_gets_nothing(
+    backend: Backend,
+) {
+    let e = Engine::spawn(backend).await;
+    let update = e.add_lead(LeadSpec::in_window()).await;
+    let token = e
+        .add_lead(LeadSpec::in_window().wrote(None).token("active", None))
+        .await;
+    let staying = e.add_lead(LeadSpec::in_window()).await;
+    let b = e.create(e.draft("Sale today")).await;
+    let (pausing, mut pause) = PausingStore::new(e.app.store.clone(), &[&update.id, &token.id]);
+    let (app, broadcasts) = e.with_store(Arc::new(pausing));
+    let handler = broadcasts.job_handler();
+    let opt_out = async {
+        // Both claims are held: the batch has been read and decided.
+        let mut held = vec![
+            pause.reached.recv().await.unwrap(),
+            pause.reached.recv().await.unwrap(),
+        ];
+        held.sort();
+        let mut expected = vec![format!("LEAD#{}", update.id), format!("LEAD#{}", token.id)];
+        expected.sort();
+        assert_eq!(held, expected);
+        for lead in [&update, &token] {
+            e.t.post_json(
+                &format!(
+                    "/api/pages/{}/leads/{}/unsubscribe",
+                    e.page.as_str(),
+                    lead.id.as_str()
+                ),
+                &json!({}),
+                Some(&e.session),
+            )
+            .await
+            .assert_status(200);
+        }
+        pause.release();
+    };
+    let (report, ()) = tokio::join!(e.run_with("runner", 60, &handler), opt_out);
+    assert_eq!(report.failed_steps, 0);
+    if !e.view(&b.id).await.state.is_finished() {
+        e.run_to_end(&b.id, 60, 3).await;
+    }
+
+    let sent = e.fake.per_recipient();
+    assert_eq!(sent.get(&staying.psid), Some(&1));
+    assert_eq!(
+        sent.get(&update.psid),
+        None,
+        "no UPDATE send after the opt-out"
+    );
+    assert_eq!(
+        sent.get(token.token.as_deref().unwrap()),
+        None,
+        "no token send after the opt-out"
+    );
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let view = e.view(&b.id).await;
+    assert_eq!(view.state, State::Done);
+    assert_eq!(view.counts.sent, 1);
+    assert_eq!(view.counts.skipped, map(&[("unsubscribed", 2)]));
+    for lead in [&update, &token] {
+        let record = app
+            .store
+            .get(&qchat_shared::broadcast::sender::delivery_key(
+                &e.page, &b.id, &lead.id,
+            ))
+            .await
+            .unwrap();
+        assert!(record.is_none(), "the unused claim was given back");
+        assert_eq!(e.lead(&lead.id).await.status, LeadStatus::Unsubscribed);
+    }
 }
 
 pub async fn every_message_carries_the_unsubscribe_quick_reply_and_never_a_tag(backend: Backend) {
