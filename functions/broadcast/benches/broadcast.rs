@@ -1,19 +1,19 @@
-//! The broadcast engine's figures (printed, not timed tests), on the SQLite store against a fake Send
-//! API on 127.0.0.1:
+//! The broadcast engine's figures (printed, not timed tests), against a fake Send API on 127.0.0.1:
 //! - the sustained send rate at configured 20, 100 and 250 messages/s when Meta answers after 100 ms
 //!   (real time: the tokio timer, the system clock), measured between the first and the last request
-//!   the fake received;
-//! - for a broadcast to 100 000 leads (run on a manual clock that the sender's waits move, so it takes
-//!   minutes, not 400 s of pacing): the runner's peak RSS, the store calls per recipient by operation,
-//!   and the keyring (KMS) calls per recipient once the account's key is cached.
+//!   the fake received, on the SQLite store;
+//! - for a broadcast to 100 000 leads on the SQLite store, and to 2 000 on DynamoDB and KMS on moto
+//!   (run on a manual clock that the sender's waits move, so pacing takes no time): the runner's peak
+//!   RSS, the store calls per recipient by operation, and the keyring (KMS) calls per recipient once
+//!   the account's key is cached.
 //!
 //! The runner's memory is measured apart: this process writes the leads and serves the fake Send API,
-//! then runs the runner in a child process (this same binary, `--runner`) that opens the store files,
+//! then runs the runner in a child process (this same binary, `--runner`) that opens the same store,
 //! sends the broadcast and prints its own `VmHWM`. So the figure holds what a runner holds (its store
 //! connections, key cache, batches, tasks) and nothing of the seeding or the fake.
 //!
-//! Run with `cargo bench -p qchat-broadcast` (`-- --leads N` sizes the large broadcast, `--large-only`
-//! skips the rate runs).
+//! Run with `cargo bench -p qchat-broadcast`; after `--`: `--leads N` and `--moto-leads N` size the
+//! large broadcasts (`--moto-leads 0` skips moto), `--large-only` skips the rate runs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -521,14 +521,14 @@ fn main() {
             }
         }
         large(leads, Backend::Sqlite).await;
-        // `-- --moto-leads N`: the same on DynamoDB and KMS on moto (default 10 000: the emulator
-        // answers a few hundred requests a second; 0 skips it).
+        // `-- --moto-leads N`: the same on DynamoDB and KMS on moto (default 2 000: the emulator
+        // answers some tens of requests a second on the test VM; 0 skips it).
         let moto_leads = args
             .iter()
             .position(|a| a == "--moto-leads")
             .and_then(|i| args.get(i + 1))
             .and_then(|n| n.parse().ok())
-            .unwrap_or(10_000);
+            .unwrap_or(2_000);
         if moto_leads > 0 {
             large(moto_leads, Backend::moto().await).await;
         }
