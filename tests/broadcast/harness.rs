@@ -631,3 +631,102 @@ impl ItemStore for FailingStore {
         self.inner.remove_expired(from, limit).await
     }
 }
+
+/// A store that holds back the delivery claims of chosen leads (the sender's conditional put of a
+/// new delivery record) until the test lets them through: the moment between reading a batch of
+/// leads and claiming one of them.
+#[derive(Debug)]
+pub struct PausingStore {
+    inner: Arc<dyn ItemStore>,
+    /// The delivery-record sort keys (`LEAD#{id}`) whose claims wait.
+    held: Vec<String>,
+    reached: tokio::sync::mpsc::UnboundedSender<String>,
+    release: tokio::sync::watch::Receiver<bool>,
+}
+
+/// The test's side of a [`PausingStore`].
+#[derive(Debug)]
+pub struct Pause {
+    /// Receives the sort key of each held claim as it arrives.
+    pub reached: tokio::sync::mpsc::UnboundedReceiver<String>,
+    release: tokio::sync::watch::Sender<bool>,
+}
+
+impl Pause {
+    /// Lets the held claims (and any later one) through.
+    pub fn release(&self) {
+        self.release.send_replace(true);
+    }
+}
+
+impl PausingStore {
+    pub fn new(inner: Arc<dyn ItemStore>, leads: &[&LeadId]) -> (Self, Pause) {
+        let (reached_tx, reached) = tokio::sync::mpsc::unbounded_channel();
+        let (release, release_rx) = tokio::sync::watch::channel(false);
+        let store = Self {
+            inner,
+            held: leads.iter().map(|l| format!("LEAD#{l}")).collect(),
+            reached: reached_tx,
+            release: release_rx,
+        };
+        (store, Pause { reached, release })
+    }
+}
+
+#[async_trait::async_trait]
+impl ItemStore for PausingStore {
+    async fn ensure_schema(&self) -> Result<(), qchat_shared::store::StoreError> {
+        self.inner.ensure_schema().await
+    }
+    async fn get(
+        &self,
+        key: &qchat_shared::store::ItemKey,
+    ) -> Result<Option<Item>, qchat_shared::store::StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(
+        &self,
+        item: Item,
+        condition: Condition,
+    ) -> Result<(), qchat_shared::store::StoreError> {
+        let key = item.key();
+        if key.pk.starts_with("BDELIV#")
+            && matches!(condition, Condition::NotExists)
+            && self.held.contains(&key.sk)
+        {
+            let _ = self.reached.send(key.sk.clone());
+            let mut release = self.release.clone();
+            let _ = release.wait_for(|go| *go).await;
+        }
+        self.inner.put(item, condition).await
+    }
+    async fn delete(
+        &self,
+        key: &qchat_shared::store::ItemKey,
+        condition: Condition,
+    ) -> Result<(), qchat_shared::store::StoreError> {
+        self.inner.delete(key, condition).await
+    }
+    async fn query(
+        &self,
+        query: &qchat_shared::store::Query,
+    ) -> Result<qchat_shared::store::Page, qchat_shared::store::StoreError> {
+        self.inner.query(query).await
+    }
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), qchat_shared::store::StoreError> {
+        self.inner.transact(ops).await
+    }
+    async fn delete_many(
+        &self,
+        keys: &[qchat_shared::store::ItemKey],
+    ) -> Result<(), qchat_shared::store::StoreError> {
+        self.inner.delete_many(keys).await
+    }
+    async fn remove_expired(
+        &self,
+        from: Option<&qchat_shared::store::Cursor>,
+        limit: usize,
+    ) -> Result<qchat_shared::store::Removed, qchat_shared::store::StoreError> {
+        self.inner.remove_expired(from, limit).await
+    }
+}

@@ -21,6 +21,7 @@ macro_rules! cases {
             cases!(@cases $variant;
                 eligibility_is_decided_per_lead_at_send_time_and_preview_agrees,
                 a_lead_who_unsubscribes_between_scheduling_and_sending_gets_nothing,
+                a_lead_who_unsubscribes_between_the_batch_read_and_the_claim_gets_nothing,
                 every_message_carries_the_unsubscribe_quick_reply_and_never_a_tag,
                 a_runner_killed_mid_batch_is_resumed_and_no_lead_gets_the_message_twice,
                 a_batch_re_run_after_a_store_failure_counts_each_lead_once,

@@ -7,8 +7,9 @@
 //! 3. read the next page of subscribed leads after the broadcast's `progress` (keyset on the index);
 //! 4. decide each lead ([`super::eligibility`]); reserve the sends' pace slots with one write;
 //! 5. per lead to send, at its slot: claim the delivery record with a conditional write (for a token
-//!    send, then set the lead's 48-hour mark, conditional on its version), send, write the outcome —
-//!    two writes per recipient (three for a token send);
+//!    send, then set the lead's 48-hour mark, conditional on its version; for an `UPDATE` send, then
+//!    read the lead again, so an opt-out stored before that read is kept), send, write the outcome —
+//!    two writes and one read per recipient (three writes for a token send);
 //! 6. fold the batch's counts and the new progress into the broadcast with one conditional write.
 //!
 //! At most once per (broadcast, lead): a claim that exists is never sent again. Found without an
@@ -683,7 +684,11 @@ async fn deliver(batch: &Batch, mut lead: Lead, mut via: Via) -> Result<Tally, B
                 return Ok(Tally::Fail(FailClass::Unreadable));
             }
         };
-        match claim(batch, &lead, via).await? {
+        let claimed = match claim(batch, &lead, via).await? {
+            Ok(()) => recheck(batch, &lead, via).await?,
+            Err(refused) => Err(refused),
+        };
+        match claimed {
             Ok(()) => {
                 let result = send(batch, &message).await;
                 return record(batch, &lead, via, result).await;
@@ -758,6 +763,42 @@ async fn claim(
         }
     }
     Ok(Ok(()))
+}
+
+/// After an `UPDATE` claim: the lead as it is now, read from the table (strongly consistent). The
+/// batch came from the status index a moment ago (eventually consistent in DynamoDB), so a person who
+/// opted out meanwhile may still be in it; their opt-out is stored before this read or lands after the
+/// claim, and only the latter can meet a message already on its way. A changed lead gives the claim
+/// back and is decided again. A token claim needs no read: its 48-hour mark is a write conditional on
+/// the lead as read. One read rather than a transaction checking the lead with the claim: a
+/// transaction costs twice the write capacity of both items, a read a fraction of one write.
+async fn recheck(
+    batch: &Batch,
+    lead: &Lead,
+    via: Via,
+) -> Result<Result<(), ClaimRefused>, BroadcastError> {
+    if via == Via::Token {
+        return Ok(Ok(()));
+    }
+    let app = &batch.app;
+    let key = delivery_key(&batch.page, &batch.broadcast, &lead.id);
+    let current = match crate::leads::ops::load(app.store.as_ref(), &batch.page, &lead.id).await {
+        Ok(current) => current,
+        Err(e) => {
+            // Not sent: the claim is given back if the store lets us (else it reads `unknown`).
+            let _ = give_back(batch, &key).await;
+            return Err(e.into());
+        }
+    };
+    let unchanged = current.as_ref().is_some_and(|c| {
+        c.item.version() == lead.item.version()
+            || decide(false, c, &batch.filter, app.clock.now()) == Decision::Send(via)
+    });
+    if unchanged {
+        return Ok(Ok(()));
+    }
+    give_back(batch, &key).await?;
+    Ok(Err(ClaimRefused::LeadChanged))
 }
 
 /// Deletes a claim that was not used.
