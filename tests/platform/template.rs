@@ -300,7 +300,11 @@ fn notify_consumes_only_outbox_inserts_from_the_stream_and_sweeps_on_a_schedule(
     assert!(sweep.contains("Binary: notify"));
     assert!(sweep.contains("Type: ScheduleV2") && sweep.contains("rate(1 minute)"));
     for f in ["  NotifyFunction:", "  NotifySweepFunction:"] {
-        assert!(block(&t, f).join("\n").contains("ses:SendEmail"), "{f}");
+        let function = block(&t, f).join("\n");
+        assert!(function.contains("ses:SendEmail"), "{f}");
+        // Notify deletes one item at a time; batch deletes were the old page erasure's, now the erase
+        // function's.
+        assert!(!function.contains("dynamodb:BatchWriteItem"), "{f}");
     }
 }
 
