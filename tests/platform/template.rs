@@ -387,12 +387,22 @@ fn erasures_run_every_minute_with_least_privilege() {
         );
     }
     // The runner deletes (the retention sweep finds expired items with Scan); it opens nothing and talks
-    // to no one.
+    // to no one. Its one KMS call makes the registrations key's daily version, for that owner only.
+    let kms = statement(
+        &block(&t, "  EraseRunnerFunction:"),
+        "RegistrationsKeyVersion",
+    );
+    assert!(kms.contains("Action: kms:GenerateDataKey\n"), "{kms}");
+    assert!(
+        kms.contains("kms:EncryptionContext:owner: system:registrations"),
+        "{kms}"
+    );
     for action in actions_of(&runner) {
         assert!(
             matches!(
                 action.as_str(),
-                "dynamodb:GetItem"
+                "kms:GenerateDataKey"
+                    | "dynamodb:GetItem"
                     | "dynamodb:PutItem"
                     | "dynamodb:DeleteItem"
                     | "dynamodb:BatchWriteItem"
@@ -475,9 +485,17 @@ fn every_function_reaches_the_key_table_with_only_the_actions_it_uses() {
             "NotifyFunction" => vec!["GetItem", "PutItem", "Query"],
             // Releases an erased account's email claim (and claims its sign-in limit slots).
             "EraseFunction" => vec!["GetItem", "PutItem", "DeleteItem", "Query"],
-            // Destroys an erased account's data keys; the retention sweep removes expired items.
+            // Destroys an erased account's data keys; the retention sweep removes expired items and
+            // rotates and retires the registrations key.
             "EraseRunnerFunction" => {
-                vec!["GetItem", "DeleteItem", "Query", "BatchWriteItem", "Scan"]
+                vec![
+                    "GetItem",
+                    "PutItem",
+                    "DeleteItem",
+                    "Query",
+                    "BatchWriteItem",
+                    "Scan",
+                ]
             }
             _ => read.to_vec(),
         };
