@@ -1107,10 +1107,23 @@ mod tests {
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
         }
+        // Until a checkpoint copies the whole log: the store's own checkpointer may hold the lock.
         let checkpoint = || {
             let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            conn.busy_timeout(BUSY_TIMEOUT)
                 .unwrap_or_else(|e| panic!("{e}"));
+            for _ in 0..200 {
+                let (busy, log, done): (i64, i64, i64) = conn
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .unwrap_or_else(|e| panic!("{e}"));
+                if busy == 0 && log == done {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            panic!("the log was never checkpointed");
         };
         let in_file = || {
             let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
