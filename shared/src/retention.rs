@@ -9,32 +9,38 @@
 //!    oldest expired rows through the `ttl` index; DynamoDB: a Scan page, then a deletion of each item
 //!    still expired), so nothing expired stays in the SQLite file and DynamoDB need not wait for its own
 //!    TTL deletion (up to about two days);
-//! 2. leads past their retention ([`crate::inventory::LEAD`]: not subscribed, and nothing happened to
+//! 2. the registrations key ([`REGISTRATIONS_KEY_OWNER`]: pending registrations, the mails with no
+//!    account to seal under): a new version once the current one is a day old
+//!    ([`REGISTRATION_KEY_ROTATE_HOURS`]), and every version superseded more than
+//!    [`REGISTRATION_KEY_RETIRE_DAYS`] ago destroyed — everything it sealed has expired by then, so a
+//!    restored copy of those items opens no more than the live store does;
+//! 3. leads past their retention ([`crate::inventory::LEAD`]: not subscribed, and nothing happened to
 //!    them for [`LEAD_INACTIVE_SECS`]): every account (`ACCOUNTS` index) → its pages → the page's
-//!    unsubscribed, unreachable and pending leads created before the cutoff, each erased with
-//!    [`erase_lead`].
+//!    unsubscribed, unreachable and pending leads created before the cutoff, each handed to the
+//!    single-lead erasure ([`crate::leads::erase_lead`]): one transaction, conditional on the lead's
+//!    version read, freezes the lead and queues its erasure job (origin `retention`), which the erase
+//!    function's runner carries out like any other (replies sent or waiting, delivery records, the chain
+//!    and link, a merged checkbox-plugin lead), leaving a receipt of counts.
 //!
 //! A finished pass puts the job back, due [`PASS_INTERVAL_HOURS`] after the pass began: whatever calls
 //! [`sweep`] (EventBridge daily, the local ticker) may call it more often; a pass runs when one is due.
 //! Every other item type either carries a TTL (phase 1) or is kept while its owner exists and erased
-//! with it (by the page erasure of [`crate::leads::erase`]; the account erasure is not built yet). The
-//! job and its logs hold ids and counts only.
+//! with it (by the page erasure of [`crate::leads::erase`] or the account erasure of
+//! [`crate::erasure::account`]). The job and its logs hold ids and counts only.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::accounts::REGISTRATIONS_KEY_OWNER;
 use crate::app::App;
 use crate::clock::{Clock, Timestamp};
-use crate::crypto::OneWayHash;
+use crate::crypto::{CryptoError, KeyManager};
 use crate::domain::{AccountId, LeadId, PageId};
 use crate::inventory::LEAD_INACTIVE_SECS;
 use crate::jobs::{Job, JobError, JobHandler, Jobs, Step};
 use crate::leads::consent::history_partition;
-use crate::leads::record::{LeadStatus, status_partition};
-use crate::leads::{lead_key, unsubscribe_key};
-use crate::store::{
-    Condition, Cursor, Index, Item, ItemKey, ItemStore, KeyRange, Order, Query, StoreError,
-    WriteOp, query_all,
-};
+use crate::leads::erase_lead::{self, Origin};
+use crate::leads::record::{Lead, LeadStatus, status_partition};
+use crate::store::{Cursor, Index, Item, ItemStore, KeyRange, Order, Query, StoreError};
 
 /// The job kind.
 pub const RETENTION_SWEEP_JOB: &str = "retention_sweep";
@@ -51,6 +57,12 @@ const LEADS_PER_QUERY: usize = 25;
 const READS_PER_STEP: usize = 20;
 /// The lease: longer than any step.
 const LEASE_SECS: i64 = 900;
+/// The registrations key gets a new version once its current one is this old.
+pub const REGISTRATION_KEY_ROTATE_HOURS: i64 = 24;
+/// A registrations-key version is destroyed once its successor is this old: longer than anything sealed
+/// under it lives (the outbox's [`crate::outbox::RETENTION_DAYS`]; a pending registration, 24 h), plus a
+/// day for a process that still seals with a version it cached before the rotation.
+pub const REGISTRATION_KEY_RETIRE_DAYS: i64 = crate::outbox::RETENTION_DAYS + 1;
 /// The statuses whose leads expire; a subscribed lead stays, a merged one goes with its lead.
 const EXPIRING_STATUSES: [LeadStatus; 3] = [
     LeadStatus::Unsubscribed,
@@ -63,11 +75,8 @@ const EXPIRING_STATUSES: [LeadStatus; 3] = [
 pub struct SweepReport {
     /// Items past their TTL.
     pub expired_items: u64,
-    /// Leads past their retention, each with what hangs off it (below; its delivery records too,
-    /// uncounted).
+    /// Leads past their retention whose erasure was queued (each erasure's receipt counts what went).
     pub leads: u64,
-    pub consent_records: u64,
-    pub unsubscribe_links: u64,
     /// Passes this call finished.
     pub passes_finished: u64,
     /// Whether the deadline came with a pass unfinished (the next call continues it).
@@ -78,8 +87,6 @@ impl SweepReport {
     fn add(&mut self, other: &Self) {
         self.expired_items += other.expired_items;
         self.leads += other.leads;
-        self.consent_records += other.consent_records;
-        self.unsubscribe_links += other.unsubscribe_links;
         self.passes_finished += other.passes_finished;
     }
 }
@@ -106,7 +113,13 @@ pub async fn sweep(app: &App, deadline: Timestamp) -> Result<SweepReport, Retent
     );
     jobs.ensure_queued(SWEEP_JOB_ID, RETENTION_SWEEP_JOB, "{}", app.clock.now())
         .await?;
-    let handler = RetentionSweep::new(app.store.clone(), app.key_store.clone(), app.clock.clone());
+    let handler = RetentionSweep::new(
+        app.store.clone(),
+        app.key_store.clone(),
+        app.clock.clone(),
+        jobs.clone(),
+        app.keys.clone(),
+    );
     let runner = format!("retention-{}", app.ids.new_id());
     let run = jobs.run_due(&runner, deadline, &[&handler]).await?;
     let mut report = handler.report();
@@ -114,8 +127,6 @@ pub async fn sweep(app: &App, deadline: Timestamp) -> Result<SweepReport, Retent
     tracing::info!(
         expired_items = report.expired_items,
         leads = report.leads,
-        consent_records = report.consent_records,
-        unsubscribe_links = report.unsubscribe_links,
         passes_finished = report.passes_finished,
         paused = report.paused,
         failed_steps = run.failed_steps,
@@ -130,6 +141,8 @@ enum Phase {
     Expired,
     /// The same in the key store (sign-in slots, mail throttles and the like expire there).
     ExpiredKeys,
+    /// The registrations key's daily version and the retirement of old ones.
+    RegistrationKey,
     Leads,
 }
 
@@ -206,6 +219,10 @@ pub struct RetentionSweep {
     /// The key store ([`crate::app::App::key_store`]): its expired items go too.
     key_store: Arc<dyn ItemStore>,
     clock: Arc<dyn Clock>,
+    /// Where the leads' erasure jobs are queued.
+    jobs: Jobs,
+    /// Rotates and retires the registrations key.
+    keys: Arc<KeyManager>,
     removed: Mutex<SweepReport>,
 }
 
@@ -214,11 +231,15 @@ impl RetentionSweep {
         store: Arc<dyn ItemStore>,
         key_store: Arc<dyn ItemStore>,
         clock: Arc<dyn Clock>,
+        jobs: Jobs,
+        keys: Arc<KeyManager>,
     ) -> Self {
         Self {
             store,
             key_store,
             clock,
+            jobs,
+            keys,
             removed: Mutex::new(SweepReport::default()),
         }
     }
@@ -256,6 +277,44 @@ impl RetentionSweep {
         Ok(progress.after.is_none())
     }
 
+    /// Rotates the registrations key if its current version is a day old, and destroys the versions
+    /// superseded more than [`REGISTRATION_KEY_RETIRE_DAYS`] ago. Nothing while no registration made the
+    /// key. Returns how many versions went.
+    async fn registration_key_step(&self) -> Result<u64, JobError> {
+        let retry = |e: CryptoError| JobError::Retry(Box::new(e));
+        let versions = self
+            .keys
+            .versions(REGISTRATIONS_KEY_OWNER)
+            .await
+            .map_err(retry)?;
+        let Some(&(_, newest_created)) = versions.last() else {
+            return Ok(0);
+        };
+        let now = self.clock.now();
+        if newest_created <= now.plus_hours(-REGISTRATION_KEY_ROTATE_HOURS) {
+            self.keys
+                .rotate(REGISTRATIONS_KEY_OWNER)
+                .await
+                .map_err(retry)?;
+        }
+        let cutoff = now.plus_days(-REGISTRATION_KEY_RETIRE_DAYS);
+        // A version stopped sealing when the next one was made.
+        let retired: Vec<u32> = versions
+            .windows(2)
+            .filter(|pair| pair[1].1 <= cutoff)
+            .map(|pair| pair[0].0)
+            .collect();
+        if retired.is_empty() {
+            return Ok(0);
+        }
+        let n = self
+            .keys
+            .retire_versions(REGISTRATIONS_KEY_OWNER, &retired)
+            .await
+            .map_err(retry)?;
+        Ok(n as u64)
+    }
+
     /// Up to [`READS_PER_STEP`] reads of the lead walk; whether the walk is done.
     async fn leads_step(&self, progress: &mut Progress) -> Result<bool, JobError> {
         let cutoff = self.clock.now().plus_secs(-LEAD_INACTIVE_SECS);
@@ -283,7 +342,7 @@ impl RetentionSweep {
                 let mut step = SweepReport::default();
                 for item in &found.items {
                     if self.inactive_since(&page, item, cutoff).await? {
-                        step.add(&erase_lead(self.store.as_ref(), &page, item).await?);
+                        step.leads += self.queue_erasure(&page, item).await?;
                     }
                 }
                 self.count(&step);
@@ -296,7 +355,7 @@ impl RetentionSweep {
                     }
                 }
                 if step.leads > 0 {
-                    // Erasures write; checkpoint after them.
+                    // Queued erasures are writes; checkpoint after them.
                     return Ok(false);
                 }
             } else if let Some(account) = walk.account.clone() {
@@ -360,6 +419,25 @@ impl RetentionSweep {
         Ok(false)
     }
 
+    /// Queues the erasure of the lead `item` ([`erase_lead::request_ops`]: the job, and the lead frozen
+    /// and out of its status index), conditional on the version read, so a lead the person wrote to
+    /// meanwhile stays and is looked at again next pass. Returns 1 if queued.
+    async fn queue_erasure(&self, page: &PageId, item: &Item) -> Result<u64, JobError> {
+        let Some(lead) = Lead::from_item(page, item.clone()) else {
+            return Ok(0);
+        };
+        if erase_lead::requested_job(&lead).is_some() {
+            return Ok(0);
+        }
+        let (_, ops) =
+            erase_lead::request_ops(&self.jobs, &lead, Origin::Retention, self.clock.now())?;
+        match self.store.transact(ops).await {
+            Ok(()) => Ok(1),
+            Err(StoreError::TransactionConditionFailed { .. }) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Whether nothing has happened to the lead since `cutoff`: it was created, the person last wrote
     /// and its last consent record was received before it.
     async fn inactive_since(
@@ -392,85 +470,6 @@ fn lead_of(item: &Item) -> Option<LeadId> {
     LeadId::parse(item.key().sk.strip_prefix("LEAD#")?).ok()
 }
 
-/// Erases one lead with everything that hangs off it: its consent chain, its unsubscribe link, its
-/// delivery records and a checkbox-plugin lead merged into it (with that one's chain and link). The
-/// lead's deletion is conditional on the version read, in the last transaction, so a lead the person
-/// wrote to meanwhile stays (with the chain that goes with it, unless it is longer than one
-/// transaction holds: the older records go first). Its replies need nothing: they expire after 7 days
-/// and the expiry phase removes them.
-///
-/// Single-lead erasure (`DELETE /api/pages/{page_id}/leads/{lead_id}`, being built separately) can take
-/// this function's place: it is the one call the sweep makes.
-///
-/// # Errors
-/// The store's.
-pub async fn erase_lead(
-    store: &dyn ItemStore,
-    page: &PageId,
-    lead_item: &Item,
-) -> Result<SweepReport, StoreError> {
-    let mut erased = SweepReport::default();
-    let mut owned: Vec<ItemKey> = Vec::new();
-    let mut leads = vec![lead_item.clone()];
-    if let Some(linked) = lead_item
-        .get_str("linked_from")
-        .and_then(|l| LeadId::parse(l).ok())
-        && let Some(merged) = store.get(&lead_key(page, &linked)).await?
-    {
-        leads.push(merged);
-    }
-    for item in &leads {
-        let Some(lead) = lead_of(item) else {
-            continue;
-        };
-        let chain = query_all(store, Query::partition(history_partition(page, &lead), 100)).await?;
-        erased.consent_records += chain.len() as u64;
-        owned.extend(chain.iter().map(|r| r.key().clone()));
-        if let Some(hash) = item.get_str("unsubscribe_hash") {
-            let link = unsubscribe_key(&OneWayHash::from_stored(hash));
-            let points_back = store.get(&link).await?.is_some_and(|l| {
-                l.get_str("page_id") == Some(page.as_str())
-                    && l.get_str("lead_id") == Some(lead.as_str())
-            });
-            if points_back {
-                erased.unsubscribe_links += 1;
-                owned.push(link);
-            }
-        }
-    }
-    if let Some(lead) = lead_of(lead_item) {
-        let deliveries = crate::broadcast::lead_delivery_keys(store, page, &lead).await?;
-        // One key per broadcast of the page, whether or not a record exists (they expire 30 days
-        // after they are written, so for a lead inactive a year the expiry phase has removed them):
-        // not counted.
-        store.delete_many(&deliveries).await?;
-    }
-    // The last transaction holds the lead's conditional deletion; what does not fit goes before it.
-    let mut ops: Vec<WriteOp> = leads
-        .iter()
-        .map(|l| WriteOp::Delete {
-            key: l.key().clone(),
-            condition: l.version().map_or(Condition::Exists, Condition::VersionIs),
-        })
-        .collect();
-    let room = crate::store::MAX_TRANSACTION_OPS - ops.len();
-    let split = owned.len().saturating_sub(room);
-    store.delete_many(&owned[..split]).await?;
-    ops.extend(owned[split..].iter().map(|key| WriteOp::Delete {
-        key: key.clone(),
-        condition: Condition::Always,
-    }));
-    match store.transact(ops).await {
-        Ok(()) => {
-            erased.leads = leads.len() as u64;
-            Ok(erased)
-        }
-        // The person wrote meanwhile: the lead is in use again.
-        Err(StoreError::TransactionConditionFailed { .. }) => Ok(SweepReport::default()),
-        Err(e) => Err(e),
-    }
-}
-
 #[async_trait::async_trait]
 impl JobHandler for RetentionSweep {
     fn kind(&self) -> &'static str {
@@ -493,6 +492,11 @@ impl JobHandler for RetentionSweep {
                 self.expired_step(self.key_store.as_ref(), &mut progress)
                     .await?
             }
+            Phase::RegistrationKey => {
+                let retired = self.registration_key_step().await?;
+                tracing::info!(job = %job.id, retired, "registrations key looked after");
+                true
+            }
             Phase::Leads => self.leads_step(&mut progress).await?,
         };
         match (progress.phase, phase_done) {
@@ -503,6 +507,11 @@ impl JobHandler for RetentionSweep {
                 Ok(Step::Continue(progress.encode()))
             }
             (Phase::ExpiredKeys, true) => {
+                progress.phase = Phase::RegistrationKey;
+                progress.after = None;
+                Ok(Step::Continue(progress.encode()))
+            }
+            (Phase::RegistrationKey, true) => {
                 progress.phase = Phase::Leads;
                 progress.after = None;
                 Ok(Step::Continue(progress.encode()))
@@ -513,8 +522,6 @@ impl JobHandler for RetentionSweep {
                     job = %job.id,
                     expired_items = removed.expired_items,
                     leads = removed.leads,
-                    consent_records = removed.consent_records,
-                    unsubscribe_links = removed.unsubscribe_links,
                     "retention sweep pass finished"
                 );
                 self.count(&SweepReport {

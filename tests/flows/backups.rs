@@ -5,10 +5,14 @@
 //! account's data keys destroyed ([`KeyManager::destroy`]) and its email claim released, both in the key
 //! store, which backups do not copy. [`erase_keys`], [`sealed_values_that_open`] and
 //! [`main_store_finds_email`] are for the account-erasure tests to reuse.
+//!
+//! Erasure by expiry reaches backups too: a registration's values (sealed under the registrations key,
+//! whose versions the retention sweep rotates daily and destroys once all they sealed has expired) do
+//! not open from a copy once that happened.
 
 use std::sync::Arc;
 
-use qchat_shared::accounts;
+use qchat_shared::accounts::{self, REGISTRATIONS_KEY_OWNER};
 use qchat_shared::app::account_key_owner;
 use qchat_shared::clock::Clock;
 use qchat_shared::crypto::{KeyCachePolicy, KeyManager};
@@ -181,4 +185,91 @@ pub async fn a_main_store_restored_from_before_an_erasure_neither_opens_nor_find
         .assert_status(200);
     let again = app.account_id_of(&email).await.expect("a new account");
     assert_ne!(again, account);
+}
+
+/// The versions of the registrations key in the key store.
+async fn registration_key_versions(app: &TestApp) -> Vec<u32> {
+    app.app
+        .keys
+        .versions(REGISTRATIONS_KEY_OWNER)
+        .await
+        .expect("the versions are read")
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect()
+}
+
+async fn sweep_at(app: &TestApp, at: qchat_shared::clock::Timestamp) {
+    app.clock.set(at);
+    let report = qchat_shared::retention::sweep(&app.app, at.plus_secs(600))
+        .await
+        .expect("the sweep runs");
+    assert_eq!(report.passes_finished, 1, "{report:?}");
+}
+
+pub async fn a_copy_holding_an_expired_registration_opens_nothing_once_the_sweep_retired_its_key(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    // A registration never confirmed: its pending verification (24 h) and its confirmation mail (30
+    // days) hold the address, the name and the password hash, sealed under the registrations key.
+    let email = unique_email("pending");
+    app.register(&email, &strong_password(), Some("Grace Hopper"))
+        .await
+        .assert_status(202);
+    let taken = app.clock.now();
+    let backup = app.backup_main_store().await;
+    let (opened, tried) =
+        sealed_values_that_open(&app, &fresh_keys(&app), REGISTRATIONS_KEY_OWNER, &backup).await;
+    assert!(
+        opened >= 3 && opened == tried,
+        "the address, name and password hash open while the registration is pending: {opened} of {tried}"
+    );
+    assert_eq!(registration_key_versions(&app).await, vec![1]);
+
+    // A day on, the sweep makes a new version; the old one stays while anything it sealed lives: the
+    // mail, 29 days on, still opens.
+    sweep_at(&app, taken.plus_hours(24).plus_secs(1)).await;
+    assert_eq!(registration_key_versions(&app).await, vec![1, 2]);
+    sweep_at(&app, taken.plus_days(29)).await;
+    let versions = registration_key_versions(&app).await;
+    assert_eq!(versions.first(), Some(&1), "{versions:?}");
+    let (opened, tried) =
+        sealed_values_that_open(&app, &fresh_keys(&app), REGISTRATIONS_KEY_OWNER, &backup).await;
+    assert!(
+        tried >= 1 && opened == tried,
+        "the live mail opens: {opened} of {tried}"
+    );
+
+    // Once everything version 1 sealed has expired, the sweep destroys it.
+    let later = taken.plus_days(33);
+    sweep_at(&app, later).await;
+    let versions = registration_key_versions(&app).await;
+    assert!(!versions.contains(&1), "{versions:?}");
+    // A registration now seals under the newest version, and its link works.
+    let other = unique_email("later");
+    app.register(&other, &strong_password(), None)
+        .await
+        .assert_status(202);
+    let link = app.link_token("confirm_registration", &other).await;
+    app.use_link(&format!("/verify-email/{link}"), None)
+        .await
+        .assert_status(200);
+
+    // The copy put back, read as of the time it was taken (so its items are live again): nothing of
+    // the old registration opens, in this process or a fresh one.
+    app.restore_main_store(&backup).await;
+    app.clock.set(taken);
+    for keys in [&app.app.keys, &Arc::new(fresh_keys(&app))] {
+        let (opened, tried) =
+            sealed_values_that_open(&app, keys, REGISTRATIONS_KEY_OWNER, &backup).await;
+        assert!(
+            tried >= 3,
+            "the restored items hold their sealed values: {tried}"
+        );
+        assert_eq!(
+            opened, 0,
+            "no sealed value of the expired registration opens"
+        );
+    }
 }

@@ -11,6 +11,7 @@ use qchat_shared::clock::{Clock as _, ManualClock, Timestamp};
 use qchat_shared::config::Config;
 use qchat_shared::http::ClientAddr;
 use qchat_shared::inventory::LEAD_INACTIVE_SECS;
+use qchat_shared::leads::erase_lead::{self, LEAD_ERASURE_JOB};
 use qchat_shared::retention::{PASS_INTERVAL_HOURS, SweepReport, sweep};
 use qchat_shared::store::{
     Condition, Cursor, GroupFailed, Item, ItemKey, ItemStore, Page, Query, Removed, StoreError,
@@ -99,6 +100,26 @@ impl Site {
         sweep(&self.t.app, self.clock().now().plus_secs(600))
             .await
             .expect("the sweep runs")
+    }
+
+    /// Runs the erasure jobs the sweep queued, as the erase function's runner does; the receipts of the
+    /// lead erasures it finished (counts).
+    async fn run_erasures(&self) -> Vec<erase_lead::Counts> {
+        let run = qchat_erase::run_due(
+            &self.t.app,
+            "flows-runner",
+            self.clock().now().plus_secs(600),
+        )
+        .await
+        .expect("the runner runs");
+        assert_eq!(run.paused, 0, "{run:?}");
+        let raw = self.t.raw_store().await;
+        raw.of_type("job")
+            .filter(|j| j.text("kind").as_deref() == Some(LEAD_ERASURE_JOB))
+            .filter(|j| j.text("state").as_deref() == Some("done"))
+            .filter_map(|j| erase_lead::Receipt::parse(&j.text("cursor")?))
+            .map(|r| r.erased)
+            .collect()
     }
 }
 
@@ -267,8 +288,20 @@ pub async fn a_lead_past_its_retention_is_erased_completely_and_subscribed_or_re
     site.clock().set(gone_at.plus_secs(LEAD_INACTIVE_SECS + 1));
     let report = site.sweep().await;
     assert_eq!(report.leads, 1, "{report:?}");
-    assert_eq!(report.consent_records, 2, "the opt-in and the opt-out");
-    assert_eq!(report.unsubscribe_links, 1);
+    // Queued to the single-lead erasure: frozen and out of the status index, then erased by its runner.
+    let queued = site.t.raw_store().await;
+    let frozen: Vec<&RawItem> = items_of(&queued, &gone_id)
+        .into_iter()
+        .filter(|i| i.item_type == "lead")
+        .collect();
+    assert_eq!(frozen.len(), 1);
+    assert!(frozen[0].text("erasure_job").is_some());
+    assert!(frozen[0].text("gsi1pk").is_none(), "out of every list");
+    let receipts = site.run_erasures().await;
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    assert_eq!(receipts[0].leads, 1);
+    assert_eq!(receipts[0].consent_records, 2, "the opt-in and the opt-out");
+    assert_eq!(receipts[0].unsubscribe_links, 1);
 
     let after = site.t.raw_store().await;
     let left: Vec<String> = items_of(&after, &gone_id)
@@ -296,6 +329,7 @@ pub async fn a_lead_past_its_retention_is_erased_completely_and_subscribed_or_re
     site.clock().set(next);
     let report = site.sweep().await;
     assert_eq!(report.leads, 1, "{report:?}");
+    assert_eq!(site.run_erasures().await.len(), 2, "a receipt each");
     let after = site.t.raw_store().await;
     assert_eq!(after.of_type("lead").count(), 1);
     site.t.assert_every_stored_attribute_is_declared().await;

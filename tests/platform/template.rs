@@ -304,7 +304,11 @@ fn notify_consumes_only_outbox_inserts_from_the_stream_and_sweeps_on_a_schedule(
     assert!(sweep.contains("Binary: notify"));
     assert!(sweep.contains("Type: ScheduleV2") && sweep.contains("rate(1 minute)"));
     for f in ["  NotifyFunction:", "  NotifySweepFunction:"] {
-        assert!(block(&t, f).join("\n").contains("ses:SendEmail"), "{f}");
+        let function = block(&t, f).join("\n");
+        assert!(function.contains("ses:SendEmail"), "{f}");
+        // Notify deletes one item at a time; batch deletes were the old page erasure's, now the erase
+        // function's.
+        assert!(!function.contains("dynamodb:BatchWriteItem"), "{f}");
     }
 }
 
@@ -391,12 +395,23 @@ fn erasures_run_every_minute_with_least_privilege() {
     }
     // The runner deletes (the retention sweep finds expired items with Scan); for Meta's data-deletion
     // requests it opens the person's app-scoped id and each page's token (Decrypt only) and calls Graph
-    // with appsecret_proof. It makes no key.
+    // with appsecret_proof. Its one key it makes is the registrations key's daily version, for that
+    // owner only.
+    let kms = statement(
+        &block(&t, "  EraseRunnerFunction:"),
+        "RegistrationsKeyVersion",
+    );
+    assert!(kms.contains("Action: kms:GenerateDataKey\n"), "{kms}");
+    assert!(
+        kms.contains("kms:EncryptionContext:owner: system:registrations"),
+        "{kms}"
+    );
     for action in actions_of(&runner) {
         assert!(
             matches!(
                 action.as_str(),
                 "kms:Decrypt"
+                    | "kms:GenerateDataKey"
                     | "secretsmanager:GetSecretValue"
                     | "dynamodb:GetItem"
                     | "dynamodb:PutItem"
@@ -481,9 +496,17 @@ fn every_function_reaches_the_key_table_with_only_the_actions_it_uses() {
             "NotifyFunction" => vec!["GetItem", "PutItem", "Query"],
             // Releases an erased account's email claim (and claims its sign-in limit slots).
             "EraseFunction" => vec!["GetItem", "PutItem", "DeleteItem", "Query"],
-            // Destroys an erased account's data keys; the retention sweep removes expired items.
+            // Destroys an erased account's data keys; the retention sweep removes expired items and
+            // rotates and retires the registrations key.
             "EraseRunnerFunction" => {
-                vec!["GetItem", "DeleteItem", "Query", "BatchWriteItem", "Scan"]
+                vec![
+                    "GetItem",
+                    "PutItem",
+                    "DeleteItem",
+                    "Query",
+                    "BatchWriteItem",
+                    "Scan",
+                ]
             }
             _ => read.to_vec(),
         };

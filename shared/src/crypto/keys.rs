@@ -24,6 +24,9 @@
 //!   backups, become unreadable) and evicts the cache; cipher handles still held fail with
 //!   [`CryptoError::KeyDestroyed`], later requests with [`CryptoError::NoKey`]. Other processes' caches
 //!   forget the key within one max age. Idempotent.
+//! - [`KeyManager::retire_versions`] deletes chosen older versions (never the newest): for a key whose
+//!   values all expire, a version goes once what it sealed has expired (the retention sweep rotates the
+//!   registrations key daily and retires its versions so).
 //! - The blind-index key (owner [`BLIND_INDEX_OWNER`]) is made on first use and never rotated or
 //!   destroyed through this API; no field cipher is ever made from it.
 
@@ -356,6 +359,69 @@ impl KeyManager {
         self.store.delete_many(&keys).await?;
         tracing::info!(versions = keys.len(), "data key destroyed");
         Ok(())
+    }
+
+    /// The owner's key versions in the store, oldest first, each with when it was made.
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidOwner`], or the store's failure.
+    pub async fn versions(&self, owner: &str) -> Result<Vec<(u32, Timestamp)>, CryptoError> {
+        check_owner(owner)?;
+        let query = Query {
+            range: KeyRange::Prefix("V#".to_owned()),
+            ..Query::partition(partition(owner), MAX_PAGE_LIMIT)
+        };
+        query_all(self.store.as_ref(), query)
+            .await?
+            .iter()
+            .map(|item| {
+                let (version, _) = wrapped_of(item)?;
+                let created = Timestamp::from_millis(item.get_i64(ATTR_CREATED).unwrap_or(0));
+                Ok((version, created))
+            })
+            .collect()
+    }
+
+    /// Deletes these versions of the owner's key and forgets them (crypto-shredding of what they
+    /// sealed, in every copy); the newest version in the store always stays. For a key whose values all
+    /// expire (the registrations key), once everything a version sealed has expired. Returns how many
+    /// went. Idempotent.
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidOwner`], or the store's failure (then call again).
+    #[tracing::instrument(skip_all, fields(owner = owner))]
+    pub async fn retire_versions(
+        &self,
+        owner: &str,
+        versions: &[u32],
+    ) -> Result<usize, CryptoError> {
+        check_owner(owner)?;
+        let slot = self.slot(owner);
+        let _flight = slot.flight.lock().await;
+        let newest = self.latest(owner).await?.map(|(v, _)| v);
+        let retired: Vec<u32> = versions
+            .iter()
+            .copied()
+            .filter(|v| Some(*v) != newest)
+            .collect();
+        {
+            let mut state = lock(&slot.state);
+            for version in &retired {
+                if let Some(loaded) = state.keys.remove(version) {
+                    loaded.mark_destroyed();
+                }
+            }
+            if state.current.is_some_and(|c| retired.contains(&c)) {
+                state.current = None;
+            }
+        }
+        let keys: Vec<ItemKey> = retired
+            .iter()
+            .map(|v| ItemKey::new(partition(owner), sort_key(*v)))
+            .collect();
+        self.store.delete_many(&keys).await?;
+        tracing::info!(versions = keys.len(), "data key versions retired");
+        Ok(keys.len())
     }
 
     /// The blind indexer under the system blind-index key, created on first use.

@@ -196,6 +196,12 @@ impl SqliteStore {
         // Negative: KiB rather than pages.
         conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)
             .map_err(sql(OP))?;
+        // Only this connection deletes. With secure_delete, a deleted row's bytes are overwritten with
+        // zeros in its page, so what an erasure or the sweep removed leaves the main file at the next
+        // checkpoint instead of lingering in free space until reused. The WAL still holds the page
+        // images written before the deletion until it is restarted and overwritten.
+        conn.pragma_update(None, "secure_delete", true)
+            .map_err(sql(OP))?;
         migrate(&mut conn)?;
         let checkpointer = Checkpointer::start(path)?;
         let (writer, jobs) = mpsc::channel();
@@ -1081,6 +1087,57 @@ mod tests {
     use super::*;
 
     const ITEMS: usize = 4_000;
+
+    /// A deleted item's bytes are gone from the database file once the WAL is checkpointed into it.
+    #[tokio::test]
+    async fn a_deleted_items_bytes_leave_the_file() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("secure.sqlite3");
+        let marker = "deleted-marker-7f3a9c";
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
+        let store = SqliteStore::open(&path, clock).unwrap_or_else(|e| panic!("{e}"));
+        let key = ItemKey::new("JOB#secure", "JOB");
+        let kept = ItemKey::new("JOB#kept", "JOB");
+        for (k, params) in [(&key, marker), (&kept, "kept")] {
+            let item = Item::new(&crate::inventory::JOB, k.clone())
+                .plain("params", Value::S(params.to_owned()))
+                .unwrap_or_else(|e| panic!("{e}"));
+            store
+                .put(item, Condition::Always)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        // Until a checkpoint copies the whole log: the store's own checkpointer may hold the lock.
+        let checkpoint = || {
+            let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            conn.busy_timeout(BUSY_TIMEOUT)
+                .unwrap_or_else(|e| panic!("{e}"));
+            for _ in 0..200 {
+                let (busy, log, done): (i64, i64, i64) = conn
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .unwrap_or_else(|e| panic!("{e}"));
+                if busy == 0 && log == done {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            panic!("the log was never checkpointed");
+        };
+        let in_file = || {
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
+            bytes.windows(marker.len()).any(|w| w == marker.as_bytes())
+        };
+        checkpoint();
+        assert!(in_file(), "the value is in the file while it is stored");
+        store
+            .delete(&key, Condition::Always)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        checkpoint();
+        assert!(!in_file(), "the deleted value's bytes stay in the file");
+    }
 
     /// A partition of [`ITEMS`] items under `LEAD#`, with neighbours before and after the prefix, all
     /// in the index partition `G` too.

@@ -10,6 +10,9 @@ use crate::store::{
     Condition, GroupFailed, Item, ItemKey, ItemStore, Page, Query, StoreError, WriteOp,
 };
 
+/// The most deletes DynamoDB takes in one `BatchWriteItem` (the DynamoDB backend's chunk).
+const BATCH_WRITE_KEYS: usize = 25;
+
 /// Counts of store calls.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct StoreCalls {
@@ -61,6 +64,12 @@ pub struct CountingStore {
     transact: AtomicUsize,
     transact_each: AtomicUsize,
     delete_many: AtomicUsize,
+    /// The DynamoDB requests `delete_many` calls make: one `BatchWriteItem` per 25 keys (before retries
+    /// of unprocessed keys), and the keys.
+    batch_writes: AtomicUsize,
+    deleted_keys: AtomicUsize,
+    /// `remove_expired` calls: on DynamoDB, one Scan page each.
+    scans: AtomicUsize,
     /// Transactions so far: `transact` calls plus groups of `transact_each` calls.
     transactions: AtomicUsize,
     /// Items written, deleted or condition-checked: what DynamoDB bills write units for (a transaction's
@@ -85,6 +94,9 @@ impl CountingStore {
             transact: AtomicUsize::new(0),
             transact_each: AtomicUsize::new(0),
             delete_many: AtomicUsize::new(0),
+            batch_writes: AtomicUsize::new(0),
+            deleted_keys: AtomicUsize::new(0),
+            scans: AtomicUsize::new(0),
             transactions: AtomicUsize::new(0),
             items_written: AtomicUsize::new(0),
             items_in_transactions: AtomicUsize::new(0),
@@ -117,6 +129,16 @@ impl CountingStore {
         (
             self.items_written.load(Ordering::SeqCst),
             self.items_in_transactions.load(Ordering::SeqCst),
+        )
+    }
+
+    /// `delete_many`'s work as DynamoDB requests: (`BatchWriteItem` requests of at most 25 deletes,
+    /// keys deleted); and the `remove_expired` calls (one Scan page each on DynamoDB).
+    pub fn batches(&self) -> (usize, usize, usize) {
+        (
+            self.batch_writes.load(Ordering::SeqCst),
+            self.deleted_keys.load(Ordering::SeqCst),
+            self.scans.load(Ordering::SeqCst),
         )
     }
 
@@ -214,6 +236,9 @@ impl ItemStore for CountingStore {
     }
     async fn delete_many(&self, keys: &[ItemKey]) -> Result<(), StoreError> {
         self.delete_many.fetch_add(1, Ordering::SeqCst);
+        self.batch_writes
+            .fetch_add(keys.len().div_ceil(BATCH_WRITE_KEYS), Ordering::SeqCst);
+        self.deleted_keys.fetch_add(keys.len(), Ordering::SeqCst);
         self.wrote(keys.len(), false);
         self.inner.delete_many(keys).await
     }
@@ -222,6 +247,7 @@ impl ItemStore for CountingStore {
         from: Option<&crate::store::Cursor>,
         limit: usize,
     ) -> Result<crate::store::Removed, StoreError> {
+        self.scans.fetch_add(1, Ordering::SeqCst);
         self.inner.remove_expired(from, limit).await
     }
 }
