@@ -50,9 +50,8 @@ pub struct Activity {
 use inventory::{
     ACCOUNT, ATTEMPT_SLOT, AUDIT_ENTRY, BREACH_NOTICE, BROADCAST, CONSENT_RECORD, DATA_KEY,
     DELIVERY, EMAIL_CLAIM, EMAIL_VERIFICATION, JOB, LEAD, MAIL_SUPPRESSION, MAIL_THROTTLE,
-    META_DELETION_SUBJECT, OUTBOX,
-    PACE, PAGE, PASSWORD_RESET, POLICY, REPLY, SECURITY_EVENT, SESSION, UNSUBSCRIBE_LINK,
-    WEBHOOK_EVENT,
+    META_DELETION_SUBJECT, OUTBOX, PACE, PAGE, PASSWORD_RESET, POLICY, REPLY, SECURITY_EVENT,
+    SESSION, UNSUBSCRIBE_LINK, WEBHOOK_EVENT,
 };
 
 /// Every activity, in the order the notice and the record show them.
@@ -367,10 +366,7 @@ pub static NOTICE_EN: NoticeTexts = NoticeTexts {
             "messages",
             "Send you the replies you asked for and the messages you subscribed to",
         ),
-        (
-            "deletion_requests",
-            "Erase your data when you ask Meta to",
-        ),
+        ("deletion_requests", "Erase your data when you ask Meta to"),
         (
             "account",
             "Provide your account: sign-in, your pages and your broadcasts",
