@@ -121,6 +121,11 @@ pub const NOT_EXPORTED: &[(&str, &str)] = &[
     ),
     ("audit_entry", "the operator's own actions"),
     ("pace", "a page's send pace: one time"),
+    (
+        "meta_deletion_subject",
+        "a person's app-scoped id while Meta's deletion request is mapped to leads: not the account's, \
+         deleted once mapped",
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
