@@ -260,25 +260,47 @@ impl GraphMessenger {
         self
     }
 
+    /// `{base}/{version}/{path}?{query}[&appsecret_proof=…]`: every Graph URL, with the proof of the
+    /// token when an app secret is configured. `what` names the API in the error.
+    fn graph_url(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        token: &PageAccessToken,
+        app_secret: Option<&SecretString>,
+        what: &'static str,
+    ) -> Result<reqwest::Url, SendError> {
+        let mut url = reqwest::Url::parse(&format!("{}/{path}", self.versioned_base))
+            .map_err(|_| SendError::Transport { reason: what })?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            for (name, value) in query {
+                pairs.append_pair(name, value);
+            }
+            if let Some(secret) = app_secret {
+                pairs.append_pair("appsecret_proof", &appsecret_proof(secret, token));
+            }
+        }
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        Ok(url)
+    }
+
+    /// `{base}/{version}/{page}/messages[?appsecret_proof=…]`.
     fn url(
         &self,
         page: &PageId,
         token: &PageAccessToken,
         app_secret: Option<&SecretString>,
     ) -> Result<reqwest::Url, SendError> {
-        let mut url = reqwest::Url::parse(&format!(
-            "{}/{}/messages",
-            self.versioned_base,
-            page.as_str()
-        ))
-        .map_err(|_| SendError::Transport {
-            reason: "the Send API URL could not be built",
-        })?;
-        if let Some(secret) = app_secret {
-            url.query_pairs_mut()
-                .append_pair("appsecret_proof", &appsecret_proof(secret, token));
-        }
-        Ok(url)
+        self.graph_url(
+            &format!("{}/messages", page.as_str()),
+            &[],
+            token,
+            app_secret,
+            "the Send API URL could not be built",
+        )
     }
 
     /// `{base}/{version}/me?fields=id,name[&appsecret_proof=…]`.
@@ -287,22 +309,15 @@ impl GraphMessenger {
         token: &PageAccessToken,
         app_secret: Option<&SecretString>,
     ) -> Result<reqwest::Url, SendError> {
-        let mut url =
-            reqwest::Url::parse(&format!("{}/me", self.versioned_base)).map_err(|_| {
-                SendError::Transport {
-                    reason: "the Graph API URL could not be built",
-                }
-            })?;
-        url.query_pairs_mut().append_pair("fields", "id,name");
-        if let Some(secret) = app_secret {
-            url.query_pairs_mut()
-                .append_pair("appsecret_proof", &appsecret_proof(secret, token));
-        }
-        Ok(url)
+        self.graph_url(
+            "me",
+            &[("fields", "id,name")],
+            token,
+            app_secret,
+            "the Graph API URL could not be built",
+        )
     }
-}
 
-impl GraphMessenger {
     /// `{base}/{version}/{user}/ids_for_pages?page={page}[&appsecret_proof=…]`.
     fn ids_url(
         &self,
@@ -311,20 +326,13 @@ impl GraphMessenger {
         token: &PageAccessToken,
         app_secret: Option<&SecretString>,
     ) -> Result<reqwest::Url, SendError> {
-        let mut url = reqwest::Url::parse(&format!(
-            "{}/{}/ids_for_pages",
-            self.versioned_base,
-            user.expose()
-        ))
-        .map_err(|_| SendError::Transport {
-            reason: "the Graph API URL could not be built",
-        })?;
-        url.query_pairs_mut().append_pair("page", page.as_str());
-        if let Some(secret) = app_secret {
-            url.query_pairs_mut()
-                .append_pair("appsecret_proof", &appsecret_proof(secret, token));
-        }
-        Ok(url)
+        self.graph_url(
+            &format!("{}/ids_for_pages", user.expose()),
+            &[("page", page.as_str())],
+            token,
+            app_secret,
+            "the Graph API URL could not be built",
+        )
     }
 }
 
