@@ -19,13 +19,8 @@ pub const PAGE_LANGUAGE_ATTRIBUTE: &str = "language";
 pub fn page_lang(page_item: &crate::store::Item) -> Lang {
     page_item
         .get_str(PAGE_LANGUAGE_ATTRIBUTE)
-        .and_then(lang_of_code)
+        .and_then(Lang::of_code)
         .unwrap_or(Lang::En)
-}
-
-/// The language with exactly this code (`de`), if any.
-pub fn lang_of_code(code: &str) -> Option<Lang> {
-    Lang::ALL.into_iter().find(|l| l.code() == code)
 }
 
 /// The Messenger texts of one language.
@@ -434,10 +429,10 @@ mod tests {
 
     #[test]
     fn a_page_item_names_its_language_by_code_and_anything_else_is_english() {
-        assert_eq!(lang_of_code("de"), Some(Lang::De));
-        assert_eq!(lang_of_code("DE"), None);
-        assert_eq!(lang_of_code("de-AT"), None);
-        assert_eq!(lang_of_code("ja"), None);
+        assert_eq!(Lang::of_code("de"), Some(Lang::De));
+        assert_eq!(Lang::of_code("DE"), None);
+        assert_eq!(Lang::of_code("de-AT"), None);
+        assert_eq!(Lang::of_code("ja"), None);
         assert_eq!(
             fill("{page} and {page}: {x}", &[("page", "Ana"), ("x", "1")]),
             "Ana and Ana: 1"

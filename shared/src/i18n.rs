@@ -44,6 +44,12 @@ impl Lang {
         }
     }
 
+    /// The language with exactly this code (`de`; not `DE` or `de-AT`), if qchat has it: a stored
+    /// setting, which is only ever written as a code.
+    pub fn of_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.code() == code)
+    }
+
     /// The language of a language tag (`de`, `de-AT`, `PT-br`), if qchat has it.
     pub fn of_tag(tag: &str) -> Option<Self> {
         let primary = tag.split(['-', '_']).next().unwrap_or_default();

@@ -6,7 +6,6 @@
 //! until set).
 
 use qchat_shared::app::App;
-use qchat_shared::bot_texts::lang_of_code;
 use qchat_shared::broadcast::{MAX_RATE, set_page_settings};
 use qchat_shared::http::{ApiError, PathParams, Request, Response, StatusCode, json};
 use qchat_shared::i18n::Lang;
@@ -78,7 +77,7 @@ fn parse(body: &[u8]) -> Result<Settings, ApiError> {
             let code = raw.as_str().ok_or_else(|| {
                 ApiError::bad_request("invalid_field", "language must be a string")
             })?;
-            lang_of_code(code).ok_or_else(unknown_language)
+            Lang::of_code(code).ok_or_else(unknown_language)
         })
         .transpose()?;
     Ok(Settings { rate, language })
