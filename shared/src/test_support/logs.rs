@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
+use tracing_subscriber::layer::SubscriberExt;
 
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -40,13 +41,15 @@ pub struct LogCapture;
 pub fn capture() -> LogCapture {
     CAPTURE.get_or_init(|| {
         let buffer = Buffer::default();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(crate::telemetry::filter("trace"))
-            .with_current_span(true)
-            .with_span_list(true)
-            .with_writer(buffer.clone())
-            .finish();
+        let subscriber = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(true)
+                    .with_writer(buffer.clone()),
+            )
+            .with(crate::telemetry::filter("trace"));
         // Another global subscriber may exist if a test installed one; then capture sees nothing and the
         // `assert_absent` check fails loudly rather than passing vacuously.
         let _ = tracing::subscriber::set_global_default(subscriber);
