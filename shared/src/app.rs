@@ -54,6 +54,8 @@ pub struct App {
 /// Why the process could not start. Names the part, never a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    #[error("could not configure the AWS clients")]
+    AwsEnvironment(#[source] crate::aws_env::MissingVariable),
     #[error("could not prepare the data folder")]
     DataDir(#[source] std::io::Error),
     #[error("could not open the store")]
@@ -191,7 +193,8 @@ impl App {
                 key_table,
                 kms_key_id,
             } => {
-                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                let sdk =
+                    crate::aws_env::from_process_env().map_err(StartupError::AwsEnvironment)?;
                 let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
                 let store = DynamoStore::new(dynamodb.clone(), table.clone(), clock.clone());
                 let key_store = DynamoStore::new(dynamodb, key_table.clone(), clock.clone());

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod app;
 pub mod auth;
+pub mod aws_env;
 pub mod bot_texts;
 pub mod broadcast;
 pub mod clock;
