@@ -439,7 +439,7 @@ async fn main_inner() -> Result<(), String> {
     let args = parse_args()?;
     if !args.server.exists() {
         return Err(format!(
-            "{} does not exist: build it with `cargo build --release -p qchat-local` (infra/load.sh does)",
+            "{} does not exist: build it with `cargo build --profile bench -p qchat-local` (infra/load.sh does)",
             args.server.display()
         ));
     }

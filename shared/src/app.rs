@@ -180,6 +180,15 @@ impl App {
     /// missing key file is never replaced by a new one, and a different key is refused (see
     /// [`open_local_keyring`]).
     pub async fn from_config(config: Config) -> Result<Self, StartupError> {
+        Self::from_config_with(config, Clients::BUILT).await
+    }
+
+    /// As [`Self::from_config`], with the clients besides DynamoDB and KMS that `clients` names (a
+    /// Lambda function's `main` names the ones its code uses).
+    ///
+    /// # Errors
+    /// As [`Self::from_config`].
+    pub async fn from_config_with(config: Config, clients: Clients) -> Result<Self, StartupError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
         // The master key to check against the stored blind-index key once the app is assembled.
@@ -205,8 +214,8 @@ impl App {
                         keys: Arc::new(key_store),
                     },
                     keyring: Arc::new(keyring),
-                    mailer: aws_mailer(&sdk, &config),
-                    secrets: aws_secrets(&sdk, &config)?,
+                    mailer: (clients.mailer)(&sdk, &config),
+                    secrets: (clients.secrets)(&sdk, &config)?,
                 }
             }
         };
@@ -219,7 +228,10 @@ impl App {
             clock.clone(),
             SecretCachePolicy::default(),
         ));
-        let messenger = messenger(&config, &clock, &ids, &meta_secrets)?;
+        let messenger = match local_messenger(&config, &clock, &ids) {
+            Some(outbox) => outbox,
+            None => (clients.messenger)(&config, &meta_secrets)?,
+        };
         let Parts {
             stores,
             keyring,
@@ -367,91 +379,167 @@ async fn local_parts(
     ))
 }
 
-/// SES when this binary has it; otherwise a mailer that refuses, naming what is missing.
-fn aws_mailer(sdk: &aws_config::SdkConfig, config: &Config) -> Arc<dyn Mailer> {
+/// How a binary builds its mailer, Meta's secrets source and its Graph API client from the SDK's
+/// configuration: a constructor each, named by the function's `main` (`Clients::BASE.with_graph()`…).
+/// A binary then links only the clients its own code reaches, whatever Cargo's feature unification
+/// compiled into `qchat-shared` (`sam build` builds every function in one command, so each is compiled
+/// with the features of all; see the README's "Size and cold start"). A client a function names but
+/// its crate did not enable the feature of does not compile.
+#[derive(Debug, Clone, Copy)]
+pub struct Clients {
+    mailer: MailerFrom,
+    secrets: SecretsFrom,
+    messenger: MessengerFrom,
+}
+
+type MailerFrom = fn(&aws_config::SdkConfig, &Config) -> Arc<dyn Mailer>;
+type SecretsFrom =
+    fn(&aws_config::SdkConfig, &Config) -> Result<Option<Arc<dyn MetaSecretSource>>, StartupError>;
+type MessengerFrom = fn(&Config, &Arc<MetaSecretCache>) -> Result<Arc<dyn Messenger>, StartupError>;
+
+impl Clients {
+    /// DynamoDB and KMS only: mail and Graph calls fail as not built; Meta's secrets are the
+    /// configuration's fixed values.
+    pub const BASE: Self = Self {
+        mailer: no_mailer,
+        secrets: no_secrets_client,
+        messenger: no_graph,
+    };
+
+    /// Every client this build of `qchat-shared` has (the local server's choice).
+    pub const BUILT: Self = {
+        let clients = Self::BASE;
+        #[cfg(feature = "ses")]
+        let clients = clients.with_ses();
+        #[cfg(feature = "secretsmanager")]
+        let clients = clients.with_secrets_manager();
+        #[cfg(feature = "graph")]
+        let clients = clients.with_graph();
+        clients
+    };
+
+    /// Mail through SES.
     #[cfg(feature = "ses")]
-    {
-        Arc::new(
-            crate::mail::ses::SesMailer::new(
-                aws_sdk_ses::Client::new(sdk),
-                config.mail_from.clone(),
-            )
-            .with_configuration_set(config.ses_configuration_set.clone()),
-        )
+    #[must_use]
+    pub const fn with_ses(self) -> Self {
+        Self {
+            mailer: ses_mailer,
+            ..self
+        }
     }
-    #[cfg(not(feature = "ses"))]
-    {
-        let _ = (sdk, config);
-        Arc::new(crate::mail::NotBuilt)
+
+    /// Meta's secrets from Secrets Manager when the configuration names a secret.
+    #[cfg(feature = "secretsmanager")]
+    #[must_use]
+    pub const fn with_secrets_manager(self) -> Self {
+        Self {
+            secrets: secrets_manager,
+            ..self
+        }
+    }
+
+    /// The Graph API (Send API, token checks, ids for pages).
+    #[cfg(feature = "graph")]
+    #[must_use]
+    pub const fn with_graph(self) -> Self {
+        Self {
+            messenger: graph_messenger,
+            ..self
+        }
     }
 }
 
-/// Secrets Manager when the configuration names a secret (and this binary has the client); the fixed
-/// `QCHAT_FB_*` values otherwise.
-fn aws_secrets(
+#[cfg(feature = "ses")]
+fn ses_mailer(sdk: &aws_config::SdkConfig, config: &Config) -> Arc<dyn Mailer> {
+    Arc::new(
+        crate::mail::ses::SesMailer::new(aws_sdk_ses::Client::new(sdk), config.mail_from.clone())
+            .with_configuration_set(config.ses_configuration_set.clone()),
+    )
+}
+
+/// A mailer that refuses, naming what is missing.
+fn no_mailer(_sdk: &aws_config::SdkConfig, _config: &Config) -> Arc<dyn Mailer> {
+    Arc::new(crate::mail::NotBuilt)
+}
+
+/// Secrets Manager when the configuration names a secret; the fixed `QCHAT_FB_*` values otherwise.
+#[cfg(feature = "secretsmanager")]
+#[allow(clippy::unnecessary_wraps)] // the shape of every `SecretsFrom`
+fn secrets_manager(
     sdk: &aws_config::SdkConfig,
     config: &Config,
 ) -> Result<Option<Arc<dyn MetaSecretSource>>, StartupError> {
     let Some(arn) = &config.graph.secret_arn else {
         return Ok(None);
     };
-    #[cfg(feature = "secretsmanager")]
-    {
-        Ok(Some(Arc::new(
-            crate::meta_secrets::manager::SecretsManagerSource::new(
-                aws_sdk_secretsmanager::Client::new(sdk),
-                arn.clone(),
-            ),
-        )))
-    }
-    #[cfg(not(feature = "secretsmanager"))]
-    {
-        // A function without the client never needs the secrets (see its Cargo.toml): a stray
-        // variable must not stop it, and any use fails as "not configured".
-        let _ = (sdk, arn);
-        tracing::warn!(
-            variable = crate::config::vars::META_SECRET_ARN,
-            "this function was built without the Secrets Manager client; the secret is not read"
-        );
-        Ok(Some(Arc::new(FixedSource::new(None))))
-    }
+    Ok(Some(Arc::new(
+        crate::meta_secrets::manager::SecretsManagerSource::new(
+            aws_sdk_secretsmanager::Client::new(sdk),
+            arn.clone(),
+        ),
+    )))
 }
 
-/// The Messenger outbox file locally without `QCHAT_GRAPH_URL`; the Graph API otherwise, signing with
-/// the app secret of `meta_secrets`.
-fn messenger(
+/// A function without the Secrets Manager client never needs Meta's secrets (see its `main`): a
+/// stray secret variable must not stop it, and any use fails as "not configured".
+#[allow(clippy::unnecessary_wraps)] // the shape of every `SecretsFrom`
+fn no_secrets_client(
+    _sdk: &aws_config::SdkConfig,
+    config: &Config,
+) -> Result<Option<Arc<dyn MetaSecretSource>>, StartupError> {
+    if config.graph.secret_arn.is_none() {
+        return Ok(None);
+    }
+    tracing::warn!(
+        variable = crate::config::vars::META_SECRET_ARN,
+        "this function was built without the Secrets Manager client; the secret is not read"
+    );
+    Ok(Some(Arc::new(FixedSource::new(None))))
+}
+
+/// Locally without `QCHAT_GRAPH_URL`: the Messenger outbox file. `None` otherwise.
+fn local_messenger(
     config: &Config,
     clock: &Arc<dyn Clock>,
     ids: &Arc<dyn IdGenerator>,
-    meta_secrets: &Arc<MetaSecretCache>,
-) -> Result<Arc<dyn Messenger>, StartupError> {
+) -> Option<Arc<dyn Messenger>> {
     #[cfg(feature = "local")]
     if let (None, Backend::Local { data_dir }) = (&config.graph.base_url, &config.backend) {
-        return Ok(Arc::new(crate::messenger::outbox::OutboxMessenger::new(
+        return Some(Arc::new(crate::messenger::outbox::OutboxMessenger::new(
             data_dir.join(local_files::MESSENGER_OUTBOX),
             clock.clone(),
             ids.clone(),
         )));
     }
-    #[cfg(not(feature = "local"))]
-    let _ = (clock, ids);
-    #[cfg(feature = "graph")]
-    {
-        use crate::messenger::graph::{self, GraphMessenger};
-        let base = config
-            .graph
-            .base_url
-            .clone()
-            .unwrap_or_else(|| graph::DEFAULT_BASE_URL.to_owned());
-        let client =
-            GraphMessenger::with_client_at_first_call(base, config.graph.version.clone(), None)
-                .map_err(|e| StartupError::Graph(Box::new(e)))?
-                .with_app_secret_from(meta_secrets.clone());
-        Ok(Arc::new(client))
-    }
-    #[cfg(not(feature = "graph"))]
-    {
-        let _ = (config, meta_secrets);
-        Ok(Arc::new(crate::messenger::NotBuilt))
-    }
+    let _ = (config, clock, ids);
+    None
+}
+
+/// The Graph API at `QCHAT_GRAPH_URL` (Meta's by default), signing with the app secret of
+/// `meta_secrets`.
+#[cfg(feature = "graph")]
+fn graph_messenger(
+    config: &Config,
+    meta_secrets: &Arc<MetaSecretCache>,
+) -> Result<Arc<dyn Messenger>, StartupError> {
+    use crate::messenger::graph::{self, GraphMessenger};
+    let base = config
+        .graph
+        .base_url
+        .clone()
+        .unwrap_or_else(|| graph::DEFAULT_BASE_URL.to_owned());
+    let client =
+        GraphMessenger::with_client_at_first_call(base, config.graph.version.clone(), None)
+            .map_err(|e| StartupError::Graph(Box::new(e)))?
+            .with_app_secret_from(meta_secrets.clone());
+    Ok(Arc::new(client))
+}
+
+/// A messenger whose every call fails as Meta being unreachable would.
+#[allow(clippy::unnecessary_wraps)] // the shape of every `MessengerFrom`
+fn no_graph(
+    _config: &Config,
+    _meta_secrets: &Arc<MetaSecretCache>,
+) -> Result<Arc<dyn Messenger>, StartupError> {
+    Ok(Arc::new(crate::messenger::NotBuilt))
 }

@@ -7,19 +7,20 @@ use std::net::IpAddr;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 
-use crate::app::App;
+use crate::app::{App, Clients};
 use crate::config::Config;
 use crate::http::{ClientAddr, Request, Response};
 
-/// Reads the configuration, sets up logging and builds the app: the cold-start work, done once.
-pub async fn start() -> Result<App, lambda_http::Error> {
+/// Reads the configuration, sets up logging and builds the app with the `clients` the function uses
+/// besides DynamoDB and KMS: the cold-start work, done once.
+pub async fn start(clients: Clients) -> Result<App, lambda_http::Error> {
     let config = Config::from_env()?;
     crate::telemetry::init(config.log_format, &config.log_filter);
     // AWS-LC seeds its generator at the first random bytes, with CPU-jitter entropy besides the OS's
     // (kept: see the README's "Size and cold start"). Drawing them here puts that cost in the init
     // phase, which Lambda may run before a request arrives, not in the first request's TLS handshake.
     let _ = crate::crypto::random_bytes::<1>();
-    Ok(App::from_config(config).await?)
+    Ok(App::from_config_with(config, clients).await?)
 }
 
 fn into_request(req: lambda_http::Request) -> Request {

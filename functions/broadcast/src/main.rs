@@ -1,9 +1,14 @@
 //! Lambda entry point of the broadcast function: set-up once, then each invocation goes to the library —
 //! an API Gateway request to the routes, the EventBridge schedule to the runner.
 
+use qchat_shared::app::Clients;
+
+/// Graph (the Send API) and Meta's secrets.
+const CLIENTS: Clients = Clients::BASE.with_graph().with_secrets_manager();
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let app = qchat_shared::lambda::start().await?;
+    let app = qchat_shared::lambda::start(CLIENTS).await?;
     // Names this sandbox in job leases; opaque.
     let runner = format!("lambda-{}", app.ids.new_id());
     let runner = runner.as_str();

@@ -2,11 +2,15 @@
 //! inserts, or the schedule) goes to the library.
 
 use lambda_runtime::{LambdaEvent, service_fn};
+use qchat_shared::app::Clients;
 use qchat_shared::clock::Timestamp;
+
+/// SES (notices), Graph (replies) and Meta's secrets.
+const CLIENTS: Clients = Clients::BASE.with_ses().with_graph().with_secrets_manager();
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let app = qchat_shared::lambda::start().await?;
+    let app = qchat_shared::lambda::start(CLIENTS).await?;
     // Names this sandbox in job leases; opaque.
     let runner = format!("lambda-{}", app.ids.new_id());
     let (app, runner) = (&app, runner.as_str());
