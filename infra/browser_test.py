@@ -375,6 +375,12 @@ class Console(BrowserCase):
         self.assertEqual(link.get_attribute("href"), f"{self.server.url}/deletion/{code}")
         return code
 
+    def assertFocusOnRow(self, index: int):
+        """The keyboard focus is on the table body's row `index` (0-based), not lost on the page."""
+        self.assertEqual(self.page.evaluate(
+            "Array.from(document.querySelector('tbody').rows).indexOf(document.activeElement)"), index,
+            self.page.evaluate("document.activeElement.outerHTML.slice(0, 120)"))
+
     def sign_in(self, remember=False):
         self.page.get_by_label("Email", exact=True).fill(OWNER_EMAIL)
         self.page.get_by_label("Password", exact=True).fill(OWNER_PASSWORD)
@@ -538,9 +544,12 @@ class Console(BrowserCase):
         page.get_by_role("button", name="Back to broadcasts").click()
         self.heading("Broadcasts")
         expect(page.locator("tbody tr")).to_have_count(20)
-        page.get_by_role("button", name="More").click()
+        # By keyboard: the last "More" hides itself, and the focus goes on to the first row it added.
+        page.get_by_role("button", name="More").focus()
+        page.keyboard.press("Enter")
         expect(page.locator("tbody tr")).to_have_count(21)
         expect(page.get_by_role("button", name="More")).to_be_hidden()
+        self.assertFocusOnRow(20)
         self.check("console-broadcasts-more", PSID)
 
         # The security log, 50 entries a screen (more sign-ins make more than that): "More" shows the rest.
@@ -657,9 +666,11 @@ class Console(BrowserCase):
         _, first = server.api("GET", f"/api/pages/{PAGE_ID}/leads", token=token)
         _, second = server.api("GET", f"/api/pages/{PAGE_ID}/leads?cursor={first['next_cursor']}", token=token)
         self.assertIsNone(second["next_cursor"])
-        page.get_by_role("button", name="More").click()
+        page.get_by_role("button", name="More").focus()
+        page.keyboard.press("Enter")
         expect(page.locator("tbody tr")).to_have_count(50 + len(second["leads"]))
         expect(page.get_by_role("button", name="More")).to_be_hidden()
+        self.assertFocusOnRow(50)
         self.check("console-leads-more", PSID, SECOND_PSID)
 
         # The page's settings: its broadcast rate; then disconnect it, after a confirm step.
@@ -670,11 +681,23 @@ class Console(BrowserCase):
         rate = page.get_by_label("Broadcast rate (messages per second)", exact=True)
         self.assertEqual(rate.input_value(), "20")
         rate.fill("40")
+        language = page.get_by_label("Language of the page's Messenger messages", exact=True)
+        self.assertEqual(language.input_value(), "en")
+        language.select_option("de")
         page.get_by_role("button", name="Save settings").click()
-        page.get_by_text("at most 40 messages a second").wait_for()
+        page.get_by_text("at most 40 messages a second; its Messenger messages are in German.").wait_for()
         _, listed = server.api("GET", f"/api/pages/{PAGE_ID}/broadcasts?limit=1", token=token)
         self.assertEqual(listed["broadcast_rate"], 40)
+        _, pages = server.api("GET", "/api/pages", token=token)
+        self.assertEqual([p["language"] for p in pages["pages"]], ["de"])
         self.check("console-page-settings", OWNER_PASSWORD)
+        # What was saved is what the settings show after a reload.
+        page.reload()
+        self.heading("Pages")
+        page.get_by_role("button", name="Settings").click()
+        self.heading("Page settings")
+        self.assertEqual(page.get_by_label("Language of the page's Messenger messages", exact=True).input_value(), "de")
+        self.assertEqual(page.get_by_label("Broadcast rate (messages per second)", exact=True).input_value(), "40")
         page.get_by_role("button", name="Disconnect this page").click()
         self.check("console-page-disconnect-confirm", OWNER_PASSWORD)
         page.get_by_role("button", name="Yes, disconnect and erase its leads").click()
