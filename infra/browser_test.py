@@ -298,15 +298,17 @@ class PublicPages(BrowserCase):
 
 
 class PrivacyNoticeAndRecord(BrowserCase):
-    """The privacy notice a person reads and the operator's record of processing, in English and in
-    German (as the browser asks): each with the checks of `check`, its headings in order for screen
+    """The privacy notice a person reads and the operator's record of processing, in English, German and
+    French (as the browser asks): each with the checks of `check`, its headings in order for screen
     readers, and the notice linking the record and back."""
 
-    def test_the_privacy_notice_and_the_record_in_two_languages(self):
+    def test_the_privacy_notice_and_the_record_in_three_languages(self):
         for locale, lang, notice_title, record_title, collected in [
                 ("en-US", "en", "Privacy notice", "Record of processing", "What is collected, why, and for how long"),
                 ("de-DE", "de", "Datenschutzhinweise", "Verzeichnis von Verarbeitungstätigkeiten",
-                 "Was erhoben wird, wozu und wie lange")]:
+                 "Was erhoben wird, wozu und wie lange"),
+                ("fr-FR", "fr", "Politique de confidentialité", "Registre des activités de traitement",
+                 "Ce qui est collecté, pourquoi et pour combien de temps")]:
             self.use_locale(locale)
             response = self.open("/privacy", 200)
             self.assertEqual(response.headers.get("content-language"), lang)

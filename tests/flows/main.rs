@@ -88,6 +88,7 @@ macro_rules! flows {
                 web::the_privacy_notice_is_short_html_under_a_strict_csp_and_links_the_record,
                 web::the_notice_says_for_every_personal_record_what_it_is_why_on_which_basis_and_how_long,
                 web::the_notice_and_the_record_are_in_german_when_the_browser_asks_for_it,
+                web::the_notice_and_the_record_are_written_in_each_of_the_eight_languages,
                 web::the_record_of_processing_lists_every_inventory_attribute_and_the_breach_procedure,
                 web::the_privacy_notice_is_json_when_asked_for_and_matches_the_inventory,
                 web::the_privacy_notice_names_the_controller_and_how_to_reach_them,
