@@ -97,6 +97,12 @@ class Server:
             raw = e.read()
             return e.code, (json.loads(raw) if raw else None)
 
+    def erasure_done(self, code: str) -> bool:
+        """Whether the erasure `code` names is completed (its status page, as JSON)."""
+        req = urllib.request.Request(f"{self.url}/deletion/{code}", headers={"Accept": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())["status"] == "completed"
+
     def wait_for(self, what, find, seconds=15):
         deadline = time.time() + seconds
         while time.time() < deadline:
@@ -289,12 +295,36 @@ class PublicPages(BrowserCase):
         _, leads = server.api("GET", f"/api/pages/{PAGE_ID}/leads", token=token)
         self.assertEqual([lead["status"] for lead in leads["leads"]], ["unsubscribed"])
 
-        # Disconnecting the page erases its leads; its receipt's page says how far the erasure is.
+        # The account holder erases the person's lead; once done, its status page names the page (read
+        # when the page is shown), in the reader's language.
+        lead = leads["leads"][0]["id"]
+        status, answer = server.api("DELETE", f"/api/pages/{PAGE_ID}/leads/{lead}", token=token)
+        self.assertEqual(status, 202, answer)
+        lead_code = answer["erasure"]["confirmation_code"]
+        lead_status = answer["erasure"]["status_url"].removeprefix(server.url)
+        server.wait_for("the lead's erasure", lambda: server.erasure_done(lead_code))
+        self.open(lead_status, 200)
+        self.assertIn("Page: Ana Bakery", self.page.locator("main").inner_text())
+        self.check("deletion-status-lead", PSID, EMAIL, PAGE_ID, lead)
+        self.use_locale("de-DE")
+        self.open(lead_status, 200)
+        self.assertIn("Seite: Ana Bakery", self.page.locator("main").inner_text())
+        self.check("deletion-status-lead-de", PSID, EMAIL, PAGE_ID, lead)
+        self.use_locale("en-US")
+
+        # Disconnecting the page erases its leads; its receipt's page says how far the erasure is (its
+        # second pass waits a minute: the flow tests follow it to the end).
         status, answer = server.api("DELETE", f"/api/pages/{PAGE_ID}", token=token)
         self.assertEqual(status, 202, answer)
         self.open(answer["erasure"]["status_url"].removeprefix(server.url), 200)
         self.assertIn(answer["erasure"]["confirmation_code"], self.page.content())
         self.check("deletion-status", PSID, EMAIL, PAGE_ID)
+        # The page is gone, and with it its name: the lead's receipt says so instead.
+        self.open(lead_status, 200)
+        shown = self.page.locator("main").inner_text()
+        self.assertIn("Page: a page that is no longer connected to qchat", shown)
+        self.assertNotIn("Ana Bakery", shown)
+        self.check("deletion-status-page-gone", PSID, EMAIL, PAGE_ID, lead)
 
 
 class PrivacyNoticeAndRecord(BrowserCase):

@@ -120,6 +120,8 @@ macro_rules! flows {
                 deletion::metas_deletion_callback_answers_a_code_whose_status_page_completes_after_the_job,
                 deletion::a_callback_about_nobody_is_answered_like_any_other_and_a_repeat_is_harmless,
                 deletion::every_signed_request_attack_is_refused_with_the_rule_and_queues_nothing,
+                deletion::a_status_page_names_the_erasures_page_while_it_is_connected_and_says_so_when_not,
+                deletion::a_meta_deletion_status_page_names_every_page_the_person_was_found_on,
                 erasure::erasing_an_account_leaves_no_item_or_value_of_it_and_the_address_can_register_again,
                 erasure::a_wrong_password_erases_nothing_and_counts_toward_the_sign_in_lockout,
                 erasure::the_operator_account_cannot_be_erased,
