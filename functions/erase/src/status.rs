@@ -251,3 +251,41 @@ fn as_html(lang: Lang, code: &str, shown: &Shown, names: &[PageShown]) -> String
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qchat_shared::erasure::account::Counts as AccountCounts;
+    use qchat_shared::leads::erase::Counts as PageCounts;
+    use qchat_shared::leads::erase_lead::Counts as LeadCounts;
+    use qchat_shared::meta_deletion::Erased as MetaCounts;
+
+    /// The keys of a receipt's `erased` counts.
+    fn keys(counts: impl serde::Serialize) -> Vec<String> {
+        match serde_json::to_value(counts) {
+            Ok(Value::Object(m)) => m.keys().cloned().collect(),
+            other => panic!("counts are an object: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_count_any_erasure_keeps_is_named_in_every_language() {
+        let all = [
+            keys(LeadCounts::default()),
+            keys(PageCounts::default()),
+            keys(AccountCounts::default()),
+            keys(MetaCounts { leads: 0 }),
+        ]
+        .concat();
+        assert!(all.len() > 15, "{all:?}");
+        for lang in Lang::ALL {
+            let t = lang.texts();
+            for key in &all {
+                assert!(
+                    t.erased_kinds.iter().any(|(k, _)| k == key),
+                    "{lang:?} names {key} (no fallback to the key itself)"
+                );
+            }
+        }
+    }
+}
