@@ -22,7 +22,7 @@ pub static NOTICE_PL: NoticeTexts = NoticeTexts {
     basis_label: "Podstawa prawna",
     kept_label: "Okres przechowywania",
     recipients_title: "Kto je otrzymuje",
-    recipients_intro: "Żadne dane nie są sprzedawane ani wykorzystywane do reklamy lub profilowania. Otrzymują je wyłącznie ci podmioci przetwarzający, aby usługa mogła działać:",
+    recipients_intro: "Żadne dane nie są sprzedawane ani wykorzystywane do reklamy lub profilowania. Otrzymują je wyłącznie te podmioty przetwarzające, aby usługa mogła działać:",
     processors: [
         (
             "Meta Platforms (Facebook Messenger)",
