@@ -436,7 +436,10 @@ pub static NOTICE_EN: NoticeTexts = NoticeTexts {
         ("breach_notice", "breach notices (no personal data)"),
         ("policy", "published policy versions (no personal data)"),
         ("data_key", "encryption keys, wrapped by KMS"),
-        ("job", "background jobs and erasure receipts (counts only)"),
+        (
+            "job",
+            "background jobs and erasure receipts (counts and page ids only)",
+        ),
         ("pace", "each page's sending pace"),
     ],
     purpose_label: "Purpose",
@@ -632,7 +635,10 @@ pub static NOTICE_DE: NoticeTexts = NoticeTexts {
             "veröffentlichte Richtlinienversionen (ohne personenbezogene Daten)",
         ),
         ("data_key", "Schlüssel, von KMS verschlüsselt"),
-        ("job", "Hintergrundaufträge und Löschbelege (nur Zahlen)"),
+        (
+            "job",
+            "Hintergrundaufträge und Löschbelege (nur Zahlen und Seiten-IDs)",
+        ),
         ("pace", "das Sendetempo jeder Seite"),
     ],
     purpose_label: "Zweck",

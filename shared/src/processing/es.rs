@@ -156,7 +156,7 @@ pub static NOTICE_ES: NoticeTexts = NoticeTexts {
         ("data_key", "claves de cifrado, protegidas por KMS"),
         (
             "job",
-            "tareas en segundo plano y justificantes de borrado (solo cifras)",
+            "tareas en segundo plano y justificantes de borrado (solo cifras e identificadores de página)",
         ),
         ("pace", "el ritmo de envío de cada página"),
     ],

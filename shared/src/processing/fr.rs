@@ -162,7 +162,7 @@ pub static NOTICE_FR: NoticeTexts = NoticeTexts {
         ("data_key", "les clés de chiffrement, protégées par KMS"),
         (
             "job",
-            "les tâches de fond et les reçus d’effacement (des nombres uniquement)",
+            "les tâches de fond et les reçus d’effacement (des nombres et des identifiants de page uniquement)",
         ),
         ("pace", "la cadence d’envoi de chaque page"),
     ],

@@ -162,7 +162,7 @@ pub static NOTICE_IT: NoticeTexts = NoticeTexts {
         ("data_key", "le chiavi di cifratura, protette da KMS"),
         (
             "job",
-            "le attività in background e le ricevute di cancellazione (solo numeri)",
+            "le attività in background e le ricevute di cancellazione (solo numeri e ID delle pagine)",
         ),
         ("pace", "il ritmo di invio di ogni pagina"),
     ],

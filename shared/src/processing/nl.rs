@@ -150,7 +150,7 @@ pub static NOTICE_NL: NoticeTexts = NoticeTexts {
         ("data_key", "versleutelingssleutels, beschermd door KMS"),
         (
             "job",
-            "achtergrondtaken en bewijzen van wissing (alleen aantallen)",
+            "achtergrondtaken en bewijzen van wissing (alleen aantallen en pagina-ID’s)",
         ),
         ("pace", "het verzendtempo van elke pagina"),
     ],

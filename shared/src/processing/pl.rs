@@ -148,7 +148,7 @@ pub static NOTICE_PL: NoticeTexts = NoticeTexts {
         ("data_key", "klucze szyfrowania, chronione przez KMS"),
         (
             "job",
-            "zadania w tle i potwierdzenia usunięcia (tylko liczby)",
+            "zadania w tle i potwierdzenia usunięcia (tylko liczby i identyfikatory stron)",
         ),
         ("pace", "tempo wysyłania każdej strony"),
     ],

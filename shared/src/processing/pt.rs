@@ -156,7 +156,7 @@ pub static NOTICE_PT: NoticeTexts = NoticeTexts {
         ("data_key", "chaves de cifragem, protegidas pelo KMS"),
         (
             "job",
-            "tarefas em segundo plano e comprovativos de eliminação (apenas contagens)",
+            "tarefas em segundo plano e comprovativos de eliminação (apenas contagens e identificadores de páginas)",
         ),
         ("pace", "o ritmo de envio de cada página"),
     ],
