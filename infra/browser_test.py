@@ -97,6 +97,12 @@ class Server:
             raw = e.read()
             return e.code, (json.loads(raw) if raw else None)
 
+    def erasure_done(self, code: str) -> bool:
+        """Whether the erasure `code` names is completed (its status page, as JSON)."""
+        req = urllib.request.Request(f"{self.url}/deletion/{code}", headers={"Accept": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())["status"] == "completed"
+
     def wait_for(self, what, find, seconds=15):
         deadline = time.time() + seconds
         while time.time() < deadline:
@@ -289,24 +295,50 @@ class PublicPages(BrowserCase):
         _, leads = server.api("GET", f"/api/pages/{PAGE_ID}/leads", token=token)
         self.assertEqual([lead["status"] for lead in leads["leads"]], ["unsubscribed"])
 
-        # Disconnecting the page erases its leads; its receipt's page says how far the erasure is.
+        # The account holder erases the person's lead; once done, its status page names the page (read
+        # when the page is shown), in the reader's language.
+        lead = leads["leads"][0]["id"]
+        status, answer = server.api("DELETE", f"/api/pages/{PAGE_ID}/leads/{lead}", token=token)
+        self.assertEqual(status, 202, answer)
+        lead_code = answer["erasure"]["confirmation_code"]
+        lead_status = answer["erasure"]["status_url"].removeprefix(server.url)
+        server.wait_for("the lead's erasure", lambda: server.erasure_done(lead_code))
+        self.open(lead_status, 200)
+        self.assertIn("Page: Ana Bakery", self.page.locator("main").inner_text())
+        self.check("deletion-status-lead", PSID, EMAIL, PAGE_ID, lead)
+        self.use_locale("de-DE")
+        self.open(lead_status, 200)
+        self.assertIn("Seite: Ana Bakery", self.page.locator("main").inner_text())
+        self.check("deletion-status-lead-de", PSID, EMAIL, PAGE_ID, lead)
+        self.use_locale("en-US")
+
+        # Disconnecting the page erases its leads; its receipt's page says how far the erasure is (its
+        # second pass waits a minute: the flow tests follow it to the end).
         status, answer = server.api("DELETE", f"/api/pages/{PAGE_ID}", token=token)
         self.assertEqual(status, 202, answer)
         self.open(answer["erasure"]["status_url"].removeprefix(server.url), 200)
         self.assertIn(answer["erasure"]["confirmation_code"], self.page.content())
         self.check("deletion-status", PSID, EMAIL, PAGE_ID)
+        # The page is gone, and with it its name: the lead's receipt says so instead.
+        self.open(lead_status, 200)
+        shown = self.page.locator("main").inner_text()
+        self.assertIn("Page: a page that is no longer connected to qchat", shown)
+        self.assertNotIn("Ana Bakery", shown)
+        self.check("deletion-status-page-gone", PSID, EMAIL, PAGE_ID, lead)
 
 
 class PrivacyNoticeAndRecord(BrowserCase):
-    """The privacy notice a person reads and the operator's record of processing, in English and in
-    German (as the browser asks): each with the checks of `check`, its headings in order for screen
+    """The privacy notice a person reads and the operator's record of processing, in English, German and
+    French (as the browser asks): each with the checks of `check`, its headings in order for screen
     readers, and the notice linking the record and back."""
 
-    def test_the_privacy_notice_and_the_record_in_two_languages(self):
+    def test_the_privacy_notice_and_the_record_in_three_languages(self):
         for locale, lang, notice_title, record_title, collected in [
                 ("en-US", "en", "Privacy notice", "Record of processing", "What is collected, why, and for how long"),
                 ("de-DE", "de", "Datenschutzhinweise", "Verzeichnis von Verarbeitungstätigkeiten",
-                 "Was erhoben wird, wozu und wie lange")]:
+                 "Was erhoben wird, wozu und wie lange"),
+                ("fr-FR", "fr", "Politique de confidentialité", "Registre des activités de traitement",
+                 "Ce qui est collecté, pourquoi et pour combien de temps")]:
             self.use_locale(locale)
             response = self.open("/privacy", 200)
             self.assertEqual(response.headers.get("content-language"), lang)
@@ -374,6 +406,12 @@ class Console(BrowserCase):
         link = self.page.get_by_role("link", name="Follow the erasure on its status page")
         self.assertEqual(link.get_attribute("href"), f"{self.server.url}/deletion/{code}")
         return code
+
+    def assertFocusOnRow(self, index: int):
+        """The keyboard focus is on the table body's row `index` (0-based), not lost on the page."""
+        self.assertEqual(self.page.evaluate(
+            "Array.from(document.querySelector('tbody').rows).indexOf(document.activeElement)"), index,
+            self.page.evaluate("document.activeElement.outerHTML.slice(0, 120)"))
 
     def sign_in(self, remember=False):
         self.page.get_by_label("Email", exact=True).fill(OWNER_EMAIL)
@@ -538,9 +576,12 @@ class Console(BrowserCase):
         page.get_by_role("button", name="Back to broadcasts").click()
         self.heading("Broadcasts")
         expect(page.locator("tbody tr")).to_have_count(20)
-        page.get_by_role("button", name="More").click()
+        # By keyboard: the last "More" hides itself, and the focus goes on to the first row it added.
+        page.get_by_role("button", name="More").focus()
+        page.keyboard.press("Enter")
         expect(page.locator("tbody tr")).to_have_count(21)
         expect(page.get_by_role("button", name="More")).to_be_hidden()
+        self.assertFocusOnRow(20)
         self.check("console-broadcasts-more", PSID)
 
         # The security log, 50 entries a screen (more sign-ins make more than that): "More" shows the rest.
@@ -657,9 +698,11 @@ class Console(BrowserCase):
         _, first = server.api("GET", f"/api/pages/{PAGE_ID}/leads", token=token)
         _, second = server.api("GET", f"/api/pages/{PAGE_ID}/leads?cursor={first['next_cursor']}", token=token)
         self.assertIsNone(second["next_cursor"])
-        page.get_by_role("button", name="More").click()
+        page.get_by_role("button", name="More").focus()
+        page.keyboard.press("Enter")
         expect(page.locator("tbody tr")).to_have_count(50 + len(second["leads"]))
         expect(page.get_by_role("button", name="More")).to_be_hidden()
+        self.assertFocusOnRow(50)
         self.check("console-leads-more", PSID, SECOND_PSID)
 
         # The page's settings: its broadcast rate; then disconnect it, after a confirm step.
@@ -670,11 +713,23 @@ class Console(BrowserCase):
         rate = page.get_by_label("Broadcast rate (messages per second)", exact=True)
         self.assertEqual(rate.input_value(), "20")
         rate.fill("40")
+        language = page.get_by_label("Language of the page's Messenger messages", exact=True)
+        self.assertEqual(language.input_value(), "en")
+        language.select_option("de")
         page.get_by_role("button", name="Save settings").click()
-        page.get_by_text("at most 40 messages a second").wait_for()
+        page.get_by_text("at most 40 messages a second; its Messenger messages are in German.").wait_for()
         _, listed = server.api("GET", f"/api/pages/{PAGE_ID}/broadcasts?limit=1", token=token)
         self.assertEqual(listed["broadcast_rate"], 40)
+        _, pages = server.api("GET", "/api/pages", token=token)
+        self.assertEqual([p["language"] for p in pages["pages"]], ["de"])
         self.check("console-page-settings", OWNER_PASSWORD)
+        # What was saved is what the settings show after a reload.
+        page.reload()
+        self.heading("Pages")
+        page.get_by_role("button", name="Settings").click()
+        self.heading("Page settings")
+        self.assertEqual(page.get_by_label("Language of the page's Messenger messages", exact=True).input_value(), "de")
+        self.assertEqual(page.get_by_label("Broadcast rate (messages per second)", exact=True).input_value(), "40")
         page.get_by_role("button", name="Disconnect this page").click()
         self.check("console-page-disconnect-confirm", OWNER_PASSWORD)
         page.get_by_role("button", name="Yes, disconnect and erase its leads").click()

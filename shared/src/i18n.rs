@@ -143,6 +143,13 @@ pub struct Texts {
     pub deletion_erased: &'static str,
     pub deletion_not_found_title: &'static str,
     pub deletion_not_found_body: &'static str,
+    /// The label before the one page an erasure was on, and before the list of several.
+    pub deletion_page: &'static str,
+    pub deletion_pages: &'static str,
+    /// What the status page says in place of the name of a page that is no longer connected, and of a
+    /// connected page without a public name.
+    pub deletion_page_gone: &'static str,
+    pub deletion_page_unnamed: &'static str,
     /// Names of what an erasure counts, by the receipt's key; a key not listed is shown as it is.
     pub erased_kinds: &'static [(&'static str, &'static str)],
 }
@@ -180,6 +187,10 @@ pub static EN: Texts = Texts {
     deletion_not_found_title: "Deletion request not found",
     deletion_not_found_body: "No deletion request has this confirmation code. Codes are kept for one year \
                               after the deletion finished.",
+    deletion_page: "Page:",
+    deletion_pages: "Pages:",
+    deletion_page_gone: "a page that is no longer connected to qchat",
+    deletion_page_unnamed: "a page without a public name",
     erased_kinds: &[
         ("leads", "people"),
         ("consent_records", "consent records"),
@@ -187,6 +198,15 @@ pub static EN: Texts = Texts {
         ("pending_replies", "messages not yet sent"),
         ("broadcasts", "broadcasts"),
         ("deliveries", "delivery records"),
+        ("sent_replies", "replies already sent"),
+        ("account", "accounts"),
+        ("pages", "pages"),
+        ("sessions", "sessions"),
+        ("security_events", "security log entries"),
+        ("notices", "notices"),
+        ("links", "links"),
+        ("blind_index_entries", "lookup entries"),
+        ("data_keys", "encryption keys"),
     ],
 };
 
@@ -213,6 +233,10 @@ pub static DE: Texts = Texts {
     deletion_not_found_title: "Löschantrag nicht gefunden",
     deletion_not_found_body: "Zu diesem Bestätigungscode gibt es keinen Löschantrag. Codes werden ein Jahr \
                               nach Abschluss der Löschung aufbewahrt.",
+    deletion_page: "Seite:",
+    deletion_pages: "Seiten:",
+    deletion_page_gone: "eine Seite, die nicht mehr mit qchat verbunden ist",
+    deletion_page_unnamed: "eine Seite ohne öffentlichen Namen",
     erased_kinds: &[
         ("leads", "Personen"),
         ("consent_records", "Einwilligungsnachweise"),
@@ -220,6 +244,15 @@ pub static DE: Texts = Texts {
         ("pending_replies", "noch nicht gesendete Nachrichten"),
         ("broadcasts", "Rundsendungen"),
         ("deliveries", "Zustellnachweise"),
+        ("sent_replies", "bereits gesendete Antworten"),
+        ("account", "Konten"),
+        ("pages", "Seiten"),
+        ("sessions", "Sitzungen"),
+        ("security_events", "Einträge im Sicherheitsprotokoll"),
+        ("notices", "Benachrichtigungen"),
+        ("links", "Links"),
+        ("blind_index_entries", "Sucheinträge"),
+        ("data_keys", "Schlüssel"),
     ],
 };
 
@@ -246,6 +279,10 @@ pub static FR: Texts = Texts {
     deletion_not_found_title: "Demande de suppression introuvable",
     deletion_not_found_body: "Aucune demande de suppression ne porte ce code de confirmation. Les codes \
                               sont conservés un an après la fin de la suppression.",
+    deletion_page: "Page :",
+    deletion_pages: "Pages :",
+    deletion_page_gone: "une page qui n’est plus connectée à qchat",
+    deletion_page_unnamed: "une page sans nom public",
     erased_kinds: &[
         ("leads", "personnes"),
         ("consent_records", "preuves de consentement"),
@@ -253,6 +290,15 @@ pub static FR: Texts = Texts {
         ("pending_replies", "messages pas encore envoyés"),
         ("broadcasts", "diffusions"),
         ("deliveries", "preuves d’envoi"),
+        ("sent_replies", "réponses déjà envoyées"),
+        ("account", "comptes"),
+        ("pages", "pages"),
+        ("sessions", "sessions"),
+        ("security_events", "entrées du journal de sécurité"),
+        ("notices", "notifications"),
+        ("links", "liens"),
+        ("blind_index_entries", "entrées de recherche"),
+        ("data_keys", "clés de chiffrement"),
     ],
 };
 
@@ -279,6 +325,10 @@ pub static ES: Texts = Texts {
     deletion_not_found_title: "Solicitud de eliminación no encontrada",
     deletion_not_found_body: "Ninguna solicitud de eliminación tiene este código de confirmación. Los \
                               códigos se conservan un año después de terminar la eliminación.",
+    deletion_page: "Página:",
+    deletion_pages: "Páginas:",
+    deletion_page_gone: "una página que ya no está conectada a qchat",
+    deletion_page_unnamed: "una página sin nombre público",
     erased_kinds: &[
         ("leads", "personas"),
         ("consent_records", "registros de consentimiento"),
@@ -286,6 +336,15 @@ pub static ES: Texts = Texts {
         ("pending_replies", "mensajes aún no enviados"),
         ("broadcasts", "difusiones"),
         ("deliveries", "registros de entrega"),
+        ("sent_replies", "respuestas ya enviadas"),
+        ("account", "cuentas"),
+        ("pages", "páginas"),
+        ("sessions", "sesiones"),
+        ("security_events", "entradas del registro de seguridad"),
+        ("notices", "avisos"),
+        ("links", "enlaces"),
+        ("blind_index_entries", "entradas de búsqueda"),
+        ("data_keys", "claves de cifrado"),
     ],
 };
 
@@ -312,6 +371,10 @@ pub static IT: Texts = Texts {
     deletion_not_found_title: "Richiesta di cancellazione non trovata",
     deletion_not_found_body: "Nessuna richiesta di cancellazione ha questo codice di conferma. I codici \
                               sono conservati per un anno dopo la fine della cancellazione.",
+    deletion_page: "Pagina:",
+    deletion_pages: "Pagine:",
+    deletion_page_gone: "una pagina non più collegata a qchat",
+    deletion_page_unnamed: "una pagina senza nome pubblico",
     erased_kinds: &[
         ("leads", "persone"),
         ("consent_records", "prove del consenso"),
@@ -319,6 +382,15 @@ pub static IT: Texts = Texts {
         ("pending_replies", "messaggi non ancora inviati"),
         ("broadcasts", "messaggi diffusi"),
         ("deliveries", "registri di consegna"),
+        ("sent_replies", "risposte già inviate"),
+        ("account", "account"),
+        ("pages", "pagine"),
+        ("sessions", "sessioni"),
+        ("security_events", "voci del registro di sicurezza"),
+        ("notices", "comunicazioni"),
+        ("links", "link"),
+        ("blind_index_entries", "voci di ricerca"),
+        ("data_keys", "chiavi di cifratura"),
     ],
 };
 
@@ -345,6 +417,10 @@ pub static NL: Texts = Texts {
     deletion_not_found_title: "Verwijderverzoek niet gevonden",
     deletion_not_found_body: "Geen verwijderverzoek heeft deze bevestigingscode. Codes worden een jaar na \
                               het einde van de verwijdering bewaard.",
+    deletion_page: "Pagina:",
+    deletion_pages: "Pagina’s:",
+    deletion_page_gone: "een pagina die niet meer aan qchat gekoppeld is",
+    deletion_page_unnamed: "een pagina zonder openbare naam",
     erased_kinds: &[
         ("leads", "personen"),
         ("consent_records", "toestemmingsbewijzen"),
@@ -352,6 +428,15 @@ pub static NL: Texts = Texts {
         ("pending_replies", "nog niet verzonden berichten"),
         ("broadcasts", "verzendingen"),
         ("deliveries", "afleverbewijzen"),
+        ("sent_replies", "al verzonden antwoorden"),
+        ("account", "accounts"),
+        ("pages", "pagina’s"),
+        ("sessions", "sessies"),
+        ("security_events", "items in het beveiligingslogboek"),
+        ("notices", "meldingen"),
+        ("links", "links"),
+        ("blind_index_entries", "zoekvermeldingen"),
+        ("data_keys", "versleutelingssleutels"),
     ],
 };
 
@@ -378,6 +463,10 @@ pub static PL: Texts = Texts {
     deletion_not_found_title: "Nie znaleziono wniosku o usunięcie",
     deletion_not_found_body: "Żaden wniosek o usunięcie nie ma tego kodu potwierdzenia. Kody są \
                               przechowywane przez rok od zakończenia usuwania.",
+    deletion_page: "Strona:",
+    deletion_pages: "Strony:",
+    deletion_page_gone: "strona, która nie jest już połączona z qchat",
+    deletion_page_unnamed: "strona bez nazwy publicznej",
     erased_kinds: &[
         ("leads", "osoby"),
         ("consent_records", "dowody zgody"),
@@ -385,6 +474,15 @@ pub static PL: Texts = Texts {
         ("pending_replies", "jeszcze niewysłane wiadomości"),
         ("broadcasts", "wysyłki"),
         ("deliveries", "potwierdzenia doręczenia"),
+        ("sent_replies", "już wysłane odpowiedzi"),
+        ("account", "konta"),
+        ("pages", "strony"),
+        ("sessions", "sesje"),
+        ("security_events", "wpisy w dzienniku bezpieczeństwa"),
+        ("notices", "powiadomienia"),
+        ("links", "linki"),
+        ("blind_index_entries", "wpisy wyszukiwania"),
+        ("data_keys", "klucze szyfrowania"),
     ],
 };
 
@@ -411,6 +509,10 @@ pub static PT: Texts = Texts {
     deletion_not_found_title: "Pedido de eliminação não encontrado",
     deletion_not_found_body: "Nenhum pedido de eliminação tem este código de confirmação. Os códigos são \
                               guardados durante um ano após o fim da eliminação.",
+    deletion_page: "Página:",
+    deletion_pages: "Páginas:",
+    deletion_page_gone: "uma página que já não está ligada ao qchat",
+    deletion_page_unnamed: "uma página sem nome público",
     erased_kinds: &[
         ("leads", "pessoas"),
         ("consent_records", "registos de consentimento"),
@@ -418,6 +520,15 @@ pub static PT: Texts = Texts {
         ("pending_replies", "mensagens ainda não enviadas"),
         ("broadcasts", "difusões"),
         ("deliveries", "registos de entrega"),
+        ("sent_replies", "respostas já enviadas"),
+        ("account", "contas"),
+        ("pages", "páginas"),
+        ("sessions", "sessões"),
+        ("security_events", "entradas do registo de segurança"),
+        ("notices", "avisos"),
+        ("links", "links"),
+        ("blind_index_entries", "entradas de pesquisa"),
+        ("data_keys", "chaves de cifragem"),
     ],
 };
 
@@ -472,6 +583,10 @@ mod tests {
                 t.deletion_erased,
                 t.deletion_not_found_title,
                 t.deletion_not_found_body,
+                t.deletion_page,
+                t.deletion_pages,
+                t.deletion_page_gone,
+                t.deletion_page_unnamed,
             ] {
                 assert!(!s.trim().is_empty() && !s.contains('{'), "{lang:?}: {s}");
             }
@@ -480,6 +595,11 @@ mod tests {
             assert_eq!(keys, english, "{lang:?} names every kind English names");
             if lang != Lang::En {
                 assert_ne!(t.unsubscribe, EN.unsubscribe, "{lang:?} is translated");
+                assert_ne!(t.deletion_page_gone, EN.deletion_page_gone, "{lang:?}");
+                assert_ne!(
+                    t.deletion_page_unnamed, EN.deletion_page_unnamed,
+                    "{lang:?}"
+                );
             }
         }
         assert_eq!(EN.erased_kind("leads"), "people");

@@ -180,8 +180,9 @@ pub const JOB: ItemType = ItemType {
     name: "job",
     description: "A queued background job and its progress; deleted when the job finishes, except an erasure \
                   (of a disconnected page's leads, of one lead, of an account, or asked for through Meta's \
-                  data-deletion callback), kept one year as its receipt: what it erased, as counts, and when \
-                  (TTL). No personal data.",
+                  data-deletion callback), kept one year as its receipt: what it erased, as counts, when \
+                  (TTL), and from which pages (page ids, so the status page can name them). No personal \
+                  data.",
     key_shape: "pk = JOB#<job id>, sk = JOB; index JOBS#<kind> / <due time>#<job id> while queued",
     retention: Retention::WhileOwnerExists,
     attributes: &[
@@ -201,7 +202,8 @@ pub const JOB: ItemType = ItemType {
         technical(
             "cursor",
             "where the job resumes (store keys: ids and blind indexes only); in a receipt, the counts \
-             of what the job erased and when it finished",
+             of what the job erased, when it finished and the ids of the pages it erased from (not \
+             personal: a page is a business's public presence; an account erasure names none)",
         ),
         technical("created", "when the job was queued (ms)"),
     ],

@@ -157,16 +157,93 @@ pub mod shipped {
         source: include_str!("../data/policies/privacy-v1-rights.de.md"),
     };
 
+    /// The sections the privacy notice shows a French, Spanish, Italian, Dutch, Polish or Portuguese
+    /// reader (the German ones' structure).
+    pub const CONTROLLER_FR: Section = Section {
+        id: "controller",
+        source: include_str!("../data/policies/privacy-v1-controller.fr.md"),
+    };
+    pub const RIGHTS_FR: Section = Section {
+        id: "rights",
+        source: include_str!("../data/policies/privacy-v1-rights.fr.md"),
+    };
+    pub const CONTROLLER_ES: Section = Section {
+        id: "controller",
+        source: include_str!("../data/policies/privacy-v1-controller.es.md"),
+    };
+    pub const RIGHTS_ES: Section = Section {
+        id: "rights",
+        source: include_str!("../data/policies/privacy-v1-rights.es.md"),
+    };
+    pub const CONTROLLER_IT: Section = Section {
+        id: "controller",
+        source: include_str!("../data/policies/privacy-v1-controller.it.md"),
+    };
+    pub const RIGHTS_IT: Section = Section {
+        id: "rights",
+        source: include_str!("../data/policies/privacy-v1-rights.it.md"),
+    };
+    pub const CONTROLLER_NL: Section = Section {
+        id: "controller",
+        source: include_str!("../data/policies/privacy-v1-controller.nl.md"),
+    };
+    pub const RIGHTS_NL: Section = Section {
+        id: "rights",
+        source: include_str!("../data/policies/privacy-v1-rights.nl.md"),
+    };
+    pub const CONTROLLER_PL: Section = Section {
+        id: "controller",
+        source: include_str!("../data/policies/privacy-v1-controller.pl.md"),
+    };
+    pub const RIGHTS_PL: Section = Section {
+        id: "rights",
+        source: include_str!("../data/policies/privacy-v1-rights.pl.md"),
+    };
+    pub const CONTROLLER_PT: Section = Section {
+        id: "controller",
+        source: include_str!("../data/policies/privacy-v1-controller.pt.md"),
+    };
+    pub const RIGHTS_PT: Section = Section {
+        id: "rights",
+        source: include_str!("../data/policies/privacy-v1-rights.pt.md"),
+    };
+
     /// The privacy notice's prose sections of version 1, in reading order.
     pub const PRIVACY_SECTIONS: &[Section] = &[CONTROLLER, RIGHTS, BREACH];
     /// Every shipped text.
-    pub const ALL: &[Section] = &[CONTROLLER, RIGHTS, BREACH, TERMS, CONTROLLER_DE, RIGHTS_DE];
+    pub const ALL: &[Section] = &[
+        CONTROLLER,
+        RIGHTS,
+        BREACH,
+        TERMS,
+        CONTROLLER_DE,
+        RIGHTS_DE,
+        CONTROLLER_FR,
+        RIGHTS_FR,
+        CONTROLLER_ES,
+        RIGHTS_ES,
+        CONTROLLER_IT,
+        RIGHTS_IT,
+        CONTROLLER_NL,
+        RIGHTS_NL,
+        CONTROLLER_PL,
+        RIGHTS_PL,
+        CONTROLLER_PT,
+        RIGHTS_PT,
+    ];
 
-    /// The controller and rights sections in `lang`: German for German, English otherwise.
+    /// The controller and rights sections in `lang` (each language has its own).
     pub fn notice_sections(lang: crate::i18n::Lang) -> (Section, Section) {
+        use crate::i18n::Lang;
         match lang {
-            crate::i18n::Lang::De => (CONTROLLER_DE, RIGHTS_DE),
-            _ => (CONTROLLER, RIGHTS),
+            Lang::En => (CONTROLLER, RIGHTS),
+            Lang::De => (CONTROLLER_DE, RIGHTS_DE),
+            Lang::Fr => (CONTROLLER_FR, RIGHTS_FR),
+            Lang::Es => (CONTROLLER_ES, RIGHTS_ES),
+            Lang::It => (CONTROLLER_IT, RIGHTS_IT),
+            Lang::Nl => (CONTROLLER_NL, RIGHTS_NL),
+            Lang::Pl => (CONTROLLER_PL, RIGHTS_PL),
+            Lang::Pt => (CONTROLLER_PT, RIGHTS_PT),
         }
     }
 

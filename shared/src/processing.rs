@@ -1,5 +1,6 @@
 //! The processing activities (GDPR Art. 30): why each item type of the data inventory is kept, about whom,
-//! and on which legal basis, with the words the privacy notice uses for them in English and German.
+//! and on which legal basis, with the words the privacy notice uses for them in each language of
+//! [`Lang`] (English and German here, the others in this module's files named by language code).
 //!
 //! Invariants (held by the tests below): every item type of [`crate::inventory::ITEM_TYPES`] belongs to
 //! exactly one activity, and every item type with a personal attribute belongs to an activity about a
@@ -8,6 +9,13 @@
 
 use crate::i18n::Lang;
 use crate::inventory::{self, Category, ItemType, Retention};
+
+mod es;
+mod fr;
+mod it;
+mod nl;
+mod pl;
+mod pt;
 
 /// Whose data an activity processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -171,6 +179,25 @@ pub struct NoticeTexts {
     pub purposes: &'static [(&'static str, &'static str)],
     /// By item type name: what it is, in the reader's words.
     pub item_names: &'static [(&'static str, &'static str)],
+    /// The record's column headings for an activity's purpose and whose data it is.
+    pub purpose_label: &'static str,
+    pub subject_label: &'static str,
+    /// The legal bases, in the order of [`Basis`]: consent for the page, contract, legal obligation,
+    /// legitimate interest, not personal. Cited as the GDPR's official text in this language cites it.
+    pub bases: [&'static str; 5],
+    /// The categories of data, in the order of [`Category`].
+    pub categories: [&'static str; 6],
+    /// How long an item type is kept, by [`Retention`]: while its owner exists; until a time its writer
+    /// chose; while in use, then `{days}` days; a fixed time, `{n}` and `{unit}` (one of the units below).
+    pub kept_while_owner_exists: &'static str,
+    pub kept_until_expiry: &'static str,
+    pub kept_while_in_use: &'static str,
+    pub kept_for: &'static str,
+    /// Units of time as (one, few, many): "few" is the form Polish uses after 2-4 (22-24, …); the other
+    /// languages repeat "many" there.
+    pub days: [&'static str; 3],
+    pub hours: [&'static str; 3],
+    pub minutes: [&'static str; 3],
 }
 
 impl NoticeTexts {
@@ -183,101 +210,61 @@ impl NoticeTexts {
     }
 
     pub fn basis(&self, basis: Basis) -> &'static str {
-        match (self.lang, basis) {
-            (Lang::De, Basis::ConsentForThePage) => {
-                "Ihre Einwilligung gegenüber dem Unternehmen, das die Seite betreibt (Art. 6 Abs. 1 lit. a \
-                 DSGVO), und dessen Pflicht, sie nachzuweisen (Art. 7 Abs. 1); qchat verarbeitet in seinem \
-                 Auftrag (Art. 28)"
-            }
-            (Lang::De, Basis::Contract) => {
-                "der Vertrag über Ihr Konto (Art. 6 Abs. 1 lit. b DSGVO)"
-            }
-            (Lang::De, Basis::LegalObligation) => {
-                "der Vertrag über Ihr Konto und gesetzliche Pflichten wie die Benachrichtigung bei einer \
-                 Datenpanne (Art. 6 Abs. 1 lit. b und c, Art. 34 DSGVO)"
-            }
-            (Lang::De, Basis::LegitimateInterest) => {
-                "das berechtigte Interesse an einem sicheren Dienst (Art. 6 Abs. 1 lit. f DSGVO)"
-            }
-            (Lang::De, Basis::NotPersonal) => "keine personenbezogenen Daten",
-            (_, Basis::ConsentForThePage) => {
-                "your consent, given to the business that runs the page (GDPR Art. 6(1)(a)), and its duty \
-                 to prove it (Art. 7(1)); qchat processes on that business's behalf (Art. 28)"
-            }
-            (_, Basis::Contract) => "the contract for your account (GDPR Art. 6(1)(b))",
-            (_, Basis::LegalObligation) => {
-                "the contract for your account and legal duties such as telling you of a personal data \
-                 breach (GDPR Art. 6(1)(b) and (c), Art. 34)"
-            }
-            (_, Basis::LegitimateInterest) => {
-                "the legitimate interest in a secure service (GDPR Art. 6(1)(f))"
-            }
-            (_, Basis::NotPersonal) => "no personal data",
-        }
+        let i = match basis {
+            Basis::ConsentForThePage => 0,
+            Basis::Contract => 1,
+            Basis::LegalObligation => 2,
+            Basis::LegitimateInterest => 3,
+            Basis::NotPersonal => 4,
+        };
+        self.bases[i]
     }
 
     pub fn category(&self, category: Category) -> &'static str {
-        match (self.lang, category) {
-            (Lang::De, Category::Identifier) => "Kennungen",
-            (Lang::De, Category::Contact) => "Kontaktdaten",
-            (Lang::De, Category::Content) => "Nachrichteninhalte",
-            (Lang::De, Category::Credential) => "Zugangsdaten",
-            (Lang::De, Category::Security) => "Sicherheitsprotokolle",
-            (Lang::De, Category::Technical) => "technische Daten",
-            (_, Category::Identifier) => "identifiers",
-            (_, Category::Contact) => "contact details",
-            (_, Category::Content) => "message content",
-            (_, Category::Credential) => "credentials",
-            (_, Category::Security) => "security records",
-            (_, Category::Technical) => "technical data",
-        }
+        let i = match category {
+            Category::Identifier => 0,
+            Category::Contact => 1,
+            Category::Content => 2,
+            Category::Credential => 3,
+            Category::Security => 4,
+            Category::Technical => 5,
+        };
+        self.categories[i]
     }
 
     /// How long an item type is kept, in the reader's words.
     pub fn retention(&self, retention: Retention) -> String {
-        let de = self.lang == Lang::De;
         match retention {
-            Retention::WhileOwnerExists if de => {
-                "solange das Konto, die Seite oder die Person, zu der es gehört, besteht; mit ihr gelöscht"
-                    .to_owned()
-            }
-            Retention::WhileOwnerExists => {
-                "while the account, page or person it belongs to exists; erased with it".to_owned()
-            }
+            Retention::WhileOwnerExists => self.kept_while_owner_exists.to_owned(),
             Retention::Expires { seconds } => {
-                // (one, many) in English, then in German.
                 let (n, units) = if seconds % 86_400 == 0 {
-                    (seconds / 86_400, [("day", "days"), ("Tag", "Tage")])
+                    (seconds / 86_400, self.days)
                 } else if seconds % 3600 == 0 {
-                    (seconds / 3600, [("hour", "hours"), ("Stunde", "Stunden")])
+                    (seconds / 3600, self.hours)
                 } else {
-                    ((seconds + 59) / 60, [("minute", "minutes"), ("Minute", "Minuten")])
+                    ((seconds + 59) / 60, self.minutes)
                 };
-                let (one, many) = units[usize::from(de)];
-                let unit = if n == 1 { one } else { many };
-                if de {
-                    format!("{n} {unit}, dann gelöscht")
-                } else {
-                    format!("{n} {unit}, then deleted")
-                }
+                self.kept_for
+                    .replace("{n}", &n.to_string())
+                    .replace("{unit}", units[plural_form(self.lang, n)])
             }
-            Retention::ExpiresAtWriterChosenTime if de => {
-                "bis es abläuft (siehe Verzeichnis), dann gelöscht".to_owned()
-            }
-            Retention::ExpiresAtWriterChosenTime => {
-                "until it expires (see the record), then deleted".to_owned()
-            }
-            Retention::WhileInUseThenInactiveFor { seconds } if de => format!(
-                "solange Sie abonniert sind und die Seite verbunden ist; sonst {} Tage nach Ihrer \
-                 letzten Nachricht oder Einwilligungsänderung, dann gelöscht",
-                seconds / 86_400
-            ),
-            Retention::WhileInUseThenInactiveFor { seconds } => format!(
-                "while you are subscribed and the page is connected; otherwise {} days after you last \
-                 wrote or changed your consent, then erased",
-                seconds / 86_400
-            ),
+            Retention::ExpiresAtWriterChosenTime => self.kept_until_expiry.to_owned(),
+            Retention::WhileInUseThenInactiveFor { seconds } => self
+                .kept_while_in_use
+                .replace("{days}", &(seconds / 86_400).to_string()),
         }
+    }
+}
+
+/// Which of a unit's (one, few, many) forms goes with `n`: Polish uses "few" after 2-4, 22-24, … (but not
+/// 12-14); every other notice language has only one and many.
+fn plural_form(lang: Lang, n: i64) -> usize {
+    if n == 1 {
+        0
+    } else if lang == Lang::Pl && (2..=4).contains(&(n % 10)) && !(12..=14).contains(&(n % 100)) {
+        1
+    } else {
+        2
     }
 }
 
@@ -289,12 +276,17 @@ fn lookup(table: &'static [(&'static str, &'static str)], key: &str) -> &'static
 }
 
 impl Lang {
-    /// The notice's words in this language: German for German, English for every other language
-    /// (the notice is written in those two).
+    /// The notice's words in this language (every language has its own: no fallback).
     pub fn notice(self) -> &'static NoticeTexts {
         match self {
+            Self::En => &NOTICE_EN,
             Self::De => &NOTICE_DE,
-            _ => &NOTICE_EN,
+            Self::Fr => &fr::NOTICE_FR,
+            Self::Es => &es::NOTICE_ES,
+            Self::It => &it::NOTICE_IT,
+            Self::Nl => &nl::NOTICE_NL,
+            Self::Pl => &pl::NOTICE_PL,
+            Self::Pt => &pt::NOTICE_PT,
         }
     }
 }
@@ -444,9 +436,39 @@ pub static NOTICE_EN: NoticeTexts = NoticeTexts {
         ("breach_notice", "breach notices (no personal data)"),
         ("policy", "published policy versions (no personal data)"),
         ("data_key", "encryption keys, wrapped by KMS"),
-        ("job", "background jobs and erasure receipts (counts only)"),
+        (
+            "job",
+            "background jobs and erasure receipts (counts and page ids only)",
+        ),
         ("pace", "each page's sending pace"),
     ],
+    purpose_label: "Purpose",
+    subject_label: "Whose data",
+    bases: [
+        "your consent, given to the business that runs the page (GDPR Art. 6(1)(a)), and its duty \
+         to prove it (Art. 7(1)); qchat processes on that business's behalf (Art. 28)",
+        "the contract for your account (GDPR Art. 6(1)(b))",
+        "the contract for your account and legal duties such as telling you of a personal data \
+         breach (GDPR Art. 6(1)(b) and (c), Art. 34)",
+        "the legitimate interest in a secure service (GDPR Art. 6(1)(f))",
+        "no personal data",
+    ],
+    categories: [
+        "identifiers",
+        "contact details",
+        "message content",
+        "credentials",
+        "security records",
+        "technical data",
+    ],
+    kept_while_owner_exists: "while the account, page or person it belongs to exists; erased with it",
+    kept_until_expiry: "until it expires (see the record), then deleted",
+    kept_while_in_use: "while you are subscribed and the page is connected; otherwise {days} days after \
+                        you last wrote or changed your consent, then erased",
+    kept_for: "{n} {unit}, then deleted",
+    days: ["day", "days", "days"],
+    hours: ["hour", "hours", "hours"],
+    minutes: ["minute", "minutes", "minutes"],
 };
 
 pub static NOTICE_DE: NoticeTexts = NoticeTexts {
@@ -613,9 +635,41 @@ pub static NOTICE_DE: NoticeTexts = NoticeTexts {
             "veröffentlichte Richtlinienversionen (ohne personenbezogene Daten)",
         ),
         ("data_key", "Schlüssel, von KMS verschlüsselt"),
-        ("job", "Hintergrundaufträge und Löschbelege (nur Zahlen)"),
+        (
+            "job",
+            "Hintergrundaufträge und Löschbelege (nur Zahlen und Seiten-IDs)",
+        ),
         ("pace", "das Sendetempo jeder Seite"),
     ],
+    purpose_label: "Zweck",
+    subject_label: "Betroffene",
+    bases: [
+        "Ihre Einwilligung gegenüber dem Unternehmen, das die Seite betreibt (Art. 6 Abs. 1 lit. a \
+         DSGVO), und dessen Pflicht, sie nachzuweisen (Art. 7 Abs. 1); qchat verarbeitet in seinem \
+         Auftrag (Art. 28)",
+        "der Vertrag über Ihr Konto (Art. 6 Abs. 1 lit. b DSGVO)",
+        "der Vertrag über Ihr Konto und gesetzliche Pflichten wie die Benachrichtigung bei einer \
+         Datenpanne (Art. 6 Abs. 1 lit. b und c, Art. 34 DSGVO)",
+        "das berechtigte Interesse an einem sicheren Dienst (Art. 6 Abs. 1 lit. f DSGVO)",
+        "keine personenbezogenen Daten",
+    ],
+    categories: [
+        "Kennungen",
+        "Kontaktdaten",
+        "Nachrichteninhalte",
+        "Zugangsdaten",
+        "Sicherheitsprotokolle",
+        "technische Daten",
+    ],
+    kept_while_owner_exists: "solange das Konto, die Seite oder die Person, zu der es gehört, besteht; \
+                              mit ihr gelöscht",
+    kept_until_expiry: "bis es abläuft (siehe Verzeichnis), dann gelöscht",
+    kept_while_in_use: "solange Sie abonniert sind und die Seite verbunden ist; sonst {days} Tage nach \
+                        Ihrer letzten Nachricht oder Einwilligungsänderung, dann gelöscht",
+    kept_for: "{n} {unit}, dann gelöscht",
+    days: ["Tag", "Tage", "Tage"],
+    hours: ["Stunde", "Stunden", "Stunden"],
+    minutes: ["Minute", "Minuten", "Minuten"],
 };
 
 #[cfg(test)]
@@ -657,29 +711,147 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_activity_and_item_type_has_words_in_every_notice_language() {
-        for texts in [&NOTICE_EN, &NOTICE_DE] {
-            for a in ACTIVITIES {
-                assert!(!texts.purpose(a.id).is_empty(), "{:?} {}", texts.lang, a.id);
-                for t in a.item_types {
-                    assert!(
-                        !texts.item_name(t.name).is_empty(),
-                        "{:?} {}",
-                        texts.lang,
-                        t.name
-                    );
-                }
-            }
-        }
-        assert_eq!(Lang::Fr.notice().lang, Lang::En);
-        assert_eq!(Lang::De.notice().lang, Lang::De);
+    /// Every text of a notice, but the keyed tables and the unit forms.
+    fn sentences(t: &NoticeTexts) -> Vec<&'static str> {
+        let mut all = vec![
+            t.title,
+            t.version_line,
+            t.placeholder,
+            t.controller_label,
+            t.email_label,
+            t.address_label,
+            t.collected_title,
+            t.collected_intro,
+            t.leads_title,
+            t.leads_intro,
+            t.holders_title,
+            t.kinds_label,
+            t.basis_label,
+            t.kept_label,
+            t.recipients_title,
+            t.recipients_intro,
+            t.cookies_title,
+            t.cookie_text,
+            t.authority_label,
+            t.record_link,
+            t.record_title,
+            t.record_intro,
+            t.record_activities_title,
+            t.record_types_title,
+            t.back_to_notice,
+            t.yes,
+            t.no,
+            t.purpose_label,
+            t.subject_label,
+            t.kept_while_owner_exists,
+            t.kept_until_expiry,
+            t.kept_while_in_use,
+            t.kept_for,
+        ];
+        all.extend(t.record_columns);
+        all.extend(t.bases);
+        all.extend(t.categories);
+        all.extend(t.processors.iter().flat_map(|(a, b)| [*a, *b]));
+        all.extend(t.days.iter().chain(&t.hours).chain(&t.minutes));
+        all
     }
 
     #[test]
-    fn every_retention_reads_as_a_sentence_in_both_languages() {
+    fn every_language_has_its_own_notice_with_every_text() {
+        let keys =
+            |table: &[(&str, &str)]| table.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>();
+        for lang in Lang::ALL {
+            let t = lang.notice();
+            assert_eq!(t.lang, lang, "{lang:?} has its own notice, not a fallback");
+            for s in sentences(t) {
+                assert!(!s.trim().is_empty(), "{lang:?}: an empty text");
+            }
+            // The placeholders each text is filled with are there, and no other.
+            for (s, wanted) in [
+                (t.version_line, &["{version}", "{date}"][..]),
+                (t.cookie_text, &["{hours}", "{days}"]),
+                (t.kept_while_in_use, &["{days}"]),
+                (t.kept_for, &["{n}", "{unit}"]),
+            ] {
+                for w in wanted {
+                    assert!(s.contains(w), "{lang:?}: {w} in {s}");
+                }
+                assert_eq!(s.matches('{').count(), wanted.len(), "{lang:?}: {s}");
+            }
+            assert_eq!(keys(t.purposes), keys(NOTICE_EN.purposes), "{lang:?}");
+            assert_eq!(keys(t.item_names), keys(NOTICE_EN.item_names), "{lang:?}");
+            for a in ACTIVITIES {
+                assert!(!t.purpose(a.id).is_empty(), "{lang:?} {}", a.id);
+                for it in a.item_types {
+                    assert!(!t.item_name(it.name).is_empty(), "{lang:?} {}", it.name);
+                }
+            }
+            if lang != Lang::En {
+                // Translated, not copied: every sentence of any length differs from the English one.
+                for (mine, english) in sentences(t).into_iter().zip(sentences(&NOTICE_EN)) {
+                    if english.len() > 40 {
+                        assert_ne!(mine, english, "{lang:?} is translated");
+                    }
+                }
+                for ((_, mine), (_, english)) in t.item_names.iter().zip(NOTICE_EN.item_names) {
+                    assert_ne!(mine, english, "{lang:?} names it in its own words");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn legal_bases_cite_the_gdpr_as_its_official_text_in_each_language_does() {
+        for (lang, consent, legitimate) in [
+            (Lang::En, "GDPR Art. 6(1)(a)", "GDPR Art. 6(1)(f)"),
+            (
+                Lang::De,
+                "Art. 6 Abs. 1 lit. a DSGVO",
+                "Art. 6 Abs. 1 lit. f DSGVO",
+            ),
+            (
+                Lang::Fr,
+                "article 6, paragraphe 1, point a), du RGPD",
+                "point f), du RGPD",
+            ),
+            (
+                Lang::Es,
+                "artículo 6, apartado 1, letra a), del RGPD",
+                "letra f), del RGPD",
+            ),
+            (
+                Lang::It,
+                "articolo 6, paragrafo 1, lettera a), del RGPD",
+                "lettera f), del RGPD",
+            ),
+            (Lang::Nl, "artikel 6, lid 1, punt a), AVG", "punt f), AVG"),
+            (
+                Lang::Pl,
+                "art. 6 ust. 1 lit. a RODO",
+                "art. 6 ust. 1 lit. f RODO",
+            ),
+            (
+                Lang::Pt,
+                "artigo 6.º, n.º 1, alínea a), do RGPD",
+                "alínea f), do RGPD",
+            ),
+        ] {
+            let t = lang.notice();
+            assert!(
+                t.basis(Basis::ConsentForThePage).contains(consent),
+                "{lang:?}"
+            );
+            assert!(
+                t.basis(Basis::LegitimateInterest).contains(legitimate),
+                "{lang:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_retention_reads_as_a_sentence_in_every_language() {
         for t in inventory::ITEM_TYPES {
-            for texts in [&NOTICE_EN, &NOTICE_DE] {
+            for texts in Lang::ALL.map(Lang::notice) {
                 let kept = texts.retention(t.retention);
                 assert!(!kept.is_empty() && !kept.contains('{'), "{kept}");
             }
@@ -692,5 +864,19 @@ mod tests {
             }),
             "2 Tage, dann gelöscht"
         );
+        // Polish counts in three forms.
+        let pl = Lang::Pl.notice();
+        for (hours, form) in [
+            (1, "1 godzina"),
+            (2, "2 godziny"),
+            (5, "5 godzin"),
+            (12, "12 godzin"),
+            (22, "22 godziny"),
+        ] {
+            let kept = pl.retention(Retention::Expires {
+                seconds: hours * 3600,
+            });
+            assert!(kept.starts_with(&format!("{form},")), "{kept}");
+        }
     }
 }

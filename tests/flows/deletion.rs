@@ -557,3 +557,174 @@ pub async fn every_signed_request_attack_is_refused_with_the_rule_and_queues_not
     code_of(&meta.callback(&good).await);
     assert_eq!(meta.queued_callbacks().await, 1);
 }
+
+/// A signed-in account with a connected page named `name`; returns the page id and the session.
+async fn named_page(meta: &Meta, label: &str, name: &str) -> (String, String) {
+    let (_, session) = meta.t.signed_in_holder(label).await;
+    let page = digits("1", 16);
+    let token = format!("sample-page-token-{page}-{}", digits("", 8));
+    meta.t
+        .post_json(
+            "/api/pages",
+            &json!({ "page_id": page, "page_access_token": token, "name": name }),
+            Some(&session),
+        )
+        .await
+        .assert_status(201);
+    (page, session)
+}
+
+/// The status page of a finished erasure names its page as it is named now: the lead erasure's page by
+/// its public name; once the page is disconnected, a neutral phrase instead (in the reader's language),
+/// on that page and on the disconnect's own receipt; never the page id, the person or the account.
+pub async fn a_status_page_names_the_erasures_page_while_it_is_connected_and_says_so_when_not(
+    backend: Backend,
+) {
+    let meta = Meta::spawn(backend).await;
+    let (page, session) = named_page(&meta, "status-name", "Ana <Bakery> & Co").await;
+    let psid = digits("27", 16);
+    meta.lead(&page, &psid).await;
+    let leads = meta
+        .t
+        .get(&format!("/api/pages/{page}/leads"), Some(&session))
+        .await;
+    leads.assert_status(200);
+    let lead = leads.json()["leads"][0]["id"]
+        .as_str()
+        .expect("a lead id")
+        .to_owned();
+    let erased = meta
+        .t
+        .delete(&format!("/api/pages/{page}/leads/{lead}"), Some(&session))
+        .await;
+    erased.assert_status(202);
+    let code = erased.json()["erasure"]["confirmation_code"]
+        .as_str()
+        .expect("a code")
+        .to_owned();
+    assert_eq!(
+        meta.status(&code).await["pages"],
+        json!([]),
+        "in progress, no page is named yet"
+    );
+    meta.run_until_done(&code, None).await;
+
+    let status = meta.status(&code).await;
+    assert_eq!(status["status"], "completed");
+    assert_eq!(
+        status["pages"],
+        json!([{ "name": "Ana <Bakery> & Co", "connected": true }])
+    );
+    let html = meta.t.get(&format!("/deletion/{code}"), None).await;
+    html.assert_status(200);
+    let text = html.text();
+    assert!(
+        text.contains("<p>Page: <strong>Ana &lt;Bakery&gt; &amp; Co</strong></p>"),
+        "the name, escaped: {text}"
+    );
+    html.assert_does_not_echo(&[&page, &psid, &lead]);
+
+    // Disconnected: the name is gone with the page, and both receipts say so.
+    let disconnected = meta
+        .t
+        .delete(&format!("/api/pages/{page}"), Some(&session))
+        .await;
+    disconnected.assert_status(202);
+    let page_code = disconnected.json()["erasure"]["confirmation_code"]
+        .as_str()
+        .expect("a code")
+        .to_owned();
+    meta.run_until_done(&page_code, None).await;
+    for code in [&code, &page_code] {
+        let status = meta.status(code).await;
+        assert_eq!(status["status"], "completed");
+        assert_eq!(
+            status["pages"],
+            json!([{ "name": null, "connected": false }])
+        );
+        let html = meta.t.get(&format!("/deletion/{code}"), None).await;
+        let text = html.text();
+        assert!(
+            text.contains("<p>Page: a page that is no longer connected to qchat</p>"),
+            "{text}"
+        );
+        assert!(!text.contains("Bakery"));
+        html.assert_does_not_echo(&[&page, &psid, &lead]);
+        let german = meta
+            .t
+            .request(
+                Method::GET,
+                &format!("/deletion/{code}"),
+                None,
+                &[("accept-language", "de")],
+            )
+            .await;
+        assert!(
+            german
+                .text()
+                .contains("<p>Seite: eine Seite, die nicht mehr mit qchat verbunden ist</p>")
+        );
+    }
+    meta.t.assert_every_stored_attribute_is_declared().await;
+}
+
+/// Meta's callback covers every page the person is found on: its status page names each of them (in
+/// the order found; one without a public name as such), and no page the person was not found on.
+pub async fn a_meta_deletion_status_page_names_every_page_the_person_was_found_on(
+    backend: Backend,
+) {
+    let meta = Meta::spawn(backend).await;
+    let (bakery, _) = named_page(&meta, "status-meta-a", "Ana Bakery").await;
+    let (bikes, _) = named_page(&meta, "status-meta-b", "Bea Bikes").await;
+    let (elsewhere, _) = named_page(&meta, "status-meta-c", "Cy Cafe").await;
+    let unnamed = meta.page("status-meta-d").await;
+    let (user, on_bakery, on_bikes, on_unnamed, bystander) = (
+        digits("1015", 17),
+        digits("27", 16),
+        digits("27", 16),
+        digits("27", 16),
+        digits("27", 16),
+    );
+    for (page, psid) in [
+        (&bakery, &on_bakery),
+        (&bikes, &on_bikes),
+        (&unnamed, &on_unnamed),
+        (&elsewhere, &bystander),
+    ] {
+        meta.lead(page, psid).await;
+    }
+    meta.knows(&user, &bakery, &on_bakery);
+    meta.knows(&user, &bikes, &on_bikes);
+    meta.knows(&user, &unnamed, &on_unnamed);
+    let code = code_of(&meta.callback(&meta.signed(&user)).await);
+    meta.run_until_done(&code, None).await;
+
+    let status = meta.status(&code).await;
+    assert_eq!(status["status"], "completed");
+    assert_eq!(status["erased"], json!({ "leads": 3 }));
+    let mut names: Vec<Value> = status["pages"]
+        .as_array()
+        .expect("pages")
+        .iter()
+        .map(|p| p["name"].clone())
+        .collect();
+    // The order is the order the person was found in, which follows the store's order of accounts.
+    names.sort_by_key(|n| n.to_string());
+    assert_eq!(
+        names,
+        vec![json!("Ana Bakery"), json!("Bea Bikes"), Value::Null]
+    );
+    assert_eq!(status["more_pages"], 0);
+    let html = meta.t.get(&format!("/deletion/{code}"), None).await;
+    let text = html.text();
+    assert!(text.contains("<p>Pages:</p><ul>"), "{text}");
+    for shown in [
+        "<li><strong>Ana Bakery</strong></li>",
+        "<li><strong>Bea Bikes</strong></li>",
+        "<li>a page without a public name</li>",
+    ] {
+        assert!(text.contains(shown), "{shown} in {text}");
+    }
+    assert!(!text.contains("Cy Cafe"), "a page the person was not on");
+    html.assert_does_not_echo(&[&user, &on_bakery, &on_bikes, &on_unnamed, &bakery, &bikes]);
+}

@@ -549,7 +549,8 @@ pub async fn disconnecting_a_page_erases_every_item_of_its_leads_and_no_other_pa
     assert_eq!(receipt.finished_at, app.clock.now().millis());
     app.assert_every_stored_attribute_is_declared().await;
 
-    // The status page shows the receipt: the counts and the finish time, nothing of the page or account.
+    // The status page shows the receipt: the counts and the finish time, and the page as it is now (gone,
+    // so unnamed); nothing of the account.
     let status = app.get_json_accepting(&format!("/deletion/{code}")).await;
     status.assert_status(200);
     assert_eq!(
@@ -559,6 +560,8 @@ pub async fn disconnecting_a_page_erases_every_item_of_its_leads_and_no_other_pa
             "status": "completed",
             "finished_at": app.clock.now().to_rfc3339(),
             "erased": serde_json::to_value(on_page).expect("counts encode"),
+            "pages": [{ "name": null, "connected": false }],
+            "more_pages": 0,
         })
     );
     let page_html = app.get(&format!("/deletion/{code}"), None).await;

@@ -6,9 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use http::Method;
 use qchat_shared::http::escape_html;
+use qchat_shared::i18n::Lang;
 use qchat_shared::inventory::ITEM_TYPES;
+use qchat_shared::policies::shipped;
 use qchat_shared::policies::unrouted_mentions;
-use qchat_shared::processing::{ACTIVITIES, NOTICE_DE, NOTICE_EN, Subject, is_personal};
+use qchat_shared::processing::{ACTIVITIES, NOTICE_EN, Subject, is_personal};
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -134,7 +136,12 @@ pub async fn the_notice_says_for_every_personal_record_what_it_is_why_on_which_b
     backend: Backend,
 ) {
     let app = TestApp::spawn(backend).await;
-    for (accept, texts) in [(None, &NOTICE_EN), (Some("de-AT,de;q=0.9"), &NOTICE_DE)] {
+    // Without a header (English), and as a browser of each language asks for it.
+    let asked = [(None, Lang::En)]
+        .into_iter()
+        .chain(Lang::ALL.map(|l| (Some(l.code()), l)));
+    for (accept, lang) in asked {
+        let texts = lang.notice();
         let headers: Vec<(&str, &str)> = accept
             .map(|a| vec![("accept-language", a)])
             .unwrap_or_default();
@@ -216,12 +223,67 @@ pub async fn the_notice_and_the_record_are_in_german_when_the_browser_asks_for_i
         "the inventory's own words are English"
     );
 
-    // A language the notice is not written in gets English, declared as English.
+    // A language qchat has no texts in gets English, declared as English.
     let r = app
-        .request(Method::GET, "/privacy", None, &[("accept-language", "fr")])
+        .request(Method::GET, "/privacy", None, &[("accept-language", "ja")])
         .await;
     assert_eq!(r.header("content-language"), Some("en"));
     assert!(r.text().contains("<h1>Privacy notice</h1>"));
+}
+
+pub async fn the_notice_and_the_record_are_written_in_each_of_the_eight_languages(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    for lang in Lang::ALL {
+        let t = lang.notice();
+        let asked = [("accept-language", lang.code())];
+        let r = app.request(Method::GET, "/privacy", None, &asked).await;
+        r.assert_status(200);
+        assert_eq!(r.header("content-language"), Some(lang.code()));
+        let page = r.text();
+        assert!(page.contains(&format!("<html lang=\"{}\">", lang.code())));
+        let (controller, rights) = shipped::notice_sections(lang);
+        for expected in [
+            format!("<h1>{}</h1>", escape_html(t.title)),
+            format!("<h2>{}</h2>", escape_html(t.collected_title)),
+            format!(
+                "<h2>{}</h2>",
+                escape_html(shipped::title(controller.source))
+            ),
+            format!("<h2>{}</h2>", escape_html(shipped::title(rights.source))),
+            format!("<h2>{}</h2>", escape_html(t.recipients_title)),
+            escape_html(t.basis(qchat_shared::processing::Basis::Contract)),
+            // Every right a person uses in Messenger, in words the webhook recognises.
+            "<b>DELETE MY DATA</b>".to_owned(),
+            "<b>STOP</b>".to_owned(),
+            "<code>DELETE /api/account</code>".to_owned(),
+        ] {
+            assert!(page.contains(&expected), "{lang:?}: {expected:?}");
+        }
+        if lang != Lang::En {
+            // Nothing of the English notice is left in it, but the terms (English only, and marked so).
+            for english in [
+                "Who is responsible for your data",
+                "Your rights and how to use them",
+                "What is collected, why, and for how long",
+                "Legal basis",
+            ] {
+                assert!(!page.contains(english), "{lang:?}: {english:?}");
+            }
+            assert!(page.contains("<section id=\"terms\" lang=\"en\">"));
+        }
+        assert_eq!(unrouted_mentions(&page), Vec::<String>::new());
+
+        let r = app
+            .request(Method::GET, "/privacy/record", None, &asked)
+            .await;
+        r.assert_status(200);
+        assert_eq!(r.header("content-language"), Some(lang.code()));
+        let record = r.text();
+        assert!(record.contains(&format!("<h1>{}</h1>", escape_html(t.record_title))));
+        assert!(record.contains(&escape_html(t.purpose_label)));
+    }
 }
 
 pub async fn the_record_of_processing_lists_every_inventory_attribute_and_the_breach_procedure(

@@ -109,10 +109,18 @@ function pagedTable(headers, first, load, row) {
     more.disabled = true;
     try {
       const page = await load(next);
-      body.append(...page.items.map(row).map((r) => h("tr", {}, r.map((c) => h("td", {}, c)))));
+      const added = page.items.map(row).map((r) => h("tr", {}, r.map((c) => h("td", {}, c))));
+      body.append(...added);
       next = page.next;
       more.hidden = !next;
       status.textContent = body.rows.length + " shown" + (next ? "; more are available." : "; that is all.");
+      // A hidden button cannot keep the focus: the reader goes on at the first row it added (or at the
+      // count, if the page was empty), where reading would continue anyway.
+      if (!next) {
+        const target = added[0] || status;
+        target.setAttribute("tabindex", "-1");
+        target.focus();
+      }
     } catch (e) {
       status.textContent = e.message;
     } finally {
@@ -307,19 +315,38 @@ async function pagesScreen() {
     }));
 }
 
+// The languages qchat writes a page's Messenger texts in (the API's codes), each named in English and in
+// itself, so the account holder finds the language whichever of the two they know it by.
+const LANGUAGES = [["en", "English"], ["de", "German (Deutsch)"], ["fr", "French (Français)"],
+  ["es", "Spanish (Español)"], ["it", "Italian (Italiano)"], ["nl", "Dutch (Nederlands)"],
+  ["pl", "Polish (Polski)"], ["pt", "Portuguese (Português)"]];
+
+function languageName(code) {
+  const found = LANGUAGES.find(([c]) => c === code);
+  return found ? found[1] : code;
+}
+
 async function pageSettings(p) {
   const base = "/api/pages/" + encodeURIComponent(p.page_id);
   const { broadcast_rate: rate } = await api("GET", base + "/broadcasts?limit=1");
+  // The page as listed now, not as it was when the pages screen was drawn (its language may have changed).
+  const { pages } = await api("GET", "/api/pages");
+  const current = pages.find((x) => x.page_id === p.page_id) || p;
   screen("Page settings",
     h("dl", {}, h("dt", {}, "Page"), h("dd", {}, p.name || "(no name)"), h("dt", {}, "Id"), h("dd", {}, p.page_id)),
     submitting(h("form", { "aria-label": "Page settings" },
       field("Broadcast rate (messages per second)", { type: "number", name: "broadcast_rate", min: "1", max: "250",
         step: "1", required: true, value: String(rate) },
         "How many messages a second this page's broadcasts send together, 1 to 250."),
+      field("Language of the page's Messenger messages", { tag: "select", name: "language", required: true,
+        options: LANGUAGES.map(([code, name]) => h("option", { value: code, selected: code === (current.language || "en") }, name)) },
+        "qchat's own messages to the people who write to this page (the consent question, confirmations, " +
+        "replies to STOP, MY DATA and DELETE MY DATA) are in this language."),
       h("button", { type: "submit" }, "Save settings")),
     async (f) => {
-      const r = await api("PATCH", base, { broadcast_rate: Number(f.get("broadcast_rate")) });
-      say("Saved: this page's broadcasts send at most " + r.broadcast_rate + " messages a second.");
+      const r = await api("PATCH", base, { broadcast_rate: Number(f.get("broadcast_rate")), language: f.get("language") });
+      say("Saved: this page's broadcasts send at most " + r.broadcast_rate + " messages a second; its Messenger " +
+        "messages are in " + languageName(r.language).replace(/ \(.*\)$/, "") + ".");
     }),
     h("h2", {}, "Disconnect the page"),
     h("p", {}, "The page is removed from qchat with its token; its leads (with their consent records) and its " +

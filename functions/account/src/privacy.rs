@@ -3,8 +3,8 @@
 //! processing table over the data inventory ([`qchat_shared::processing`]), so they cannot drift from
 //! what the code stores; with the controller named in the configuration, the shipped prose sections
 //! (who is responsible, your rights; the breach procedure in the record) and the terms of service in
-//! force (the full shipped text of version 1, or a newer version's summary and link). In German when the
-//! browser prefers it, in English otherwise. HTML by default; the notice as JSON with
+//! force (the full shipped text of version 1, or a newer version's summary and link). In the browser's
+//! language ([`Lang::of_request`]: one of the eight, English otherwise). HTML by default; the notice as JSON with
 //! `Accept: application/json`.
 
 use qchat_shared::app::App;
@@ -36,7 +36,7 @@ fn cookies() -> Vec<Cookie> {
     }]
 }
 
-/// The notice's language for a request: German when the browser prefers it, English otherwise.
+/// The notice's language for a request: the browser's, if it is one of the eight; English otherwise.
 fn notice_lang(req: &Request) -> &'static NoticeTexts {
     Lang::of_request(req).notice()
 }
@@ -123,10 +123,7 @@ pub async fn record(app: &App, req: &Request) -> Result<Response, ApiError> {
         }
     }
     let [c0, c1, c2, c3, c4, c5, c6] = t.record_columns.map(escape);
-    let (subject_h, kinds_h, basis_h) = match t.lang {
-        Lang::De => ("Betroffene", t.kinds_label, t.basis_label),
-        _ => ("Whose data", t.kinds_label, t.basis_label),
-    };
+    let (subject_h, kinds_h, basis_h) = (t.subject_label, t.kinds_label, t.basis_label);
     let body = format!(
         "<p>{intro}</p>\n<p><a href=\"/privacy\">{back}</a></p>\n{contact}\
          <section id=\"activities\">\n<h2>{at}</h2>\n<div class=\"wide\" tabindex=\"0\" role=\"region\" aria-label=\"{at}\"><table>\n\
@@ -141,10 +138,7 @@ pub async fn record(app: &App, req: &Request) -> Result<Response, ApiError> {
         back = escape(t.back_to_notice),
         contact = contact_html(&app.config, t),
         at = escape(t.record_activities_title),
-        purpose_h = escape(match t.lang {
-            Lang::De => "Zweck",
-            _ => "Purpose",
-        }),
+        purpose_h = escape(t.purpose_label),
         subject_h = escape(subject_h),
         kinds_h = escape(kinds_h),
         basis_h = escape(basis_h),

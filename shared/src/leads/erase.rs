@@ -111,11 +111,15 @@ impl Counts {
 
 /// The receipt a finished erasure leaves in its job item (with the job's params: page, account, time of
 /// the disconnect): what was deleted and when the erasure finished. No personal data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Receipt {
     pub erased: Counts,
     /// When the erasure finished (ms).
     pub finished_at: i64,
+    /// The disconnected page (one; not personal), as every erasure receipt names its pages for the
+    /// status page.
+    #[serde(default)]
+    pub pages: Vec<String>,
 }
 
 impl Receipt {
@@ -549,6 +553,7 @@ impl JobHandler for PageLeadsErasure {
                 let receipt = Receipt {
                     erased: progress.erased,
                     finished_at: self.clock.now().millis(),
+                    pages: vec![params.page_id.clone()],
                 };
                 tracing::info!(
                     job = %job.id,

@@ -112,12 +112,17 @@ impl Counts {
     }
 }
 
-/// The receipt: what was deleted and when the erasure finished. No personal data, no page or lead id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// The receipt: what was deleted, when the erasure finished and on which page. No personal data and no
+/// lead id; the page id is not personal (a page is a business's public presence), and lets the status
+/// page name the page while it is connected.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Receipt {
     pub erased: Counts,
     /// When the erasure finished (ms).
     pub finished_at: i64,
+    /// The page the lead was erased from (one).
+    #[serde(default)]
+    pub pages: Vec<String>,
 }
 
 impl Receipt {
@@ -458,6 +463,7 @@ impl JobHandler for LeadErasure {
                 let receipt = Receipt {
                     erased: progress.erased,
                     finished_at: self.clock.now().millis(),
+                    pages: vec![params.page_id.clone()],
                 };
                 tracing::info!(
                     job = %job.id,

@@ -158,6 +158,9 @@ struct Progress {
     /// The lead erasures queued and not yet seen finished.
     #[serde(default)]
     pending: Vec<String>,
+    /// The pages the person was found on (page ids, not personal), for the receipt.
+    #[serde(default)]
+    pages: Vec<String>,
 }
 
 /// What the job did. Counts only.
@@ -171,14 +174,20 @@ pub struct Counts {
     pub leads: u64,
 }
 
-/// The receipt the job leaves (shape shared with every erasure's: `erased` counts, `finished_at`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// The receipt the job leaves (shape shared with every erasure's: `erased` counts, `finished_at`,
+/// `pages`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Receipt {
     pub erased: Erased,
     pub pages_checked: u64,
     pub pages_skipped: u64,
     /// When the job finished (ms).
     pub finished_at: i64,
+    /// The pages the person's data was found and erased on, in the order found. A page id is not
+    /// personal, and the receipt is kept under its code alone, with nothing naming the person; the
+    /// status page shows the person (who holds the code) the names of these pages.
+    #[serde(default)]
+    pub pages: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -375,7 +384,11 @@ impl MetaDeletion {
         let now = self.app.clock.now();
         let jobs = jobs(&self.app);
         for lead in found {
+            let page = lead.page.as_str().to_owned();
             if let Some(id) = self.request_erasure(&jobs, lead, now).await? {
+                if !progress.pages.contains(&page) {
+                    progress.pages.push(page);
+                }
                 progress.pending.push(id);
                 counts.leads += 1;
             }
@@ -456,6 +469,7 @@ impl MetaDeletion {
                 pages_checked: progress.counts.pages_checked,
                 pages_skipped: progress.counts.pages_skipped,
                 finished_at: now.millis(),
+                pages: std::mem::take(&mut progress.pages),
             };
             let text = serde_json::to_string(&receipt)
                 .map_err(|_| JobError::Permanent("the receipt could not be written"))?;
