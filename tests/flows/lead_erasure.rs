@@ -652,7 +652,11 @@ pub async fn a_lead_erasure_cut_at_every_step_or_repeated_after_a_lost_lease_fin
         due_at: site.now(),
         attempts: 0,
     };
-    let handler = LeadErasure::new(site.t.app.store.clone(), site.t.app.clock.clone());
+    let handler = LeadErasure::new(
+        site.t.app.store.clone(),
+        site.t.app.key_store.clone(),
+        site.t.app.clock.clone(),
+    );
     // Every step runs twice from the same checkpoint, as after a lost lease or a crash before the
     // checkpoint: the second run finds nothing the first deleted, so nothing is counted twice.
     let mut cursor: Option<String> = None;
