@@ -243,7 +243,16 @@ pub async fn apply(
             None => step.plan(batch, lead.as_ref()).await?,
         };
         if lead.is_none() && creates(&plan, &lead_key(&page.id, &lead_id)) {
-            let holder = lookup::claim(key_store, &page.id, &index, &lead_id, batch.now).await?;
+            let holder = match lookup::claim(key_store, &page.id, &index, &lead_id, batch.now).await
+            {
+                Ok(holder) => holder,
+                // Another writer's transaction on the lookup at the same moment: plan again.
+                Err(StoreError::TransactionConflict) => {
+                    found = lookup::find(key_store, &index).await?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             if holder != lead_id {
                 // The same person's first event, handled at the same time elsewhere, won: plan again
                 // on its lead.

@@ -6,7 +6,8 @@
 //! erasure finds them there (the subject of a merged checkbox lead is no longer held, so it could not be
 //! recomputed) and removes them after the lead's items in the main store.
 //!
-//! A lead is created by [`claim`]: its entry first, then the lookup with `NotExists`. Two first events of
+//! A lead is created by [`claim`]: its lookup (`NotExists`) and entry in one key-store transaction,
+//! before the lead's own transaction in the main store. Two first events of
 //! one new person at once (webhook, optin) both propose an id; one lookup wins, the other caller gets the
 //! winner's id and plans again on it, so they end with ONE lead. A lookup whose lead was never written
 //! (the writer crashed between the claim and its transaction) still names the id: the person's next
@@ -16,7 +17,9 @@ use crate::crypto::{BlindIndex, BlindIndexer, CryptoError};
 use crate::domain::{LeadId, PageId};
 use crate::ids::IdGenerator;
 use crate::inventory::{LEAD_KEYS, LEAD_LOOKUP};
-use crate::store::{Condition, Cursor, Item, ItemKey, ItemStore, Query, StoreError, Value};
+use crate::store::{
+    Condition, Cursor, Item, ItemKey, ItemStore, Query, StoreError, Value, WriteOp,
+};
 
 use super::record::Subject;
 
@@ -105,22 +108,30 @@ pub async fn claim(
     proposed: &LeadId,
     now: crate::clock::Timestamp,
 ) -> Result<LeadId, StoreError> {
-    let entry = keys_key(page, proposed);
-    // The entry first: a lookup is never written without the entry that lets erasure find it.
-    let item = Item::new(&LEAD_KEYS, entry.clone())
+    // One transaction: a lookup is never written without the entry that lets erasure find it, and a
+    // lost race writes neither.
+    let entry = Item::new(&LEAD_KEYS, keys_key(page, proposed))
         .blind_index("lookup", index)?
         .plain("created", Value::N(now.millis()))?;
-    key_store.put(item, Condition::Always).await?;
     let lookup = Item::new(&LEAD_LOOKUP, lookup_key(index))
         .plain("lead_id", Value::S(proposed.as_str().to_owned()))?
         .plain("created", Value::N(now.millis()))?;
-    match key_store.put(lookup, Condition::NotExists).await {
+    let ops = vec![
+        WriteOp::Put {
+            item: lookup,
+            condition: Condition::NotExists,
+        },
+        WriteOp::Put {
+            item: entry,
+            condition: Condition::NotExists,
+        },
+    ];
+    match key_store.transact(ops).await {
         Ok(()) => Ok(proposed.clone()),
-        Err(StoreError::ConditionFailed) => {
-            key_store.delete(&entry, Condition::Always).await?;
+        Err(StoreError::TransactionConditionFailed { index: 0 }) => {
             match find(key_store, index).await? {
                 Some(winner) => Ok(winner),
-                // Erased in between: the next attempt claims again.
+                // Erased in between: the caller plans again, and claims again.
                 None => Err(StoreError::TransactionConflict),
             }
         }
