@@ -283,7 +283,22 @@ impl RetentionSweep {
                 let mut step = SweepReport::default();
                 for item in &found.items {
                     if self.inactive_since(&page, item, cutoff).await? {
-                        step.add(&erase_lead(self.store.as_ref(), &page, item).await?);
+                        let erased = erase_lead(self.store.as_ref(), &page, item).await?;
+                        if erased.leads > 0 {
+                            // The leads' key-store items last, after the main store's.
+                            let linked = item
+                                .get_str("linked_from")
+                                .and_then(|l| LeadId::parse(l).ok());
+                            for lead in [lead_of(item), linked].into_iter().flatten() {
+                                crate::leads::lookup::erase_keys(
+                                    self.key_store.as_ref(),
+                                    &page,
+                                    &lead,
+                                )
+                                .await?;
+                            }
+                        }
+                        step.add(&erased);
                     }
                 }
                 self.count(&step);

@@ -724,8 +724,9 @@ pub async fn a_page_erasure_cut_by_its_deadline_resumes_where_it_stopped_and_fin
     site.erase(&page, &slow, 7).await;
     assert_eq!(
         slow.steps.load(Ordering::SeqCst),
-        7,
-        "replies, two pages of leads, broadcasts, then replies, leads and broadcasts again: no step repeated"
+        10,
+        "replies, two pages of leads, broadcasts, two pages of the leads' key-store items, then replies, \
+         leads, broadcasts and key-store items again: no step repeated"
     );
     let raw = app.raw_store().await;
     assert_eq!(held(&raw, &page), Counts::default());
