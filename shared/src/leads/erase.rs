@@ -886,9 +886,9 @@ mod tests {
         );
         assert!(f.jobs.is_pending(&job).await.expect("read"));
         run_to_end(&f, &slow, &job, 7).await;
-        // Replies, two pages of leads, broadcasts (none), the wait; then replies, leads and broadcasts
-        // again: nothing ran twice.
-        assert_eq!(slow.steps.load(Ordering::SeqCst), 7);
+        // Replies, two pages of leads, broadcasts (none), key-store items (none here), the wait; then
+        // replies, leads, broadcasts and key-store items again: nothing ran twice.
+        assert_eq!(slow.steps.load(Ordering::SeqCst), 9);
 
         for s in &seeded {
             assert_eq!(held(&f, &gone, s).await, (false, 0, false, false));
