@@ -435,13 +435,16 @@ pub async fn delete_my_data_in_messenger_erases_the_lead_and_confirms_with_the_s
     // Meta delivers the old message again: a duplicate, nothing comes back.
     site.events(&page, vec![hello]).await;
     assert_eq!(items_naming(&site.t.raw_store().await, &lead), vec![]);
-    // A new message after the erasure starts afresh, as a stranger's would.
+    // A new message after the erasure starts afresh, as a stranger's would: a new lead, under a new
+    // random id (the erased lead's lookup is gone with it).
     site.events(
         &page,
         vec![message(&page, &person, &mid(), "hi again", site.now())],
     )
     .await;
-    assert!(!items_naming(&site.t.raw_store().await, &lead).is_empty());
+    let again = site.lead_of(&token, &page, &person).await;
+    assert_ne!(again, lead);
+    assert_eq!(items_naming(&site.t.raw_store().await, &lead), vec![]);
     log.assert_absent(&[&person]);
 }
 
