@@ -134,6 +134,7 @@ macro_rules! flows {
                 lead_erasure::a_lead_erasure_cut_at_every_step_or_repeated_after_a_lost_lease_finishes_once,
                 backups::a_main_store_restored_from_before_an_erasure_neither_opens_nor_finds_the_account,
                 backups::a_copy_holding_an_expired_registration_opens_nothing_once_the_sweep_retired_its_key,
+                backups::a_main_store_restored_from_before_a_lead_erasure_holds_nothing_that_finds_the_person,
                 claims::a_claim_whose_account_never_appeared_finds_nothing_and_is_taken_over_after_its_grace,
                 claims::a_change_of_address_that_crashed_after_its_claim_changes_nothing_and_can_be_done_again,
                 claims::an_old_address_whose_release_crashed_finds_nothing_and_is_free_after_its_grace,
