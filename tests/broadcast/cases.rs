@@ -669,9 +669,16 @@ pub async fn two_broadcasts_of_one_page_keep_to_the_page_rate_together(backend: 
     e.add_leads(LeadSpec::in_window(), 60).await;
     let first = e.create(e.draft("One")).await;
     let second = e.create(e.draft("Two")).await;
+    // Store and Send API calls take no time on the test's clock here, so a message reaches the fake
+    // at the time the sender started it: what is measured is the pace, not moto's latency.
+    let paced = e.with_calls_holding_the_clock();
+    let handler = paced.job_handler();
     let start = e.now().millis();
     for _ in 0..20 {
-        tokio::join!(e.tick("runner-a", 60), e.tick("runner-b", 60));
+        tokio::join!(
+            e.run_with("runner-a", 60, &handler),
+            e.run_with("runner-b", 60, &handler)
+        );
         if e.view(&first.id).await.state.is_finished()
             && e.view(&second.id).await.state.is_finished()
         {
@@ -684,10 +691,7 @@ pub async fn two_broadcasts_of_one_page_keep_to_the_page_rate_together(backend: 
     times.sort_unstable();
     // Never faster than the page's 20/s: the page's slots are 50 ms apart, none before the broadcasts
     // started, each used by one message, and no message goes before its slot, so the k-th message
-    // (in time) comes at least k slots after the start. (Checked against the start, not as the span
-    // between the first and the last message: the test's clock, shared by both runners, moves while
-    // a store call takes real milliseconds, so on moto on a loaded machine the first message could be
-    // over a second late, which shortened the span without any message being early.)
+    // (in time) comes at least k slots after the start.
     for (k, t) in times.iter().enumerate() {
         let earliest = start + 50 * i64::try_from(k).unwrap();
         assert!(
@@ -696,14 +700,15 @@ pub async fn two_broadcasts_of_one_page_keep_to_the_page_rate_together(backend: 
             earliest - t
         );
     }
-    // In any one second, at most the slots of 1.5 s: a sender behind its slots sends the late ones
-    // (at most 0.5 s late) at once. The test's clock runs about ten times faster than real time while
-    // the other runner waits, so a store call's real milliseconds can make a message later still:
-    // checked here at twice the rate.
-    for (i, t) in times.iter().enumerate() {
-        let in_window = times[i..].iter().take_while(|u| **u < t + 1000).count();
-        assert!(in_window <= 40, "{in_window} messages in one second");
-    }
+    // In any one second, at most the slots of 1.5 s: a sender that continues the page's sending
+    // takes the slots of the last 0.5 s (`CATCH_UP_MS`) at once, and a sender further behind defers.
+    let most = times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| times[i..].iter().take_while(|u| **u < t + 1000).count())
+        .max()
+        .unwrap_or(0);
+    assert!(most <= 30, "{most} messages in one second");
 }
 
 pub async fn broadcasts_are_listed_newest_first_and_only_to_their_own_account(backend: Backend) {

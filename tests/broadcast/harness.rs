@@ -28,6 +28,7 @@ use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::helpers::{Backend, TestApp};
+use crate::io_clock::{HeldMessenger, HeldStore, InFlight};
 
 /// The job lease of the test runners (seconds).
 pub const LEASE: i64 = 120;
@@ -40,6 +41,8 @@ pub const LEASE: i64 = 120;
 pub struct ClockSleeper {
     clock: Arc<ManualClock>,
     pending: Mutex<std::collections::BTreeMap<i64, usize>>,
+    /// Calls that hold the clock while under way ([`crate::io_clock`]), if the case measures the pace.
+    held_by: Option<Arc<InFlight>>,
 }
 
 impl ClockSleeper {
@@ -47,7 +50,21 @@ impl ClockSleeper {
         Self {
             clock,
             pending: Mutex::new(std::collections::BTreeMap::new()),
+            held_by: None,
         }
+    }
+
+    /// A sleeper that moves the clock only while none of `calls` is under way.
+    pub fn held_by(clock: Arc<ManualClock>, calls: Arc<InFlight>) -> Self {
+        Self {
+            held_by: Some(calls),
+            ..Self::new(clock)
+        }
+    }
+
+    /// `Some(calls started so far)` when no holding call is under way (always, without any).
+    fn quiet(&self) -> Option<u64> {
+        self.held_by.as_ref().map_or(Some(0), |calls| calls.quiet())
     }
 }
 
@@ -87,10 +104,14 @@ impl Sleeper for ClockSleeper {
             if !self.is_earliest(target) {
                 continue;
             }
+            let Some(calls_before) = self.quiet() else {
+                continue;
+            };
             // The earliest: once no earlier wait has appeared for a few real milliseconds (the
-            // waits of tasks spawned together are all registered by then), its time has come.
+            // waits of tasks spawned together are all registered by then), and no holding call ran
+            // meanwhile, its time has come.
             tokio::time::sleep(Duration::from_millis(3)).await;
-            if self.is_earliest(target) {
+            if self.is_earliest(target) && self.quiet() == Some(calls_before) {
                 let _pending = self.pending.lock().unwrap();
                 if !self.reached(target) {
                     self.clock.set(Timestamp::from_millis(target));
@@ -367,6 +388,27 @@ impl Engine {
         let broadcasts =
             Broadcasts::new(&app).with_sleeper(Arc::new(ClockSleeper::new(self.t.clock.clone())));
         (app, broadcasts)
+    }
+
+    /// The same engine, with store, key store and Send API calls that take no time on the test's
+    /// clock ([`crate::io_clock`]): for a case that measures the pace messages arrive at.
+    pub fn with_calls_holding_the_clock(&self) -> Broadcasts {
+        let calls = Arc::new(InFlight::default());
+        let mut app = self.app.clone();
+        app.store = Arc::new(HeldStore {
+            inner: app.store.clone(),
+            calls: calls.clone(),
+        });
+        app.key_store = Arc::new(HeldStore {
+            inner: app.key_store.clone(),
+            calls: calls.clone(),
+        });
+        app.messenger = Arc::new(HeldMessenger {
+            inner: app.messenger.clone(),
+            calls: calls.clone(),
+        });
+        Broadcasts::new(&app)
+            .with_sleeper(Arc::new(ClockSleeper::held_by(self.t.clock.clone(), calls)))
     }
 
     /// The lead item of `spec`, as the webhook writes it.

@@ -14,6 +14,7 @@ mod helpers;
 
 mod cases;
 mod harness;
+mod io_clock;
 
 macro_rules! cases {
     ($backend:ident, $variant:expr) => {
