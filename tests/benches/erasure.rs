@@ -431,6 +431,7 @@ impl Calls {
                 transact: a.transact - o.transact,
                 transact_each: a.transact_each - o.transact_each,
                 delete_many: a.delete_many - o.delete_many,
+                get_many: a.get_many - o.get_many,
             },
             batches: (
                 self.batches.0 - b.batches.0,

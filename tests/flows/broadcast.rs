@@ -205,6 +205,7 @@ fn calls_since(before: StoreCalls, after: StoreCalls) -> StoreCalls {
         transact: after.transact - before.transact,
         transact_each: after.transact_each - before.transact_each,
         delete_many: after.delete_many - before.delete_many,
+        get_many: after.get_many - before.get_many,
     }
 }
 
