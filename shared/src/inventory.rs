@@ -328,6 +328,15 @@ pub const LEAD_KEYS: ItemType = ItemType {
             Protection::BlindIndex,
             "find and remove the lead's lookup when the lead is erased",
         ),
+        Attribute {
+            name: "secret",
+            category: Category::Security,
+            personal: false,
+            protection: Protection::Plain,
+            purpose: "the lead's random secret: the salt from which its values' key is derived with the \
+                      account's data key (useless without that key, which KMS wraps); erased with the lead, \
+                      so its values in a restored main store no longer open",
+        },
         technical("created", "when the lead was created (ms)"),
     ],
 };

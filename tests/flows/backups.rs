@@ -306,6 +306,39 @@ fn items_only(found: Vec<(usize, String)>) -> Vec<(usize, String)> {
         .collect()
 }
 
+/// Whether an item of the key store holds `bytes` in an attribute.
+async fn key_store_holds(app: &TestApp, bytes: &[u8]) -> bool {
+    app.raw_key_store().await.items.iter().any(|i| {
+        i.attributes
+            .iter()
+            .any(|(_, v)| v.windows(bytes.len()).any(|w| w == bytes))
+    })
+}
+
+/// The secrets of `leads` on `page` in the key store, and the key-store calls that read them.
+async fn lead_secrets(
+    app: &TestApp,
+    page: &str,
+    leads: &[&str],
+) -> (
+    std::collections::HashMap<LeadId, qchat_shared::crypto::LeadSecret>,
+    qchat_shared::test_support::counting::StoreCalls,
+) {
+    let page = PageId::parse(page).expect("a page id");
+    let leads: Vec<LeadId> = leads
+        .iter()
+        .map(|l| LeadId::parse(l).expect("a lead id"))
+        .collect();
+    let counting =
+        qchat_shared::test_support::counting::CountingStore::new(app.app.key_store.clone());
+    let found = qchat_shared::leads::lookup::secrets(&counting, &page, &leads)
+        .await
+        .expect("the key store answers");
+    let calls = counting.calls();
+    assert_eq!((calls.get_many, calls.total()), (1, 1), "{calls:?}");
+    (found, calls)
+}
+
 async fn lead_found(app: &TestApp, page: &str, psid: &str) -> Option<LeadId> {
     let page = PageId::parse(page).expect("a page id");
     let subject = Subject::Psid(Psid::parse(psid).expect("a PSID"));
@@ -345,6 +378,16 @@ pub async fn a_main_store_restored_from_before_a_lead_erasure_holds_nothing_that
     assert!(!app.raw_key_store().await.find(&refs[..1]).is_empty());
     assert_eq!(app.raw_main_store().await.find(&refs), vec![]);
 
+    // Each lead has its secret in the key store; a batch of leads' secrets is one read.
+    let (both, _) = lead_secrets(app, &page, &[&lead, &other]).await;
+    assert_eq!(both.len(), 2);
+    let before = both
+        .get(&LeadId::parse(&lead).expect("an id"))
+        .expect("the lead's secret")
+        .expose()
+        .to_vec();
+    assert!(key_store_holds(app, &before).await);
+
     // The copy: every item of the main store (the lead's and its page's among them).
     let backup = app.backup_main_store().await;
     let erasure = app
@@ -372,6 +415,13 @@ pub async fn a_main_store_restored_from_before_a_lead_erasure_holds_nothing_that
     assert_eq!(app.raw_main_store().await.find(&refs), vec![]);
     assert_eq!(items_only(app.raw_key_store().await.find(&refs)), vec![]);
     assert_eq!(items_only(app.raw_key_store().await.find(&[&lead])), vec![]);
+    // Its secret went with its key-store entry (the other lead's stays): nothing derives its key.
+    let (left, _) = lead_secrets(app, &page, &[&lead, &other]).await;
+    assert_eq!(
+        left.keys().map(LeadId::as_str).collect::<Vec<_>>(),
+        vec![other.as_str()]
+    );
+    assert!(!key_store_holds(app, &before).await);
     // The person's next message is a stranger's: a new lead, not the restored one.
     site.events(
         &page,

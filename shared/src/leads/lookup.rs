@@ -13,7 +13,7 @@
 //! (the writer crashed between the claim and its transaction) still names the id: the person's next
 //! event creates the lead under it.
 
-use crate::crypto::{BlindIndex, BlindIndexer, CryptoError};
+use crate::crypto::{BlindIndex, BlindIndexer, CryptoError, LeadSecret};
 use crate::domain::{LeadId, PageId};
 use crate::ids::IdGenerator;
 use crate::inventory::{LEAD_KEYS, LEAD_LOOKUP};
@@ -64,6 +64,30 @@ pub async fn find(
         .and_then(|item| LeadId::parse(item.get_str("lead_id")?).ok()))
 }
 
+/// The secrets of `leads` on `page` (the salts of their keys, [`crate::crypto::FieldCipher::for_lead`]),
+/// in one [`ItemStore::get_many`] per 100 leads: what a reader of a batch of leads (the broadcast
+/// engine) needs to open their values, with no KMS call. A lead without one (erased, or created before
+/// lead secrets existed) is left out.
+///
+/// # Errors
+/// The key store's failure.
+pub async fn secrets(
+    key_store: &dyn ItemStore,
+    page: &PageId,
+    leads: &[LeadId],
+) -> Result<std::collections::HashMap<LeadId, LeadSecret>, StoreError> {
+    let keys: Vec<ItemKey> = leads.iter().map(|l| keys_key(page, l)).collect();
+    let found = key_store.get_many(&keys).await?;
+    Ok(found
+        .iter()
+        .filter_map(|entry| {
+            let lead = LeadId::parse(entry.key().sk.strip_prefix("LEAD#")?).ok()?;
+            let secret = LeadSecret::from_stored(entry.get_bytes("secret")?)?;
+            Some((lead, secret))
+        })
+        .collect())
+}
+
 /// Why [`find_lead`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
@@ -107,8 +131,11 @@ pub fn claim_ops(
     lead: &LeadId,
     now: crate::clock::Timestamp,
 ) -> Result<Vec<WriteOp>, StoreError> {
+    let secret = LeadSecret::generate()
+        .map_err(|_| StoreError::InvalidRequest("the random number generator failed"))?;
     let entry = Item::new(&LEAD_KEYS, keys_key(page, lead))
         .blind_index("lookup", index)?
+        .plain("secret", Value::B(secret.expose().to_vec()))?
         .plain("created", Value::N(now.millis()))?;
     let lookup = Item::new(&LEAD_LOOKUP, lookup_key(index))
         .plain("lead_id", Value::S(lead.as_str().to_owned()))?
