@@ -115,6 +115,7 @@ macro_rules! flows {
                 broadcast::the_page_rate_is_20_until_set_and_only_1_to_250_is_accepted,
                 broadcast::a_page_set_to_german_broadcasts_with_a_german_footer_and_unsubscribe_button,
                 broadcast::a_scheduled_broadcast_is_sent_by_the_runner_to_each_subscribed_person_once,
+                broadcast::a_lead_sealed_under_its_own_key_is_sent_after_one_key_store_read_per_batch_and_not_once_its_secret_is_gone,
                 deletion::a_code_that_names_no_erasure_gets_the_same_404_whatever_it_is,
                 deletion::metas_deletion_callback_answers_a_code_whose_status_page_completes_after_the_job,
                 deletion::a_callback_about_nobody_is_answered_like_any_other_and_a_repeat_is_harmless,
