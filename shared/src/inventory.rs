@@ -296,6 +296,53 @@ pub const EMAIL_CLAIM: ItemType = ItemType {
     ],
 };
 
+/// Maps the blind index of a person's id on a page to their random lead id.
+pub const LEAD_LOOKUP: ItemType = ItemType {
+    name: "lead_lookup",
+    description: "Maps the blind index of a page and a person's page-scoped id (or checkbox-plugin user_ref) \
+                  to the person's lead id, which is random. Kept in the key store, which backups do not \
+                  copy: once the lead is erased, a restored main store holds no value computable from the \
+                  person's id.",
+    key_shape: "pk = LEADLOOKUP#<blind index of page and subject>, sk = LOOKUP",
+    retention: Retention::WhileOwnerExists,
+    attributes: &[
+        technical(
+            "lead_id",
+            "the lead of this person on this page (random id)",
+        ),
+        technical("created", "when the lookup was written (ms)"),
+    ],
+};
+
+/// A lead's own entry in the key store: what its erasure must remove there.
+pub const LEAD_KEYS: ItemType = ItemType {
+    name: "lead_keys",
+    description: "One per lead, in its page's partition of the key store: the blind indexes of the lead's \
+                  lookups, so erasing the lead (or its page) finds and removes them without opening \
+                  anything. Removed last, after the lead's items in the main store.",
+    key_shape: "pk = LEADKEYS#<page id>, sk = LEAD#<lead id>",
+    retention: Retention::WhileOwnerExists,
+    attributes: &[
+        attr(
+            "lookup",
+            Category::Identifier,
+            true,
+            Protection::BlindIndex,
+            "find and remove the lead's lookup when the lead is erased",
+        ),
+        Attribute {
+            name: "secret",
+            category: Category::Security,
+            personal: false,
+            protection: Protection::Plain,
+            purpose: "the lead's random secret: the salt from which its values' key is derived with the \
+                      account's data key (useless without that key, which KMS wraps); erased with the lead, \
+                      so its values in a restored main store no longer open",
+        },
+        technical("created", "when the lead was created (ms)"),
+    ],
+};
+
 /// Where an item is stored: the main store, which backups copy, or the key store, which they do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -305,14 +352,17 @@ pub enum StoreKind {
 }
 
 /// The item types kept in the key store ([`crate::app::App::key_store`]): the data keys, and every item
-/// whose key is the blind index of an email address (so a restored main store holds nothing computable
-/// from an address). Every other type lives in the main store.
+/// whose key is the blind index of an email address or of a person's id on a page, with the lead entries
+/// that name those (so a restored main store holds nothing computable from an address or a person's id).
+/// Every other type lives in the main store.
 pub const KEY_STORE_TYPES: &[&ItemType] = &[
     &DATA_KEY,
     &EMAIL_CLAIM,
     &ATTEMPT_SLOT,
     &MAIL_THROTTLE,
     &MAIL_SUPPRESSION,
+    &LEAD_LOOKUP,
+    &LEAD_KEYS,
 ];
 
 /// Which store holds items of the type named `type_name`.
@@ -519,7 +569,7 @@ pub const LEAD: ItemType = ItemType {
     name: "lead",
     description: "A person who messaged a page: their page-scoped id (sealed), status, when they last wrote, \
                   and their marketing-messages token (sealed). No name, picture or message text.",
-    key_shape: "pk = PAGE#<page id>, sk = LEAD#<lead id (keyed HMAC of page and person)>; index LEADS#<page>#<status> / <created, ms, 13 digits>#<lead id>",
+    key_shape: "pk = PAGE#<page id>, sk = LEAD#<lead id (random; found through a LEAD_LOOKUP in the key store)>; index LEADS#<page>#<status> / <created, ms, 13 digits>#<lead id>",
     // Subscribed: kept while the page is connected (the person chose to hear from it and can leave at
     // any time). Unsubscribed, unreachable or never confirmed: nothing is sent to it any more, and its
     // consent chain is the proof of what it agreed to and when it left, needed while a complaint about
@@ -960,6 +1010,8 @@ pub const ITEM_TYPES: &[&ItemType] = &[
     &DELIVERY,
     &PACE,
     &META_DELETION_SUBJECT,
+    &LEAD_LOOKUP,
+    &LEAD_KEYS,
 ];
 
 /// Item types that exist only so the conformance suites can exercise the store; never in production data.

@@ -57,9 +57,9 @@ pub struct Activity {
 
 use inventory::{
     ACCOUNT, ATTEMPT_SLOT, AUDIT_ENTRY, BREACH_NOTICE, BROADCAST, CONSENT_RECORD, DATA_KEY,
-    DELIVERY, EMAIL_CLAIM, EMAIL_VERIFICATION, JOB, LEAD, MAIL_SUPPRESSION, MAIL_THROTTLE,
-    META_DELETION_SUBJECT, OUTBOX, PACE, PAGE, PASSWORD_RESET, POLICY, REPLY, SECURITY_EVENT,
-    SESSION, UNSUBSCRIBE_LINK, WEBHOOK_EVENT,
+    DELIVERY, EMAIL_CLAIM, EMAIL_VERIFICATION, JOB, LEAD, LEAD_KEYS, LEAD_LOOKUP, MAIL_SUPPRESSION,
+    MAIL_THROTTLE, META_DELETION_SUBJECT, OUTBOX, PACE, PAGE, PASSWORD_RESET, POLICY, REPLY,
+    SECURITY_EVENT, SESSION, UNSUBSCRIBE_LINK, WEBHOOK_EVENT,
 };
 
 /// Every activity, in the order the notice and the record show them.
@@ -68,7 +68,13 @@ pub const ACTIVITIES: &[Activity] = &[
         id: "consent",
         subject: Subject::Lead,
         basis: Basis::ConsentForThePage,
-        item_types: &[&LEAD, &CONSENT_RECORD, &UNSUBSCRIBE_LINK],
+        item_types: &[
+            &LEAD,
+            &CONSENT_RECORD,
+            &UNSUBSCRIBE_LINK,
+            &LEAD_LOOKUP,
+            &LEAD_KEYS,
+        ],
     },
     Activity {
         id: "messages",
@@ -384,6 +390,14 @@ pub static NOTICE_EN: NoticeTexts = NoticeTexts {
         ),
         ("unsubscribe_link", "the hash of your unsubscribe link"),
         (
+            "lead_lookup",
+            "a keyed hash of your id on the page, to find your lead",
+        ),
+        (
+            "lead_keys",
+            "the same keyed hash, to remove that lookup with your lead",
+        ),
+        (
             "meta_deletion_subject",
             "your app-scoped id (encrypted), until your leads are found",
         ),
@@ -569,6 +583,14 @@ pub static NOTICE_DE: NoticeTexts = NoticeTexts {
             "wozu Sie eingewilligt oder was Sie abgelehnt haben, wann und wodurch",
         ),
         ("unsubscribe_link", "der Hashwert Ihres Abmeldelinks"),
+        (
+            "lead_lookup",
+            "ein mit Schlüssel gebildeter Hashwert Ihrer ID auf der Seite, um Ihren Lead zu finden",
+        ),
+        (
+            "lead_keys",
+            "derselbe Hashwert, um diesen Verweis mit Ihrem Lead zu löschen",
+        ),
         (
             "meta_deletion_subject",
             "Ihre App-bezogene ID (verschlüsselt), bis Ihre Leads gefunden sind",

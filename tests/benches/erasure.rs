@@ -3,8 +3,8 @@
 //! - an account registered, confirmed and signed in through the account function, with a page connected
 //!   through it; then `n` leads written straight into the store as the webhook writes them (subject and
 //!   marketing token sealed, an opt-in ref's blind index, a consent chain of 2 records, an unsubscribe
-//!   link), a broadcast made through the broadcast engine (scheduled, not sent) and one delivery record
-//!   per lead;
+//!   link; a random lead id with its lookup and entry in the key store), a broadcast made through the
+//!   broadcast engine (scheduled, not sent) and one delivery record per lead;
 //! - the export: every page of `GET /api/account/export` through the erase function's handler, in a
 //!   CHILD process that opens the same stores, so its peak RSS (`VmHWM` at its end) is the export's and
 //!   not the seeding's: time, pages, largest page, store calls;
@@ -30,12 +30,12 @@ use qchat_shared::broadcast::{Audience, Broadcasts, Draft};
 use qchat_shared::clock::{Clock, SystemClock, Timestamp};
 use qchat_shared::config::Config;
 use qchat_shared::crypto::{Keyring, LocalKeyring, OneWayHash};
-use qchat_shared::domain::{AccountId, PageId, Psid};
+use qchat_shared::domain::{AccountId, LeadId, PageId, Psid};
 use qchat_shared::ids::RandomIds;
 use qchat_shared::inventory::{DELIVERY, LEAD, UNSUBSCRIBE_LINK};
 use qchat_shared::leads::consent::{Action, ConsentEvent, ConsentRecord, GENESIS_HASH};
 use qchat_shared::leads::record::{status_partition, status_sort_key};
-use qchat_shared::leads::{LeadStatus, Subject, lead_id, lead_key};
+use qchat_shared::leads::{LeadStatus, Subject, lead_key, lookup};
 use qchat_shared::mail::OutboxMailer;
 use qchat_shared::messenger::outbox::OutboxMessenger;
 use qchat_shared::store::dynamodb::DynamoStore;
@@ -267,9 +267,17 @@ async fn seed(rig: &Rig, account: &AccountId, n: usize) {
         .id;
     let mut ops = Vec::new();
     let mut groups = Vec::new();
+    let (mut key_ops, mut key_groups) = (Vec::new(), Vec::new());
     for i in 0..n {
         let psid = format!("{}", 7_000_000_000_000_000u64 + i as u64);
-        let lead = lead_id(&indexer, &page, &Subject::Psid(Psid::parse(&psid).unwrap()));
+        // A random id and its lookup and entry in the key store, as the webhook's claim writes them.
+        let lead = LeadId::generate(app.ids.as_ref());
+        let index =
+            lookup::subject_index(&indexer, &page, &Subject::Psid(Psid::parse(&psid).unwrap()));
+        key_ops.extend(lookup::claim_ops(&page, &index, &lead, now).unwrap());
+        if key_ops.len() + 2 > qchat_shared::store::MAX_TRANSACTION_OPS {
+            key_groups.push(std::mem::take(&mut key_ops));
+        }
         let key = lead_key(&page, &lead);
         let created = now.plus_days(-10).plus_millis(i as i64);
         let (mut seq, mut head) = (0, GENESIS_HASH.to_owned());
@@ -372,12 +380,24 @@ async fn seed(rig: &Rig, account: &AccountId, n: usize) {
                 .await
                 .unwrap();
         }
+        if key_groups.len() == 40 {
+            rig.keys
+                .transact_each(std::mem::take(&mut key_groups))
+                .await
+                .unwrap();
+        }
     }
     if !ops.is_empty() {
         groups.push(ops);
     }
     if !groups.is_empty() {
         rig.store.transact_each(groups).await.unwrap();
+    }
+    if !key_ops.is_empty() {
+        key_groups.push(key_ops);
+    }
+    if !key_groups.is_empty() {
+        rig.keys.transact_each(key_groups).await.unwrap();
     }
 }
 
@@ -411,6 +431,7 @@ impl Calls {
                 transact: a.transact - o.transact,
                 transact_each: a.transact_each - o.transact_each,
                 delete_many: a.delete_many - o.delete_many,
+                get_many: a.get_many - o.get_many,
             },
             batches: (
                 self.batches.0 - b.batches.0,

@@ -20,7 +20,7 @@ use qchat_shared::domain::{AccountId, LeadId, PageId, Psid};
 use qchat_shared::inventory::LEAD;
 use qchat_shared::jobs::{JobHandler, Jobs, RunReport};
 use qchat_shared::leads::record::{status_partition, status_sort_key};
-use qchat_shared::leads::{LeadStatus, Subject, lead_id, lead_key};
+use qchat_shared::leads::{LeadStatus, Subject, lead_key, lookup};
 use qchat_shared::messenger::graph::{self, GraphMessenger};
 use qchat_shared::store::{Condition, Item, ItemStore, Value, WriteOp};
 use serde_json::{Value as Json, json};
@@ -419,7 +419,16 @@ impl Engine {
         let psid = format!("{}", 7_000_000_000_000_000u64 + n);
         let indexer = self.app.keys.blind_indexer().await.unwrap();
         let subject = Subject::Psid(Psid::parse(&psid).unwrap());
-        let id = lead_id(&indexer, &self.page, &subject);
+        let id = lookup::lead_for(
+            self.app.key_store.as_ref(),
+            &indexer,
+            self.app.ids.as_ref(),
+            &self.page,
+            &subject,
+            self.now(),
+        )
+        .await
+        .unwrap();
         let key = lead_key(&self.page, &id);
         let cipher = self
             .app

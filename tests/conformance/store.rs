@@ -45,6 +45,7 @@ macro_rules! store_suite {
                 transact_each_stops_at_the_first_failing_group_and_keeps_the_ones_before,
                 transact_each_with_one_invalid_group_applies_nothing,
                 delete_many_removes_60_keys_including_missing_ones,
+                get_many_reads_150_keys_and_leaves_out_missing_expired_and_repeated_ones,
                 an_expiring_item_type_written_without_ttl_is_refused,
                 ensure_schema_twice_is_fine,
                 items_of_different_partitions_never_mix,

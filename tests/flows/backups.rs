@@ -1,5 +1,7 @@
 //! Erasure that reaches backups: a copy of the main store taken before an account is erased, put back
-//! after the erasure destroyed its keys, neither opens nor finds the account.
+//! after the erasure destroyed its keys, neither opens nor finds the account; a copy taken before one
+//! lead is erased holds no value computable from the person's id once the lead's key-store items are
+//! gone.
 //!
 //! The erasure here is the part that reaches backups, done the way account erasure does it: the
 //! account's data keys destroyed ([`KeyManager::destroy`]) and its email claim released, both in the key
@@ -16,11 +18,13 @@ use qchat_shared::accounts::{self, REGISTRATIONS_KEY_OWNER};
 use qchat_shared::app::account_key_owner;
 use qchat_shared::clock::Clock;
 use qchat_shared::crypto::{KeyCachePolicy, KeyManager};
-use qchat_shared::domain::{AccountId, EmailAddress};
+use qchat_shared::domain::{AccountId, EmailAddress, LeadId, PageId, Psid};
 use qchat_shared::inventory::{self, Protection, StoreKind};
+use qchat_shared::leads::Subject;
 use serde_json::json;
 
 use crate::helpers::{Backend, MainBackup, TestApp, strong_password, unique_email};
+use crate::lead_erasure::{Site, message, mid, psid};
 
 /// What a fresh process sees: a key manager with an empty cache over the app's key store and keyring.
 fn fresh_keys(app: &TestApp) -> KeyManager {
@@ -272,4 +276,174 @@ pub async fn a_copy_holding_an_expired_registration_opens_nothing_once_the_sweep
             "no sealed value of the expired registration opens"
         );
     }
+}
+
+/// Every value the system key computes from `psid` on `page` that the main store could hold: the
+/// lookup's blind index, and the lead id earlier versions derived from it (base32 of its SHA-256).
+async fn computable_from(app: &TestApp, page: &str, psid: &str) -> [String; 2] {
+    let indexer = app
+        .app
+        .keys
+        .blind_indexer()
+        .await
+        .expect("the blind-index key");
+    let page = PageId::parse(page).expect("a page id");
+    let subject = Subject::Psid(Psid::parse(psid).expect("a PSID"));
+    let index = qchat_shared::leads::subject_index(&indexer, &page, &subject);
+    let digest = qchat_shared::crypto::sha256(index.as_str().as_bytes());
+    [
+        index.as_str().to_owned(),
+        qchat_shared::ids::base32_lower(&digest[..16]),
+    ]
+}
+
+/// The places of `found` that are items (SQLite keeps a deleted row's bytes in free pages and its
+/// write-ahead log until they are reused, see the README: the files are not what a restore brings back).
+fn items_only(found: Vec<(usize, String)>) -> Vec<(usize, String)> {
+    found
+        .into_iter()
+        .filter(|(_, place)| !place.starts_with("file "))
+        .collect()
+}
+
+/// Whether an item of the key store holds `bytes` in an attribute.
+async fn key_store_holds(app: &TestApp, bytes: &[u8]) -> bool {
+    app.raw_key_store().await.items.iter().any(|i| {
+        i.attributes
+            .iter()
+            .any(|(_, v)| v.windows(bytes.len()).any(|w| w == bytes))
+    })
+}
+
+/// The secrets of `leads` on `page` in the key store, and the key-store calls that read them.
+async fn lead_secrets(
+    app: &TestApp,
+    page: &str,
+    leads: &[&str],
+) -> (
+    std::collections::HashMap<LeadId, qchat_shared::crypto::LeadSecret>,
+    qchat_shared::test_support::counting::StoreCalls,
+) {
+    let page = PageId::parse(page).expect("a page id");
+    let leads: Vec<LeadId> = leads
+        .iter()
+        .map(|l| LeadId::parse(l).expect("a lead id"))
+        .collect();
+    let counting =
+        qchat_shared::test_support::counting::CountingStore::new(app.app.key_store.clone());
+    let found = qchat_shared::leads::lookup::secrets(&counting, &page, &leads)
+        .await
+        .expect("the key store answers");
+    let calls = counting.calls();
+    assert_eq!((calls.get_many, calls.total()), (1, 1), "{calls:?}");
+    (found, calls)
+}
+
+async fn lead_found(app: &TestApp, page: &str, psid: &str) -> Option<LeadId> {
+    let page = PageId::parse(page).expect("a page id");
+    let subject = Subject::Psid(Psid::parse(psid).expect("a PSID"));
+    qchat_shared::leads::find_lead(&app.app, &page, &subject)
+        .await
+        .expect("the lookup answers")
+}
+
+pub async fn a_main_store_restored_from_before_a_lead_erasure_holds_nothing_that_finds_the_person(
+    backend: Backend,
+) {
+    let site = Site::spawn(backend).await;
+    let (token, page, _) = site.holder_with_page("restored-lead").await;
+    let (gone, kept) = (psid(), psid());
+    site.events(
+        &page,
+        vec![
+            message(&page, &gone, &mid(), "hello", site.now()),
+            message(&page, &kept, &mid(), "hello", site.now()),
+        ],
+    )
+    .await;
+    let lead = site.lead_of(&token, &page, &gone).await;
+    let other = site.lead_of(&token, &page, &kept).await;
+    let app = &site.t;
+    let computable = computable_from(app, &page, &gone).await;
+    let refs: Vec<&str> = computable.iter().map(String::as_str).collect();
+    // The lead id is random: the person's lookup is in the key store, and nothing in the main store is
+    // computable from their PSID.
+    assert_eq!(
+        lead_found(app, &page, &gone)
+            .await
+            .map(|l| l.as_str().to_owned()),
+        Some(lead.clone())
+    );
+    assert!(!computable.contains(&lead));
+    assert!(!app.raw_key_store().await.find(&refs[..1]).is_empty());
+    assert_eq!(app.raw_main_store().await.find(&refs), vec![]);
+
+    // Each lead has its secret in the key store; a batch of leads' secrets is one read.
+    let (both, _) = lead_secrets(app, &page, &[&lead, &other]).await;
+    assert_eq!(both.len(), 2);
+    let before = both
+        .get(&LeadId::parse(&lead).expect("an id"))
+        .expect("the lead's secret")
+        .expose()
+        .to_vec();
+    assert!(key_store_holds(app, &before).await);
+
+    // The copy: every item of the main store (the lead's and its page's among them).
+    let backup = app.backup_main_store().await;
+    let erasure = app
+        .delete(&format!("/api/pages/{page}/leads/{lead}"), Some(&token))
+        .await;
+    erasure.assert_status(202);
+    let code = erasure.json()["erasure"]["confirmation_code"]
+        .as_str()
+        .expect("a code")
+        .to_owned();
+    site.run_erasures(&code).await;
+    assert_eq!(
+        items_only(app.raw_main_store().await.find(&[&lead])),
+        vec![]
+    );
+    app.restore_main_store(&backup).await;
+
+    // The lead's items are back in the main store, and nothing finds them from the person's PSID: no
+    // lookup, no key-store item, no value in the main store computable from it.
+    assert!(
+        !app.raw_main_store().await.find(&[&lead]).is_empty(),
+        "the restored copy holds the lead"
+    );
+    assert_eq!(lead_found(app, &page, &gone).await, None);
+    assert_eq!(app.raw_main_store().await.find(&refs), vec![]);
+    assert_eq!(items_only(app.raw_key_store().await.find(&refs)), vec![]);
+    assert_eq!(items_only(app.raw_key_store().await.find(&[&lead])), vec![]);
+    // Its secret went with its key-store entry (the other lead's stays): nothing derives its key.
+    let (left, _) = lead_secrets(app, &page, &[&lead, &other]).await;
+    assert_eq!(
+        left.keys().map(LeadId::as_str).collect::<Vec<_>>(),
+        vec![other.as_str()]
+    );
+    assert!(!key_store_holds(app, &before).await);
+    // The person's next message is a stranger's: a new lead, not the restored one.
+    site.events(
+        &page,
+        vec![message(&page, &gone, &mid(), "hi again", site.now())],
+    )
+    .await;
+    let again = lead_found(app, &page, &gone).await.expect("a new lead");
+    assert_ne!(again.as_str(), lead);
+
+    // The account and its other lead still work.
+    assert_eq!(
+        lead_found(app, &page, &kept)
+            .await
+            .map(|l| l.as_str().to_owned()),
+        Some(other.clone())
+    );
+    let export = app
+        .get(
+            &format!("/api/pages/{page}/leads/{other}/export"),
+            Some(&token),
+        )
+        .await;
+    export.assert_status(200);
+    assert_eq!(export.json()["lead"]["subject"], kept.as_str());
 }

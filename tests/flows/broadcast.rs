@@ -9,9 +9,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use http::Method;
+use qchat_shared::app::account_key_owner;
 use qchat_shared::clock::Timestamp;
 use qchat_shared::config::Config;
+use qchat_shared::crypto::field::FORMAT_LEAD_V1;
+use qchat_shared::domain::{AccountId, LeadId, PageId, Psid};
 use qchat_shared::http::ClientAddr;
+use qchat_shared::leads::{Subject, find_lead, lead_key, lookup};
 use qchat_shared::messenger::outbox::{OutboxLine, OutboxMessenger, read_lines};
 use qchat_shared::test_support::counting::{CountingStore, StoreCalls};
 use qchat_shared::test_support::logs;
@@ -89,6 +93,12 @@ impl Site {
     /// A holder signed in for 30 days (some cases move the clock a day) with a connected page
     /// (implicit consent: a first message subscribes).
     async fn holder_with_page(&self, label: &str) -> (String, String) {
+        let (token, page, _) = self.holder_page_and_account(label).await;
+        (token, page)
+    }
+
+    /// As [`Self::holder_with_page`], with the holder's account id.
+    async fn holder_page_and_account(&self, label: &str) -> (String, String, String) {
         let holder = self.t.new_holder(label).await;
         let token = self
             .t
@@ -104,7 +114,7 @@ impl Site {
             .post_json("/api/pages", &connect, Some(&token))
             .await
             .assert_status(201);
-        (token, page)
+        (token, page, holder.id)
     }
 
     /// Posts one messaging event of `page` to `POST /webhook`, signed as Meta signs.
@@ -205,6 +215,7 @@ fn calls_since(before: StoreCalls, after: StoreCalls) -> StoreCalls {
         transact: after.transact - before.transact,
         transact_each: after.transact_each - before.transact_each,
         delete_many: after.delete_many - before.delete_many,
+        get_many: after.get_many - before.get_many,
     }
 }
 
@@ -957,4 +968,101 @@ pub async fn a_page_set_to_german_broadcasts_with_a_german_footer_and_unsubscrib
         [("Abmelden", "QCHAT_UNSUBSCRIBE")]
     );
     site.t.assert_every_stored_attribute_is_declared().await;
+}
+
+/// Re-seals the lead's `subject` of `psid` on `page` under the lead's own key (format 2), as a writer
+/// sealing per lead would; returns the lead id.
+async fn seal_under_lead_key(site: &Site, account: &str, page: &str, psid: &str) -> LeadId {
+    use qchat_shared::store::Condition;
+    let app = &site.t.app;
+    let page = PageId::parse(page).expect("a page id");
+    let subject = Subject::Psid(Psid::parse(psid).expect("a PSID"));
+    let lead = find_lead(app, &page, &subject)
+        .await
+        .expect("the lookup answers")
+        .expect("the lead");
+    let secrets = lookup::secrets(app.key_store.as_ref(), &page, std::slice::from_ref(&lead))
+        .await
+        .expect("the key store answers");
+    let owner = account_key_owner(&AccountId::parse(account).expect("an account id"));
+    let cipher = app
+        .keys
+        .cipher(&owner)
+        .await
+        .expect("the account key")
+        .for_lead(secrets.get(&lead).expect("its secret"), lead.as_str())
+        .expect("the lead key");
+    let key = lead_key(&page, &lead);
+    let item = app.store.get(&key).await.expect("read").expect("the lead");
+    let sealed = cipher
+        .seal(&key, "subject", psid.as_bytes())
+        .expect("sealed");
+    assert_eq!(sealed.as_bytes()[0], FORMAT_LEAD_V1);
+    let item = item.sealed("subject", sealed).expect("declared");
+    app.store
+        .put(item, Condition::Always)
+        .await
+        .expect("written");
+    lead
+}
+
+pub async fn a_lead_sealed_under_its_own_key_is_sent_after_one_key_store_read_per_batch_and_not_once_its_secret_is_gone(
+    backend: Backend,
+) {
+    let mut site = Site::spawn(backend).await;
+    let keys = Arc::new(CountingStore::new(site.t.app.key_store.clone()));
+    site.t.app.key_store = keys.clone();
+    let (token, page, account) = site.holder_page_and_account("lead-key").await;
+    let ana = site.subscribed_lead(&page).await;
+    let ben = site.subscribed_lead(&page).await;
+    let ben_lead = seal_under_lead_key(&site, &account, &page, &ben).await;
+
+    // A broadcast due in a minute, then one run of the runner at its time.
+    let send = |text: String| {
+        let (site, token, page) = (&site, &token, &page);
+        async move {
+            let b = site
+                .created(
+                    token,
+                    page,
+                    &json!({ "text": text, "send_at": rfc3339(site.now().plus_secs(60)) }),
+                )
+                .await;
+            site.t.clock.advance_secs(60);
+            site.run_broadcasts().await;
+            let id = id_of(&b);
+            (site.broadcast(token, page, &id).await, id)
+        }
+    };
+    let before = keys.calls();
+    let (done, id) = send(format!("Fresh bread Zq{}", mid())).await;
+    let during = calls_since(before, keys.calls());
+    assert_eq!(done["counts"]["sent"], 2, "{done}");
+    let mut recipients: Vec<String> = site
+        .sent()
+        .into_iter()
+        .filter(|l| l.metadata.as_deref() == Some(&format!("qchat.broadcast.{id}")))
+        .map(|l| serde_json::to_value(&l.recipient).expect("JSON")["id"].to_string())
+        .collect();
+    recipients.sort();
+    let mut expected = vec![format!("\"{ana}\""), format!("\"{ben}\"")];
+    expected.sort();
+    assert_eq!(recipients, expected, "the lead's own key opened its PSID");
+    // The batch's secrets: one key-store read for the whole batch, no single gets.
+    assert_eq!((during.get_many, during.get), (1, 0), "{during:?}");
+
+    // The lead's secret erased (as its erasure does last): its value opens no more, nothing is sent
+    // to it, and the other lead is unaffected.
+    let page_id = PageId::parse(&page).expect("a page id");
+    lookup::erase_keys(keys.as_ref(), &page_id, &ben_lead)
+        .await
+        .expect("erased");
+    site.t.clock.advance_secs(3600);
+    let (done, _) = send(format!("Fresh rolls Zq{}", mid())).await;
+    assert_eq!(done["counts"]["sent"], 1, "{done}");
+    assert_eq!(
+        done["counts"]["failed"],
+        json!({ "unreadable": 1 }),
+        "{done}"
+    );
 }

@@ -10,7 +10,8 @@ use qchat_shared::clock::{Clock as _, Timestamp};
 use qchat_shared::config::Config;
 use qchat_shared::domain::{AppScopedUserId, PageAccessToken, PageId, Psid};
 use qchat_shared::jobs::{Jobs, due_partition};
-use qchat_shared::leads::record::{Subject, lead_id, lead_key};
+use qchat_shared::leads::find_lead;
+use qchat_shared::leads::record::{Subject, lead_key};
 use qchat_shared::messenger::outbox::{OutboxMessenger, add_ids_for_pages};
 use qchat_shared::messenger::{
     Messenger, OutgoingMessage, PageCheckError, PageProfile, SendError, SentMessage,
@@ -254,11 +255,13 @@ impl Meta {
     /// Whether the store holds a lead of `psid` on `page`.
     async fn has_lead(&self, page: &str, psid: &str) -> bool {
         let page = PageId::parse(page).expect("a page id");
-        let lead = lead_id(
-            &self.t.app.keys.blind_indexer().await.expect("the indexer"),
-            &page,
-            &Subject::Psid(Psid::parse(psid).expect("a psid")),
-        );
+        let subject = Subject::Psid(Psid::parse(psid).expect("a psid"));
+        let Some(lead) = find_lead(&self.t.app, &page, &subject)
+            .await
+            .expect("the lookup answers")
+        else {
+            return false;
+        };
         self.t
             .app
             .store

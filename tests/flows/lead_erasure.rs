@@ -24,29 +24,29 @@ use crate::helpers::{Backend, RawStore, TestApp};
 const APP_SECRET: &str = "flows-app-secret-for-lead-erasure";
 
 /// The test app, plus the same app configured with a Meta app secret so `POST /webhook` accepts events.
-struct Site {
-    t: TestApp,
+pub(crate) struct Site {
+    pub(crate) t: TestApp,
     webhook: App,
 }
 
-fn page_id() -> String {
+pub(crate) fn page_id() -> String {
     let b = qchat_shared::crypto::random_bytes::<8>();
     format!("1{:015}", u64::from_be_bytes(b) % 1_000_000_000_000_000)
 }
 
-fn psid() -> String {
+pub(crate) fn psid() -> String {
     let b = qchat_shared::crypto::random_bytes::<8>();
     format!("28{:014}", u64::from_be_bytes(b) % 100_000_000_000_000)
 }
 
-fn mid() -> String {
+pub(crate) fn mid() -> String {
     format!(
         "m_{}",
         hex::encode(qchat_shared::crypto::random_bytes::<12>())
     )
 }
 
-fn message(page: &str, psid: &str, mid: &str, text: &str, at: Timestamp) -> Json {
+pub(crate) fn message(page: &str, psid: &str, mid: &str, text: &str, at: Timestamp) -> Json {
     json!({
         "sender": { "id": psid }, "recipient": { "id": page }, "timestamp": at.millis(),
         "message": { "mid": mid, "text": text },
@@ -62,7 +62,7 @@ fn marketing_optin(page: &str, psid: &str, token: &str, at: Timestamp) -> Json {
 }
 
 impl Site {
-    async fn spawn(backend: Backend) -> Self {
+    pub(crate) async fn spawn(backend: Backend) -> Self {
         let t = TestApp::spawn(backend).await;
         let secret = Config::from_lookup(|name| {
             (name == "QCHAT_FB_APP_SECRET").then(|| APP_SECRET.to_owned())
@@ -76,7 +76,7 @@ impl Site {
         Self { t, webhook }
     }
 
-    async fn events(&self, page: &str, messaging: Vec<Json>) {
+    pub(crate) async fn events(&self, page: &str, messaging: Vec<Json>) {
         let body = serde_json::to_vec(
             &json!({ "object": "page", "entry": [ { "id": page, "time": 1, "messaging": messaging } ] }),
         )
@@ -96,12 +96,12 @@ impl Site {
         assert_eq!(response.status().as_u16(), 200);
     }
 
-    fn now(&self) -> Timestamp {
+    pub(crate) fn now(&self) -> Timestamp {
         self.t.clock.now()
     }
 
     /// A signed-in holder with a connected page in implicit mode: (token, page, account id).
-    async fn holder_with_page(&self, label: &str) -> (String, String, AccountId) {
+    pub(crate) async fn holder_with_page(&self, label: &str) -> (String, String, AccountId) {
         let (holder, token) = self.t.signed_in_holder(label).await;
         let page = page_id();
         self.t
@@ -126,7 +126,7 @@ impl Site {
     }
 
     /// The lead id of the page's only lead written by `psid` (the newest listed, by status subscribed).
-    async fn lead_of(&self, token: &str, page: &str, psid: &str) -> String {
+    pub(crate) async fn lead_of(&self, token: &str, page: &str, psid: &str) -> String {
         let list = self
             .t
             .get(&format!("/api/pages/{page}/leads"), Some(token))
@@ -160,7 +160,7 @@ impl Site {
     }
 
     /// Runs the erase function's runner a minute apart until `job` is finished.
-    async fn run_erasures(&self, job: &str) {
+    pub(crate) async fn run_erasures(&self, job: &str) {
         for _ in 0..20 {
             if !self.jobs().is_pending(job).await.expect("read") {
                 return;
@@ -439,13 +439,16 @@ pub async fn delete_my_data_in_messenger_erases_the_lead_and_confirms_with_the_s
     // Meta delivers the old message again: a duplicate, nothing comes back.
     site.events(&page, vec![hello]).await;
     assert_eq!(items_naming(&site.t.raw_store().await, &lead), vec![]);
-    // A new message after the erasure starts afresh, as a stranger's would.
+    // A new message after the erasure starts afresh, as a stranger's would: a new lead, under a new
+    // random id (the erased lead's lookup is gone with it).
     site.events(
         &page,
         vec![message(&page, &person, &mid(), "hi again", site.now())],
     )
     .await;
-    assert!(!items_naming(&site.t.raw_store().await, &lead).is_empty());
+    let again = site.lead_of(&token, &page, &person).await;
+    assert_ne!(again, lead);
+    assert_eq!(items_naming(&site.t.raw_store().await, &lead), vec![]);
     log.assert_absent(&[&person]);
 }
 
@@ -656,12 +659,17 @@ pub async fn a_lead_erasure_cut_at_every_step_or_repeated_after_a_lost_lease_fin
         due_at: site.now(),
         attempts: 0,
     };
-    let handler = LeadErasure::new(site.t.app.store.clone(), site.t.app.clock.clone());
+    let handler = LeadErasure::new(
+        site.t.app.store.clone(),
+        site.t.app.key_store.clone(),
+        site.t.app.clock.clone(),
+    );
     // Every step runs twice from the same checkpoint, as after a lost lease or a crash before the
     // checkpoint: the second run finds nothing the first deleted, so nothing is counted twice.
     let mut cursor: Option<String> = None;
     let mut before = json!({ "leads": 0, "consent_records": 0, "unsubscribe_links": 0,
-                             "pending_replies": 0, "sent_replies": 0, "deliveries": 0 });
+                             "pending_replies": 0, "sent_replies": 0, "deliveries": 0,
+                             "lead_keys": 0 });
     let mut steps = 0;
     let receipt = loop {
         steps += 1;
@@ -689,6 +697,7 @@ pub async fn a_lead_erasure_cut_at_every_step_or_repeated_after_a_lost_lease_fin
     assert_eq!(receipt["erased"]["leads"], 1);
     assert_eq!(receipt["erased"]["deliveries"], 1);
     assert_eq!(receipt["erased"]["unsubscribe_links"], 1);
+    assert_eq!(receipt["erased"]["lead_keys"], 1);
     assert!(receipt["erased"]["consent_records"].as_u64() >= Some(1));
     assert!(receipt["erased"]["pending_replies"].as_u64() >= Some(1));
     // And cut by deadlines, run by the runner in the queue, the real job finishes.

@@ -306,7 +306,11 @@ impl Site {
     }
 
     fn handler(&self) -> PageLeadsErasure {
-        PageLeadsErasure::new(self.t.app.store.clone(), self.t.app.clock.clone())
+        PageLeadsErasure::new(
+            self.t.app.store.clone(),
+            self.t.app.key_store.clone(),
+            self.t.app.clock.clone(),
+        )
     }
 
     async fn erasure_queued(&self, page: &str) -> bool {
@@ -361,8 +365,8 @@ pub(crate) fn psid() -> String {
     format!("27{:014}", u64::from_be_bytes(b) % 100_000_000_000_000)
 }
 
-/// How many items of each kind the raw store holds for `page`: leads, consent records, unsubscribe links,
-/// replies (pending or not).
+/// How many items of each kind the raw stores hold for `page`: leads, consent records, unsubscribe links,
+/// replies (pending or not), broadcasts, deliveries, and the leads' entries in the key store.
 pub(crate) fn held(raw: &RawStore, page: &str) -> Counts {
     let of = |t: &'static str| raw.of_type(t);
     let page_pk = format!("PAGE#{page}");
@@ -385,6 +389,9 @@ pub(crate) fn held(raw: &RawStore, page: &str) -> Counts {
                 i.text("pk")
                     .is_some_and(|pk| pk.starts_with(&format!("BDELIV#{page}#")))
             })
+            .count() as u64,
+        lead_keys: of("lead_keys")
+            .filter(|i| i.text("pk").as_deref() == Some(format!("LEADKEYS#{page}").as_str()))
             .count() as u64,
     }
 }
@@ -721,8 +728,9 @@ pub async fn a_page_erasure_cut_by_its_deadline_resumes_where_it_stopped_and_fin
     site.erase(&page, &slow, 7).await;
     assert_eq!(
         slow.steps.load(Ordering::SeqCst),
-        7,
-        "replies, two pages of leads, broadcasts, then replies, leads and broadcasts again: no step repeated"
+        10,
+        "replies, two pages of leads, broadcasts, two pages of the leads' key-store items, then replies, \
+         leads, broadcasts and key-store items again: no step repeated"
     );
     let raw = app.raw_store().await;
     assert_eq!(held(&raw, &page), Counts::default());

@@ -9,9 +9,11 @@ use std::sync::Arc;
 use qchat_shared::app::App;
 use qchat_shared::clock::{Clock as _, ManualClock, Timestamp};
 use qchat_shared::config::Config;
+use qchat_shared::domain::{PageId, Psid};
 use qchat_shared::http::ClientAddr;
 use qchat_shared::inventory::LEAD_INACTIVE_SECS;
 use qchat_shared::leads::erase_lead::{self, LEAD_ERASURE_JOB};
+use qchat_shared::leads::{Subject, find_lead};
 use qchat_shared::retention::{PASS_INTERVAL_HOURS, SweepReport, sweep};
 use qchat_shared::store::{
     Condition, Cursor, GroupFailed, Item, ItemKey, ItemStore, Page, Query, Removed, StoreError,
@@ -121,6 +123,16 @@ impl Site {
             .map(|r| r.erased)
             .collect()
     }
+}
+
+/// The lead the key store's lookup names for `psid` on `page`, if any.
+async fn looked_up(t: &TestApp, page: &str, psid: &str) -> Option<String> {
+    let page = PageId::parse(page).expect("a page id");
+    let subject = Subject::Psid(Psid::parse(psid).expect("a PSID"));
+    find_lead(&t.app, &page, &subject)
+        .await
+        .expect("the lookup answers")
+        .map(|l| l.as_str().to_owned())
 }
 
 fn psid() -> String {
@@ -280,6 +292,12 @@ pub async fn a_lead_past_its_retention_is_erased_completely_and_subscribed_or_re
         values.len() >= 4,
         "the lead's values and its records' hashes"
     );
+    // The lead's lookup and entry in the key store.
+    assert_eq!(
+        looked_up(&site.t, &page, &gone).await.as_deref(),
+        Some(gone_id.as_str())
+    );
+    assert!(!site.t.raw_key_store().await.find(&[&gone_id]).is_empty());
 
     // 200 days on, the third person leaves too; then a year after the first one left.
     site.clock().advance_secs(200 * DAY);
@@ -302,6 +320,7 @@ pub async fn a_lead_past_its_retention_is_erased_completely_and_subscribed_or_re
     assert_eq!(receipts[0].leads, 1);
     assert_eq!(receipts[0].consent_records, 2, "the opt-in and the opt-out");
     assert_eq!(receipts[0].unsubscribe_links, 1);
+    assert_eq!(receipts[0].lead_keys, 1, "its entry, with its lookup");
 
     let after = site.t.raw_store().await;
     let left: Vec<String> = items_of(&after, &gone_id)
@@ -316,6 +335,21 @@ pub async fn a_lead_past_its_retention_is_erased_completely_and_subscribed_or_re
         );
     }
     assert!(after.find(&[&gone]).is_empty());
+    // Its key-store items went last; the others' stay.
+    assert_eq!(looked_up(&site.t, &page, &gone).await, None);
+    // (Places in the SQLite files themselves are not items: see backups.rs.)
+    let in_keys: Vec<(usize, String)> = site
+        .t
+        .raw_key_store()
+        .await
+        .find(&[&gone_id])
+        .into_iter()
+        .filter(|(_, place)| !place.starts_with("file "))
+        .collect();
+    assert_eq!(in_keys, vec![]);
+    for p in [&stays, &later] {
+        assert!(looked_up(&site.t, &page, p).await.is_some());
+    }
     assert_eq!(
         after.of_type("lead").count(),
         2,

@@ -343,7 +343,11 @@ fn broadcast_runs_every_minute_with_least_privilege() {
                     | "dynamodb:DeleteItem"
                     | "dynamodb:ConditionCheckItem"
                     | "dynamodb:Query"
-            ) || (sends && *action == "secretsmanager:GetSecretValue");
+            ) || (sends
+                && matches!(
+                    *action,
+                    "secretsmanager:GetSecretValue" | "dynamodb:BatchGetItem"
+                ));
             assert!(
                 allowed,
                 "broadcast is granted only what it uses, not {action}"
@@ -508,6 +512,8 @@ fn every_function_reaches_the_key_table_with_only_the_actions_it_uses() {
                     "Scan",
                 ]
             }
+            // Reads data keys, and the secrets of a batch of leads sealed under their own keys.
+            "BroadcastRunnerFunction" => vec!["GetItem", "Query", "BatchGetItem"],
             _ => read.to_vec(),
         };
         assert_eq!(grants(&function), expected, "{function}");

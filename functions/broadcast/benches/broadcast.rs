@@ -28,12 +28,12 @@ use qchat_shared::config::Config;
 use qchat_shared::crypto::conformance::CountingKeyring;
 use qchat_shared::crypto::kms::KmsKeyring;
 use qchat_shared::crypto::{Keyring, LocalKeyring};
-use qchat_shared::domain::{AccountId, PageId, Psid};
+use qchat_shared::domain::{AccountId, LeadId, PageId};
 use qchat_shared::ids::RandomIds;
 use qchat_shared::inventory::{LEAD, PAGE};
 use qchat_shared::jobs::Jobs;
 use qchat_shared::leads::record::{status_partition, status_sort_key};
-use qchat_shared::leads::{LeadStatus, Subject, lead_id, lead_key};
+use qchat_shared::leads::{LeadStatus, lead_key};
 use qchat_shared::mail::OutboxMailer;
 use qchat_shared::messenger::graph::{self, GraphMessenger};
 use qchat_shared::pages::page_key;
@@ -248,7 +248,6 @@ async fn rig(clock: Arc<dyn Clock>, delay: Duration, backend: &Backend) -> Rig {
 
 /// `n` subscribed leads inside the 24-hour window, 25 to a transaction.
 async fn seed(rig: &Rig, n: usize) {
-    let indexer = rig.app.keys.blind_indexer().await.unwrap();
     let cipher = rig
         .app
         .keys
@@ -260,11 +259,8 @@ async fn seed(rig: &Rig, n: usize) {
     let mut ops = Vec::new();
     for i in 0..n {
         let psid = format!("{}", 7_000_000_000_000_000u64 + i as u64);
-        let id = lead_id(
-            &indexer,
-            &rig.page,
-            &Subject::Psid(Psid::parse(&psid).unwrap()),
-        );
+        // A random id without its key-store lookup: the broadcast reads leads by page, never by person.
+        let id = LeadId::generate(rig.app.ids.as_ref());
         let key = lead_key(&rig.page, &id);
         let created = now.plus_days(-10).plus_millis(i as i64);
         let item = Item::new(&LEAD, key.clone())

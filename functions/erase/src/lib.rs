@@ -89,14 +89,14 @@ pub async fn run_due(app: &App, runner: &str, deadline: Timestamp) -> Result<Run
         app.ids.clone(),
         JOB_LEASE_SECS,
     );
-    let lead = LeadErasure::new(app.store.clone(), app.clock.clone());
+    let lead = LeadErasure::new(app.store.clone(), app.key_store.clone(), app.clock.clone());
     let account = AccountErasure::new(
         app.store.clone(),
         app.key_store.clone(),
         app.clock.clone(),
         app.keys.clone(),
     );
-    let page = PageLeadsErasure::new(app.store.clone(), app.clock.clone());
+    let page = PageLeadsErasure::new(app.store.clone(), app.key_store.clone(), app.clock.clone());
     let meta = MetaDeletion::new(app.clone());
     Ok(jobs
         .run_due(runner, deadline, &[&lead, &account, &page, &meta])

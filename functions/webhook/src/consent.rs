@@ -40,11 +40,12 @@
 //!   ([`leads::ops::transition_ops`]); START or Yes leave a stopped token stopped.
 
 use qchat_shared::clock::Timestamp;
-use qchat_shared::crypto::{BlindIndexer, FieldCipher};
+use qchat_shared::crypto::{BlindIndex, BlindIndexer, FieldCipher};
 use qchat_shared::domain::{LeadId, NotificationToken};
 use qchat_shared::inventory::{UNSUBSCRIBE_LINK, WEBHOOK_EVENT};
 use qchat_shared::jobs::Jobs;
 use qchat_shared::leads::erase_lead::{self, Origin};
+use qchat_shared::leads::lookup;
 use qchat_shared::leads::{
     self, Action, ConsentEvent, GENESIS_HASH, Lead, LeadStatus, MARKETING_ACTIVE,
     MARKETING_STOPPED, Subject, UnsubscribeToken, lead_key, unsubscribe_key,
@@ -117,8 +118,9 @@ impl<'a> Batch<'a> {
 }
 
 /// The de-duplication hash of an event: page and `mid` (Meta's advice) when there is one, otherwise
-/// page, lead id (a keyed hash: no PSID goes into the key), kind, timestamp and ref/payload.
-pub fn dedup_hash(ev: &Event, lead: Option<&LeadId>) -> String {
+/// page, the subject's lookup index (a blind index: no PSID goes into the key; the same before and after
+/// the event creates the lead), kind, timestamp and ref/payload.
+pub fn dedup_hash(ev: &Event, subject: Option<&BlindIndex>) -> String {
     let input = match ev.mid() {
         Some(mid) => format!("{}\u{0}mid\u{0}{mid}", ev.page),
         None => {
@@ -141,7 +143,7 @@ pub fn dedup_hash(ev: &Event, lead: Option<&LeadId>) -> String {
             format!(
                 "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{detail}",
                 ev.page,
-                lead.map(LeadId::as_str).unwrap_or_default(),
+                subject.map(BlindIndex::as_str).unwrap_or_default(),
                 ev.kind_name(),
                 ev.timestamp.unwrap_or_default()
             )
@@ -189,11 +191,11 @@ pub async fn apply(
     page: &ConnectedPage,
     ev: &Event,
 ) -> Result<Outcome, ProcessError> {
-    let lead_id = ev
+    let index = ev
         .subject
         .as_ref()
-        .map(|s| leads::lead_id(&batch.indexer, &page.id, s));
-    let hash = dedup_hash(ev, lead_id.as_ref());
+        .map(|s| leads::subject_index(&batch.indexer, &page.id, s));
+    let hash = dedup_hash(ev, index.as_ref());
     // A cheap read first: a replayed event costs one get, and never reaches a transaction that could
     // only fail on its key.
     if batch.store.get(&dedup_key(&hash)).await?.is_some() {
@@ -202,7 +204,7 @@ pub async fn apply(
     if let Kind::Policy { action } = ev.kind {
         return policy(batch, page, action, &hash).await;
     }
-    let (Some(subject), Some(lead_id)) = (ev.subject.as_ref(), lead_id) else {
+    let (Some(subject), Some(index)) = (ev.subject.as_ref(), index) else {
         return Ok(Outcome::NoEffect);
     };
     let cipher = batch
@@ -210,9 +212,19 @@ pub async fn apply(
         .keys
         .cipher(&qchat_shared::app::account_key_owner(&page.account))
         .await?;
-    let origin_id = link::origin_id(batch, page, ev, subject);
+    let key_store = batch.app.key_store.as_ref();
+    let origin_id = link::origin_id(batch, page, ev, subject).await?;
+    let mut found = lookup::find(key_store, &index).await?;
     for _ in 0..ATTEMPTS {
-        let lead = leads::ops::load(batch.store, &page.id, &lead_id).await?;
+        // No lookup, no lead: a new person costs no lead read. A new lead gets a random id, claimed
+        // below before its transaction.
+        let (lead_id, lead) = match &found {
+            Some(id) => (
+                id.clone(),
+                leads::ops::load(batch.store, &page.id, id).await?,
+            ),
+            None => (lookup::propose(batch.app.ids.as_ref()), None),
+        };
         let step = Step {
             page,
             ev,
@@ -230,6 +242,25 @@ pub async fn apply(
             Some(origin) => step.linked(batch, origin).await?,
             None => step.plan(batch, lead.as_ref()).await?,
         };
+        if lead.is_none() && creates(&plan, &lead_key(&page.id, &lead_id)) {
+            let holder = match lookup::claim(key_store, &page.id, &index, &lead_id, batch.now).await
+            {
+                Ok(holder) => holder,
+                // Another writer's transaction on the lookup at the same moment: plan again.
+                Err(StoreError::TransactionConflict) => {
+                    found = lookup::find(key_store, &index).await?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if holder != lead_id {
+                // The same person's first event, handled at the same time elsewhere, won: plan again
+                // on its lead.
+                found = Some(holder);
+                continue;
+            }
+            found = Some(holder);
+        }
         let done = match plan {
             Plan::Nothing => return Ok(Outcome::NoEffect),
             Plan::Write(ops) => commit(batch, &hash, ops).await?,
@@ -268,6 +299,15 @@ pub async fn apply(
         }
     }
     Err(StoreError::TransactionConflict.into())
+}
+
+/// Whether `plan` writes the lead item at `key` (a new lead's creation).
+fn creates(plan: &Plan, key: &ItemKey) -> bool {
+    let Plan::Write(ops) = plan else {
+        return false;
+    };
+    ops.iter()
+        .any(|op| matches!(op, WriteOp::Put { item, .. } if item.key() == key))
 }
 
 async fn policy(

@@ -31,8 +31,9 @@ use tokio::sync::Semaphore;
 
 use crate::app::{App, account_key_owner};
 use crate::clock::Timestamp;
-use crate::crypto::CryptoError;
-use crate::domain::{AccountId, NotificationToken, PageAccessToken, PageId, Psid, UserRef};
+use crate::crypto::field::FORMAT_LEAD_V1;
+use crate::crypto::{CryptoError, LeadSecret};
+use crate::domain::{AccountId, LeadId, NotificationToken, PageAccessToken, PageId, Psid, UserRef};
 use crate::inventory::DELIVERY;
 use crate::jobs::{Job, JobError, JobHandler, Step};
 use crate::leads::{
@@ -447,6 +448,7 @@ impl BroadcastJob {
                 .map(|t| t.unwrap_or(Tally::AlreadyCounted))
                 .collect());
         }
+        let mut secrets = self.lead_secrets(&batch.page, &sends).await?;
         let start = self.reserve(&batch.page, sends.len(), rate).await?;
         let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
         let mut tasks = tokio::task::JoinSet::new();
@@ -480,9 +482,10 @@ impl BroadcastJob {
                 break;
             };
             let batch = batch.clone();
+            let secret = secrets.remove(&lead.id);
             tasks.spawn(async move {
                 let _permit = permit;
-                (i, deliver(&batch, lead, via).await)
+                (i, deliver(&batch, lead, via, secret.as_ref()).await)
             });
         }
         let mut failure = None;
@@ -505,6 +508,31 @@ impl BroadcastJob {
             .into_iter()
             .map(|t| t.unwrap_or(Tally::AlreadyCounted))
             .collect())
+    }
+
+    /// The secrets of the leads about to be sent whose values are sealed under their own key (format 2,
+    /// [`crate::crypto::FieldCipher::for_lead`]): one key-store `get_many` for the whole batch, none
+    /// when no lead needs one.
+    async fn lead_secrets(
+        &self,
+        page: &PageId,
+        sends: &[(usize, Lead, Via)],
+    ) -> Result<std::collections::HashMap<LeadId, LeadSecret>, BroadcastError> {
+        let needed: Vec<LeadId> = sends
+            .iter()
+            .filter(|(_, lead, _)| {
+                ["subject", "marketing_token"].iter().any(|a| {
+                    lead.item
+                        .get_sealed(a)
+                        .is_some_and(|v| v.as_bytes().first() == Some(&FORMAT_LEAD_V1))
+                })
+            })
+            .map(|(_, lead, _)| lead.id.clone())
+            .collect();
+        if needed.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        Ok(crate::leads::lookup::secrets(self.app.key_store.as_ref(), page, &needed).await?)
     }
 
     /// Reserves `n` slots of the page's pace; a few tries against other senders of the page.
@@ -674,10 +702,15 @@ enum ClaimRefused {
 }
 
 /// Claims, sends and records one lead. Store failures end the batch (it is re-run).
-async fn deliver(batch: &Batch, mut lead: Lead, mut via: Via) -> Result<Tally, BroadcastError> {
+async fn deliver(
+    batch: &Batch,
+    mut lead: Lead,
+    mut via: Via,
+    secret: Option<&LeadSecret>,
+) -> Result<Tally, BroadcastError> {
     let app = &batch.app;
     for _ in 0..3 {
-        let message = match compose(batch, &lead, via).await {
+        let message = match compose(batch, &lead, via, secret).await {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(error = %e, "a lead's values could not be opened; not sent");
@@ -971,7 +1004,12 @@ async fn mark_unreachable(batch: &Batch, lead: &Lead) -> Result<(), BroadcastErr
 
 /// The message for one lead: the text, the footer saying how to stop, the Unsubscribe quick reply; to
 /// the person's id (`UPDATE`) or their marketing-messages token.
-async fn compose(batch: &Batch, lead: &Lead, via: Via) -> Result<OutgoingMessage, CryptoError> {
+async fn compose(
+    batch: &Batch,
+    lead: &Lead,
+    via: Via,
+    secret: Option<&LeadSecret>,
+) -> Result<OutgoingMessage, CryptoError> {
     let keys = &batch.app.keys;
     let owner = batch.owner();
     let key = lead_key(&batch.page, &lead.id);
@@ -981,7 +1019,17 @@ async fn compose(batch: &Batch, lead: &Lead, via: Via) -> Result<OutgoingMessage
         let key = key.clone();
         async move {
             let sealed = sealed.ok_or(CryptoError::UnknownFormat)?;
-            let plain = keys.open(&owner, &key, attr, &sealed).await?;
+            let plain = if sealed.as_bytes().first() == Some(&FORMAT_LEAD_V1) {
+                // The lead's own key, derived from the (cached) account key and its secret: no KMS
+                // call. Without its secret (erased), nothing opens it.
+                let secret = secret.ok_or(CryptoError::Undecryptable)?;
+                keys.cipher(&owner)
+                    .await?
+                    .for_lead(secret, lead.id.as_str())?
+                    .open(&key, attr, &sealed)?
+            } else {
+                keys.open(&owner, &key, attr, &sealed).await?
+            };
             plain
                 .as_str()
                 .map(str::to_owned)

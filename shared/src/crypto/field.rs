@@ -11,6 +11,11 @@
 //! 17+n    16    GCM tag
 //! ```
 //!
+//! Format 2 has the same layout, with format byte `0x02`: the value is sealed under ONE lead's key,
+//! derived from the owner's data key of that version and the lead's random secret (kept in the key
+//! store, beside the lead's lookup), see [`FieldCipher::for_lead`]. Erasing the lead destroys its secret,
+//! so its values in a restored copy of the main store no longer open, though the account key lives on.
+//!
 //! So a sealed value is always `33 + n` bytes. The associated data (authenticated, not stored) is
 //!
 //! ```text
@@ -34,14 +39,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
+use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
 use secrecy::zeroize::Zeroizing;
 
 use super::CryptoError;
 use super::keyring::DataKey;
 use crate::store::ItemKey;
 
-/// The only format this code writes and reads.
+/// Sealed under the owner's data key.
 pub const FORMAT_V1: u8 = 0x01;
+/// Sealed under one lead's key ([`FieldCipher::for_lead`]); same layout.
+pub const FORMAT_LEAD_V1: u8 = 0x02;
+/// The HKDF `info` prefix of lead keys (then the lead id, length-prefixed).
+const LEAD_KEY_INFO: &[u8] = b"qchat/lead-key/v1";
 const HEADER_LEN: usize = 1 + 4;
 const TAG_LEN: usize = 16;
 const BODY_START: usize = HEADER_LEN + NONCE_LEN;
@@ -75,7 +85,9 @@ impl Sealed {
     /// [`CryptoError::UnknownFormat`] if the value is not in a format this code knows.
     pub fn key_version(&self) -> Result<u32, CryptoError> {
         match self.0.as_slice() {
-            [FORMAT_V1, a, b, c, d, ..] => Ok(u32::from_be_bytes([*a, *b, *c, *d])),
+            [FORMAT_V1 | FORMAT_LEAD_V1, a, b, c, d, ..] => {
+                Ok(u32::from_be_bytes([*a, *b, *c, *d]))
+            }
             _ => Err(CryptoError::UnknownFormat),
         }
     }
@@ -118,6 +130,9 @@ impl std::ops::Deref for Plaintext {
 pub(crate) struct FieldKey {
     version: u32,
     aead: RandomizedNonceKey,
+    /// The raw key, the input keying material of its leads' keys ([`FieldCipher::for_lead`]); zeroed
+    /// when dropped.
+    ikm: Zeroizing<[u8; 32]>,
     uses: AtomicU64,
     destroyed: AtomicBool,
 }
@@ -139,6 +154,7 @@ impl FieldKey {
         Ok(Self {
             version,
             aead,
+            ikm: Zeroizing::new(*key.expose()),
             uses: AtomicU64::new(0),
             destroyed: AtomicBool::new(false),
         })
@@ -156,6 +172,22 @@ impl FieldKey {
     pub(crate) fn is_destroyed(&self) -> bool {
         self.destroyed.load(Ordering::SeqCst)
     }
+    /// The key of one lead under this version: HKDF-SHA256 with the lead's secret as salt, this key
+    /// as input keying material, and the lead id in `info`.
+    fn derive(&self, secret: &LeadSecret, lead: &str) -> Result<Self, CryptoError> {
+        if self.is_destroyed() {
+            return Err(CryptoError::KeyDestroyed);
+        }
+        let prk = Salt::new(HKDF_SHA256, secret.expose()).extract(self.ikm.as_slice());
+        let len = u32::try_from(lead.len()).unwrap_or(u32::MAX).to_be_bytes();
+        let info: [&[u8]; 3] = [LEAD_KEY_INFO, &len, lead.as_bytes()];
+        let mut out = Zeroizing::new([0u8; 32]);
+        prk.expand(&info, HKDF_SHA256)
+            .and_then(|okm| okm.fill(out.as_mut_slice()))
+            .map_err(|_| CryptoError::Primitive("HKDF-SHA256 lead key"))?;
+        Self::new(self.version, &DataKey::from_bytes(*out))
+    }
+
     fn begin_use(&self) -> Result<(), CryptoError> {
         if self.is_destroyed() {
             return Err(CryptoError::KeyDestroyed);
@@ -176,6 +208,41 @@ pub struct FieldCipher {
     current: Arc<FieldKey>,
     /// Older versions of the same owner that were loaded (rarely more than one or two).
     others: Arc<[Arc<FieldKey>]>,
+    /// A lead's cipher ([`Self::for_lead`]): its keys, one per version above, in the same order
+    /// (current first). It seals in format 2 and opens both formats.
+    lead: Option<Arc<[FieldKey]>>,
+}
+
+/// A lead's random secret (32 bytes, from the CSPRNG), the HKDF salt of its keys. Kept only in the key
+/// store; never printed.
+pub struct LeadSecret(Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for LeadSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LeadSecret(<redacted>)")
+    }
+}
+
+impl LeadSecret {
+    /// A fresh secret.
+    ///
+    /// # Errors
+    /// [`CryptoError::Primitive`] if the random number generator fails.
+    pub fn generate() -> Result<Self, CryptoError> {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        aws_lc_rs::rand::fill(bytes.as_mut_slice())
+            .map_err(|_| CryptoError::Primitive("random lead secret"))?;
+        Ok(Self(bytes))
+    }
+    /// A stored secret; `None` unless it is 32 bytes.
+    pub fn from_stored(bytes: &[u8]) -> Option<Self> {
+        let bytes: [u8; 32] = bytes.try_into().ok()?;
+        Some(Self(Zeroizing::new(bytes)))
+    }
+    /// The bytes, to store (in the key store only).
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
 }
 
 impl std::fmt::Debug for FieldCipher {
@@ -207,6 +274,7 @@ impl FieldCipher {
         Self {
             current,
             others: others.into(),
+            lead: None,
         }
     }
 
@@ -215,6 +283,29 @@ impl FieldCipher {
         let mut others: Vec<_> = self.others.iter().cloned().collect();
         others.push(other);
         Self::from_keys(Arc::clone(&self.current), others)
+    }
+
+    /// The cipher of one lead of this owner: seals in format 2 under the lead's key (derived, for each
+    /// version this cipher holds, from the owner's key and `secret`; no KMS call and no store call), and
+    /// opens format 2 values of this lead and format 1 values of the owner. Without the secret no key
+    /// opens the lead's format 2 values, which is what erasing the secret achieves.
+    ///
+    /// Why a derived key and not a random lead key wrapped under the owner's: both put one random value
+    /// per lead in the key store, but a derived key needs no ciphertext of its own and follows the
+    /// owner's key versions by itself, and a batch of leads costs only one HKDF and AES key set-up each.
+    ///
+    /// # Errors
+    /// [`CryptoError::KeyDestroyed`] if the owner's key was destroyed; [`CryptoError::Primitive`].
+    pub fn for_lead(&self, secret: &LeadSecret, lead: &str) -> Result<Self, CryptoError> {
+        let keys: Vec<FieldKey> = std::iter::once(&self.current)
+            .chain(self.others.iter())
+            .map(|k| k.derive(secret, lead))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            current: Arc::clone(&self.current),
+            others: Arc::clone(&self.others),
+            lead: Some(keys.into()),
+        })
     }
 
     /// The data-key version new values are sealed with.
@@ -228,6 +319,19 @@ impl FieldCipher {
     }
 
     fn key_for(&self, version: u32) -> Option<&FieldKey> {
+        self.owner_key(version)
+    }
+
+    /// The key that opens `format` values of `version`.
+    fn opening_key(&self, format: u8, version: u32) -> Option<&FieldKey> {
+        match (format, &self.lead) {
+            (FORMAT_LEAD_V1, Some(keys)) => keys.iter().find(|k| k.version == version),
+            (FORMAT_LEAD_V1, None) => None,
+            _ => self.owner_key(version),
+        }
+    }
+
+    fn owner_key(&self, version: u32) -> Option<&FieldKey> {
         if self.current.version == version {
             return Some(&self.current);
         }
@@ -248,10 +352,19 @@ impl FieldCipher {
         attribute: &str,
         plaintext: &[u8],
     ) -> Result<Sealed, CryptoError> {
-        let k = &*self.current;
+        let (k, format) = match self.lead.as_deref() {
+            Some([lead, ..]) => {
+                // A lead's key is no use once its owner's key is destroyed.
+                if self.current.is_destroyed() {
+                    return Err(CryptoError::KeyDestroyed);
+                }
+                (lead, FORMAT_LEAD_V1)
+            }
+            _ => (&*self.current, FORMAT_V1),
+        };
         k.begin_use()?;
         let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
-        out.push(FORMAT_V1);
+        out.push(format);
         out.extend_from_slice(&k.version.to_be_bytes());
         out.extend_from_slice(&[0u8; NONCE_LEN]);
         out.extend_from_slice(plaintext);
@@ -282,8 +395,19 @@ impl FieldCipher {
     ) -> Result<Plaintext, CryptoError> {
         let version = sealed.key_version()?;
         let bytes = sealed.as_bytes();
+        let format = bytes.first().copied().unwrap_or_default();
+        if format == FORMAT_LEAD_V1 {
+            if self.lead.is_none() {
+                // A lead's value without the lead's secret: no key of this cipher opens it.
+                return Err(CryptoError::Undecryptable);
+            }
+            // A lead's key is no use once its owner's key is destroyed.
+            if self.current.is_destroyed() {
+                return Err(CryptoError::KeyDestroyed);
+            }
+        }
         let k = self
-            .key_for(version)
+            .opening_key(format, version)
             .ok_or(CryptoError::KeyVersionNotLoaded { version })?;
         if bytes.len() < OVERHEAD {
             // A truncated value of a known format: tampering, not an unknown format.
@@ -347,6 +471,87 @@ mod tests {
         Ok(())
     }
 
+    fn secret(byte: u8) -> LeadSecret {
+        LeadSecret::from_stored(&[byte; 32]).expect("32 bytes")
+    }
+
+    #[test]
+    fn a_leads_value_opens_only_with_its_owner_key_its_secret_and_its_id() -> Result<(), CryptoError>
+    {
+        let owner = cipher(3, 1);
+        let key = ItemKey::new("PAGE#p", "LEAD#l1");
+        let lead = owner.for_lead(&secret(7), "l1")?;
+        let sealed = lead.seal(&key, "subject", b"2712345")?;
+        assert_eq!(sealed.as_bytes()[0], FORMAT_LEAD_V1);
+        assert_eq!(sealed.key_version()?, 3);
+        assert_eq!(lead.open(&key, "subject", &sealed)?.as_bytes(), b"2712345");
+        // Derived again (another process, another batch): the same key.
+        let again = cipher(3, 1).for_lead(&secret(7), "l1")?;
+        assert_eq!(again.open(&key, "subject", &sealed)?.as_bytes(), b"2712345");
+        // The owner's key alone, another secret, another lead, another owner key: nothing opens.
+        for other in [
+            owner.clone(),
+            owner.for_lead(&secret(8), "l1")?,
+            owner.for_lead(&secret(7), "l2")?,
+            cipher(3, 2).for_lead(&secret(7), "l1")?,
+        ] {
+            assert!(matches!(
+                other.open(&key, "subject", &sealed),
+                Err(CryptoError::Undecryptable)
+            ));
+        }
+        // Format byte edited to 1: the header is authenticated.
+        let mut edited = sealed.as_bytes().to_vec();
+        edited[0] = FORMAT_V1;
+        assert!(matches!(
+            lead.open(&key, "subject", &Sealed::from_bytes(edited)),
+            Err(CryptoError::Undecryptable)
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn a_leads_cipher_opens_the_owners_older_values_and_follows_its_versions()
+    -> Result<(), CryptoError> {
+        let key = ItemKey::new("PAGE#p", "LEAD#l1");
+        let old = cipher(1, 1).seal(&key, "subject", b"before")?;
+        let both = FieldCipher::from_keys(
+            Arc::new(FieldKey::new(2, &DataKey::from_bytes([2; 32]))?),
+            vec![Arc::new(FieldKey::new(1, &DataKey::from_bytes([1; 32]))?)],
+        );
+        let lead = both.for_lead(&secret(7), "l1")?;
+        assert_eq!(lead.open(&key, "subject", &old)?.as_bytes(), b"before");
+        let under_v1 = cipher(1, 1)
+            .for_lead(&secret(7), "l1")?
+            .seal(&key, "subject", b"v1")?;
+        assert_eq!(lead.open(&key, "subject", &under_v1)?.as_bytes(), b"v1");
+        assert_eq!(lead.seal(&key, "subject", b"v2")?.key_version()?, 2);
+        Ok(())
+    }
+
+    #[test]
+    fn a_destroyed_owner_key_disables_its_leads_ciphers() -> Result<(), CryptoError> {
+        let owner = cipher(1, 1);
+        let lead = owner.for_lead(&secret(7), "l1")?;
+        let key = ItemKey::new("PAGE#p", "LEAD#l1");
+        let sealed = lead.seal(&key, "subject", b"x")?;
+        owner.current.mark_destroyed();
+        assert!(matches!(
+            lead.seal(&key, "subject", b"y"),
+            Err(CryptoError::KeyDestroyed)
+        ));
+        assert!(matches!(
+            lead.open(&key, "subject", &sealed),
+            Err(CryptoError::KeyDestroyed)
+        ));
+        assert!(matches!(
+            owner.for_lead(&secret(7), "l1"),
+            Err(CryptoError::KeyDestroyed)
+        ));
+        assert_eq!(format!("{:?}", secret(7)), "LeadSecret(<redacted>)");
+        Ok(())
+    }
+
     #[test]
     fn associated_data_is_length_prefixed() {
         let a = associated_data(&[1, 0, 0, 0, 1], &ItemKey::new("ab", "c"), "d");
@@ -371,7 +576,7 @@ mod tests {
         let key = ItemKey::new("A#1", "PROFILE");
         let open = |b: Vec<u8>| c.open(&key, "email", &Sealed::from_bytes(b));
         assert!(matches!(open(vec![]), Err(CryptoError::UnknownFormat)));
-        assert!(matches!(open(vec![2; 40]), Err(CryptoError::UnknownFormat)));
+        assert!(matches!(open(vec![3; 40]), Err(CryptoError::UnknownFormat)));
         assert!(matches!(
             open(vec![1, 0, 0, 0, 1, 9]),
             Err(CryptoError::Undecryptable)

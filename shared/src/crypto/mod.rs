@@ -17,7 +17,7 @@ pub mod local;
 
 pub use blind::{BlindIndex, BlindIndexer};
 pub use error::CryptoError;
-pub use field::{FieldCipher, Plaintext, Sealed};
+pub use field::{FieldCipher, LeadSecret, Plaintext, Sealed};
 pub use keyring::{DataKey, GeneratedKey, KeyContext, Keyring, KeyringError, WrappedKey};
 pub use keys::{BLIND_INDEX_OWNER, KeyCachePolicy, KeyManager};
 pub use kms::KmsKeyring;

@@ -54,14 +54,6 @@ opaque_id!(
     "lead_id"
 );
 
-impl LeadId {
-    /// A lead id qchat derived itself: lowercase base32 of a keyed digest, always in the id alphabet.
-    pub(crate) fn from_minted(id: String) -> Self {
-        debug_assert!(Self::parse(&id).is_ok());
-        Self(id)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -268,7 +268,7 @@ impl AccountErasure {
         clock: Arc<dyn Clock>,
         keys: Arc<KeyManager>,
     ) -> Self {
-        let pages = PageLeadsErasure::new(store.clone(), clock.clone());
+        let pages = PageLeadsErasure::new(store.clone(), key_store.clone(), clock.clone());
         Self {
             store,
             key_store,

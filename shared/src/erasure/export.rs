@@ -94,6 +94,14 @@ pub const NOT_EXPORTED: &[(&str, &str)] = &[
         "maps the address's blind index to the account id; no value of its own",
     ),
     (
+        "lead_lookup",
+        "maps the blind index of page and person to the lead id; no value of its own",
+    ),
+    (
+        "lead_keys",
+        "names the lead's lookup (a blind index) for its erasure; no value of its own",
+    ),
+    (
         "attempt_slot",
         "sign-in attempts keyed by blind index; only times",
     ),

@@ -30,9 +30,14 @@
 //!   broadcast still running finds its page gone and stops (its job ends when its item is gone); the
 //!   page's `pace` item (`PACE#<page>`, times only) goes with the last broadcast.
 //!
+//! - `lead_lookup` and `lead_keys` (key store, `LEADKEYS#<page>`): erased last in each pass, after the
+//!   main store's items, the page's partition of lead entries in bounded steps, each entry with the
+//!   lookup it names (a lookup that names another lead is kept).
+//!
 //! A new item type that hangs off a lead or a page must be added here.
 //!
-//! Phases (the job cursor, [`Progress`], JSON): pending replies, then leads, then broadcasts, each paged through with a
+//! Phases (the job cursor, [`Progress`], JSON): pending replies, then leads, then broadcasts, then the
+//! leads' key-store items, each paged through with a
 //! store cursor in bounded steps. Then a second pass of both once [`SETTLE_SECS`] have passed since the
 //! disconnect: a webhook batch that read the page just before the disconnect may still write (a Lambda
 //! runs up to 29 s), and the second pass erases what it wrote. Every step deletes what it found and only
@@ -96,6 +101,9 @@ pub struct Counts {
     pub broadcasts: u64,
     #[serde(default)]
     pub deliveries: u64,
+    /// The leads' key-store entries (each with its lookup). Older receipts lack it.
+    #[serde(default)]
+    pub lead_keys: u64,
 }
 
 impl Counts {
@@ -106,6 +114,7 @@ impl Counts {
         self.pending_replies += other.pending_replies;
         self.broadcasts += other.broadcasts;
         self.deliveries += other.deliveries;
+        self.lead_keys += other.lead_keys;
     }
 }
 
@@ -134,6 +143,8 @@ enum Phase {
     Replies,
     Leads,
     Broadcasts,
+    /// The leads' key-store items (lookups and entries), after everything in the main store.
+    Keys,
 }
 
 /// The job cursor.
@@ -235,6 +246,8 @@ pub async fn erasure_queued(store: &dyn ItemStore, page: &PageId) -> Result<bool
 #[derive(Debug, Clone)]
 pub struct PageLeadsErasure {
     store: Arc<dyn ItemStore>,
+    /// The key store ([`crate::app::App::key_store`]): the leads' lookups and entries.
+    key_store: Arc<dyn ItemStore>,
     clock: Arc<dyn Clock>,
 }
 
@@ -318,8 +331,39 @@ pub(super) async fn erase_due_replies(
 }
 
 impl PageLeadsErasure {
-    pub fn new(store: Arc<dyn ItemStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    pub fn new(
+        store: Arc<dyn ItemStore>,
+        key_store: Arc<dyn ItemStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            key_store,
+            clock,
+        }
+    }
+
+    /// One page of the leads' key-store items (of the disconnected connection, as for the leads).
+    async fn erase_keys(
+        &self,
+        page: &PageId,
+        reconnected_at: Option<Timestamp>,
+        after: Option<&str>,
+    ) -> Result<(Counts, Option<String>), JobError> {
+        let (removed, next) = super::lookup::erase_page_keys(
+            self.key_store.as_ref(),
+            page,
+            parse_store_cursor(after)?,
+            LEADS_PER_STEP,
+            |entry| is_old(entry.get_i64("created"), reconnected_at),
+        )
+        .await
+        .map_err(query_error)?;
+        let erased = Counts {
+            lead_keys: removed,
+            ..Counts::default()
+        };
+        Ok((erased, next.map(|c| c.as_str().to_owned())))
     }
 
     /// When the page was connected again, if it was (`None`: it is unconnected).
@@ -512,6 +556,10 @@ impl JobHandler for PageLeadsErasure {
                 self.erase_broadcasts(&page, reconnected_at, after.as_deref())
                     .await?
             }
+            Phase::Keys => {
+                self.erase_keys(&page, reconnected_at, after.as_deref())
+                    .await?
+            }
         };
         progress.erased.add(erased);
         tracing::info!(
@@ -524,6 +572,7 @@ impl JobHandler for PageLeadsErasure {
             pending_replies = erased.pending_replies,
             broadcasts = erased.broadcasts,
             deliveries = erased.deliveries,
+            lead_keys = erased.lead_keys,
             "page erasure step"
         );
         if next.is_some() {
@@ -539,7 +588,11 @@ impl JobHandler for PageLeadsErasure {
                 progress.phase = Phase::Broadcasts;
                 Ok(Step::Continue(progress.encode()))
             }
-            (Phase::Broadcasts, 1) => {
+            (Phase::Broadcasts, _) => {
+                progress.phase = Phase::Keys;
+                Ok(Step::Continue(progress.encode()))
+            }
+            (Phase::Keys, 1) => {
                 progress.pass = 2;
                 progress.phase = Phase::Replies;
                 let settle = Timestamp::from_millis(params.disconnected_at).plus_secs(SETTLE_SECS);
@@ -549,7 +602,7 @@ impl JobHandler for PageLeadsErasure {
                     Ok(Step::Continue(progress.encode()))
                 }
             }
-            (Phase::Broadcasts, _) => {
+            (Phase::Keys, _) => {
                 let receipt = Receipt {
                     erased: progress.erased,
                     finished_at: self.clock.now().millis(),
@@ -564,6 +617,7 @@ impl JobHandler for PageLeadsErasure {
                     pending_replies = receipt.erased.pending_replies,
                     broadcasts = receipt.erased.broadcasts,
                     deliveries = receipt.erased.deliveries,
+                    lead_keys = receipt.erased.lead_keys,
                     "page leads erased"
                 );
                 Ok(Step::DoneWithReceipt(
@@ -612,7 +666,7 @@ mod tests {
             Arc::new(SequentialIds::default()),
             900,
         );
-        let handler = PageLeadsErasure::new(store.clone(), clock.clone());
+        let handler = PageLeadsErasure::new(store.clone(), store.clone(), clock.clone());
         Fixture {
             store,
             clock,
@@ -837,9 +891,9 @@ mod tests {
         );
         assert!(f.jobs.is_pending(&job).await.expect("read"));
         run_to_end(&f, &slow, &job, 7).await;
-        // Replies, two pages of leads, broadcasts (none), the wait; then replies, leads and broadcasts
-        // again: nothing ran twice.
-        assert_eq!(slow.steps.load(Ordering::SeqCst), 7);
+        // Replies, two pages of leads, broadcasts (none), key-store items (none here), the wait; then
+        // replies, leads, broadcasts and key-store items again: nothing ran twice.
+        assert_eq!(slow.steps.load(Ordering::SeqCst), 9);
 
         for s in &seeded {
             assert_eq!(held(&f, &gone, s).await, (false, 0, false, false));

@@ -15,7 +15,10 @@
 //! 4. the lead item (with its status index entry), its whole consent chain and its unsubscribe link; and
 //!    the same for a checkbox-plugin lead of the same person merged into it (`linked_from`) or that it
 //!    was merged into (`merged_into`). The chain and link go first, the lead last, so a step cut short
-//!    leaves the lead to be found again.
+//!    leaves the lead to be found again;
+//! 5. last, the leads' items in the key store ([`super::lookup`]): each lead's entry and the lookup it
+//!    names, so a restored main store neither finds the person from their id nor holds a value
+//!    computable from it.
 //!
 //! KEPT, and why: de-duplication keys of the person's webhook events (a SHA-256 of the page and Meta's
 //! message id, nothing personal, 48 h): they make an event Meta delivers again after the erasure a
@@ -99,6 +102,9 @@ pub struct Counts {
     #[serde(default)]
     pub sent_replies: u64,
     pub deliveries: u64,
+    /// The leads' key-store entries (each with its lookup). Older receipts lack it.
+    #[serde(default)]
+    pub lead_keys: u64,
 }
 
 impl Counts {
@@ -109,6 +115,7 @@ impl Counts {
         self.pending_replies += other.pending_replies;
         self.sent_replies += other.sent_replies;
         self.deliveries += other.deliveries;
+        self.lead_keys += other.lead_keys;
     }
 }
 
@@ -138,6 +145,8 @@ enum Phase {
     SentReplies,
     Deliveries,
     Leads,
+    /// The leads' key-store items, once nothing of them is left in the main store.
+    Keys,
     Confirm,
 }
 
@@ -236,6 +245,8 @@ pub fn request_ops(
 #[derive(Debug, Clone)]
 pub struct LeadErasure {
     store: Arc<dyn ItemStore>,
+    /// The key store ([`crate::app::App::key_store`]): the leads' lookups and entries.
+    key_store: Arc<dyn ItemStore>,
     clock: Arc<dyn Clock>,
 }
 
@@ -248,8 +259,32 @@ fn parse_params(job: &Job) -> Result<(Params, PageId, LeadId), JobError> {
 }
 
 impl LeadErasure {
-    pub fn new(store: Arc<dyn ItemStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    pub fn new(
+        store: Arc<dyn ItemStore>,
+        key_store: Arc<dyn ItemStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            key_store,
+            clock,
+        }
+    }
+
+    /// The leads' key-store items, last. A lead written again under the same id after the request (the
+    /// person wrote while the erasure ran, through the lookup not yet removed) keeps them: it is not the
+    /// job's business, and the lookup is how the person's messages find it.
+    async fn erase_keys(&self, page: &PageId, leads: &[LeadId]) -> Result<Counts, JobError> {
+        let mut erased = Counts::default();
+        for lead in leads {
+            if self.store.get(&lead_key(page, lead)).await?.is_some() {
+                continue;
+            }
+            if super::lookup::erase_keys(self.key_store.as_ref(), page, lead).await? {
+                erased.lead_keys += 1;
+            }
+        }
+        Ok(erased)
     }
 
     /// The lead and the checkbox-plugin lead of the same person linked to it, either way.
@@ -458,6 +493,7 @@ impl JobHandler for LeadErasure {
                 self.erase_leads(&page, &leads, params.requested_at).await?,
                 None,
             ),
+            Phase::Keys => (self.erase_keys(&page, &leads).await?, None),
             Phase::Confirm => {
                 let confirmation = self.confirm(&params).await?;
                 let receipt = Receipt {
@@ -473,6 +509,7 @@ impl JobHandler for LeadErasure {
                     pending_replies = receipt.erased.pending_replies,
                     sent_replies = receipt.erased.sent_replies,
                     deliveries = receipt.erased.deliveries,
+                    lead_keys = receipt.erased.lead_keys,
                     confirmation,
                     "lead erased"
                 );
@@ -490,6 +527,7 @@ impl JobHandler for LeadErasure {
             pending_replies = erased.pending_replies,
             sent_replies = erased.sent_replies,
             deliveries = erased.deliveries,
+            lead_keys = erased.lead_keys,
             "lead erasure step"
         );
         if next.is_some() {
@@ -499,7 +537,8 @@ impl JobHandler for LeadErasure {
                 Phase::Replies => Phase::SentReplies,
                 Phase::SentReplies => Phase::Deliveries,
                 Phase::Deliveries => Phase::Leads,
-                Phase::Leads | Phase::Confirm => Phase::Confirm,
+                Phase::Leads => Phase::Keys,
+                Phase::Keys | Phase::Confirm => Phase::Confirm,
             };
         }
         Ok(Step::Continue(

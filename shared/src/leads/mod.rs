@@ -21,18 +21,19 @@
 //! so no mark of the last one is stored: the broadcast sender, when it is built, records it on the lead
 //! (and declares it in the inventory).
 //!
-//! The lead id is a keyed HMAC of the page and the person's id: the same person on the same page always
-//! maps to the same lead without any lookup item, and ids of different pages cannot be linked.
+//! The lead id is random: the blind index of the page and the person's id finds it through a lookup in
+//! the key store ([`lookup`]), which backups do not copy, so a restored main store holds no value
+//! computable from a person's id. Ids of different pages cannot be linked.
 
 pub mod consent;
 pub mod erase;
 pub mod erase_lead;
+pub mod lookup;
 pub mod ops;
 pub mod record;
 pub mod unsubscribe;
 
 pub use consent::{Action, ConsentEvent, ConsentRecord, GENESIS_HASH, verify_chain};
-pub use record::{
-    Lead, LeadStatus, MARKETING_ACTIVE, MARKETING_STOPPED, Subject, lead_id, lead_key,
-};
+pub use lookup::{find_lead, subject_index};
+pub use record::{Lead, LeadStatus, MARKETING_ACTIVE, MARKETING_STOPPED, Subject, lead_key};
 pub use unsubscribe::{UnsubscribeToken, unsubscribe_key};

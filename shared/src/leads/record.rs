@@ -1,12 +1,8 @@
 //! The lead item: where it lives, how it is read, and its status.
 
 use crate::clock::Timestamp;
-use crate::crypto::BlindIndexer;
 use crate::domain::{LeadId, PageId, Psid, UserRef};
 use crate::store::{Item, ItemKey};
-
-/// Blind-index purpose of lead ids.
-const LEAD_PURPOSE: &str = "lead";
 
 /// Who the lead is, as Meta identifies them.
 #[derive(Debug, Clone)]
@@ -72,20 +68,6 @@ impl LeadStatus {
     }
 }
 
-/// The deterministic lead id of a subject on a page (26 base32 characters of a keyed HMAC).
-pub fn lead_id(indexer: &BlindIndexer, page: &PageId, subject: &Subject) -> LeadId {
-    let input = format!(
-        "{}\u{0}{}\u{0}{}",
-        page.as_str(),
-        subject.kind(),
-        subject.expose()
-    );
-    let index = indexer.index(LEAD_PURPOSE, input.as_bytes());
-    let digest = crate::crypto::sha256(index.as_str().as_bytes());
-    // base32 of 16 bytes is 26 characters of [a-z2-7]: always a valid id.
-    LeadId::from_minted(crate::ids::base32_lower(&digest[..16]))
-}
-
 /// A page's leads partition.
 pub fn page_leads_partition(page: &PageId) -> String {
     format!("PAGE#{page}")
@@ -103,7 +85,7 @@ pub fn status_partition(page: &PageId, status: LeadStatus) -> String {
 /// A lead's sort key in its status partition: creation time (zero-padded milliseconds), then id. A
 /// filtered list shows leads in the order they came, and a new lead's index entry lands at the end of
 /// its partition: one hot index page shared by a whole webhook batch rather than a random page each
-/// (lead ids are hashes), measured by the webhook benchmark.
+/// (lead ids are random), measured by the webhook benchmark.
 pub fn status_sort_key(created: Timestamp, lead: &LeadId) -> String {
     format!("{}#{lead}", created.sort_key())
 }

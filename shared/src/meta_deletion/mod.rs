@@ -32,7 +32,8 @@ use crate::domain::{AccountId, AppScopedUserId, PageAccessToken, PageId};
 use crate::inventory::META_DELETION_SUBJECT;
 use crate::jobs::{Job, JobError, JobHandler, Jobs, Step};
 use crate::leads::erase_lead::{self, Origin};
-use crate::leads::record::{Lead, Subject, lead_id, lead_key};
+use crate::leads::find_lead;
+use crate::leads::record::{Lead, Subject, lead_key};
 use crate::meta_secrets::MetaSecretCache;
 use crate::pages::page_key;
 use crate::store::{
@@ -295,15 +296,15 @@ impl MetaDeletion {
             Err(e) if e.is_retryable() => return Ok(PageOutcome::Unavailable),
             Err(_) => return Ok(PageOutcome::Skipped),
         };
-        let indexer = self
-            .app
-            .keys
-            .blind_indexer()
-            .await
-            .map_err(|e| JobError::Retry(Box::new(e)))?;
         let mut leads = Vec::new();
         for psid in psids {
-            let lead = lead_id(&indexer, &page, &Subject::Psid(psid));
+            // Lead ids are random: the person's lookup in the key store names the lead, if any.
+            let Some(lead) = find_lead(&self.app, &page, &Subject::Psid(psid))
+                .await
+                .map_err(|e| JobError::Retry(Box::new(e)))?
+            else {
+                continue;
+            };
             if let Some(item) = self.app.store.get(&lead_key(&page, &lead)).await?
                 && let Some(lead) = Lead::from_item(&page, item)
             {

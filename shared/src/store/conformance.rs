@@ -1438,6 +1438,43 @@ pub async fn delete_many_removes_60_keys_including_missing_ones(
     assert_eq!(snapshot(store, &keep).await.len(), 1);
 }
 
+pub async fn get_many_reads_150_keys_and_leaves_out_missing_expired_and_repeated_ones(
+    store: &dyn ItemStore,
+    clock: &ManualClock,
+) {
+    let pk = unique_name("pk");
+    let other = unique_name("pk");
+    let mut keys = Vec::new();
+    let mut live = Vec::new();
+    // More keys than one DynamoDB BatchGetItem takes (100).
+    for n in 0..150 {
+        let k = key(&pk, &format!("{n:03}"));
+        // Every fifth key is missing, and one item is expired.
+        if n % 5 != 4 {
+            let mut item = labelled(&k, &format!("v{}", k.sk));
+            if n == 7 {
+                item = item.expires_at(clock.now());
+            } else {
+                live.push(k.sk.clone());
+            }
+            put(store, item).await;
+        }
+        keys.push(k);
+    }
+    put(store, labelled(&key(&other, "000"), "not asked")).await;
+    keys.push(keys[0].clone());
+    let found = store.get_many(&keys).await.expect("get many");
+    let mut sks: Vec<String> = found.iter().map(|i| i.key().sk.clone()).collect();
+    sks.sort();
+    assert_eq!(sks, live, "each live item once, nothing else");
+    for item in &found {
+        assert_eq!(item.key().pk, pk);
+        let label = format!("v{}", item.key().sk);
+        assert_eq!(item.get_str("label"), Some(label.as_str()));
+    }
+    assert!(store.get_many(&[]).await.expect("nothing asked").is_empty());
+}
+
 pub async fn an_expiring_item_type_written_without_ttl_is_refused(
     store: &dyn ItemStore,
     clock: &ManualClock,

@@ -28,9 +28,9 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest,
-    GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType, Put,
-    ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem,
-    WriteRequest,
+    GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType, KeysAndAttributes, Projection,
+    ProjectionType, Put, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    TimeToLiveStatus, TransactWriteItem, WriteRequest,
 };
 
 use super::cursor::CursorPosition;
@@ -42,6 +42,8 @@ use crate::clock::{Clock, Timestamp};
 
 /// `BatchWriteItem` takes at most 25 requests.
 const BATCH_SIZE: usize = 25;
+/// The most keys DynamoDB reads in one `BatchGetItem`.
+const BATCH_GET_SIZE: usize = 100;
 /// Attempts of one batch while DynamoDB leaves items unprocessed (throttling), with exponential backoff.
 const BATCH_ATTEMPTS: u32 = 8;
 /// Conditional deletions of expired items in flight at once during a retention sweep: a Scan page of
@@ -73,6 +75,8 @@ enum DynamoError {
     TtlOnOtherAttribute,
     #[error("{remaining} deletions were still unprocessed after {BATCH_ATTEMPTS} attempts")]
     Unprocessed { remaining: usize },
+    #[error("{remaining} reads were still unprocessed after {BATCH_ATTEMPTS} attempts")]
+    UnprocessedReads { remaining: usize },
     #[error("a deletion task of the retention sweep failed")]
     SweepTask(#[source] tokio::task::JoinError),
 }
@@ -323,6 +327,64 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
+    /// One `BatchGetItem` of up to [`BATCH_GET_SIZE`] keys, its unprocessed keys asked again with
+    /// backoff (as [`Self::delete_chunk`] does); the live items found.
+    async fn get_chunk(&self, keys: &[&ItemKey]) -> Result<Vec<Item>, StoreError> {
+        const OP: &str = "batch_get_item";
+        let now = self.clock.now();
+        let mut pending = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys.iter().map(|k| key_attributes(k)).collect()))
+                .consistent_read(true)
+                .build()
+                .map_err(build(OP))?,
+        );
+        let mut found = Vec::with_capacity(keys.len());
+        let mut pause = Duration::from_millis(50);
+        for attempt in 0..BATCH_ATTEMPTS {
+            let Some(request) = pending.take() else {
+                return Ok(found);
+            };
+            if attempt > 0 {
+                tokio::time::sleep(jittered(pause)).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            let read = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(sdk(OP))?;
+            for map in read
+                .responses()
+                .and_then(|r| r.get(&self.table))
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                let item = from_attributes(map)?;
+                if !item.is_expired_at(now) {
+                    found.push(item);
+                }
+            }
+            pending = read
+                .unprocessed_keys()
+                .and_then(|u| u.get(&self.table))
+                .filter(|k| !k.keys().is_empty())
+                .cloned();
+        }
+        match pending {
+            None => Ok(found),
+            Some(left) => Err(own(
+                OP,
+                true,
+                DynamoError::UnprocessedReads {
+                    remaining: left.keys().len(),
+                },
+            )),
+        }
+    }
+
     /// One Scan page of the keys of expired items (the filter is applied after `Limit`: the page
     /// looks at up to `limit` items and returns the expired ones among them), then a deletion of each,
     /// conditional on its still being expired.
@@ -864,6 +926,15 @@ impl ItemStore for DynamoStore {
         limit: usize,
     ) -> Result<Removed, StoreError> {
         self.remove_expired_page(from, limit).await
+    }
+
+    async fn get_many(&self, keys: &[ItemKey]) -> Result<Vec<Item>, StoreError> {
+        let keys = checks::distinct_keys(keys)?;
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_SIZE) {
+            found.extend(self.get_chunk(chunk).await?);
+        }
+        Ok(found)
     }
 
     async fn delete_many(&self, keys: &[ItemKey]) -> Result<(), StoreError> {

@@ -192,6 +192,20 @@ pub trait ItemStore: Send + Sync + std::fmt::Debug {
     /// The live item at `key`, if any.
     async fn get(&self, key: &ItemKey) -> Result<Option<Item>, StoreError>;
 
+    /// The live items at `keys` (any number; a key named twice counts once), in no particular order;
+    /// missing and expired keys are left out. For readers that need many small items at once (the
+    /// broadcast engine's per-lead secrets for a batch of leads): DynamoDB answers up to 100 keys per
+    /// `BatchGetItem`, strongly consistent like [`Self::get`]. This default reads them one by one.
+    async fn get_many(&self, keys: &[ItemKey]) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for key in checks::distinct_keys(keys)? {
+            if let Some(item) = self.get(key).await? {
+                found.push(item);
+            }
+        }
+        Ok(found)
+    }
+
     /// Writes `item` (replacing any item at its key) if `condition` holds, else `ConditionFailed`.
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError>;
 

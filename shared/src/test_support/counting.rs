@@ -23,6 +23,7 @@ pub struct StoreCalls {
     pub transact: usize,
     pub transact_each: usize,
     pub delete_many: usize,
+    pub get_many: usize,
 }
 
 impl StoreCalls {
@@ -34,6 +35,7 @@ impl StoreCalls {
             + self.transact
             + self.transact_each
             + self.delete_many
+            + self.get_many
     }
 }
 
@@ -49,6 +51,7 @@ impl std::ops::Add for StoreCalls {
             transact: self.transact + o.transact,
             transact_each: self.transact_each + o.transact_each,
             delete_many: self.delete_many + o.delete_many,
+            get_many: self.get_many + o.get_many,
         }
     }
 }
@@ -64,6 +67,7 @@ pub struct CountingStore {
     transact: AtomicUsize,
     transact_each: AtomicUsize,
     delete_many: AtomicUsize,
+    get_many: AtomicUsize,
     /// The DynamoDB requests `delete_many` calls make: one `BatchWriteItem` per 25 keys (before retries
     /// of unprocessed keys), and the keys.
     batch_writes: AtomicUsize,
@@ -94,6 +98,7 @@ impl CountingStore {
             transact: AtomicUsize::new(0),
             transact_each: AtomicUsize::new(0),
             delete_many: AtomicUsize::new(0),
+            get_many: AtomicUsize::new(0),
             batch_writes: AtomicUsize::new(0),
             deleted_keys: AtomicUsize::new(0),
             scans: AtomicUsize::new(0),
@@ -159,6 +164,7 @@ impl CountingStore {
             transact: self.transact.load(Ordering::SeqCst),
             transact_each: self.transact_each.load(Ordering::SeqCst),
             delete_many: self.delete_many.load(Ordering::SeqCst),
+            get_many: self.get_many.load(Ordering::SeqCst),
         }
     }
 }
@@ -233,6 +239,10 @@ impl ItemStore for CountingStore {
             applied,
             error: injected(),
         })
+    }
+    async fn get_many(&self, keys: &[ItemKey]) -> Result<Vec<Item>, StoreError> {
+        self.get_many.fetch_add(1, Ordering::SeqCst);
+        self.inner.get_many(keys).await
     }
     async fn delete_many(&self, keys: &[ItemKey]) -> Result<(), StoreError> {
         self.delete_many.fetch_add(1, Ordering::SeqCst);

@@ -17,7 +17,7 @@ use qchat_shared::domain::{AccountId, EmailAddress, LeadId, PageAccessToken, Pag
 use qchat_shared::ids::{IdGenerator, RandomIds};
 use qchat_shared::inventory::{ACCOUNT, BREACH_NOTICE, LEAD, PAGE, POLICY};
 use qchat_shared::jobs::Jobs;
-use qchat_shared::leads::{LeadStatus, Subject, lead_id, lead_key};
+use qchat_shared::leads::{LeadStatus, Subject, lead_key, lookup};
 use qchat_shared::mail::{Email, MailError, Mailer, OutboxMailer, SentEmail};
 use qchat_shared::messenger::outbox::{OutboxLine, OutboxMessenger, read_lines};
 use qchat_shared::messenger::{Messenger, OutgoingMessage, SendError, SentMessage};
@@ -668,7 +668,16 @@ impl TestApp {
     ) -> LeadId {
         let app = &self.app;
         let indexer = app.keys.blind_indexer().await.expect("indexer");
-        let id = lead_id(&indexer, page, &Subject::Psid(psid.clone()));
+        let id = lookup::lead_for(
+            app.key_store.as_ref(),
+            &indexer,
+            app.ids.as_ref(),
+            page,
+            &Subject::Psid(psid.clone()),
+            app.clock.now(),
+        )
+        .await
+        .expect("lead lookup");
         let key = lead_key(page, &id);
         let cipher = app
             .keys

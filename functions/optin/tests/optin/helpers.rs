@@ -20,7 +20,7 @@ use qchat_shared::inventory::{LEAD, UNSUBSCRIBE_LINK};
 use qchat_shared::leads::record::{status_partition, status_sort_key};
 use qchat_shared::leads::{
     Action, ConsentEvent, ConsentRecord, GENESIS_HASH, LeadStatus, Subject, UnsubscribeToken,
-    lead_id, lead_key, unsubscribe_key,
+    lead_key, lookup, unsubscribe_key,
 };
 use qchat_shared::mail::OutboxMailer;
 use qchat_shared::messenger::outbox::OutboxMessenger;
@@ -329,7 +329,16 @@ impl TestApp {
         let page = PageId::parse(page_id).expect("page id");
         let psid = Psid::parse(psid).expect("psid");
         let indexer = app.keys.blind_indexer().await.expect("indexer");
-        let id = lead_id(&indexer, &page, &Subject::Psid(psid.clone()));
+        let id = lookup::lead_for(
+            app.key_store.as_ref(),
+            &indexer,
+            app.ids.as_ref(),
+            &page,
+            &Subject::Psid(psid.clone()),
+            app.clock.now(),
+        )
+        .await
+        .expect("lead lookup");
         let now = app.clock.now();
         let mut ops: Vec<WriteOp> = Vec::new();
         let (mut seq, mut head) = (0, GENESIS_HASH.to_owned());

@@ -4,8 +4,8 @@
 //! own (subject kind `user_ref`). When the person answers the page's message in Messenger, Meta sends an
 //! ordinary message (or postback) from their PSID with `prior_message: {source: "checkbox_plugin",
 //! identifier: <user_ref>}`. If the PSID lead is new and the page holds an open lead of that `user_ref`
-//! (its lead id is the keyed hash of page and `user_ref`: the `user_ref` itself is never stored or
-//! logged), the event's ONE transaction — with its de-duplication key — links the two:
+//! (found through its lookup in the key store: the `user_ref` itself is never logged, and is stored
+//! only sealed), the event's ONE transaction — with its de-duplication key — links the two:
 //!
 //! - the new PSID lead inherits the checkbox lead's consent status (subscribed stays subscribed; an
 //!   opt-out stays an opt-out, so a person who unsubscribed never becomes subscribed by linking; an
@@ -56,20 +56,23 @@ use crate::page::{ConnectedPage, without_attribute};
 pub const SOURCE: &str = "checkbox_plugin_linked";
 
 /// The id of the checkbox lead an event may link to: a person's message or postback, from a PSID,
-/// answering a checkbox-plugin message.
-pub(super) fn origin_id(
+/// answering a checkbox-plugin message (its lookup in the key store: one read, for such events only).
+pub(super) async fn origin_id(
     batch: &Batch<'_>,
     page: &ConnectedPage,
     ev: &Event,
     subject: &Subject,
-) -> Option<LeadId> {
-    let user_ref = ev.checkbox_user_ref.as_ref()?;
+) -> Result<Option<LeadId>, StoreError> {
+    let Some(user_ref) = ev.checkbox_user_ref.as_ref() else {
+        return Ok(None);
+    };
     let answers = matches!(ev.kind, Kind::Message { .. } | Kind::Postback { .. });
     if !answers || !matches!(subject, Subject::Psid(_)) {
-        return None;
+        return Ok(None);
     }
     let origin = Subject::UserRef(user_ref.clone());
-    Some(leads::lead_id(&batch.indexer, &page.id, &origin))
+    let index = leads::subject_index(&batch.indexer, &page.id, &origin);
+    leads::lookup::find(batch.app.key_store.as_ref(), &index).await
 }
 
 /// An open checkbox lead, as read for linking.

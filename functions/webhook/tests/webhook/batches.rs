@@ -238,3 +238,113 @@ pub async fn a_batch_commits_its_events_together(backend: Backend) {
     );
     assert_eq!(t.records(&psid("8119")).await.len(), 1);
 }
+
+/// Two deliveries at once, each holding the first event of the same ten new people (a message in one,
+/// a referral in the other): each person ends with ONE lead, one lookup and one key-store entry, whichever
+/// delivery claimed the lookup first.
+pub async fn first_events_of_one_new_person_delivered_at_once_make_one_lead(backend: Backend) {
+    let t = app(backend, "implicit").await;
+    let people: Vec<String> = (0..10).map(|n| format!("{}", 8300 + n)).collect();
+    let messages = serde_json::to_vec(&body(
+        people
+            .iter()
+            .enumerate()
+            .map(|(n, p)| message(p, &format!("m_r{n}"), "hi", 1))
+            .collect(),
+    ))
+    .unwrap();
+    let referrals = serde_json::to_vec(&body(
+        people.iter().map(|p| referral(p, "spring", 1)).collect(),
+    ))
+    .unwrap();
+    let (a, b) = tokio::join!(
+        qchat_webhook::process(&t.app, &messages),
+        qchat_webhook::process(&t.app, &referrals)
+    );
+    a.unwrap();
+    b.unwrap();
+    let leads = t
+        .app
+        .store
+        .query(&qchat_shared::store::Query {
+            index: qchat_shared::store::Index::Table,
+            partition: format!("PAGE#{}", t.page),
+            range: qchat_shared::store::KeyRange::Prefix("LEAD#".to_owned()),
+            order: qchat_shared::store::Order::Ascending,
+            limit: 100,
+            cursor: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(leads.items.len(), people.len(), "one lead per person");
+    let entries = t
+        .app
+        .key_store
+        .query(&qchat_shared::store::Query::partition(
+            qchat_shared::leads::lookup::keys_partition(&t.page),
+            100,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(entries.items.len(), people.len(), "one entry per person");
+    for p in &people {
+        let lead = t.lead(&psid(p)).await.expect("the lookup finds the lead");
+        assert!(
+            leads.items.iter().any(|i| i.key() == lead.item.key()),
+            "the lookup names the lead that exists"
+        );
+        assert_eq!(lead.status, LeadStatus::Subscribed);
+        assert_eq!(t.records(&psid(p)).await.len(), 1, "{p}");
+    }
+    assert_eq!(t.listed(LeadStatus::Subscribed).await.len(), people.len());
+}
+
+/// The key store's part of a webhook event: a new person costs one lookup read and one key-store
+/// transaction (lookup and entry), and no lead read in the main store; a known person one lookup read;
+/// a duplicate nothing.
+pub async fn a_new_person_costs_one_lookup_read_and_one_key_store_transaction(backend: Backend) {
+    let t = app(backend, "implicit").await;
+    let batch = |first: usize, mid: &str| {
+        body(
+            (0..20)
+                .map(|n| {
+                    message(
+                        &format!("{}", 8400 + n),
+                        &format!("m_{mid}{n}"),
+                        "hi",
+                        first as i64,
+                    )
+                })
+                .collect(),
+        )
+    };
+    let (main, keys) = (t.store.calls(), t.key_store.calls());
+    assert_eq!(t.post(&batch(1, "n")).await.status(), StatusCode::OK);
+    let (main_new, keys_new) = (t.store.calls(), t.key_store.calls());
+    assert_eq!(
+        (
+            keys_new.get - keys.get,
+            keys_new.transact - keys.transact,
+            keys_new.total() - keys.total()
+        ),
+        (20, 20, 40),
+        "new people: one lookup read and one claim each"
+    );
+    // The page once, then de-duplication keys only: a person without a lookup has no lead to read.
+    assert_eq!(main_new.get - main.get, 1 + 20);
+
+    assert_eq!(t.post(&batch(1, "n")).await.status(), StatusCode::OK);
+    let keys_dup = t.key_store.calls();
+    assert_eq!(keys_dup.total(), keys_new.total(), "duplicates: nothing");
+
+    assert_eq!(t.post(&batch(2, "k")).await.status(), StatusCode::OK);
+    let keys_known = t.key_store.calls();
+    assert_eq!(
+        (
+            keys_known.get - keys_dup.get,
+            keys_known.total() - keys_dup.total()
+        ),
+        (20, 20),
+        "known people: one lookup read each"
+    );
+}

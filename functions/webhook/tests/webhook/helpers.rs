@@ -68,6 +68,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     /// Counts store calls and can fail the Nth transaction (`fail_nth_transact`).
     pub store: Arc<CountingStore>,
+    /// Counts the key store's calls (lead lookups).
+    pub key_store: Arc<CountingStore>,
     pub page: PageId,
     pub account: AccountId,
     /// The messenger and mail outboxes on both backends; the SQLite file and master key too for SQLite.
@@ -165,6 +167,7 @@ pub async fn app(backend: Backend, mode: &str) -> TestApp {
     let clock = Arc::new(ManualClock::at(START));
     let (inner, key_store, keyring, config, raw) = backend_parts(backend, dir.path(), &clock).await;
     let store = Arc::new(CountingStore::new(inner));
+    let key_store = Arc::new(CountingStore::new(key_store));
     let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
     let messenger = OutboxMessenger::new(outbox_path(dir.path()), clock.clone(), ids.clone());
     // No suite here reads mail, so the outbox mailer serves both backends.
@@ -177,7 +180,7 @@ pub async fn app(backend: Backend, mode: &str) -> TestApp {
         config,
         Stores {
             main: store.clone(),
-            keys: key_store,
+            keys: key_store.clone(),
         },
         keyring,
         Arc::new(mailer),
@@ -193,6 +196,7 @@ pub async fn app(backend: Backend, mode: &str) -> TestApp {
         app,
         clock,
         store,
+        key_store,
         page,
         account,
         dir,
@@ -256,9 +260,13 @@ impl TestApp {
         qchat_webhook::handle(&self.app, post_request(raw, Some(&sig))).await
     }
 
+    /// The lead of `subject`, found through its lookup in the key store; an id no lead has when the
+    /// person has none.
     pub async fn lead_id(&self, subject: &Subject) -> LeadId {
-        let indexer = self.app.keys.blind_indexer().await.expect("indexer");
-        leads::lead_id(&indexer, &self.page, subject)
+        leads::find_lead(&self.app, &self.page, subject)
+            .await
+            .expect("lookup")
+            .unwrap_or_else(|| LeadId::parse("no-such-lead").expect("id"))
     }
 
     pub async fn lead(&self, subject: &Subject) -> Option<Lead> {
