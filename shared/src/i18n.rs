@@ -207,6 +207,7 @@ pub static EN: Texts = Texts {
         ("links", "links"),
         ("blind_index_entries", "lookup entries"),
         ("data_keys", "encryption keys"),
+        ("lead_keys", "per-person keys"),
     ],
 };
 
@@ -253,6 +254,7 @@ pub static DE: Texts = Texts {
         ("links", "Links"),
         ("blind_index_entries", "Sucheinträge"),
         ("data_keys", "Schlüssel"),
+        ("lead_keys", "Schlüssel einzelner Personen"),
     ],
 };
 
@@ -299,6 +301,7 @@ pub static FR: Texts = Texts {
         ("links", "liens"),
         ("blind_index_entries", "entrées de recherche"),
         ("data_keys", "clés de chiffrement"),
+        ("lead_keys", "clés propres à une personne"),
     ],
 };
 
@@ -345,6 +348,7 @@ pub static ES: Texts = Texts {
         ("links", "enlaces"),
         ("blind_index_entries", "entradas de búsqueda"),
         ("data_keys", "claves de cifrado"),
+        ("lead_keys", "claves propias de cada persona"),
     ],
 };
 
@@ -391,6 +395,7 @@ pub static IT: Texts = Texts {
         ("links", "link"),
         ("blind_index_entries", "voci di ricerca"),
         ("data_keys", "chiavi di cifratura"),
+        ("lead_keys", "chiavi proprie di ogni persona"),
     ],
 };
 
@@ -437,6 +442,7 @@ pub static NL: Texts = Texts {
         ("links", "links"),
         ("blind_index_entries", "zoekvermeldingen"),
         ("data_keys", "versleutelingssleutels"),
+        ("lead_keys", "sleutels per persoon"),
     ],
 };
 
@@ -483,6 +489,7 @@ pub static PL: Texts = Texts {
         ("links", "linki"),
         ("blind_index_entries", "wpisy wyszukiwania"),
         ("data_keys", "klucze szyfrowania"),
+        ("lead_keys", "klucze poszczególnych osób"),
     ],
 };
 
@@ -529,6 +536,7 @@ pub static PT: Texts = Texts {
         ("links", "links"),
         ("blind_index_entries", "entradas de pesquisa"),
         ("data_keys", "chaves de cifragem"),
+        ("lead_keys", "chaves próprias de cada pessoa"),
     ],
 };
 
