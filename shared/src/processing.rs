@@ -395,7 +395,7 @@ pub static NOTICE_EN: NoticeTexts = NoticeTexts {
         ),
         (
             "lead_keys",
-            "the same keyed hash, to remove that lookup with your lead",
+            "the same keyed hash and a random key of your own, which your data's encryption needs and which is destroyed with your lead",
         ),
         (
             "meta_deletion_subject",
@@ -589,7 +589,7 @@ pub static NOTICE_DE: NoticeTexts = NoticeTexts {
         ),
         (
             "lead_keys",
-            "derselbe Hashwert, um diesen Verweis mit Ihrem Lead zu löschen",
+            "derselbe Hashwert und ein eigener Zufallsschlüssel, den die Verschlüsselung Ihrer Daten braucht und der mit Ihrem Lead vernichtet wird",
         ),
         (
             "meta_deletion_subject",

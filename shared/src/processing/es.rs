@@ -90,6 +90,14 @@ pub static NOTICE_ES: NoticeTexts = NoticeTexts {
         ),
         ("unsubscribe_link", "el hash de tu enlace de baja"),
         (
+            "lead_lookup",
+            "un hash con clave de tu identificador en la página, para encontrar tus datos",
+        ),
+        (
+            "lead_keys",
+            "el mismo hash y una clave aleatoria propia, que el cifrado de tus datos necesita y que se destruye con ellos",
+        ),
+        (
             "meta_deletion_subject",
             "tu identificador propio de la aplicación (cifrado), hasta que se encuentran tus datos",
         ),

@@ -93,6 +93,14 @@ pub static NOTICE_FR: NoticeTexts = NoticeTexts {
             "l’empreinte de votre lien de désabonnement",
         ),
         (
+            "lead_lookup",
+            "une empreinte à clé de votre identifiant sur la page, pour retrouver vos données",
+        ),
+        (
+            "lead_keys",
+            "la même empreinte et une clé aléatoire qui vous est propre, dont le chiffrement de vos données a besoin et qui est détruite avec elles",
+        ),
+        (
             "meta_deletion_subject",
             "votre identifiant propre à l’application (chiffré), jusqu’à ce que vos données soient retrouvées",
         ),

@@ -90,6 +90,14 @@ pub static NOTICE_IT: NoticeTexts = NoticeTexts {
         ),
         ("unsubscribe_link", "l’hash del tuo link di disiscrizione"),
         (
+            "lead_lookup",
+            "un hash con chiave del tuo ID sulla pagina, per trovare i tuoi dati",
+        ),
+        (
+            "lead_keys",
+            "lo stesso hash e una chiave casuale tua, che serve alla cifratura dei tuoi dati e viene distrutta con essi",
+        ),
+        (
             "meta_deletion_subject",
             "il tuo ID specifico per l’app (cifrato), finché i tuoi dati non sono stati trovati",
         ),

@@ -90,6 +90,14 @@ pub static NOTICE_NL: NoticeTexts = NoticeTexts {
         ),
         ("unsubscribe_link", "de hash van je afmeldlink"),
         (
+            "lead_lookup",
+            "een hash met sleutel van je ID op de pagina, om je gegevens te vinden",
+        ),
+        (
+            "lead_keys",
+            "dezelfde hash en een eigen willekeurige sleutel, die de versleuteling van je gegevens nodig heeft en die met je gegevens wordt vernietigd",
+        ),
+        (
             "meta_deletion_subject",
             "je app-specifieke ID (versleuteld), tot je gegevens zijn gevonden",
         ),

@@ -91,6 +91,14 @@ pub static NOTICE_PL: NoticeTexts = NoticeTexts {
         ),
         ("unsubscribe_link", "skrót Twojego linku do wypisania"),
         (
+            "lead_lookup",
+            "skrót z kluczem Twojego identyfikatora na stronie, aby odnaleźć Twoje dane",
+        ),
+        (
+            "lead_keys",
+            "ten sam skrót i Twój własny losowy klucz, potrzebny do szyfrowania Twoich danych i niszczony razem z nimi",
+        ),
+        (
             "meta_deletion_subject",
             "Twój identyfikator w zakresie aplikacji (zaszyfrowany), do czasu odnalezienia Twoich danych",
         ),

@@ -90,6 +90,14 @@ pub static NOTICE_PT: NoticeTexts = NoticeTexts {
         ),
         ("unsubscribe_link", "o hash do seu link de cancelamento"),
         (
+            "lead_lookup",
+            "um hash com chave do seu identificador na página, para encontrar os seus dados",
+        ),
+        (
+            "lead_keys",
+            "o mesmo hash e uma chave aleatória própria, de que a cifragem dos seus dados precisa e que é destruída com eles",
+        ),
+        (
             "meta_deletion_subject",
             "o seu identificador específico da aplicação (cifrado), até os seus dados serem encontrados",
         ),
