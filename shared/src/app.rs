@@ -392,9 +392,9 @@ pub struct Clients {
     messenger: MessengerFrom,
 }
 
-type MailerFrom = fn(&aws_config::SdkConfig, &Config) -> Arc<dyn Mailer>;
+type MailerFrom = fn(&aws_types::SdkConfig, &Config) -> Arc<dyn Mailer>;
 type SecretsFrom =
-    fn(&aws_config::SdkConfig, &Config) -> Result<Option<Arc<dyn MetaSecretSource>>, StartupError>;
+    fn(&aws_types::SdkConfig, &Config) -> Result<Option<Arc<dyn MetaSecretSource>>, StartupError>;
 type MessengerFrom = fn(&Config, &Arc<MetaSecretCache>) -> Result<Arc<dyn Messenger>, StartupError>;
 
 impl Clients {
@@ -450,7 +450,7 @@ impl Clients {
 }
 
 #[cfg(feature = "ses")]
-fn ses_mailer(sdk: &aws_config::SdkConfig, config: &Config) -> Arc<dyn Mailer> {
+fn ses_mailer(sdk: &aws_types::SdkConfig, config: &Config) -> Arc<dyn Mailer> {
     Arc::new(
         crate::mail::ses::SesMailer::new(aws_sdk_ses::Client::new(sdk), config.mail_from.clone())
             .with_configuration_set(config.ses_configuration_set.clone()),
@@ -458,7 +458,7 @@ fn ses_mailer(sdk: &aws_config::SdkConfig, config: &Config) -> Arc<dyn Mailer> {
 }
 
 /// A mailer that refuses, naming what is missing.
-fn no_mailer(_sdk: &aws_config::SdkConfig, _config: &Config) -> Arc<dyn Mailer> {
+fn no_mailer(_sdk: &aws_types::SdkConfig, _config: &Config) -> Arc<dyn Mailer> {
     Arc::new(crate::mail::NotBuilt)
 }
 
@@ -466,7 +466,7 @@ fn no_mailer(_sdk: &aws_config::SdkConfig, _config: &Config) -> Arc<dyn Mailer> 
 #[cfg(feature = "secretsmanager")]
 #[allow(clippy::unnecessary_wraps)] // the shape of every `SecretsFrom`
 fn secrets_manager(
-    sdk: &aws_config::SdkConfig,
+    sdk: &aws_types::SdkConfig,
     config: &Config,
 ) -> Result<Option<Arc<dyn MetaSecretSource>>, StartupError> {
     let Some(arn) = &config.graph.secret_arn else {
@@ -484,7 +484,7 @@ fn secrets_manager(
 /// stray secret variable must not stop it, and any use fails as "not configured".
 #[allow(clippy::unnecessary_wraps)] // the shape of every `SecretsFrom`
 fn no_secrets_client(
-    _sdk: &aws_config::SdkConfig,
+    _sdk: &aws_types::SdkConfig,
     config: &Config,
 ) -> Result<Option<Arc<dyn MetaSecretSource>>, StartupError> {
     if config.graph.secret_arn.is_none() {

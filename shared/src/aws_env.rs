@@ -6,11 +6,14 @@
 //! chain, but linking the chain brings STS, the profile-file parser and the instance-metadata client
 //! into every function (about 0.2 MB each) for sources a Lambda function never has. So the functions
 //! build the configuration from these variables and nothing else; `AWS_ENDPOINT_URL` points every
-//! client elsewhere (an emulator). Retries, timeouts, the HTTP client and the identity cache are the
-//! SDK clients' defaults for the latest behaviour version, as with `load_defaults`.
+//! client elsewhere (an emulator). The HTTP client is the process's one HTTPS client
+//! ([`crate::https`]); retries, timeouts and the identity cache are the SDK clients' defaults for the
+//! latest behaviour version, as with `load_defaults`.
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
 
 /// A variable Lambda sets that is missing or empty (its name, never its value).
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +40,8 @@ pub fn sdk_config(var: impl Fn(&str) -> Option<String>) -> Result<SdkConfig, Mis
     let mut builder = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region))
-        .credentials_provider(SharedCredentialsProvider::new(credentials));
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .http_client(crate::https::sdk_http_client());
     if let Some(url) = set("AWS_ENDPOINT_URL") {
         builder = builder.endpoint_url(url);
     }

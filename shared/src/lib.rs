@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod domain;
 pub mod erasure;
 pub mod http;
+pub mod https;
 pub mod i18n;
 pub mod ids;
 pub mod inventory;

@@ -35,12 +35,13 @@ fn linked(package: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// What links a crate that only some functions may have.
+/// What links a crate that only some functions may have. (`graph` adds no crate: the Graph API is
+/// called over the HTTPS client every function has; a function's `main` links its messenger only
+/// when it names it, `Clients::with_graph`.)
 const OPTIONAL: &[(&str, &str)] = &[
     ("rusqlite", "local"),
     ("mail-builder", "local"),
     ("aws-sdk-ses", "ses"),
-    ("reqwest", "graph"),
     ("aws-sdk-secretsmanager", "secretsmanager"),
 ];
 
@@ -52,6 +53,7 @@ fn every_function_links_only_the_backends_and_clients_it_uses() {
         ("qchat-webhook", &["secretsmanager"][..]),
         ("qchat-optin", &[][..]),
         ("qchat-erase", &["graph", "secretsmanager"][..]),
+        ("qchat-broadcast", &["graph", "secretsmanager"][..]),
     ] {
         let crates = linked(package);
         for needed in ["aws-sdk-dynamodb", "aws-sdk-kms", "aws-lc-rs"] {
@@ -72,5 +74,40 @@ fn the_local_server_links_every_backend() {
     let crates = linked("qchat-local");
     for (krate, _) in OPTIONAL {
         assert!(crates.contains(*krate), "qchat-local links {krate}");
+    }
+}
+
+/// Crates of a second HTTP client or TLS stack beside the one of `shared/src/https.rs` (hyper-util over
+/// hyper-rustls, HTTP/1.1, rustls on aws-lc-rs).
+const SECOND_CLIENT: &[&str] = &[
+    "reqwest",
+    "h2",
+    "aws-smithy-http-client",
+    "aws-config",
+    "ring",
+    "openssl",
+    "native-tls",
+    "rustls-platform-verifier",
+    "webpki-roots",
+];
+
+#[test]
+fn every_function_has_one_http_client_and_one_tls_stack() {
+    for package in [
+        "qchat-account",
+        "qchat-notify",
+        "qchat-webhook",
+        "qchat-optin",
+        "qchat-erase",
+        "qchat-broadcast",
+        "qchat-local",
+    ] {
+        let crates = linked(package);
+        for krate in ["hyper-util", "hyper-rustls", "rustls", "aws-lc-rs"] {
+            assert!(crates.contains(krate), "{package} links {krate}");
+        }
+        for krate in SECOND_CLIENT {
+            assert!(!crates.contains(*krate), "{package} links {krate}");
+        }
     }
 }

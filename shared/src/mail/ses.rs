@@ -264,6 +264,7 @@ mod wire_tests {
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
             .endpoint_url(endpoint)
+            .http_client(crate::https::sdk_http_client())
             // The SDK's own retries would multiply the calls and slow the test; classification is the subject.
             .retry_config(aws_sdk_ses::config::retry::RetryConfig::disabled())
             .build();

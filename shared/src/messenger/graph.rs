@@ -14,17 +14,23 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use aws_smithy_types::body::SdkBody;
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use http::{Method, StatusCode};
+use http_body_util::BodyExt as _;
 use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
+use url::Url;
 
 use super::{
     MessagingType, Messenger, OutgoingMessage, PageCheckError, PageProfile, Recipient, SendError,
     SentMessage, page_name, validate,
 };
 use crate::domain::{AppScopedUserId, PageAccessToken, PageId, Psid};
+use crate::https::{self, Https};
 use crate::meta_secrets::{MetaSecretCache, MetaSecrets};
 
 /// Meta's answer to a call whose `appsecret_proof` does not match the app's secret: code 100
@@ -62,10 +68,11 @@ impl ProofRefusal for PageCheckError {
 
 /// Meta's Graph API.
 pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
-/// How long to wait for a connection to Meta.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one send may take in total; well inside a Lambda's time budget.
+/// How long one call may take in total, answer included; well inside a Lambda's time budget. (A
+/// connection is given up after [`https::CONNECT_TIMEOUT`].)
 pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
+/// The largest answer read: Graph's are a few hundred bytes; a larger one is not Graph's.
+const MAX_ANSWER_BYTES: usize = 1 << 20;
 
 /// Why the Graph messenger's configuration was refused (at start-up, not at the first send).
 #[derive(Debug, thiserror::Error)]
@@ -84,19 +91,12 @@ enum AppSecret {
     Cached(Arc<MetaSecretCache>),
 }
 
-/// The HTTP client: given, or built at the first call. Building one reads the system's CA store
-/// (rustls-platform-verifier), so a process that never calls Meta — most invocations of account and
-/// notify — never reads it for this client, and start-up does not.
-#[derive(Clone)]
-enum Http {
-    Given(reqwest::Client),
-    AtFirstCall(Arc<std::sync::OnceLock<reqwest::Client>>),
-}
-
 /// Sends through the Send API over HTTPS.
 #[derive(Clone)]
 pub struct GraphMessenger {
-    http: Http,
+    /// The HTTP client: given, or (`None`) the process's one ([`https::shared`]) at the first call,
+    /// so a process that never calls Meta never reads the CA store.
+    http: Option<Https>,
     /// `{base}/{version}`, without a trailing slash.
     versioned_base: String,
     app_secret: Option<AppSecret>,
@@ -117,35 +117,34 @@ impl std::fmt::Debug for GraphMessenger {
     }
 }
 
-/// An HTTP client with the Send API's timeouts, for [`GraphMessenger::new`]. Build it once per process.
-pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(TOTAL_TIMEOUT)
-        .build()
+/// The process's HTTPS client, for [`GraphMessenger::new`].
+///
+/// # Errors
+/// As [`https::shared`].
+pub fn http_client() -> Result<Https, https::HttpsUnavailable> {
+    https::shared()
 }
 
 impl GraphMessenger {
     /// `base_url` is normally [`DEFAULT_BASE_URL`] (a fake on 127.0.0.1 in tests); `version` like `v21.0`.
     /// With `app_secret`, every call carries `appsecret_proof`, which apps that require it need.
     pub fn new(
-        http: reqwest::Client,
+        http: Https,
         base_url: String,
         version: String,
         app_secret: Option<SecretString>,
     ) -> Result<Self, GraphConfigError> {
-        Self::with_http(Http::Given(http), &base_url, &version, app_secret)
+        Self::with_http(Some(http), &base_url, &version, app_secret)
     }
 
     fn with_http(
-        http: Http,
+        http: Option<Https>,
         base_url: &str,
         version: &str,
         app_secret: Option<SecretString>,
     ) -> Result<Self, GraphConfigError> {
         let base = base_url.trim_end_matches('/');
-        let parsed =
-            reqwest::Url::parse(base).map_err(|e| GraphConfigError::BaseUrl(Some(Box::new(e))))?;
+        let parsed = Url::parse(base).map_err(|e| GraphConfigError::BaseUrl(Some(Box::new(e))))?;
         if !matches!(parsed.scheme(), "http" | "https")
             || parsed.query().is_some()
             || parsed.fragment().is_some()
@@ -169,7 +168,7 @@ impl GraphMessenger {
         })
     }
 
-    /// Like [`Self::new`], with the client of [`http_client`] built at the first call instead of now.
+    /// Like [`Self::new`], with the process's client ([`http_client`]) taken at the first call.
     ///
     /// # Errors
     /// As [`Self::new`].
@@ -178,30 +177,55 @@ impl GraphMessenger {
         version: String,
         app_secret: Option<SecretString>,
     ) -> Result<Self, GraphConfigError> {
-        Self::with_http(
-            Http::AtFirstCall(Arc::default()),
-            &base_url,
-            &version,
-            app_secret,
-        )
+        Self::with_http(None, &base_url, &version, app_secret)
     }
 
-    fn http(&self) -> Result<reqwest::Client, SendError> {
+    fn http(&self) -> Result<Https, SendError> {
         match &self.http {
-            Http::Given(client) => Ok(client.clone()),
-            Http::AtFirstCall(once) => {
-                if let Some(client) = once.get() {
-                    return Ok(client.clone());
-                }
-                let built = http_client().map_err(|e| {
-                    tracing::error!(error = %e, "the Graph API's HTTP client could not be built");
-                    SendError::Transport {
-                        reason: "the HTTP client could not be built",
-                    }
-                })?;
-                Ok(once.get_or_init(|| built).clone())
-            }
+            Some(client) => Ok(client.clone()),
+            None => https::shared().map_err(|_| SendError::Transport {
+                reason: "the HTTP client could not be built",
+            }),
         }
+    }
+
+    /// One Graph call: its answer's status, headers and body, within the messenger's timeout.
+    async fn call(
+        &self,
+        method: Method,
+        url: &Url,
+        authorization: HeaderValue,
+        json: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), SendError> {
+        let https = self.http()?;
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(url.as_str())
+            .header(AUTHORIZATION, authorization);
+        if json.is_some() {
+            request = request.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        let request = request
+            .body(json.map_or_else(SdkBody::empty, SdkBody::from))
+            .map_err(|_| SendError::Transport {
+                reason: "the request to the Send API failed",
+            })?;
+        let exchange = async {
+            let response = https.send(request).await.map_err(|e| transport(&e))?;
+            let (head, body) = response.into_parts();
+            let body = http_body_util::Limited::new(body, MAX_ANSWER_BYTES)
+                .collect()
+                .await
+                .map_err(|_| SendError::Transport {
+                    reason: "the Send API's answer could not be read",
+                })?;
+            Ok((head.status, head.headers, body.to_bytes()))
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| SendError::Transport {
+                reason: "the Send API did not answer in time",
+            })?
     }
 
     /// Signs every call with the app secret `secrets` holds at the time of the call.
@@ -269,8 +293,8 @@ impl GraphMessenger {
         token: &PageAccessToken,
         app_secret: Option<&SecretString>,
         what: &'static str,
-    ) -> Result<reqwest::Url, SendError> {
-        let mut url = reqwest::Url::parse(&format!("{}/{path}", self.versioned_base))
+    ) -> Result<Url, SendError> {
+        let mut url = Url::parse(&format!("{}/{path}", self.versioned_base))
             .map_err(|_| SendError::Transport { reason: what })?;
         {
             let mut pairs = url.query_pairs_mut();
@@ -293,7 +317,7 @@ impl GraphMessenger {
         page: &PageId,
         token: &PageAccessToken,
         app_secret: Option<&SecretString>,
-    ) -> Result<reqwest::Url, SendError> {
+    ) -> Result<Url, SendError> {
         self.graph_url(
             &format!("{}/messages", page.as_str()),
             &[],
@@ -308,7 +332,7 @@ impl GraphMessenger {
         &self,
         token: &PageAccessToken,
         app_secret: Option<&SecretString>,
-    ) -> Result<reqwest::Url, SendError> {
+    ) -> Result<Url, SendError> {
         self.graph_url(
             "me",
             &[("fields", "id,name")],
@@ -325,7 +349,7 @@ impl GraphMessenger {
         page: &PageId,
         token: &PageAccessToken,
         app_secret: Option<&SecretString>,
-    ) -> Result<reqwest::Url, SendError> {
+    ) -> Result<Url, SendError> {
         self.graph_url(
             &format!("{}/ids_for_pages", user.expose()),
             &[("page", page.as_str())],
@@ -567,7 +591,7 @@ struct GraphError {
 
 impl GraphError {
     /// Logs Meta's refusal by its codes and trace id only: Meta's message text can quote what was sent.
-    fn log_refusal(&self, code: i64, status: reqwest::StatusCode, what: &'static str) {
+    fn log_refusal(&self, code: i64, status: StatusCode, what: &'static str) {
         tracing::warn!(
             code,
             subcode = self.error_subcode,
@@ -614,7 +638,7 @@ pub fn classify(code: i64, subcode: Option<i64>, http_status: u16) -> SendError 
     }
 }
 
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let seconds: u64 = headers
         .get(RETRY_AFTER)?
         .to_str()
@@ -625,14 +649,12 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(seconds))
 }
 
-fn transport(e: &reqwest::Error) -> SendError {
+fn transport(e: &hyper_util::client::legacy::Error) -> SendError {
     // The error itself is not kept: `SendError` is plain data the caller compares and stores.
-    let reason = if e.is_timeout() {
-        "the Send API did not answer in time"
-    } else if e.is_connect() {
+    let reason = if e.is_connect() {
         "the Send API could not be reached"
-    } else if e.is_decode() || e.is_body() {
-        "the Send API's answer could not be read"
+    } else if https::is_io(e) {
+        "the connection to the Send API failed"
     } else {
         "the request to the Send API failed"
     };
@@ -726,16 +748,7 @@ impl GraphMessenger {
     ) -> Result<Vec<Psid>, PageCheckError> {
         let url = self.ids_url(user, page, token, app_secret.as_ref())?;
         let authorization = bearer(token)?;
-        let response = self
-            .http()?
-            .get(url)
-            .header(AUTHORIZATION, authorization)
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| transport(&e))?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| transport(&e))?;
+        let (status, _, bytes) = self.call(Method::GET, &url, authorization, None).await?;
         let malformed = |why: &'static str| {
             tracing::warn!(
                 http_status = status.as_u16(),
@@ -796,16 +809,7 @@ impl GraphMessenger {
     ) -> Result<PageProfile, PageCheckError> {
         let url = self.me_url(token, app_secret.as_ref())?;
         let authorization = bearer(token)?;
-        let response = self
-            .http()?
-            .get(url)
-            .header(AUTHORIZATION, authorization)
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| transport(&e))?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| transport(&e))?;
+        let (status, _, bytes) = self.call(Method::GET, &url, authorization, None).await?;
         let answer: Option<MeAnswer> = serde_json::from_slice(&bytes).ok();
         let malformed = |why: &'static str| {
             tracing::warn!(
@@ -863,18 +867,12 @@ impl GraphMessenger {
         let url = self.url(page, token, app_secret.as_ref())?;
         let authorization = bearer(token)?;
 
-        let response = self
-            .http()?
-            .post(url)
-            .header(AUTHORIZATION, authorization)
-            .json(&body(message))
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| transport(&e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(|e| transport(&e))?;
+        let json = serde_json::to_vec(&body(message)).map_err(|_| SendError::Transport {
+            reason: "the request to the Send API failed",
+        })?;
+        let (status, headers, bytes) = self
+            .call(Method::POST, &url, authorization, Some(json))
+            .await?;
         let answer: Option<SendAnswer> = serde_json::from_slice(&bytes).ok();
 
         match answer {
@@ -1169,7 +1167,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_configuration() {
-        let http = reqwest::Client::new();
+        let http = http_client().unwrap_or_else(|e| panic!("{e}"));
         let new = |base: &str, version: &str| {
             GraphMessenger::new(http.clone(), base.to_owned(), version.to_owned(), None).is_ok()
         };
@@ -1186,7 +1184,7 @@ mod tests {
     #[test]
     fn debug_hides_the_app_secret() {
         let m = GraphMessenger::new(
-            reqwest::Client::new(),
+            http_client().unwrap_or_else(|e| panic!("{e}")),
             DEFAULT_BASE_URL.to_owned(),
             "v21.0".to_owned(),
             Some(SecretString::from("very-secret-app-secret")),

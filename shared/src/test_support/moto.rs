@@ -10,9 +10,6 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_dynamodb::config::Credentials;
-
 /// The environment variable holding the emulator's base URL.
 pub const ENDPOINT_VAR: &str = "QCHAT_TEST_MOTO_ENDPOINT";
 
@@ -69,13 +66,18 @@ pub fn endpoint() -> String {
 }
 
 /// An SDK configuration pointing at the emulator, with fixed test credentials and region.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .endpoint_url(endpoint())
-        .load()
-        .await
+pub async fn sdk_config() -> aws_types::SdkConfig {
+    let endpoint = endpoint();
+    crate::aws_env::sdk_config(|name| {
+        match name {
+            "AWS_REGION" => Some("us-east-1"),
+            "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("testing"),
+            "AWS_ENDPOINT_URL" => Some(endpoint.as_str()),
+            _ => None,
+        }
+        .map(str::to_owned)
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A fresh symmetric KMS key in the emulator (described `<purpose>-<unique>`), by id.
@@ -102,11 +104,18 @@ pub async fn create_kms_key(
 /// moto serialises its whole state for this answer, and fails it (500, or a cut body) when another test
 /// changes that state meanwhile, so a failed read is tried again a few times.
 pub async fn recorded_data() -> serde_json::Value {
+    use http_body_util::BodyExt as _;
     let url = format!("{}/moto-api/data.json", endpoint());
+    let https = crate::https::shared().unwrap_or_else(|e| panic!("{e}"));
     for attempt in 1..=10u64 {
-        match reqwest::get(&url).await {
+        let request = http::Request::get(&url)
+            .body(aws_smithy_types::body::SdkBody::empty())
+            .unwrap_or_else(|e| panic!("{e}"));
+        match https.send(request).await {
             Ok(r) if r.status().is_success() => {
-                if let Ok(data) = r.json::<serde_json::Value>().await {
+                if let Ok(body) = r.into_body().collect().await
+                    && let Ok(data) = serde_json::from_slice(&body.to_bytes())
+                {
                     return data;
                 }
             }
