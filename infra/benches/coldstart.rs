@@ -9,7 +9,7 @@
 //! - warm invoke: the same event again → its response.
 //!
 //! Build the binaries first, one function per command so each links only its own features:
-//!   for f in account notify webhook optin; do cargo build --release -p qchat-$f; done
+//!   for f in account notify webhook optin broadcast erase; do cargo build --release -p qchat-$f; done
 //!   cargo bench -p qchat-local --bench coldstart
 //! `QCHAT_COLDSTART_BINS` names another folder of binaries (e.g. a copy of an older build),
 //! `QCHAT_COLDSTART_RUNS` the number of starts per function (default 15). It also prints what the
@@ -331,19 +331,22 @@ fn main() {
                 ),
             ),
             ("optin", http_event("/u/unknown-token", "")),
+            // The HTTP side of the two functions that also run on a schedule.
+            ("broadcast", http_event("/api/pages/1/broadcasts", "")),
+            ("erase", http_event("/deletion/unknown-code", "")),
         ];
         println!(
             "cold start, {runs} starts per function, binaries in {}",
             bins.display()
         );
         println!(
-            "{:<8} {:>9} {:>26} {:>26} {:>26}",
+            "{:<9} {:>9} {:>26} {:>26} {:>26}",
             "function", "size", "spawn → ready", "first invoke", "warm invoke"
         );
         for (name, event) in &functions {
             let bin = bins.join(name);
             let Ok(metadata) = std::fs::metadata(&bin) else {
-                println!("{name:<8} not in the folder: build it first (see this file's doc)");
+                println!("{name:<9} not in the folder: build it first (see this file's doc)");
                 continue;
             };
             let size = metadata.len();
@@ -357,7 +360,7 @@ fn main() {
                 failed += usize::from(!ok);
             }
             println!(
-                "{:<8} {:>6.2} MB {:>26} {:>26} {:>26}{}",
+                "{:<9} {:>6.2} MB {:>26} {:>26} {:>26}{}",
                 name,
                 size as f64 / 1_000_000.0,
                 median_and_range(ready),

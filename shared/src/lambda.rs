@@ -46,35 +46,35 @@ fn into_request(req: lambda_http::Request) -> Request {
     out
 }
 
-fn from_response(resp: Response) -> lambda_http::Response<Body> {
-    let (parts, body) = resp.into_parts();
-    let body = if body.is_empty() {
-        Body::Empty
-    } else {
-        match std::str::from_utf8(&body) {
-            Ok(text) => Body::Text(text.to_owned()),
-            Err(_) => Body::Binary(body.to_vec()),
-        }
-    };
-    lambda_http::Response::from_parts(parts, body)
-}
-
-/// Serves HTTP requests from API Gateway with `handler` until the runtime stops.
+/// Serves HTTP requests from API Gateway with `handler` until the runtime stops. Any other event is
+/// refused as the invocation's error (an HTTP-only function is wired to API Gateway alone).
+///
+/// The answer is built here ([`to_http_api_response`]), not by `lambda_http::run`, whose conversion
+/// decodes every text body through encoding_rs's tables of every legacy charset (about 0.15 MB of each
+/// function) to re-encode what is UTF-8 already.
 pub async fn run_http<F, Fut>(app: App, handler: F) -> Result<(), lambda_http::Error>
 where
     F: Fn(App, Request) -> Fut + Send + Sync,
     Fut: Future<Output = Response> + Send,
 {
-    let app = &app;
-    let handler = &handler;
-    lambda_http::run(lambda_http::service_fn(
-        move |req: lambda_http::Request| async move {
-            Ok::<_, std::convert::Infallible>(from_response(
-                handler(app.clone(), into_request(req)).await,
-            ))
-        },
-    ))
+    run_http_and_events(app, handler, |_, _, _| async {
+        Err::<serde_json::Value, _>(NotAnHttpRequest)
+    })
     .await
+}
+
+/// The error of an HTTP-only function invoked with an event that is not an HTTP API request.
+#[derive(Debug, thiserror::Error)]
+#[error("this function serves API Gateway HTTP API requests only")]
+pub struct NotAnHttpRequest;
+
+impl From<NotAnHttpRequest> for lambda_http::lambda_runtime::Diagnostic {
+    fn from(e: NotAnHttpRequest) -> Self {
+        Self {
+            error_type: "NotAnHttpRequest".to_owned(),
+            error_message: e.to_string(),
+        }
+    }
 }
 
 /// Whether a Lambda payload is an API Gateway HTTP API (payload v2) request rather than a plain event
