@@ -806,7 +806,8 @@ class Console(BrowserCase):
         self.check("reset-done", reset_password, email)
         self.assertEqual(server.api("POST", "/api/sessions", {"email": email, "password": new_password,
                                                              "remember": False})[0], 401)
-        self.open("/app", 200)
+        page.get_by_role("link", name="Sign in").click()
+        self.heading("Sign in")
         page.get_by_label("Email", exact=True).fill(email)
         page.get_by_label("Password", exact=True).fill(reset_password)
         page.get_by_role("button", name="Sign in").click()

@@ -228,6 +228,7 @@ async fn set_password(app: &App, req: &Request, params: &PathParams) -> Result<R
     Ok(page::page(
         StatusCode::OK,
         "Your password is changed",
-        "<p>Your new password is set and every device was signed out. Sign in with the new password.</p>",
+        "<p>Your new password is set and every device was signed out. Sign in with the new password.</p>\
+         <p><a href=\"/app#signin\">Sign in</a></p>",
     ))
 }
