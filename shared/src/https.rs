@@ -5,7 +5,11 @@
 //! at start-up: a process that never connects reads no certificate).
 //!
 //! Plain `http://` URLs are served too: the emulators and fakes the tests run on 127.0.0.1, and
-//! `AWS_ENDPOINT_URL` or `QCHAT_GRAPH_URL` when an operator points them at one.
+//! `AWS_ENDPOINT_URL` or `QCHAT_GRAPH_URL` when an operator points them at one. No proxy is used
+//! (`HTTPS_PROXY` is not read): a Lambda function reaches AWS and Meta directly or through VPC
+//! endpoints and a NAT gateway. Every connection is given [`CONNECT_TIMEOUT`] whatever the SDK's
+//! settings say (they say the same by default); the SDK's read timeout, when one is set, bounds each
+//! call's wait for its answer, and the Graph calls bound the whole exchange themselves.
 
 use std::error::Error as StdError;
 use std::sync::{Arc, OnceLock};
