@@ -49,7 +49,7 @@ fn into_request(req: lambda_http::Request) -> Request {
 /// Serves HTTP requests from API Gateway with `handler` until the runtime stops. Any other event is
 /// refused as the invocation's error (an HTTP-only function is wired to API Gateway alone).
 ///
-/// The answer is built here ([`to_http_api_response`]), not by `lambda_http::run`, whose conversion
+/// The answer is built here (as for [`run_http_and_events`]), not by `lambda_http::run`, whose conversion
 /// decodes every text body through encoding_rs's tables of every legacy charset (about 0.15 MB of each
 /// function) to re-encode what is UTF-8 already.
 pub async fn run_http<F, Fut>(app: App, handler: F) -> Result<(), lambda_http::Error>

@@ -1,5 +1,5 @@
 //! Erasure of a disconnected page's leads (SPEC §4: `DELETE /api/pages/{page_id}` disconnects the page
-//! "and erase[s] its leads"; SPEC §3 "Erasure"). The account function removes the page item and queues
+//! "and erase\[s\] its leads"; SPEC §3 "Erasure"). The account function removes the page item and queues
 //! this job in ONE transaction; the erase function's runner runs it ([`crate::jobs`]: lease, checkpointed cursor,
 //! deadline, resume). The job holds ids and counts only.
 //!
