@@ -33,6 +33,7 @@ macro_rules! crypto_suite {
                 sealed_bytes_do_not_contain_the_plaintext,
                 destroyed_key_leaves_values_unreadable,
                 rotation_keeps_old_values_readable,
+                lead_values_open_with_their_secret_only,
                 create_is_idempotent_and_owners_are_checked,
                 keyring_is_called_once_per_cache_lifetime,
                 concurrent_misses_unwrap_once,

@@ -551,6 +551,71 @@ pub async fn rotation_keeps_old_values_readable(keyring: Arc<dyn Keyring>) -> Te
     Ok(())
 }
 
+/// [`KeyManager::open_lead`] opens a lead's values of both formats, of an older key version too (loaded
+/// once, as [`KeyManager::open`] does); without the lead's secret, or with another lead's, a format 2
+/// value fails as undecryptable while a format 1 value still opens; the owner's key alone opens no
+/// format 2 value.
+pub async fn lead_values_open_with_their_secret_only(keyring: Arc<dyn Keyring>) -> TestResult {
+    let rig = Rig::new(keyring, KeyCachePolicy::default()).await?;
+    let owner = owner();
+    rig.manager.create(&owner).await?;
+    let key = item_key();
+    let secret = super::LeadSecret::generate()?;
+    let cipher = rig.manager.cipher(&owner).await?;
+    let old_lead = cipher
+        .for_lead(&secret, "lead1")?
+        .seal(&key, "subject", b"psid v1")?;
+    let owners = cipher.seal(&key, "subject", b"psid of an old lead")?;
+    assert!(old_lead.is_lead_sealed() && !owners.is_lead_sealed());
+    assert_eq!(rig.manager.rotate(&owner).await?, 2);
+    let new_lead = rig
+        .manager
+        .cipher(&owner)
+        .await?
+        .for_lead(&secret, "lead1")?
+        .seal(&key, "subject", b"psid v2")?;
+    assert_eq!(new_lead.key_version()?, 2);
+
+    let (other, calls) = rig.other_process(KeyCachePolicy::default());
+    for (sealed, plain) in [
+        (&old_lead, &b"psid v1"[..]),
+        (&new_lead, b"psid v2"),
+        (&owners, b"psid of an old lead"),
+    ] {
+        let opened = other
+            .open_lead(&owner, Some(&secret), "lead1", &key, "subject", sealed)
+            .await?;
+        assert_eq!(&*opened, plain);
+    }
+    assert_eq!(calls.decrypts(), 2, "each version unwrapped once");
+    let another = super::LeadSecret::generate()?;
+    for (secret, lead) in [
+        (None, "lead1"),
+        (Some(&another), "lead1"),
+        (Some(&secret), "lead2"),
+    ] {
+        let result = other
+            .open_lead(&owner, secret, lead, &key, "subject", &new_lead)
+            .await;
+        assert!(
+            matches!(result, Err(CryptoError::Undecryptable)),
+            "{result:?}"
+        );
+    }
+    let result = other.open(&owner, &key, "subject", &old_lead).await;
+    assert!(
+        matches!(result, Err(CryptoError::Undecryptable)),
+        "{result:?}"
+    );
+    assert_eq!(
+        &*other
+            .open_lead(&owner, None, "lead1", &key, "subject", &owners)
+            .await?,
+        b"psid of an old lead"
+    );
+    Ok(())
+}
+
 /// Creating twice keeps the first key; the reserved blind-index owner and the empty owner are refused.
 pub async fn create_is_idempotent_and_owners_are_checked(keyring: Arc<dyn Keyring>) -> TestResult {
     let rig = Rig::new(keyring, KeyCachePolicy::default()).await?;

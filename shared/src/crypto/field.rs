@@ -79,6 +79,11 @@ impl Sealed {
         self.0
     }
 
+    /// Whether the value is sealed under one lead's key (format 2): opening it needs the lead's secret.
+    pub fn is_lead_sealed(&self) -> bool {
+        self.0.first() == Some(&FORMAT_LEAD_V1)
+    }
+
     /// The data-key version named in the header, without opening the value.
     ///
     /// # Errors
@@ -215,6 +220,7 @@ pub struct FieldCipher {
 
 /// A lead's random secret (32 bytes, from the CSPRNG), the HKDF salt of its keys. Kept only in the key
 /// store; never printed.
+#[derive(Clone)]
 pub struct LeadSecret(Zeroizing<[u8; 32]>);
 
 impl std::fmt::Debug for LeadSecret {

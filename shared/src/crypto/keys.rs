@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use super::CryptoError;
 use super::blind::{BlindIndexer, IndexKey};
-use super::field::{FieldCipher, FieldKey, Plaintext, Sealed};
+use super::field::{FieldCipher, FieldKey, LeadSecret, Plaintext, Sealed};
 use super::keyring::{DataKey, KeyContext, Keyring, WrappedKey};
 use crate::clock::{Clock, Timestamp};
 use crate::inventory::DATA_KEY;
@@ -295,10 +295,39 @@ impl KeyManager {
         attribute: &str,
         sealed: &Sealed,
     ) -> Result<Plaintext, CryptoError> {
-        let version = sealed.key_version()?;
+        self.cipher_holding(owner, sealed.key_version()?)
+            .await?
+            .open(key, attribute, sealed)
+    }
+
+    /// Opens a value of the lead `lead` of `owner`: sealed under the lead's own key (format 2,
+    /// [`FieldCipher::for_lead`], derived from `secret`) or under the owner's key (format 1, a lead
+    /// created before lead keys were used). Without `secret` (the lead's entry in the key store is gone:
+    /// it was erased) a format 2 value fails as [`CryptoError::Undecryptable`]; a format 1 value opens.
+    ///
+    /// # Errors
+    /// As [`Self::open`].
+    pub async fn open_lead(
+        &self,
+        owner: &str,
+        secret: Option<&LeadSecret>,
+        lead: &str,
+        key: &ItemKey,
+        attribute: &str,
+        sealed: &Sealed,
+    ) -> Result<Plaintext, CryptoError> {
+        let cipher = self.cipher_holding(owner, sealed.key_version()?).await?;
+        match secret {
+            Some(secret) => cipher.for_lead(secret, lead)?.open(key, attribute, sealed),
+            None => cipher.open(key, attribute, sealed),
+        }
+    }
+
+    /// The owner's cipher, also holding key `version` (loading it once if needed).
+    async fn cipher_holding(&self, owner: &str, version: u32) -> Result<FieldCipher, CryptoError> {
         let cipher = self.cipher(owner).await?;
         if cipher.holds_version(version) {
-            return cipher.open(key, attribute, sealed);
+            return Ok(cipher);
         }
         let slot = self.slot(owner);
         let _flight = slot.flight.lock().await;
@@ -326,7 +355,7 @@ impl KeyManager {
                 key.ok_or(CryptoError::InvalidOwner)?
             }
         };
-        cipher.with_other(other).open(key, attribute, sealed)
+        Ok(cipher.with_other(other))
     }
 
     /// Deletes every version of the owner's data key and forgets it (crypto-shredding). Idempotent.
