@@ -498,8 +498,9 @@ fn every_function_reaches_the_key_table_with_only_the_actions_it_uses() {
             "WebhookFunction" => vec!["GetItem", "PutItem", "Query"],
             // Reads data keys and the suppression list; writes the list on a bounce or complaint.
             "NotifyFunction" => vec!["GetItem", "PutItem", "Query"],
-            // Releases an erased account's email claim (and claims its sign-in limit slots).
-            "EraseFunction" => vec!["GetItem", "PutItem", "DeleteItem", "Query"],
+            // Releases an erased account's email claim (and claims its sign-in limit slots); the
+            // exports read the secrets of a page of leads sealed under their own keys.
+            "EraseFunction" => vec!["GetItem", "PutItem", "DeleteItem", "Query", "BatchGetItem"],
             // Destroys an erased account's data keys; the retention sweep removes expired items and
             // rotates and retires the registrations key.
             "EraseRunnerFunction" => {

@@ -8,15 +8,18 @@
 //! item and a lead item; a malformed id reads a placeholder lead key), so an answer tells nothing about
 //! other accounts' pages or leads.
 
+use std::collections::HashMap;
+
 use qchat_shared::app::{App, account_key_owner};
 use qchat_shared::auth;
 use qchat_shared::broadcast::lead_delivery_keys;
+use qchat_shared::crypto::LeadSecret;
 use qchat_shared::domain::{AccountId, LeadId, PageId};
 use qchat_shared::http::{ApiError, PathParams, Request, Response, StatusCode, json};
 use qchat_shared::jobs::Jobs;
 use qchat_shared::leads::consent::history;
 use qchat_shared::leads::erase_lead::{self, Origin};
-use qchat_shared::leads::{Lead, lead_key, unsubscribe_key, verify_chain};
+use qchat_shared::leads::{Lead, lead_key, lookup, unsubscribe_key, verify_chain};
 use qchat_shared::pages::page_key;
 use qchat_shared::replies::DUE_PARTITION;
 use qchat_shared::store::{Index, Item, ItemKey, KeyRange, Order, Query, StoreError, query_all};
@@ -97,20 +100,40 @@ pub async fn erase(app: &App, req: &Request, params: &PathParams) -> Result<Resp
     ))
 }
 
-/// Opens a sealed attribute of `item` under the account's key; `None` when absent.
+/// The secrets of the exported leads ([`lookup::secrets`]: one key-store read for all of them).
+type Secrets = HashMap<LeadId, LeadSecret>;
+
+/// Opens a sealed attribute of `item`, a value of the lead `lead` (under its own key, or the account's
+/// for a value sealed before lead keys were used); `null` when absent. A value sealed under the lead's
+/// key whose secret is gone (the lead was erased, and this is a restored copy) is shown as
+/// `{"unreadable": "lead_key_erased"}`; any other value that does not open fails the export as
+/// `unreadable`.
 async fn open(
     app: &App,
     account: &AccountId,
+    lead: (&LeadId, &Secrets),
     key: &ItemKey,
     item: &Item,
     attribute: &'static str,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Value, ApiError> {
     let Some(sealed) = item.get_sealed(attribute) else {
-        return Ok(None);
+        return Ok(Value::Null);
     };
+    let (id, secrets) = lead;
+    let secret = secrets.get(id);
+    if sealed.is_lead_sealed() && secret.is_none() {
+        return Ok(json!({ "unreadable": "lead_key_erased" }));
+    }
     let plain = app
         .keys
-        .open(&account_key_owner(account), key, attribute, &sealed)
+        .open_lead(
+            &account_key_owner(account),
+            secret,
+            id.as_str(),
+            key,
+            attribute,
+            &sealed,
+        )
         .await
         .map_err(|_| {
             ApiError::new(
@@ -119,7 +142,7 @@ async fn open(
                 "a stored value of this lead could not be decrypted",
             )
         })?;
-    Ok(Some(plain.as_str().map(str::to_owned).unwrap_or_default()))
+    Ok(json!(plain.as_str().unwrap_or_default()))
 }
 
 fn time(ms: Option<i64>) -> Value {
@@ -129,7 +152,12 @@ fn time(ms: Option<i64>) -> Value {
 
 /// Everything held about one lead item: its attributes decrypted, its consent chain with the chain
 /// check's verdict, its unsubscribe link's state and its broadcast delivery outcomes.
-async fn lead_export(app: &App, account: &AccountId, lead: &Lead) -> Result<Value, ApiError> {
+async fn lead_export(
+    app: &App,
+    account: &AccountId,
+    lead: &Lead,
+    secrets: &Secrets,
+) -> Result<Value, ApiError> {
     let store = app.store.as_ref();
     let key = lead_key(&lead.page, &lead.id);
     let item = &lead.item;
@@ -169,12 +197,12 @@ async fn lead_export(app: &App, account: &AccountId, lead: &Lead) -> Result<Valu
         "id": lead.id.as_str(),
         "page_id": lead.page.as_str(),
         "subject_kind": item.get_str("subject_kind"),
-        "subject": open(app, account, &key, item, "subject").await?,
+        "subject": open(app, account, (&lead.id, secrets), &key, item, "subject").await?,
         "status": lead.status.name(),
         "created_at": lead.created.to_rfc3339(),
         "last_message_at": lead.last_message_at.map(|t| t.to_rfc3339()),
         "marketing_status": lead.marketing_status,
-        "marketing_token": open(app, account, &key, item, "marketing_token").await?,
+        "marketing_token": open(app, account, (&lead.id, secrets), &key, item, "marketing_token").await?,
         "marketing_last_sent_at": time(item.get_i64("marketing_last_sent_at")),
         "optin_ref": if item.get("optin_ref").is_some() {
             json!({ "held": true, "stored_as": "a keyed hash (blind index) of the opt-in ref, which cannot be \
@@ -208,6 +236,7 @@ async fn pending_replies(
     app: &App,
     account: &AccountId,
     leads: &[&Lead],
+    secrets: &Secrets,
 ) -> Result<Vec<Value>, ApiError> {
     let query = Query {
         index: Index::Gsi1,
@@ -219,20 +248,20 @@ async fn pending_replies(
     };
     let mut out = Vec::new();
     for reply in query_all(app.store.as_ref(), query).await? {
-        let ours = leads.iter().any(|l| {
+        let Some(ours) = leads.iter().find(|l| {
             reply.get_str("page_id") == Some(l.page.as_str())
                 && reply.get_str("lead_id") == Some(l.id.as_str())
-        });
-        if !ours {
+        }) else {
             continue;
-        }
+        };
+        let lead = (&ours.id, secrets);
         // Items of the due index are read from the table: the index may project fewer attributes.
         let Some(item) = app.store.get(reply.key()).await? else {
             continue;
         };
         out.push(json!({
-            "recipient": open(app, account, item.key(), &item, "recipient").await?,
-            "text": open(app, account, item.key(), &item, "text").await?,
+            "recipient": open(app, account, lead, item.key(), &item, "recipient").await?,
+            "text": open(app, account, lead, item.key(), &item, "text").await?,
             "created_at": time(item.get_i64("created")),
             "state": item.get_str("state"),
         }));
@@ -258,16 +287,18 @@ pub async fn export(app: &App, req: &Request, params: &PathParams) -> Result<Res
     }
     let mut all: Vec<&Lead> = vec![&lead];
     all.extend(linked.iter());
+    let ids: Vec<LeadId> = all.iter().map(|l| l.id.clone()).collect();
+    let secrets = lookup::secrets(app.key_store.as_ref(), &lead.page, &ids).await?;
     let mut linked_out = Vec::new();
     for l in &linked {
-        linked_out.push(lead_export(app, &account, l).await?);
+        linked_out.push(lead_export(app, &account, l, &secrets).await?);
     }
     let body = json!({
         "schema_version": SCHEMA_VERSION,
         "exported_at": app.clock.now().to_rfc3339(),
-        "lead": lead_export(app, &account, &lead).await?,
+        "lead": lead_export(app, &account, &lead, &secrets).await?,
         "linked_leads": linked_out,
-        "pending_replies": pending_replies(app, &account, &all).await?,
+        "pending_replies": pending_replies(app, &account, &all, &secrets).await?,
     });
     tracing::info!(account = %account, page = %lead.page, lead = %lead.id, "lead exported");
     Ok(json(StatusCode::OK, &body))

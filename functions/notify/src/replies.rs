@@ -2,7 +2,9 @@
 //! reply id, like [`crate::delivery`] for email.
 //!
 //! One delivery claims the reply with a lease (a put conditional on its version), opens the recipient
-//! and text under the page's account key, loads the page's sealed access token and sends with
+//! and text (under the lead's own key, whose secret it reads from the key store, when the reply is
+//! sealed so; else under the page's account key; a lead whose secret is gone fails it as `unreadable`),
+//! loads the page's sealed access token and sends with
 //! `messaging_type = RESPONSE`. Outcomes, each recorded conditional on the version held:
 //! - sent: `state = sent`, Meta's `message_id`, out of the due index;
 //! - a passing error (`SendError::is_retryable`): back to the index after a backoff;
@@ -27,9 +29,10 @@
 
 use qchat_shared::app::{App, account_key_owner};
 use qchat_shared::clock::Timestamp;
+use qchat_shared::crypto::LeadSecret;
 use qchat_shared::domain::{AccountId, LeadId, PageAccessToken, PageId, Psid, UserRef};
 use qchat_shared::leads::{
-    LeadStatus, lead_key,
+    LeadStatus, lead_key, lookup,
     record::{status_partition, status_sort_key},
 };
 use qchat_shared::messenger::{MessagingType, OutgoingMessage, QuickReply, Recipient, SendError};
@@ -212,6 +215,38 @@ fn crypto_failure(e: &qchat_shared::crypto::CryptoError) -> Attempt {
     }
 }
 
+/// The secret of the lead the reply names, if its values are sealed under the lead's own key (format 2):
+/// one key-store read, none for a reply sealed under the account's key. A lead whose secret is gone
+/// (erased) leaves the reply unreadable.
+async fn lead_secret(
+    app: &App,
+    item: &Item,
+    target: &Target,
+    sealed: &[&Option<qchat_shared::crypto::Sealed>],
+) -> Result<Option<(LeadId, LeadSecret)>, Attempt> {
+    if !sealed
+        .iter()
+        .any(|s| s.as_ref().is_some_and(|s| s.is_lead_sealed()))
+    {
+        return Ok(None);
+    }
+    let lead = item
+        .get_str("lead_id")
+        .and_then(|l| LeadId::parse(l).ok())
+        .ok_or(Attempt::Failed("unreadable"))?;
+    match lookup::secret(app.key_store.as_ref(), &target.page, &lead).await {
+        Ok(Some(secret)) => Ok(Some((lead, secret))),
+        Ok(None) => {
+            tracing::info!(lead = %lead, "reply not sent: its lead's key is gone");
+            Err(Attempt::Failed("unreadable"))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "key store unreadable for now");
+            Err(Attempt::Retry("keys_unavailable"))
+        }
+    }
+}
+
 async fn open_message(
     app: &App,
     reply_id: &str,
@@ -220,25 +255,29 @@ async fn open_message(
 ) -> Result<OutgoingMessage, Attempt> {
     let owner = account_key_owner(&target.account);
     let key = reply_key(reply_id);
-    let open = |attr: &'static str| {
-        let sealed = item.get_sealed(attr);
-        let owner = owner.clone();
-        let key = key.clone();
+    let (recipient, text) = (item.get_sealed("recipient"), item.get_sealed("text"));
+    let lead = lead_secret(app, item, target, &[&recipient, &text]).await?;
+    let open = |sealed: Option<qchat_shared::crypto::Sealed>, attr: &'static str| {
+        let (owner, key, lead) = (owner.clone(), key.clone(), lead.as_ref());
         async move {
             let sealed = sealed.ok_or(Attempt::Failed("malformed_reply"))?;
-            let plain = app
-                .keys
-                .open(&owner, &key, attr, &sealed)
-                .await
-                .map_err(|e| crypto_failure(&e))?;
+            let opened = match lead {
+                Some((id, secret)) => {
+                    app.keys
+                        .open_lead(&owner, Some(secret), id.as_str(), &key, attr, &sealed)
+                        .await
+                }
+                None => app.keys.open(&owner, &key, attr, &sealed).await,
+            };
+            let plain = opened.map_err(|e| crypto_failure(&e))?;
             plain
                 .as_str()
                 .map(str::to_owned)
                 .map_err(|_| Attempt::Failed("unreadable"))
         }
     };
-    let recipient = open("recipient").await?;
-    let text = open("text").await?;
+    let recipient = open(recipient, "recipient").await?;
+    let text = open(text, "text").await?;
     let recipient = match item.get_str("recipient_kind") {
         Some("user_ref") => UserRef::parse(&recipient).map(Recipient::UserRef),
         _ => Psid::parse(&recipient).map(Recipient::Psid),

@@ -14,12 +14,16 @@
 //! encrypted ones decrypted; credentials (password hash, page token, link tokens) never, shown as
 //! `{"withheld": "credential"}`; blind indexes and one-way hashes as `{"kept_as": "blind_index"}` or
 //! `{"kept_as": "one_way_hash"}` (they cannot be reversed); plain ones as stored — and `expires_at` when
-//! the item expires. Store keys are not shown (a session's key is a hash of its token).
+//! the item expires. A lead's values sealed under its own key open with its secret, read for a whole
+//! page of leads in one key-store read; a lead whose secret is gone (erased, and this is a restored copy)
+//! shows them as `{"unreadable": "lead_key_erased"}`. Store keys are not shown (a session's key is a hash of its token).
 //!
 //! The cursor is opaque to the client (base64url of JSON: section, page, broadcast, store cursor). It
 //! grants nothing: every call reads only the caller's own partitions, and a page named in a cursor is
 //! read only while the caller's account holds it (otherwise it is skipped, like a page disconnected
 //! between two calls).
+
+use std::collections::HashMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -29,6 +33,7 @@ use crate::accounts::{links_partition, pages_partition, profile_key, sessions_pa
 use crate::app::{App, account_key_owner};
 use crate::broadcast::page_broadcasts_partition;
 use crate::broadcast::sender::deliveries_partition;
+use crate::crypto::LeadSecret;
 use crate::domain::{AccountId, LeadId, PageId};
 use crate::http::ApiError;
 use crate::inventory::{Category, Protection, STRUCTURAL};
@@ -367,16 +372,21 @@ impl Reader<'_> {
             })
             .await
             .map_err(query_error)?;
+        let secrets = self.lead_secrets(&page, &found.items).await?;
         let mut items = Vec::with_capacity(found.items.len());
         let mut bytes = 0;
         let mut next = found.next.map(|c| c.as_str().to_owned());
         for (n, item) in found.items.iter().enumerate() {
             let raw = item.key().sk.trim_start_matches("LEAD#");
-            let mut lead = self.render(item).await?;
+            let id = LeadId::parse(raw).ok();
+            let mut lead = match &id {
+                Some(id) => self.render_lead(item, id, secrets.get(id)).await?,
+                None => self.render(item).await?,
+            };
             lead["lead_id"] = json!(raw);
             let mut chain = Vec::new();
             let mut cut = false;
-            if let Ok(id) = LeadId::parse(raw) {
+            if let Some(id) = id {
                 let records = self
                     .app
                     .store
@@ -582,8 +592,52 @@ impl Reader<'_> {
             .find(|id| after.is_none_or(|a| id.as_str() > a)))
     }
 
+    /// The secrets of the leads among `items` whose values are sealed under their own key: one key-store
+    /// read ([`crate::leads::lookup::secrets`]) for a page of the export (at most [`LEADS_PER_PAGE`]
+    /// leads), none when no value needs one.
+    async fn lead_secrets(
+        &self,
+        page: &PageId,
+        items: &[Item],
+    ) -> Result<HashMap<LeadId, LeadSecret>, ApiError> {
+        let needed: Vec<LeadId> = items
+            .iter()
+            .filter(|item| {
+                item.item_type()
+                    .attributes
+                    .iter()
+                    .filter(|a| a.protection == Protection::Encrypted)
+                    .any(|a| item.get_sealed(a.name).is_some_and(|s| s.is_lead_sealed()))
+            })
+            .filter_map(|item| LeadId::parse(item.key().sk.trim_start_matches("LEAD#")).ok())
+            .collect();
+        if needed.is_empty() {
+            return Ok(HashMap::new());
+        }
+        Ok(crate::leads::lookup::secrets(self.app.key_store.as_ref(), page, &needed).await?)
+    }
+
     /// An item as the export shows it, by the inventory's declarations.
     async fn render(&self, item: &Item) -> Result<Json, ApiError> {
+        self.render_as(item, None).await
+    }
+
+    /// A lead's item: its values sealed under its own key open with `secret`; without it (the lead was
+    /// erased, and this is a restored copy) each is shown as `{"unreadable": "lead_key_erased"}`.
+    async fn render_lead(
+        &self,
+        item: &Item,
+        lead: &LeadId,
+        secret: Option<&LeadSecret>,
+    ) -> Result<Json, ApiError> {
+        self.render_as(item, Some((lead, secret))).await
+    }
+
+    async fn render_as(
+        &self,
+        item: &Item,
+        lead: Option<(&LeadId, Option<&LeadSecret>)>,
+    ) -> Result<Json, ApiError> {
         let kind = item.item_type();
         let mut out = Map::new();
         out.insert("type".to_owned(), json!(kind.name));
@@ -602,12 +656,33 @@ impl Reader<'_> {
                     Protection::BlindIndex => json!({ "kept_as": "blind_index" }),
                     Protection::OneWayHash => json!({ "kept_as": "one_way_hash" }),
                     Protection::Encrypted => match item.get_sealed(name) {
+                        Some(sealed)
+                            if sealed.is_lead_sealed() && lead.is_none_or(|l| l.1.is_none()) =>
+                        {
+                            json!({ "unreadable": "lead_key_erased" })
+                        }
                         Some(sealed) => {
-                            let plain = self
-                                .app
-                                .keys
-                                .open(&owner, item.key(), name, &sealed)
-                                .await?;
+                            let plain = match lead {
+                                Some((id, secret)) => {
+                                    self.app
+                                        .keys
+                                        .open_lead(
+                                            &owner,
+                                            secret,
+                                            id.as_str(),
+                                            item.key(),
+                                            name,
+                                            &sealed,
+                                        )
+                                        .await?
+                                }
+                                None => {
+                                    self.app
+                                        .keys
+                                        .open(&owner, item.key(), name, &sealed)
+                                        .await?
+                                }
+                            };
                             match plain.as_str() {
                                 Ok(text) => json!(text),
                                 Err(_) => json!({ "base64": STANDARD.encode(plain.as_bytes()) }),

@@ -64,6 +64,22 @@ pub async fn find(
         .and_then(|item| LeadId::parse(item.get_str("lead_id")?).ok()))
 }
 
+/// The secret of one lead on `page` (one key-store read of its entry); `None` if it has none (erased,
+/// or created before lead secrets existed).
+///
+/// # Errors
+/// The key store's failure.
+pub async fn secret(
+    key_store: &dyn ItemStore,
+    page: &PageId,
+    lead: &LeadId,
+) -> Result<Option<LeadSecret>, StoreError> {
+    Ok(key_store
+        .get(&keys_key(page, lead))
+        .await?
+        .and_then(|entry| LeadSecret::from_stored(entry.get_bytes("secret")?)))
+}
+
 /// The secrets of `leads` on `page` (the salts of their keys, [`crate::crypto::FieldCipher::for_lead`]),
 /// in one [`ItemStore::get_many`] per 100 leads: what a reader of a batch of leads (the broadcast
 /// engine) needs to open their values, with no KMS call. A lead without one (erased, or created before
