@@ -310,6 +310,15 @@ pub const LEAD_LOOKUP: ItemType = ItemType {
             "lead_id",
             "the lead of this person on this page (random id)",
         ),
+        Attribute {
+            name: "secret",
+            category: Category::Security,
+            personal: false,
+            protection: Protection::Plain,
+            purpose: "the lead's random secret, as in its lead_keys entry: read with the lookup, so a \
+                      writer seals the lead's values under the lead's key with no other read; erased with \
+                      the lead (absent from lookups written before lead keys were used)",
+        },
         technical("created", "when the lookup was written (ms)"),
     ],
 };

@@ -391,7 +391,7 @@ pub static NOTICE_EN: NoticeTexts = NoticeTexts {
         ("unsubscribe_link", "the hash of your unsubscribe link"),
         (
             "lead_lookup",
-            "a keyed hash of your id on the page, to find your lead",
+            "a keyed hash of your id on the page, to find your lead, with the random key of your own that your data's encryption needs",
         ),
         (
             "lead_keys",
@@ -585,7 +585,7 @@ pub static NOTICE_DE: NoticeTexts = NoticeTexts {
         ("unsubscribe_link", "der Hashwert Ihres Abmeldelinks"),
         (
             "lead_lookup",
-            "ein mit Schlüssel gebildeter Hashwert Ihrer ID auf der Seite, um Ihren Lead zu finden",
+            "ein mit Schlüssel gebildeter Hashwert Ihrer ID auf der Seite, um Ihren Lead zu finden, mit Ihrem eigenen Zufallsschlüssel, den die Verschlüsselung Ihrer Daten braucht",
         ),
         (
             "lead_keys",

@@ -1,8 +1,10 @@
 //! The Messenger outbox of replies: the write side, shared by the webhook (which queues replies in the
 //! same transaction as the event that caused them) and notify (which sends them).
 //!
-//! Invariants: a reply's recipient and text are sealed under the page's account key, bound to the reply's
-//! item key and attribute name; unsent replies sit in the sparse index partition [`DUE_PARTITION`],
+//! Invariants: a reply's recipient and text are sealed under its lead's own key when it names a lead that
+//! has a secret (format 2, [`crate::crypto::FieldCipher::for_lead`]), else under the page's account key
+//! (a reply naming no lead, such as an erasure's acknowledgements, or a lead created before lead keys),
+//! bound to the reply's item key and attribute name; unsent replies sit in the sparse index partition [`DUE_PARTITION`],
 //! sorted by next attempt time, and sent or failed ones naming a lead in its partition [`lead_partition`]
 //! (so erasing the lead finds them); every reply expires after [`RETENTION_DAYS`].
 

@@ -30,7 +30,7 @@ use qchat_shared::broadcast::{Audience, Broadcasts, Draft};
 use qchat_shared::clock::{Clock, SystemClock, Timestamp};
 use qchat_shared::config::Config;
 use qchat_shared::crypto::{Keyring, LocalKeyring, OneWayHash};
-use qchat_shared::domain::{AccountId, LeadId, PageId, Psid};
+use qchat_shared::domain::{AccountId, PageId, Psid};
 use qchat_shared::ids::RandomIds;
 use qchat_shared::inventory::{DELIVERY, LEAD, UNSUBSCRIBE_LINK};
 use qchat_shared::leads::consent::{Action, ConsentEvent, ConsentRecord, GENESIS_HASH};
@@ -271,10 +271,10 @@ async fn seed(rig: &Rig, account: &AccountId, n: usize) {
     for i in 0..n {
         let psid = format!("{}", 7_000_000_000_000_000u64 + i as u64);
         // A random id and its lookup and entry in the key store, as the webhook's claim writes them.
-        let lead = LeadId::generate(app.ids.as_ref());
+        let lookup::Found { id: lead, secret } = lookup::propose(app.ids.as_ref()).unwrap();
         let index =
             lookup::subject_index(&indexer, &page, &Subject::Psid(Psid::parse(&psid).unwrap()));
-        key_ops.extend(lookup::claim_ops(&page, &index, &lead, now).unwrap());
+        key_ops.extend(lookup::claim_ops(&page, &index, &lead, &secret.unwrap(), now).unwrap());
         if key_ops.len() + 2 > qchat_shared::store::MAX_TRANSACTION_OPS {
             key_groups.push(std::mem::take(&mut key_ops));
         }

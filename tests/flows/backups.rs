@@ -1,7 +1,8 @@
 //! Erasure that reaches backups: a copy of the main store taken before an account is erased, put back
 //! after the erasure destroyed its keys, neither opens nor finds the account; a copy taken before one
 //! lead is erased holds no value computable from the person's id once the lead's key-store items are
-//! gone.
+//! gone, and no sealed value of the lead that any remaining key opens (they were sealed under the lead's
+//! own key, whose secret went with those items).
 //!
 //! The erasure here is the part that reaches backups, done the way account erasure does it: the
 //! account's data keys destroyed ([`KeyManager::destroy`]) and its email claim released, both in the key
@@ -17,10 +18,11 @@ use std::sync::Arc;
 use qchat_shared::accounts::{self, REGISTRATIONS_KEY_OWNER};
 use qchat_shared::app::account_key_owner;
 use qchat_shared::clock::Clock;
-use qchat_shared::crypto::{KeyCachePolicy, KeyManager};
+use qchat_shared::crypto::{KeyCachePolicy, KeyManager, LeadSecret};
 use qchat_shared::domain::{AccountId, EmailAddress, LeadId, PageId, Psid};
 use qchat_shared::inventory::{self, Protection, StoreKind};
 use qchat_shared::leads::Subject;
+use qchat_shared::store::ItemKey;
 use serde_json::json;
 
 use crate::helpers::{Backend, MainBackup, TestApp, strong_password, unique_email};
@@ -347,11 +349,68 @@ async fn lead_found(app: &TestApp, page: &str, psid: &str) -> Option<LeadId> {
         .expect("the lookup answers")
 }
 
+/// The keys of the main-store items holding sealed values of `lead` on `page`: the lead and the replies
+/// that name it.
+async fn lead_sealed_items(app: &TestApp, page: &str, lead: &str) -> Vec<ItemKey> {
+    let (page, lead_id) = (
+        PageId::parse(page).expect("a page id"),
+        LeadId::parse(lead).expect("a lead id"),
+    );
+    let mut keys = vec![qchat_shared::leads::lead_key(&page, &lead_id)];
+    for reply in app.raw_main_store().await.of_type("reply") {
+        if reply.text("lead_id").as_deref() == Some(lead) {
+            let pk = reply.text("pk").expect("a key");
+            keys.push(qchat_shared::replies::reply_key(
+                pk.trim_start_matches("REPLY#"),
+            ));
+        }
+    }
+    keys
+}
+
+/// How many sealed values of the items at `items` open with `keys` under `owner`'s key, or under the
+/// lead's key when `lead` gives its secret and id, and how many sealed values were tried.
+async fn lead_values_that_open(
+    app: &TestApp,
+    keys: &KeyManager,
+    owner: &str,
+    items: &[ItemKey],
+    lead: Option<(&LeadSecret, &str)>,
+) -> (usize, usize) {
+    let (mut opened, mut tried) = (0, 0);
+    for key in items {
+        let Some(item) = app.app.store.get(key).await.expect("the store answers") else {
+            continue;
+        };
+        for attribute in item.item_type().attributes {
+            if attribute.protection != Protection::Encrypted {
+                continue;
+            }
+            let Some(sealed) = item.get_sealed(attribute.name) else {
+                continue;
+            };
+            tried += 1;
+            let result = match lead {
+                Some((secret, id)) => {
+                    keys.open_lead(owner, Some(secret), id, key, attribute.name, &sealed)
+                        .await
+                }
+                None => keys.open(owner, key, attribute.name, &sealed).await,
+            };
+            if result.is_ok() {
+                opened += 1;
+            }
+        }
+    }
+    (opened, tried)
+}
+
 pub async fn a_main_store_restored_from_before_a_lead_erasure_holds_nothing_that_finds_the_person(
     backend: Backend,
 ) {
     let site = Site::spawn(backend).await;
-    let (token, page, _) = site.holder_with_page("restored-lead").await;
+    let (token, page, account) = site.holder_with_page("restored-lead").await;
+    let owner = account_key_owner(&account);
     let (gone, kept) = (psid(), psid());
     site.events(
         &page,
@@ -388,6 +447,23 @@ pub async fn a_main_store_restored_from_before_a_lead_erasure_holds_nothing_that
         .to_vec();
     assert!(key_store_holds(app, &before).await);
 
+    // Its values (PSID, the welcome reply's recipient and text) are sealed under its own key: they open
+    // with its secret, and not with the account's key alone.
+    let sealed_items = lead_sealed_items(app, &page, &lead).await;
+    assert!(sealed_items.len() >= 2, "the lead and its reply");
+    let secret = LeadSecret::from_stored(&before).expect("a secret");
+    let (opened, tried) = lead_values_that_open(
+        app,
+        &app.app.keys,
+        &owner,
+        &sealed_items,
+        Some((&secret, &lead)),
+    )
+    .await;
+    assert!(tried >= 3 && opened == tried, "{opened} of {tried}");
+    let (opened, _) = lead_values_that_open(app, &app.app.keys, &owner, &sealed_items, None).await;
+    assert_eq!(opened, 0, "the account's key alone opens none");
+
     // The copy: every item of the main store (the lead's and its page's among them).
     let backup = app.backup_main_store().await;
     let erasure = app
@@ -422,6 +498,16 @@ pub async fn a_main_store_restored_from_before_a_lead_erasure_holds_nothing_that
         vec![other.as_str()]
     );
     assert!(!key_store_holds(app, &before).await);
+    // No sealed value of the restored lead opens with any key that still exists: the account's key,
+    // in this process or a fresh one, opens none of them.
+    for keys in [&app.app.keys, &Arc::new(fresh_keys(app))] {
+        let (opened, tried) = lead_values_that_open(app, keys, &owner, &sealed_items, None).await;
+        assert!(
+            tried >= 3,
+            "the restored items hold their sealed values: {tried}"
+        );
+        assert_eq!(opened, 0, "no sealed value of the erased lead opens");
+    }
     // The person's next message is a stranger's: a new lead, not the restored one.
     site.events(
         &page,

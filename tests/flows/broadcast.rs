@@ -970,10 +970,9 @@ pub async fn a_page_set_to_german_broadcasts_with_a_german_footer_and_unsubscrib
     site.t.assert_every_stored_attribute_is_declared().await;
 }
 
-/// Re-seals the lead's `subject` of `psid` on `page` under the lead's own key (format 2), as a writer
-/// sealing per lead would; returns the lead id.
-async fn seal_under_lead_key(site: &Site, account: &str, page: &str, psid: &str) -> LeadId {
-    use qchat_shared::store::Condition;
+/// The lead of `psid` on `page`, whose `subject` the webhook sealed under the lead's own key (format 2,
+/// which the account's key alone does not open).
+async fn sealed_under_lead_key(site: &Site, account: &str, page: &str, psid: &str) -> LeadId {
     let app = &site.t.app;
     let page = PageId::parse(page).expect("a page id");
     let subject = Subject::Psid(Psid::parse(psid).expect("a PSID"));
@@ -985,24 +984,29 @@ async fn seal_under_lead_key(site: &Site, account: &str, page: &str, psid: &str)
         .await
         .expect("the key store answers");
     let owner = account_key_owner(&AccountId::parse(account).expect("an account id"));
-    let cipher = app
-        .keys
-        .cipher(&owner)
-        .await
-        .expect("the account key")
-        .for_lead(secrets.get(&lead).expect("its secret"), lead.as_str())
-        .expect("the lead key");
     let key = lead_key(&page, &lead);
     let item = app.store.get(&key).await.expect("read").expect("the lead");
-    let sealed = cipher
-        .seal(&key, "subject", psid.as_bytes())
-        .expect("sealed");
+    let sealed = item.get_sealed("subject").expect("a sealed subject");
     assert_eq!(sealed.as_bytes()[0], FORMAT_LEAD_V1);
-    let item = item.sealed("subject", sealed).expect("declared");
-    app.store
-        .put(item, Condition::Always)
+    assert!(
+        app.keys
+            .open(&owner, &key, "subject", &sealed)
+            .await
+            .is_err()
+    );
+    let opened = app
+        .keys
+        .open_lead(
+            &owner,
+            secrets.get(&lead),
+            lead.as_str(),
+            &key,
+            "subject",
+            &sealed,
+        )
         .await
-        .expect("written");
+        .expect("the lead's key opens it");
+    assert_eq!(opened.as_str().expect("text"), psid);
     lead
 }
 
@@ -1015,7 +1019,7 @@ pub async fn a_lead_sealed_under_its_own_key_is_sent_after_one_key_store_read_pe
     let (token, page, account) = site.holder_page_and_account("lead-key").await;
     let ana = site.subscribed_lead(&page).await;
     let ben = site.subscribed_lead(&page).await;
-    let ben_lead = seal_under_lead_key(&site, &account, &page, &ben).await;
+    let ben_lead = sealed_under_lead_key(&site, &account, &page, &ben).await;
 
     // A broadcast due in a minute, then one run of the runner at its time.
     let send = |text: String| {

@@ -487,9 +487,9 @@ pub async fn the_receipt_mail_still_goes_out_after_the_account_and_its_key_are_g
     assert_eq!(receipt[0].to.expose(), holder.email);
 }
 
-/// Leads as the webhook writes them, straight into the store: each with its subject and marketing token
-/// sealed under the account's key, an opt-in ref's blind index, a consent chain of `records` records and
-/// an unsubscribe link. Returns the PSIDs.
+/// Leads as the webhook writes them, straight into the stores: each with its lookup and entry (holding
+/// its secret) in the key store, its subject and marketing token sealed under its own key, an opt-in
+/// ref's blind index, a consent chain of `records` records and an unsubscribe link. Returns the PSIDs.
 pub async fn seed_leads(
     app: &App,
     account: &AccountId,
@@ -506,11 +506,26 @@ pub async fn seed_leads(
     let indexer = app.keys.blind_indexer().await.expect("the index key");
     let now = app.clock.now();
     let mut psids = Vec::with_capacity(count);
-    let mut ops = Vec::new();
+    let (mut ops, mut key_ops) = (Vec::new(), Vec::new());
     for n in first..first + count {
         let lead = LeadId::parse(&format!("seeded-{n:08}")).expect("a lead id");
         let subject = format!("{}{n:09}", 27_000_000);
         let key = lead_key(page, &lead);
+        let secret = qchat_shared::crypto::LeadSecret::generate().expect("a secret");
+        let index = qchat_shared::leads::subject_index(
+            &indexer,
+            page,
+            &qchat_shared::leads::Subject::Psid(
+                qchat_shared::domain::Psid::parse(&subject).expect("a PSID"),
+            ),
+        );
+        key_ops.extend(
+            qchat_shared::leads::lookup::claim_ops(page, &index, &lead, &secret, now)
+                .expect("claim ops"),
+        );
+        let cipher = cipher
+            .for_lead(&secret, lead.as_str())
+            .expect("the lead's key");
         let (mut seq, mut head) = (0, GENESIS_HASH.to_owned());
         for _ in 0..records {
             let record = ConsentRecord::chain(
@@ -585,6 +600,12 @@ pub async fn seed_leads(
         });
         psids.push(subject);
     }
+    for chunk in key_ops.chunks(qchat_shared::store::MAX_TRANSACTION_OPS) {
+        app.key_store
+            .transact(chunk.to_vec())
+            .await
+            .expect("claimed");
+    }
     for chunk in ops.chunks(qchat_shared::store::MAX_TRANSACTION_OPS) {
         app.store.transact(chunk.to_vec()).await.expect("seeded");
     }
@@ -613,7 +634,7 @@ async fn seed_delivery(app: &App, page: &PageId, broadcast: &str, lead: usize) {
 }
 
 /// Reads the whole export, page after page; (pages read, items by section, largest page in bytes).
-async fn whole_export(t: &TestApp, token: &str) -> (usize, Vec<Json>, usize) {
+pub(crate) async fn whole_export(t: &TestApp, token: &str) -> (usize, Vec<Json>, usize) {
     let mut cursor: Option<String> = None;
     let mut items = Vec::new();
     let (mut pages, mut largest) = (0, 0);
@@ -800,7 +821,11 @@ fn base64_cursor(v: &Json) -> String {
 /// SQLite, 300 on the emulator (one Python process answering every call); each spans several lead pages, and
 /// a page's size does not grow with the account's (the 100 000-lead run is `QCHAT_EXPORT_LEADS=100000`).
 pub async fn a_large_export_is_paged_within_lambdas_response_limit(backend: Backend) {
-    let t = TestApp::spawn(backend).await;
+    let mut t = TestApp::spawn(backend).await;
+    let keys = Arc::new(qchat_shared::test_support::counting::CountingStore::new(
+        t.app.key_store.clone(),
+    ));
+    t.app.key_store = keys.clone();
     let (holder, token) = t.signed_in_holder("big").await;
     let page = page_id();
     t.post_json(
@@ -829,7 +854,9 @@ pub async fn a_large_export_is_paged_within_lambdas_response_limit(backend: Back
     }
     let seeded_in = started.elapsed();
     let started = std::time::Instant::now();
+    let before = keys.calls();
     let (pages, items, largest) = whole_export(&t, &token).await;
+    let after = keys.calls();
     eprintln!(
         "{leads} leads: seeded in {seeded_in:?}, exported in {:?} over {pages} pages, largest {largest} bytes",
         started.elapsed()
@@ -841,6 +868,24 @@ pub async fn a_large_export_is_paged_within_lambdas_response_limit(backend: Back
         "a page of {largest} bytes is over Lambda's 6 MB"
     );
     assert!(pages >= leads / export::LEADS_PER_PAGE);
+    // The leads' secrets: one key-store read per page of leads (each seeded lead's values are sealed
+    // under its own key), never one per lead.
+    let lead_pages = leads.div_ceil(export::LEADS_PER_PAGE);
+    assert_eq!(
+        (after.get_many - before.get_many, after.get - before.get),
+        (lead_pages, 0),
+        "{before:?} {after:?}"
+    );
+    let opened = items
+        .iter()
+        .filter(|i| i["type"] == "lead")
+        .filter(|i| {
+            i["subject"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("27000000"))
+        })
+        .count();
+    assert_eq!(opened, leads, "every lead's own key opened its subject");
     // Each call reads one bounded slice: the slowest is far from API Gateway's 29 s even here.
     let per_call = started.elapsed() / u32::try_from(pages).unwrap_or(1);
     assert!(

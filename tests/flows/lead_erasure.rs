@@ -173,7 +173,7 @@ impl Site {
         panic!("the lead erasure did not finish");
     }
 
-    async fn send_replies(&self) {
+    pub(crate) async fn send_replies(&self) {
         qchat_notify::drain_due_replies(&self.t.app, self.now().plus_secs(60))
             .await
             .expect("replies drain");

@@ -19,6 +19,7 @@ mod deletion;
 mod erasure;
 mod input;
 mod lead_erasure;
+mod lead_keys;
 mod lockout;
 mod pages;
 mod policies;
@@ -139,6 +140,8 @@ macro_rules! flows {
                 backups::a_main_store_restored_from_before_an_erasure_neither_opens_nor_finds_the_account,
                 backups::a_copy_holding_an_expired_registration_opens_nothing_once_the_sweep_retired_its_key,
                 backups::a_main_store_restored_from_before_a_lead_erasure_holds_nothing_that_finds_the_person,
+                lead_keys::a_new_leads_values_are_sealed_under_its_own_key_and_a_lead_from_before_still_works,
+                lead_keys::a_lead_whose_secret_is_gone_reads_as_unreadable_and_is_sent_nothing,
                 claims::a_claim_whose_account_never_appeared_finds_nothing_and_is_taken_over_after_its_grace,
                 claims::a_change_of_address_that_crashed_after_its_claim_changes_nothing_and_can_be_done_again,
                 claims::an_old_address_whose_release_crashed_finds_nothing_and_is_free_after_its_grace,

@@ -20,6 +20,11 @@
 //! event's). The STOP itself opens Meta's 24-hour window (`last_message_at` moves on); a STOP whose
 //! Meta time is already more than 24 h old gets no reply, as Meta would refuse it.
 //!
+//! A lead's values (its PSID or `user_ref`, its marketing token) and the replies naming it are sealed
+//! under the lead's own key, derived from the secret its lookup holds (read with the lookup, no other
+//! call); a lead whose lookup holds none (written before lookups held secrets) keeps the account's key.
+//! Replies naming no lead (to a stranger, an erasure's acknowledgements) are sealed under the account's.
+//!
 //! A first message from a PSID that answers a checkbox-plugin message is linked to the checkbox opt-in:
 //! see [`link`].
 //!
@@ -207,24 +212,28 @@ pub async fn apply(
     let (Some(subject), Some(index)) = (ev.subject.as_ref(), index) else {
         return Ok(Outcome::NoEffect);
     };
-    let cipher = batch
+    let account_cipher = batch
         .app
         .keys
         .cipher(&qchat_shared::app::account_key_owner(&page.account))
         .await?;
     let key_store = batch.app.key_store.as_ref();
     let origin_id = link::origin_id(batch, page, ev, subject).await?;
+    // The lookup names the lead and holds its secret: the lead's values are sealed under its own key
+    // with no other read.
     let mut found = lookup::find(key_store, &index).await?;
     for _ in 0..ATTEMPTS {
-        // No lookup, no lead: a new person costs no lead read. A new lead gets a random id, claimed
-        // below before its transaction.
-        let (lead_id, lead) = match &found {
-            Some(id) => (
-                id.clone(),
-                leads::ops::load(batch.store, &page.id, id).await?,
+        // No lookup, no lead: a new person costs no lead read. A new lead gets a random id and secret,
+        // claimed below before its transaction.
+        let (target, lead) = match &found {
+            Some(f) => (
+                f.clone(),
+                leads::ops::load(batch.store, &page.id, &f.id).await?,
             ),
-            None => (lookup::propose(batch.app.ids.as_ref()), None),
+            None => (lookup::propose(batch.app.ids.as_ref())?, None),
         };
+        let lead_id = target.id.clone();
+        let cipher = lead_cipher(&account_cipher, &target)?;
         let step = Step {
             page,
             ev,
@@ -232,10 +241,11 @@ pub async fn apply(
             lead_id: &lead_id,
             hash: &hash,
             cipher: &cipher,
+            account_cipher: &account_cipher,
         };
         // Linking happens only when the PSID lead is new and the checkbox lead is still open.
         let origin = match (&lead, &origin_id) {
-            (None, Some(id)) => link::Origin::load(batch.store, &page.id, id).await?,
+            (None, Some(found)) => link::Origin::load(batch.store, &page.id, &found.id).await?,
             _ => None,
         };
         let plan = match &origin {
@@ -243,7 +253,7 @@ pub async fn apply(
             None => step.plan(batch, lead.as_ref()).await?,
         };
         if lead.is_none() && creates(&plan, &lead_key(&page.id, &lead_id)) {
-            let holder = match lookup::claim(key_store, &page.id, &index, &lead_id, batch.now).await
+            let holder = match lookup::claim(key_store, &page.id, &index, &target, batch.now).await
             {
                 Ok(holder) => holder,
                 // Another writer's transaction on the lookup at the same moment: plan again.
@@ -253,9 +263,9 @@ pub async fn apply(
                 }
                 Err(e) => return Err(e.into()),
             };
-            if holder != lead_id {
+            if holder.id != lead_id {
                 // The same person's first event, handled at the same time elsewhere, won: plan again
-                // on its lead.
+                // on its lead (and its key).
                 found = Some(holder);
                 continue;
             }
@@ -299,6 +309,15 @@ pub async fn apply(
         }
     }
     Err(StoreError::TransactionConflict.into())
+}
+
+/// The cipher of the lead `target`: its own key when its lookup holds a secret, else (a lead whose
+/// lookup was written before lookups held secrets) the account's, as its values always were.
+fn lead_cipher(account: &FieldCipher, target: &lookup::Found) -> Result<FieldCipher, ProcessError> {
+    Ok(match &target.secret {
+        Some(secret) => account.for_lead(secret, target.id.as_str())?,
+        None => account.clone(),
+    })
 }
 
 /// Whether `plan` writes the lead item at `key` (a new lead's creation).
@@ -381,7 +400,11 @@ struct Step<'s> {
     subject: &'s Subject,
     lead_id: &'s LeadId,
     hash: &'s str,
+    /// The lead's cipher ([`lead_cipher`]): the lead's values and the replies that name it.
     cipher: &'s FieldCipher,
+    /// The account's: replies that name no lead (to a stranger, and an erasure's acknowledgements,
+    /// which notify sends after the lead and its secret are gone).
+    account_cipher: &'s FieldCipher,
 }
 
 impl Step<'_> {
@@ -443,8 +466,13 @@ impl Step<'_> {
         text: &str,
         buttons: &[(&str, &str)],
     ) -> Result<WriteOp, ProcessError> {
+        let cipher = if lead.is_some() {
+            self.cipher
+        } else {
+            self.account_cipher
+        };
         replies::queue(
-            self.cipher,
+            cipher,
             &replies::reply_id(batch.now, self.hash),
             self.page,
             replies::To {
@@ -842,7 +870,7 @@ impl Step<'_> {
                 ops.push(self.reply_to(batch, None, &replies::erasure_queued(self.page), &[])?);
                 let done = replies::erasure_done(self.page, &url, &job);
                 let confirmation = replies::queue(
-                    self.cipher,
+                    self.account_cipher,
                     &confirm_id,
                     self.page,
                     replies::To {

@@ -139,7 +139,8 @@ pub fn reply_id(now: Timestamp, event_hash: &str) -> String {
     format!("{}-{hash}", now.sort_key())
 }
 
-/// The write that queues `text` to `to`, sealed under the page's account key; `id` from [`reply_id`].
+/// The write that queues `text` to `to`, sealed with `cipher`: the lead's own key when `to` names a lead
+/// that has one, else the page's account key (see `consent::Step`); `id` from [`reply_id`].
 pub fn queue(
     cipher: &FieldCipher,
     id: &str,

@@ -6,6 +6,12 @@
 //! erasure finds them there (the subject of a merged checkbox lead is no longer held, so it could not be
 //! recomputed) and removes them after the lead's items in the main store.
 //!
+//! Both the lookup and the entry hold the lead's random secret ([`LeadSecret`]), from which its values'
+//! key is derived ([`crate::crypto::FieldCipher::for_lead`]): the lookup so that a writer that found the
+//! lead (the webhook's one read) seals under it with no other call, the entry so that readers that start
+//! from the lead id (notify, the exports, the broadcast engine) find it. A lookup written before lookups
+//! held it has none: that lead's values stay sealed under the account's key.
+//!
 //! A lead is created by [`claim`]: its lookup (`NotExists`) and entry in one key-store transaction,
 //! before the lead's own transaction in the main store. Two first events of
 //! one new person at once (webhook, optin) both propose an id; one lookup wins, the other caller gets the
@@ -50,18 +56,27 @@ pub fn keys_key(page: &PageId, lead: &LeadId) -> ItemKey {
     ItemKey::new(keys_partition(page), format!("LEAD#{lead}"))
 }
 
-/// The lead the lookup `index` names, if any (one key-store read).
+/// A lead as its lookup names it: its id and, unless the lookup was written before lookups held it, its
+/// secret.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub id: LeadId,
+    pub secret: Option<LeadSecret>,
+}
+
+/// The lead the lookup `index` names, if any, with its secret (one key-store read).
 ///
 /// # Errors
 /// The key store's failure.
 pub async fn find(
     key_store: &dyn ItemStore,
     index: &BlindIndex,
-) -> Result<Option<LeadId>, StoreError> {
-    Ok(key_store
-        .get(&lookup_key(index))
-        .await?
-        .and_then(|item| LeadId::parse(item.get_str("lead_id")?).ok()))
+) -> Result<Option<Found>, StoreError> {
+    Ok(key_store.get(&lookup_key(index)).await?.and_then(|item| {
+        let id = LeadId::parse(item.get_str("lead_id")?).ok()?;
+        let secret = item.get_bytes("secret").and_then(LeadSecret::from_stored);
+        Some(Found { id, secret })
+    }))
 }
 
 /// The secret of one lead on `page` (one key-store read of its entry); `None` if it has none (erased,
@@ -128,16 +143,25 @@ pub async fn find_lead(
         app.key_store.as_ref(),
         &subject_index(&indexer, page, subject),
     )
-    .await?)
+    .await?
+    .map(|found| found.id))
 }
 
-/// A fresh random lead id, for a lead about to be [`claim`]ed.
-pub fn propose(ids: &dyn IdGenerator) -> LeadId {
-    LeadId::generate(ids)
+/// A fresh random lead id with a fresh secret, for a lead about to be [`claim`]ed: a writer seals the new
+/// lead's values under its key before the claim.
+///
+/// # Errors
+/// [`CryptoError::Primitive`] if the random number generator fails.
+pub fn propose(ids: &dyn IdGenerator) -> Result<Found, CryptoError> {
+    Ok(Found {
+        id: LeadId::generate(ids),
+        secret: Some(LeadSecret::generate()?),
+    })
 }
 
-/// The key-store writes of a new lead's claim: its lookup (`NotExists`, op 0) and its entry, for one
-/// transaction ([`claim`]; and for tools that seed leads in bulk as the webhook writes them).
+/// The key-store writes of a new lead's claim: its lookup (`NotExists`, op 0) and its entry, both holding
+/// `secret`, for one transaction ([`claim`]; and for tools that seed leads in bulk as the webhook writes
+/// them).
 ///
 /// # Errors
 /// An attribute the inventory refuses (a programming error).
@@ -145,16 +169,16 @@ pub fn claim_ops(
     page: &PageId,
     index: &BlindIndex,
     lead: &LeadId,
+    secret: &LeadSecret,
     now: crate::clock::Timestamp,
 ) -> Result<Vec<WriteOp>, StoreError> {
-    let secret = LeadSecret::generate()
-        .map_err(|_| StoreError::InvalidRequest("the random number generator failed"))?;
     let entry = Item::new(&LEAD_KEYS, keys_key(page, lead))
         .blind_index("lookup", index)?
         .plain("secret", Value::B(secret.expose().to_vec()))?
         .plain("created", Value::N(now.millis()))?;
     let lookup = Item::new(&LEAD_LOOKUP, lookup_key(index))
         .plain("lead_id", Value::S(lead.as_str().to_owned()))?
+        .plain("secret", Value::B(secret.expose().to_vec()))?
         .plain("created", Value::N(now.millis()))?;
     Ok(vec![
         WriteOp::Put {
@@ -168,8 +192,9 @@ pub fn claim_ops(
     ])
 }
 
-/// Makes `proposed` the lead of the person whose lookup is `index` on `page`, unless they have one
-/// already; returns the lead that holds the lookup (`proposed` or the one that was there first).
+/// Makes `proposed` (from [`propose`]) the lead of the person whose lookup is `index` on `page`, unless
+/// they have one already; returns the lead that holds the lookup (`proposed` or the one that was there
+/// first, with its secret).
 ///
 /// # Errors
 /// The key store's failure.
@@ -177,22 +202,30 @@ pub async fn claim(
     key_store: &dyn ItemStore,
     page: &PageId,
     index: &BlindIndex,
-    proposed: &LeadId,
+    proposed: &Found,
     now: crate::clock::Timestamp,
-) -> Result<LeadId, StoreError> {
+) -> Result<Found, StoreError> {
+    let Some(secret) = proposed.secret.as_ref() else {
+        // Not a proposal: a lead a lookup without a secret names (written before lookups held one),
+        // whose lead item is missing. That lookup holds the claim.
+        return holder(key_store, index).await;
+    };
     // One transaction: a lookup is never written without the entry that lets erasure find it, and a
     // lost race writes neither.
-    let ops = claim_ops(page, index, proposed, now)?;
+    let ops = claim_ops(page, index, &proposed.id, secret, now)?;
     match key_store.transact(ops).await {
         Ok(()) => Ok(proposed.clone()),
-        Err(StoreError::TransactionConditionFailed { index: 0 }) => {
-            match find(key_store, index).await? {
-                Some(winner) => Ok(winner),
-                // Erased in between: the caller plans again, and claims again.
-                None => Err(StoreError::TransactionConflict),
-            }
-        }
+        Err(StoreError::TransactionConditionFailed { index: 0 }) => holder(key_store, index).await,
         Err(e) => Err(e),
+    }
+}
+
+/// The lead that holds the lookup `index`, after a claim found it taken.
+async fn holder(key_store: &dyn ItemStore, index: &BlindIndex) -> Result<Found, StoreError> {
+    match find(key_store, index).await? {
+        Some(winner) => Ok(winner),
+        // Erased in between: the caller plans again, and claims again.
+        None => Err(StoreError::TransactionConflict),
     }
 }
 
@@ -281,7 +314,96 @@ pub async fn lead_for(
 ) -> Result<LeadId, StoreError> {
     let index = subject_index(indexer, page, subject);
     match find(key_store, &index).await? {
-        Some(found) => Ok(found),
-        None => claim(key_store, page, &index, &propose(ids), now).await,
+        Some(found) => Ok(found.id),
+        None => {
+            let proposed = propose(ids)
+                .map_err(|_| StoreError::InvalidRequest("the random number generator failed"))?;
+            Ok(claim(key_store, page, &index, &proposed, now).await?.id)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::{ManualClock, Timestamp};
+    use crate::ids::SequentialIds;
+    use crate::store::sqlite::SqliteStore;
+
+    const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+    async fn store() -> (Arc<dyn ItemStore>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let clock = Arc::new(ManualClock::at(NOW));
+        let store: Arc<dyn ItemStore> =
+            Arc::new(SqliteStore::open(&dir.path().join("keys.db"), clock).expect("store opens"));
+        store.ensure_schema().await.expect("schema");
+        (store, dir)
+    }
+
+    fn page() -> PageId {
+        PageId::parse("1234567890").expect("page id")
+    }
+
+    #[tokio::test]
+    async fn a_claim_writes_the_secret_in_the_lookup_and_the_entry_and_a_loser_gets_the_winners() {
+        let (store, _dir) = store().await;
+        let ids = SequentialIds::default();
+        let index = BlindIndex::from_stored("index-of-a-person");
+        let first = propose(&ids).expect("proposed");
+        let second = propose(&ids).expect("proposed");
+        let won = claim(store.as_ref(), &page(), &index, &first, NOW)
+            .await
+            .expect("claimed");
+        let lost = claim(store.as_ref(), &page(), &index, &second, NOW)
+            .await
+            .expect("answered");
+        let found = find(store.as_ref(), &index)
+            .await
+            .expect("read")
+            .expect("the lookup");
+        let entry = secret(store.as_ref(), &page(), &first.id)
+            .await
+            .expect("read")
+            .expect("the entry's secret");
+        let expected = first.secret.as_ref().expect("a secret").expose();
+        for got in [&won, &lost, &found] {
+            assert_eq!(got.id, first.id);
+            assert_eq!(got.secret.as_ref().map(LeadSecret::expose), Some(expected));
+        }
+        assert_eq!(entry.expose(), expected);
+        assert!(
+            secret(store.as_ref(), &page(), &second.id)
+                .await
+                .expect("read")
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lookup_from_before_secrets_names_its_lead_without_one_and_holds_its_claim() {
+        let (store, _dir) = store().await;
+        let index = BlindIndex::from_stored("index-of-an-old-person");
+        let lead = LeadId::parse("oldlead").expect("lead id");
+        let old = Item::new(&LEAD_LOOKUP, lookup_key(&index))
+            .plain("lead_id", Value::S(lead.as_str().to_owned()))
+            .and_then(|i| i.plain("created", Value::N(NOW.millis())))
+            .expect("a lookup");
+        store.put(old, Condition::Always).await.expect("written");
+        let found = find(store.as_ref(), &index)
+            .await
+            .expect("read")
+            .expect("the lookup");
+        assert_eq!(found.id, lead);
+        assert!(found.secret.is_none());
+        let held = claim(store.as_ref(), &page(), &index, &found, NOW)
+            .await
+            .expect("answered");
+        assert_eq!(held.id, lead);
+        assert!(held.secret.is_none());
+        let left = store.get(&keys_key(&page(), &lead)).await.expect("read");
+        assert!(left.is_none(), "nothing was written for it");
     }
 }

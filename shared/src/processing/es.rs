@@ -91,7 +91,7 @@ pub static NOTICE_ES: NoticeTexts = NoticeTexts {
         ("unsubscribe_link", "el hash de tu enlace de baja"),
         (
             "lead_lookup",
-            "un hash con clave de tu identificador en la página, para encontrar tus datos",
+            "un hash con clave de tu identificador en la página, para encontrar tus datos, con tu clave aleatoria propia, que el cifrado de tus datos necesita",
         ),
         (
             "lead_keys",

@@ -94,7 +94,7 @@ pub static NOTICE_FR: NoticeTexts = NoticeTexts {
         ),
         (
             "lead_lookup",
-            "une empreinte à clé de votre identifiant sur la page, pour retrouver vos données",
+            "une empreinte à clé de votre identifiant sur la page, pour retrouver vos données, avec votre propre clé aléatoire, dont le chiffrement de vos données a besoin",
         ),
         (
             "lead_keys",

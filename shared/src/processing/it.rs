@@ -91,7 +91,7 @@ pub static NOTICE_IT: NoticeTexts = NoticeTexts {
         ("unsubscribe_link", "l’hash del tuo link di disiscrizione"),
         (
             "lead_lookup",
-            "un hash con chiave del tuo ID sulla pagina, per trovare i tuoi dati",
+            "un hash con chiave del tuo ID sulla pagina, per trovare i tuoi dati, con la tua chiave casuale, che serve a cifrare i tuoi dati",
         ),
         (
             "lead_keys",

@@ -91,7 +91,7 @@ pub static NOTICE_NL: NoticeTexts = NoticeTexts {
         ("unsubscribe_link", "de hash van je afmeldlink"),
         (
             "lead_lookup",
-            "een hash met sleutel van je ID op de pagina, om je gegevens te vinden",
+            "een hash met sleutel van je ID op de pagina, om je gegevens te vinden, met je eigen willekeurige sleutel, die de versleuteling van je gegevens nodig heeft",
         ),
         (
             "lead_keys",

@@ -92,7 +92,7 @@ pub static NOTICE_PL: NoticeTexts = NoticeTexts {
         ("unsubscribe_link", "skrót Twojego linku do wypisania"),
         (
             "lead_lookup",
-            "skrót z kluczem Twojego identyfikatora na stronie, aby odnaleźć Twoje dane",
+            "skrót z kluczem Twojego identyfikatora na stronie, aby odnaleźć Twoje dane, wraz z Twoim własnym losowym kluczem, którego wymaga szyfrowanie Twoich danych",
         ),
         (
             "lead_keys",

@@ -91,7 +91,7 @@ pub static NOTICE_PT: NoticeTexts = NoticeTexts {
         ("unsubscribe_link", "o hash do seu link de cancelamento"),
         (
             "lead_lookup",
-            "um hash com chave do seu identificador na página, para encontrar os seus dados",
+            "um hash com chave do seu identificador na página, para encontrar os seus dados, com a sua chave aleatória própria, de que a cifragem dos seus dados precisa",
         ),
         (
             "lead_keys",

@@ -62,7 +62,7 @@ pub(super) async fn origin_id(
     page: &ConnectedPage,
     ev: &Event,
     subject: &Subject,
-) -> Result<Option<LeadId>, StoreError> {
+) -> Result<Option<leads::lookup::Found>, StoreError> {
     let Some(user_ref) = ev.checkbox_user_ref.as_ref() else {
         return Ok(None);
     };

@@ -326,7 +326,8 @@ impl TestApp {
             .len()
     }
 
-    /// The texts of the unsent replies queued for a lead, opened with the account's key.
+    /// The texts of the unsent replies queued for a lead, opened with the lead's key (the account's for
+    /// a lead without a secret).
     pub async fn replies_to(&self, lead: &LeadId) -> Vec<String> {
         let items = self
             .app
@@ -342,22 +343,33 @@ impl TestApp {
             .await
             .expect("query")
             .items;
-        let cipher = self
-            .app
-            .keys
-            .cipher(&account_key_owner(&self.account))
+        let secret = leads::lookup::secret(self.app.key_store.as_ref(), &self.page, lead)
             .await
-            .expect("cipher");
-        items
+            .expect("the key store answers");
+        let owner = account_key_owner(&self.account);
+        let mut texts = Vec::new();
+        for i in items
             .iter()
             .filter(|i| i.get_str("lead_id") == Some(lead.as_str()))
-            .map(|i| {
-                let id = i.key().pk.strip_prefix("REPLY#").expect("reply key");
-                let text = i.get_sealed("text").expect("sealed text");
-                let open = cipher.open(&reply_key(id), "text", &text).expect("open");
-                open.as_str().expect("utf-8").to_owned()
-            })
-            .collect()
+        {
+            let id = i.key().pk.strip_prefix("REPLY#").expect("reply key");
+            let text = i.get_sealed("text").expect("sealed text");
+            let open = self
+                .app
+                .keys
+                .open_lead(
+                    &owner,
+                    secret.as_ref(),
+                    lead.as_str(),
+                    &reply_key(id),
+                    "text",
+                    &text,
+                )
+                .await
+                .expect("open");
+            texts.push(open.as_str().expect("utf-8").to_owned());
+        }
+        texts
     }
 
     /// Lead ids in the page's index partition of `status`.
