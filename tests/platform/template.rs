@@ -378,9 +378,10 @@ fn erasures_run_every_minute_with_least_privilege() {
             .map(str::to_owned)
             .collect()
     };
-    // The routes read, open sealed values for the exports, queue erasures (transactions of puts), end an
-    // erased account's sessions at once (deletes, in batches), check Meta's signed_request with the app
-    // secret and seal its app-scoped id under a system key (made by the first callback).
+    // The routes read, open sealed values for the exports (a page of leads' secrets in one batch read
+    // of the key table), queue erasures (transactions of puts), end an erased account's sessions at once
+    // (deletes, in batches), check Meta's signed_request with the app secret and seal its app-scoped id
+    // under a system key (made by the first callback).
     for action in actions_of(&routes) {
         assert!(
             matches!(
@@ -393,6 +394,7 @@ fn erasures_run_every_minute_with_least_privilege() {
                     | "dynamodb:Query"
                     | "dynamodb:DeleteItem"
                     | "dynamodb:BatchWriteItem"
+                    | "dynamodb:BatchGetItem"
             ),
             "the erase routes are granted only what they use, not {action}"
         );
