@@ -593,13 +593,15 @@ fn the_api_the_table_and_the_webhook_signatures_are_alarmed() {
             "API {metric}"
         );
     }
-    let table_throttles = of_type("AWS::CloudWatch::Alarm").into_iter().any(|(_, a)| {
-        let m = a["Metrics"].to_string();
-        m.contains("ReadThrottleEvents")
-            && m.contains("WriteThrottleEvents")
-            && m.contains("\"Ref\":\"Table\"")
-    });
-    assert!(table_throttles, "DynamoDB throttles");
+    for table in ["Table", "KeyTable"] {
+        let throttles = of_type("AWS::CloudWatch::Alarm").into_iter().any(|(_, a)| {
+            let m = a["Metrics"].to_string();
+            m.contains("ReadThrottleEvents")
+                && m.contains("WriteThrottleEvents")
+                && m.contains(&format!("\"Ref\":\"{table}\""))
+        });
+        assert!(throttles, "DynamoDB throttles of {table}");
+    }
     for metric in ["Reputation.BounceRate", "Reputation.ComplaintRate"] {
         assert!(
             of_type("AWS::CloudWatch::Alarm")
