@@ -46,29 +46,7 @@ pub async fn sealed_values_that_open(
     owner: &str,
     backup: &MainBackup,
 ) -> (usize, usize) {
-    let (mut opened, mut tried) = (0, 0);
-    for key in TestApp::backup_keys(backup) {
-        let Some(item) = app.app.store.get(&key).await.expect("the store answers") else {
-            continue;
-        };
-        for attribute in item.item_type().attributes {
-            if attribute.protection != Protection::Encrypted {
-                continue;
-            }
-            let Some(sealed) = item.get_sealed(attribute.name) else {
-                continue;
-            };
-            tried += 1;
-            if keys
-                .open(owner, &key, attribute.name, &sealed)
-                .await
-                .is_ok()
-            {
-                opened += 1;
-            }
-        }
-    }
-    (opened, tried)
+    lead_values_that_open(app, keys, owner, &TestApp::backup_keys(backup), None).await
 }
 
 /// Whether the main store holds, anywhere in any item (keys and every attribute), the blind index the
