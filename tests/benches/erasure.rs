@@ -271,7 +271,7 @@ async fn seed(rig: &Rig, account: &AccountId, n: usize) {
     for i in 0..n {
         let psid = format!("{}", 7_000_000_000_000_000u64 + i as u64);
         // A random id and its lookup and entry in the key store, as the webhook's claim writes them.
-        let lookup::Found { id: lead, secret } = lookup::propose(app.ids.as_ref()).unwrap();
+        let lookup::Found { id: lead, secret } = lookup::propose(app.ids.as_ref(), now).unwrap();
         let index =
             lookup::subject_index(&indexer, &page, &Subject::Psid(Psid::parse(&psid).unwrap()));
         key_ops.extend(lookup::claim_ops(&page, &index, &lead, &secret.unwrap(), now).unwrap());

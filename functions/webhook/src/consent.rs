@@ -87,6 +87,9 @@ pub struct Batch<'a> {
     pub app: &'a qchat_shared::app::App,
     /// Where the events read and write: the batch's staged unit of work, or the store itself.
     pub store: &'a dyn ItemStore,
+    /// Where lead lookups are read and claimed: the batch's staged unit of work over the key store
+    /// (committed before `store`'s), or the key store itself.
+    pub key_store: &'a dyn ItemStore,
     pub indexer: BlindIndexer,
     pub now: Timestamp,
     policy_version: Option<String>,
@@ -96,11 +99,13 @@ impl<'a> Batch<'a> {
     pub fn new(
         app: &'a qchat_shared::app::App,
         store: &'a dyn ItemStore,
+        key_store: &'a dyn ItemStore,
         indexer: BlindIndexer,
     ) -> Self {
         Self {
             app,
             store,
+            key_store,
             indexer,
             now: app.clock.now(),
             policy_version: None,
@@ -217,7 +222,7 @@ pub async fn apply(
         .keys
         .cipher(&qchat_shared::app::account_key_owner(&page.account))
         .await?;
-    let key_store = batch.app.key_store.as_ref();
+    let key_store = batch.key_store;
     let origin_id = link::origin_id(batch, page, ev, subject).await?;
     // The lookup names the lead and holds its secret: the lead's values are sealed under its own key
     // with no other read.
@@ -230,7 +235,7 @@ pub async fn apply(
                 f.clone(),
                 leads::ops::load(batch.store, &page.id, &f.id).await?,
             ),
-            None => (lookup::propose(batch.app.ids.as_ref())?, None),
+            None => (lookup::propose(batch.app.ids.as_ref(), batch.now)?, None),
         };
         let lead_id = target.id.clone();
         let cipher = lead_cipher(&account_cipher, &target)?;

@@ -32,7 +32,7 @@ use qchat_shared::domain::PageId;
 use qchat_shared::http::{ApiError, Request, Response, StatusCode, json, query_param};
 use qchat_shared::meta_secrets::MetaSecrets;
 use qchat_shared::routes::{self, WebhookRoute};
-use qchat_shared::store::staged::Staged;
+use qchat_shared::store::staged::{CommitFailed, Staged};
 use qchat_shared::store::{ItemStore, StoreError};
 use secrecy::ExposeSecret as _;
 use tracing::instrument;
@@ -190,14 +190,17 @@ enum Counted {
 }
 
 /// Parses a verified body and applies its events in time order, as one unit of work: the events read
-/// and write through a [`Staged`] store and commit together at the end (on SQLite, one durable commit
-/// for the batch; on DynamoDB, one transaction per event as before). Each event keeps its own
-/// transaction with its de-duplication key, so the rules of [`consent`] hold event by event.
+/// and write through two [`Staged`] stores, one over the main store and one over the key store (the new
+/// leads' claims), and commit together at the end, the key store first, so that a lead is never written
+/// before its claim (on SQLite, one durable commit in each file for the batch; on DynamoDB, one
+/// transaction per event in each table, as before). Each event keeps its own transactions, with its
+/// de-duplication key, so the rules of [`consent`] hold event by event.
 ///
-/// If the commit finds that something changed under the batch (a concurrent delivery of the same event,
-/// another writer on a lead), the events before the one that failed are durable, and the rest are
-/// applied again one by one on the store itself, each re-planned on a fresh read. Any other failure
-/// answers an error: what was committed stays committed, and Meta's retry skips it as duplicates.
+/// If a commit finds that something changed under the batch (a concurrent delivery of the same event,
+/// the same new person's claim made elsewhere, another writer on a lead), the events before the one
+/// that failed are durable, and the rest are applied again one by one on the stores themselves, each
+/// re-planned on a fresh read. Any other failure answers an error: what was committed stays
+/// committed, and Meta's retry skips it as duplicates.
 ///
 /// # Errors
 /// The store's or keyring's failure.
@@ -213,12 +216,15 @@ pub async fn process(app: &App, body: &[u8]) -> Result<Report, ProcessError> {
     if !parsed.is_page {
         return Ok(report);
     }
-    let staged = Staged::new(app.store.clone(), app.clock.clone());
+    let staged = Unit {
+        main: Staged::new(app.store.clone(), app.clock.clone()),
+        keys: Staged::new(app.key_store.clone(), app.clock.clone()),
+    };
     let mut counted = Vec::with_capacity(parsed.events.len());
     let committed =
-        match apply_events(app, &staged, Some(&staged), &parsed.events, &mut counted).await {
+        match apply_events(app, Stores::Staged(&staged), &parsed.events, &mut counted).await {
             Ok(()) => staged.commit().await,
-            Err(e) => match staged.take_failure() {
+            Err(e) => match staged.take_failure().await {
                 Some(failed) => Err(failed),
                 None => return Err(e),
             },
@@ -235,7 +241,7 @@ pub async fn process(app: &App, body: &[u8]) -> Result<Report, ProcessError> {
             "webhook batch met a concurrent change; applying the rest event by event"
         );
         counted.truncate(failed.tag);
-        apply_events(app, app.store.as_ref(), None, &parsed.events, &mut counted).await?;
+        apply_events(app, Stores::Direct, &parsed.events, &mut counted).await?;
     }
     for c in counted {
         match c {
@@ -250,20 +256,72 @@ pub async fn process(app: &App, body: &[u8]) -> Result<Report, ProcessError> {
     Ok(report)
 }
 
-/// Applies `events` from the first one not yet in `counted`, reading and writing through `store`;
-/// `staged` (when `store` is it) tags each event's transaction with the event's index.
+/// A batch's unit of work: staged writes to the main store and to the key store, tagged with the index
+/// of the event they belong to.
+struct Unit {
+    main: Staged,
+    keys: Staged,
+}
+
+impl Unit {
+    fn begin(&self, tag: usize) {
+        self.main.begin(tag);
+        self.keys.begin(tag);
+    }
+
+    /// Commits the key store's groups, then the main store's. When the key store fails from an
+    /// event on, the main store commits only the events before it (their claims are durable), so no
+    /// lead is written without its claim; the failure then names the first event not applied in both.
+    async fn commit(&self) -> Result<(), CommitFailed> {
+        if let Err(keys_failed) = self.keys.commit().await {
+            self.main.discard_from(keys_failed.tag);
+            self.main.commit().await?;
+            return Err(keys_failed);
+        }
+        self.main.commit().await
+    }
+
+    /// A commit made on the handler's behalf that failed (see [`Staged::take_failure`]). The key store's
+    /// groups from the failed tag on were dropped with it, so the main store's are too, and the groups
+    /// before it are committed.
+    async fn take_failure(&self) -> Option<CommitFailed> {
+        if let Some(keys_failed) = self.keys.take_failure() {
+            self.main.discard_from(keys_failed.tag);
+            return Some(match self.main.commit().await {
+                Err(main_failed) => main_failed,
+                Ok(()) => keys_failed,
+            });
+        }
+        self.main.take_failure()
+    }
+}
+
+/// Where [`apply_events`] reads and writes.
+#[derive(Clone, Copy)]
+enum Stores<'a> {
+    /// The batch's unit of work.
+    Staged(&'a Unit),
+    /// The stores themselves (after a staged commit failed).
+    Direct,
+}
+
+/// Applies `events` from the first one not yet in `counted`, reading and writing through `stores`; a
+/// staged unit tags each event's transactions with the event's index.
 async fn apply_events(
     app: &App,
-    store: &dyn ItemStore,
-    staged: Option<&Staged>,
+    stores: Stores<'_>,
     events: &[envelope::Event],
     counted: &mut Vec<Counted>,
 ) -> Result<(), ProcessError> {
+    let (store, key_store): (&dyn ItemStore, &dyn ItemStore) = match stores {
+        Stores::Staged(unit) => (&unit.main, &unit.keys),
+        Stores::Direct => (app.store.as_ref(), app.key_store.as_ref()),
+    };
     let mut pages: HashMap<PageId, Option<page::ConnectedPage>> = HashMap::new();
     let mut batch: Option<consent::Batch<'_>> = None;
     for (index, ev) in events.iter().enumerate().skip(counted.len()) {
-        if let Some(staged) = staged {
-            staged.begin(index);
+        if let Stores::Staged(unit) = stores {
+            unit.begin(index);
         }
         match ev.kind {
             Kind::Echo => {
@@ -293,6 +351,7 @@ async fn apply_events(
             None => batch.insert(consent::Batch::new(
                 app,
                 store,
+                key_store,
                 app.keys.blind_indexer().await?,
             )),
         };

@@ -147,14 +147,17 @@ pub async fn find_lead(
     .map(|found| found.id))
 }
 
-/// A fresh random lead id with a fresh secret, for a lead about to be [`claim`]ed: a writer seals the new
-/// lead's values under its key before the claim.
+/// A fresh lead id with a fresh secret, for a lead about to be [`claim`]ed: a writer seals the new
+/// lead's values under its key before the claim. The id is random after the millisecond `now`
+/// ([`crate::ids::time_ordered`]), so the items of leads made together share index pages.
 ///
 /// # Errors
 /// [`CryptoError::Primitive`] if the random number generator fails.
-pub fn propose(ids: &dyn IdGenerator) -> Result<Found, CryptoError> {
+pub fn propose(ids: &dyn IdGenerator, now: crate::clock::Timestamp) -> Result<Found, CryptoError> {
+    let id = LeadId::parse(&crate::ids::time_ordered(ids, now.millis()))
+        .unwrap_or_else(|_| LeadId::generate(ids));
     Ok(Found {
-        id: LeadId::generate(ids),
+        id,
         secret: Some(LeadSecret::generate()?),
     })
 }
@@ -316,7 +319,7 @@ pub async fn lead_for(
     match find(key_store, &index).await? {
         Some(found) => Ok(found.id),
         None => {
-            let proposed = propose(ids)
+            let proposed = propose(ids, now)
                 .map_err(|_| StoreError::InvalidRequest("the random number generator failed"))?;
             Ok(claim(key_store, page, &index, &proposed, now).await?.id)
         }
@@ -352,8 +355,8 @@ mod tests {
         let (store, _dir) = store().await;
         let ids = SequentialIds::default();
         let index = BlindIndex::from_stored("index-of-a-person");
-        let first = propose(&ids).expect("proposed");
-        let second = propose(&ids).expect("proposed");
+        let first = propose(&ids, NOW).expect("proposed");
+        let second = propose(&ids, NOW).expect("proposed");
         let won = claim(store.as_ref(), &page(), &index, &first, NOW)
             .await
             .expect("claimed");

@@ -84,6 +84,19 @@ impl Staged {
         self.state().failure.take()
     }
 
+    /// Drops every staged group whose tag is `tag` or later, unapplied: what a unit of work does when
+    /// the work from `tag` on must be redone (a unit it depends on failed from there). Reads see the
+    /// groups that remain.
+    pub fn discard_from(&self, tag: usize) {
+        let mut state = self.state();
+        state.groups.retain(|(t, _)| *t < tag);
+        let mut written = HashMap::new();
+        for (group, (_, ops)) in state.groups.iter().enumerate() {
+            note_writes(&mut written, group, ops);
+        }
+        state.written = written;
+    }
+
     /// Commits every staged group, in order, in as few durable commits as the store can.
     ///
     /// # Errors
@@ -141,6 +154,25 @@ impl Staged {
             })
             .filter(|i| i.expires().is_none_or(|t| t.secs() > now_secs))
         })
+    }
+}
+
+/// Records in `written` what the staged group number `group` leaves at each key it writes.
+fn note_writes(
+    written: &mut HashMap<ItemKey, Option<(usize, usize)>>,
+    group: usize,
+    ops: &[WriteOp],
+) {
+    for (index, op) in ops.iter().enumerate() {
+        match op {
+            WriteOp::Put { item, .. } => {
+                written.insert(item.key().clone(), Some((group, index)));
+            }
+            WriteOp::Delete { key, .. } => {
+                written.insert(key.clone(), None);
+            }
+            WriteOp::Check { .. } => {}
+        }
     }
 }
 
@@ -204,19 +236,7 @@ impl ItemStore for Staged {
             }
         }
         let group = state.groups.len();
-        for (index, op) in ops.iter().enumerate() {
-            match op {
-                WriteOp::Put { item, .. } => {
-                    state
-                        .written
-                        .insert(item.key().clone(), Some((group, index)));
-                }
-                WriteOp::Delete { key, .. } => {
-                    state.written.insert(key.clone(), None);
-                }
-                WriteOp::Check { .. } => {}
-            }
-        }
+        note_writes(&mut state.written, group, &ops);
         let tag = state.tag;
         state.groups.push((tag, ops));
         Ok(())

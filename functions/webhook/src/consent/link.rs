@@ -72,7 +72,7 @@ pub(super) async fn origin_id(
     }
     let origin = Subject::UserRef(user_ref.clone());
     let index = leads::subject_index(&batch.indexer, &page.id, &origin);
-    leads::lookup::find(batch.app.key_store.as_ref(), &index).await
+    leads::lookup::find(batch.key_store, &index).await
 }
 
 /// An open checkbox lead, as read for linking.

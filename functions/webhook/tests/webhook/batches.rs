@@ -300,8 +300,9 @@ pub async fn first_events_of_one_new_person_delivered_at_once_make_one_lead(back
 }
 
 /// The key store's part of a webhook event: a new person costs one lookup read and one key-store
-/// transaction (lookup and entry), and no lead read in the main store; a known person one lookup read;
-/// a duplicate nothing.
+/// transaction (lookup and entry), and no lead read in the main store; the batch's claims reach the key
+/// store in one `transact_each` call, like its events' transactions reach the main store; a known person
+/// costs one lookup read; a duplicate nothing.
 pub async fn a_new_person_costs_one_lookup_read_and_one_key_store_transaction(backend: Backend) {
     let t = app(backend, "implicit").await;
     let batch = |first: usize, mid: &str| {
@@ -325,10 +326,11 @@ pub async fn a_new_person_costs_one_lookup_read_and_one_key_store_transaction(ba
         (
             keys_new.get - keys.get,
             keys_new.transact - keys.transact,
+            keys_new.transact_each - keys.transact_each,
             keys_new.total() - keys.total()
         ),
-        (20, 20, 40),
-        "new people: one lookup read and one claim each"
+        (20, 0, 1, 21),
+        "new people: one lookup read each, and the batch's claims in one call"
     );
     // The page once, then de-duplication keys only: a person without a lookup has no lead to read.
     assert_eq!(main_new.get - main.get, 1 + 20);
@@ -347,4 +349,79 @@ pub async fn a_new_person_costs_one_lookup_read_and_one_key_store_transaction(ba
         (20, 20),
         "known people: one lookup read each"
     );
+}
+
+/// The same new person's claim was made elsewhere between the batch's lookup read and its key-store
+/// commit (a concurrent optin, whose lead is not written yet). The events before that person's stay
+/// applied; that person's event is applied again on the lead that won the claim, under its secret; the
+/// events after it are applied one by one. No lead is written without its claim.
+pub async fn a_claim_made_elsewhere_found_at_the_key_store_commit_joins_the_winning_lead(
+    backend: Backend,
+) {
+    use qchat_shared::crypto::LeadSecret;
+    use qchat_shared::domain::LeadId;
+    use qchat_shared::leads::lookup;
+
+    let t = app(backend, "implicit").await;
+    let b = body(vec![
+        message("8501", "m_w1", "hi", 1),
+        message("8502", "m_w2", "hi", 2),
+        message("8503", "m_w3", "hi", 3),
+    ]);
+    let indexer = t.app.keys.blind_indexer().await.unwrap();
+    let index = qchat_shared::leads::subject_index(&indexer, &t.page, &psid("8502"));
+    let winner = LeadId::generate(t.app.ids.as_ref());
+    let secret = LeadSecret::generate().unwrap();
+    t.key_store.race_next_transact_each(
+        lookup::claim_ops(&t.page, &index, &winner, &secret, START).unwrap(),
+    );
+
+    let bytes = serde_json::to_vec(&b).unwrap();
+    let report = qchat_webhook::process(&t.app, &bytes).await.unwrap();
+    assert_eq!((report.applied, report.duplicates), (3, 0));
+    let joined = t.lead(&psid("8502")).await.expect("the winner's lead");
+    assert_eq!(joined.id, winner);
+    for p in ["8501", "8502", "8503"] {
+        assert_eq!(t.records(&psid(p)).await.len(), 1, "{p}");
+    }
+    // One lead and one key-store entry per person: the losing proposal left nothing anywhere.
+    let entries = t
+        .app
+        .key_store
+        .query(&qchat_shared::store::Query::partition(
+            lookup::keys_partition(&t.page),
+            100,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(entries.items.len(), 3);
+    assert_eq!(t.listed(LeadStatus::Subscribed).await.len(), 3);
+
+    // Meta's retry of the whole batch changes nothing.
+    let report = qchat_webhook::process(&t.app, &bytes).await.unwrap();
+    assert_eq!((report.applied, report.duplicates), (0, 3));
+}
+
+/// The key store fails at the second new person's claim: the main store commits only the event before
+/// it (whose claim is durable), so no lead is written without its claim; the batch answers 503 and
+/// Meta's retry completes it without duplicates.
+pub async fn a_key_store_failure_mid_batch_writes_no_lead_without_its_claim(backend: Backend) {
+    let t = app(backend, "implicit").await;
+    let b = body(vec![
+        message("8601", "m_k1", "hi", 1),
+        message("8602", "m_k2", "hi", 2),
+        message("8603", "m_k3", "hi", 3),
+    ]);
+    t.key_store.fail_nth_transact(2);
+    assert_eq!(t.post(&b).await.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(t.lead(&psid("8601")).await.is_some());
+    for p in ["8602", "8603"] {
+        assert!(t.lead(&psid(p)).await.is_none(), "{p}");
+    }
+    assert_eq!(t.listed(LeadStatus::Subscribed).await.len(), 1);
+    assert_eq!(t.post(&b).await.status(), StatusCode::OK);
+    for p in ["8601", "8602", "8603"] {
+        assert_eq!(t.records(&psid(p)).await.len(), 1, "{p}");
+    }
+    assert_eq!(t.listed(LeadStatus::Subscribed).await.len(), 3);
 }

@@ -42,6 +42,8 @@ macro_rules! cases {
                 batches::a_batch_commits_its_events_together,
                 batches::first_events_of_one_new_person_delivered_at_once_make_one_lead,
                 batches::a_new_person_costs_one_lookup_read_and_one_key_store_transaction,
+                batches::a_claim_made_elsewhere_found_at_the_key_store_commit_joins_the_winning_lead,
+                batches::a_key_store_failure_mid_batch_writes_no_lead_without_its_claim,
                 repair::a_signed_batch_with_unreadable_values_stores_every_readable_event,
                 repair::a_stop_in_a_batch_with_an_unreadable_value_is_honoured,
                 repair::the_signature_is_checked_over_the_bytes_as_received_never_over_a_repaired_body,
