@@ -19,7 +19,7 @@ const REPLY_POLL: Duration = Duration::from_millis(50);
 /// Replies sent at once. Meta's 24-hour window makes a late reply a lost one, so the sender must keep up
 /// with the webhook: one at a time it sent ~500 a second while a busy webhook queued ~2 700; several at
 /// once share the store's commits and use every core.
-pub const REPLY_CONCURRENCY: usize = 32;
+pub const REPLY_CONCURRENCY: usize = 256;
 
 /// How often the retention sweep is called (a pass runs when one is due: see `qchat_shared::retention`).
 const RETENTION_EVERY: Duration = Duration::from_secs(24 * 3600);
