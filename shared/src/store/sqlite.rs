@@ -25,6 +25,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
@@ -41,13 +42,17 @@ use crate::clock::{Clock, Timestamp};
 /// How long a writer waits for another process's write lock before answering a retryable error.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Past this many WAL pages (64 MiB) the checkpointer also restarts the WAL file: under a steady stream
-/// of writes a passive checkpoint never finds the WAL fully copied at the moment a writer begins, so the
-/// file would only grow. The restart waits for the write in progress and holds the next one for the
-/// length of one copy and its fsync — the only moment a writer waits for a checkpoint. That stall is
-/// why this is not smaller: webhook batches back to back ran ~13 % faster than with a restart every
-/// 16 MiB (5 paired runs; never restarting: ~25 % faster). The file stays at the size it reached (a
-/// restart reuses it from the start), about 64 MiB after a burst of writes.
+/// Past this many WAL pages (64 MiB) the WAL file is restarted: under a steady stream of writes a
+/// passive checkpoint never finds the WAL fully copied at the moment a writer begins, so the file would
+/// only grow. The checkpointer sees it and the writer thread restarts it between two groups (a
+/// checkpoint that waits for readers to leave the WAL): the checkpointer itself cannot, as a restart
+/// needs the write lock, and under load the writer hands it from one group to the next without a gap
+/// (the WAL grew to 700 MiB in a 15 s load run). The restart copies what the checkpointer has not copied
+/// yet and syncs it, holding the next group for that long — the only moment a writer waits for a
+/// checkpoint. A growing WAL costs more: each write into a new block of the file has the kernel zero
+/// the rest of the block first (17 % of the writer thread under load). Not smaller: webhook batches
+/// back to back ran ~13 % faster than with a restart every 16 MiB (5 paired runs). The file stays at
+/// the size it reached (a restart reuses it from the start), about 64 MiB after a burst of writes.
 const RESTART_WAL_PAGES: i64 = 16_384;
 
 /// Checkpoints begin at least this far apart. Each copies every page committed since the one before and
@@ -386,6 +391,17 @@ fn write_loop(mut conn: Connection, jobs: &mpsc::Receiver<Job>, checkpointer: &C
             }
         }
         checkpointer.nudge();
+        if checkpointer.restart_due() {
+            restart_wal(&conn);
+        }
+    }
+}
+
+/// Copies the rest of the WAL into the database file and starts the WAL again from its beginning (see
+/// [`RESTART_WAL_PAGES`]). A failure is logged; the checkpointer asks again.
+fn restart_wal(conn: &Connection) {
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())) {
+        tracing::warn!(error = %e, "SQLite WAL restart failed; retrying later");
     }
 }
 
@@ -434,6 +450,8 @@ fn commit_group(conn: &mut Connection, mut group: Vec<Box<dyn Unit>>) {
 struct Checkpointer {
     /// A nudge after each write; dropping it makes the thread checkpoint once more and exit.
     wake: mpsc::SyncSender<()>,
+    /// Set by the thread when the WAL has grown past [`RESTART_WAL_PAGES`], for the writer.
+    restart: Arc<AtomicBool>,
 }
 
 impl Checkpointer {
@@ -445,12 +463,16 @@ impl Checkpointer {
             .map_err(sql(OP))?;
         // One pending nudge is enough: the checkpoint that follows copies every commit before it.
         let (wake, woken) = mpsc::sync_channel::<()>(1);
+        let restart = Arc::new(AtomicBool::new(false));
+        let wanted = restart.clone();
         std::thread::Builder::new()
             .name("qchat-sqlite-checkpoint".to_owned())
             .spawn(move || {
                 while woken.recv().is_ok() {
                     let began = Instant::now();
-                    checkpoint(&conn);
+                    if checkpoint(&conn) {
+                        wanted.store(true, Ordering::Relaxed);
+                    }
                     // Commits made meanwhile wait for the next checkpoint, which copies them together.
                     if let Some(rest) = CHECKPOINT_SPACING.checked_sub(began.elapsed()) {
                         std::thread::sleep(rest);
@@ -459,7 +481,12 @@ impl Checkpointer {
                 checkpoint(&conn);
             })
             .map_err(|e| local(OP, LocalError::Thread(e)))?;
-        Ok(Self { wake })
+        Ok(Self { wake, restart })
+    }
+
+    /// Whether the WAL should be restarted now (once per time the thread asked).
+    fn restart_due(&self) -> bool {
+        self.restart.swap(false, Ordering::Relaxed)
     }
 
     /// Tells the thread that a write committed.
@@ -469,23 +496,18 @@ impl Checkpointer {
     }
 }
 
-/// One passive checkpoint, and a restarting one when the WAL has grown past [`RESTART_WAL_PAGES`]. A
-/// failure (e.g. a full disk) is retried after the next write; the WAL keeps every commit meanwhile.
-fn checkpoint(conn: &Connection) {
-    let wal_pages = |mode: &str| {
-        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
-            row.get::<_, i64>(1)
-        })
-    };
-    let result = wal_pages("PASSIVE").and_then(|pages| {
-        if pages > RESTART_WAL_PAGES {
-            wal_pages("RESTART").map(|_| ())
-        } else {
-            Ok(())
+/// One passive checkpoint; whether the WAL has grown past [`RESTART_WAL_PAGES`] (then the writer
+/// restarts it). A failure (e.g. a full disk) is retried after the next write; the WAL keeps every
+/// commit meanwhile.
+fn checkpoint(conn: &Connection) -> bool {
+    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        row.get::<_, i64>(1)
+    }) {
+        Ok(pages) => pages > RESTART_WAL_PAGES,
+        Err(e) => {
+            tracing::warn!(error = %e, "SQLite checkpoint failed; retrying after the next write");
+            false
         }
-    });
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "SQLite checkpoint failed; retrying after the next write");
     }
 }
 
