@@ -216,14 +216,11 @@ pub async fn process(app: &App, body: &[u8]) -> Result<Report, ProcessError> {
     if !parsed.is_page {
         return Ok(report);
     }
-    let staged = Unit {
-        main: Staged::new(app.store.clone(), app.clock.clone()),
-        keys: Staged::new(app.key_store.clone(), app.clock.clone()),
-    };
+    let staged = Unit::new(app);
     let mut counted = Vec::with_capacity(parsed.events.len());
     let committed =
         match apply_events(app, Stores::Staged(&staged), &parsed.events, &mut counted).await {
-            Ok(()) => staged.commit().await,
+            Ok(()) => staged.main.commit().await,
             Err(e) => match staged.take_failure().await {
                 Some(failed) => Err(failed),
                 None => return Err(e),
@@ -256,34 +253,26 @@ pub async fn process(app: &App, body: &[u8]) -> Result<Report, ProcessError> {
     Ok(report)
 }
 
-/// A batch's unit of work: staged writes to the main store and to the key store, tagged with the index
-/// of the event they belong to.
+/// A batch's unit of work: staged writes to the key store (the new leads' claims) and to the main store,
+/// which commits the key store's first ([`Staged::after`]), tagged with the index of the event they
+/// belong to.
 struct Unit {
+    keys: Arc<Staged>,
     main: Staged,
-    keys: Staged,
 }
 
 impl Unit {
-    fn begin(&self, tag: usize) {
-        self.main.begin(tag);
-        self.keys.begin(tag);
-    }
-
-    /// Commits the key store's groups, then the main store's. When the key store fails from an
-    /// event on, the main store commits only the events before it (their claims are durable), so no
-    /// lead is written without its claim; the failure then names the first event not applied in both.
-    async fn commit(&self) -> Result<(), CommitFailed> {
-        if let Err(keys_failed) = self.keys.commit().await {
-            self.main.discard_from(keys_failed.tag);
-            self.main.commit().await?;
-            return Err(keys_failed);
+    fn new(app: &App) -> Self {
+        let keys = Arc::new(Staged::new(app.key_store.clone(), app.clock.clone()));
+        Self {
+            main: Staged::after(app.store.clone(), app.clock.clone(), keys.clone()),
+            keys,
         }
-        self.main.commit().await
     }
 
-    /// A commit made on the handler's behalf that failed (see [`Staged::take_failure`]). The key store's
-    /// groups from the failed tag on were dropped with it, so the main store's are too, and the groups
-    /// before it are committed.
+    /// A commit made on the handler's behalf that failed (see [`Staged::take_failure`]). When it was the
+    /// key store's own, its groups from the failed tag on were dropped with it, so the main store's are
+    /// too, and the groups before it are committed.
     async fn take_failure(&self) -> Option<CommitFailed> {
         if let Some(keys_failed) = self.keys.take_failure() {
             self.main.discard_from(keys_failed.tag);
@@ -314,14 +303,14 @@ async fn apply_events(
     counted: &mut Vec<Counted>,
 ) -> Result<(), ProcessError> {
     let (store, key_store): (&dyn ItemStore, &dyn ItemStore) = match stores {
-        Stores::Staged(unit) => (&unit.main, &unit.keys),
+        Stores::Staged(unit) => (&unit.main, unit.keys.as_ref()),
         Stores::Direct => (app.store.as_ref(), app.key_store.as_ref()),
     };
     let mut pages: HashMap<PageId, Option<page::ConnectedPage>> = HashMap::new();
     let mut batch: Option<consent::Batch<'_>> = None;
     for (index, ev) in events.iter().enumerate().skip(counted.len()) {
         if let Stores::Staged(unit) = stores {
-            unit.begin(index);
+            unit.main.begin(index);
         }
         match ev.kind {
             Kind::Echo => {

@@ -13,7 +13,8 @@
 //! held it has none: that lead's values stay sealed under the account's key.
 //!
 //! A lead is created by [`claim`]: its lookup (`NotExists`) and entry in one key-store transaction,
-//! before the lead's own transaction in the main store. Two first events of
+//! before the lead's own transaction in the main store (the webhook stages a batch's claims and commits
+//! them in one key-store call before the batch's main-store transactions). Two first events of
 //! one new person at once (webhook, optin) both propose an id; one lookup wins, the other caller gets the
 //! winner's id and plans again on it, so they end with ONE lead. A lookup whose lead was never written
 //! (the writer crashed between the claim and its transaction) still names the id: the person's next

@@ -53,6 +53,9 @@ pub struct Staged {
     store: Arc<dyn ItemStore>,
     clock: Arc<dyn Clock>,
     state: Mutex<State>,
+    /// A unit over another store whose groups must be durable before this one's of the same tag (see
+    /// [`Self::after`]).
+    first: Option<Arc<Staged>>,
 }
 
 impl Staged {
@@ -61,6 +64,19 @@ impl Staged {
             store,
             clock,
             state: Mutex::new(State::default()),
+            first: None,
+        }
+    }
+
+    /// A unit whose every commit (also one made before a direct call: a query, a put) commits `first`
+    /// before it: when `first` fails from a tag on, only this unit's groups before that tag are
+    /// committed, so no group is ever durable before `first`'s groups of the same and earlier tags. (The
+    /// webhook's main-store unit after its key-store unit: no lead is written before its claim.)
+    /// [`Self::begin`] tags both.
+    pub fn after(store: Arc<dyn ItemStore>, clock: Arc<dyn Clock>, first: Arc<Staged>) -> Self {
+        Self {
+            first: Some(first),
+            ..Self::new(store, clock)
         }
     }
 
@@ -70,6 +86,9 @@ impl Staged {
 
     /// Groups staged from now on carry `tag`.
     pub fn begin(&self, tag: usize) {
+        if let Some(first) = &self.first {
+            first.begin(tag);
+        }
         self.state().tag = tag;
     }
 
@@ -97,11 +116,25 @@ impl Staged {
         state.written = written;
     }
 
-    /// Commits every staged group, in order, in as few durable commits as the store can.
+    /// Commits every staged group, in order, in as few durable commits as the store can (the unit
+    /// this one is [`Self::after`] first).
     ///
     /// # Errors
-    /// [`CommitFailed`]: the groups before its tag are durable, the rest are discarded.
+    /// [`CommitFailed`]: the groups before its tag are durable (in both units), the rest are
+    /// discarded.
     pub async fn commit(&self) -> Result<(), CommitFailed> {
+        if let Some(first) = &self.first
+            && let Err(failed) = first.commit_own().await
+        {
+            self.discard_from(failed.tag);
+            self.commit_own().await?;
+            return Err(failed);
+        }
+        self.commit_own().await
+    }
+
+    /// Commits this unit's own staged groups.
+    async fn commit_own(&self) -> Result<(), CommitFailed> {
         let groups = {
             let mut state = self.state();
             state.written.clear();
@@ -451,5 +484,56 @@ mod tests {
         assert!(matches!(answer, Err(StoreError::TransactionConflict)));
         assert_eq!(r.staged.take_failure().map(|f| f.tag), Some(4));
         assert!(r.staged.take_failure().is_none());
+    }
+
+    /// A unit `after` another: the first unit commits before it, also when a query makes it commit early;
+    /// when the first fails from a tag on, the second commits only its groups before that tag.
+    #[tokio::test]
+    async fn a_unit_after_another_never_commits_a_group_before_the_first_units_group_of_its_tag() {
+        let r = rig().await;
+        let first = Arc::new(Staged::new(r.store.clone(), r.clock.clone()));
+        let dir = tempfile::tempdir().unwrap();
+        let other = SqliteStore::open(&dir.path().join("o.db"), r.clock.clone()).unwrap();
+        other.ensure_schema().await.unwrap();
+        let other: Arc<dyn ItemStore> = Arc::new(other);
+        let second = Staged::after(other.clone(), r.clock.clone(), first.clone());
+        for tag in 0..3 {
+            second.begin(tag);
+            let pk = format!("k{tag}");
+            first
+                .transact(vec![put(item(&pk, "claim", 1), Condition::NotExists)])
+                .await
+                .unwrap();
+            second
+                .transact(vec![put(item(&pk, "lead", 1), Condition::NotExists)])
+                .await
+                .unwrap();
+        }
+        // Someone else took the first unit's key of tag 1 meanwhile.
+        r.store
+            .put(item("k1", "theirs", 1), Condition::NotExists)
+            .await
+            .unwrap();
+        let failed = second.commit().await.unwrap_err();
+        assert_eq!(failed.tag, 1);
+        assert!(read(other.as_ref(), "k0").await.is_some());
+        assert!(read(other.as_ref(), "k1").await.is_none());
+        assert!(read(other.as_ref(), "k2").await.is_none());
+        assert!(read(r.store.as_ref(), "k2").await.is_none());
+        assert_eq!((first.staged(), second.staged()), (0, 0));
+
+        // A query through the second unit commits the first unit's groups before its own.
+        second.begin(5);
+        first
+            .transact(vec![put(item("k5", "claim", 1), Condition::NotExists)])
+            .await
+            .unwrap();
+        second
+            .transact(vec![put(item("k5", "lead", 1), Condition::NotExists)])
+            .await
+            .unwrap();
+        second.query(&Query::partition("k5", 10)).await.unwrap();
+        assert!(read(r.store.as_ref(), "k5").await.is_some());
+        assert!(read(other.as_ref(), "k5").await.is_some());
     }
 }
