@@ -637,9 +637,14 @@ fn write_item(conn: &Connection, item: &Item, operation: &'static str) -> Result
     let ttl = item.expires().map(Timestamp::secs);
     let (gpk, gsk) = item.gsi1().unzip();
     let attrs = codec::encode(item.attributes())?;
+    // An upsert, not `INSERT OR REPLACE`: replacing deletes the row and appends a new one, which
+    // rewrites the old row's page, the table's last page and every index entry of the row; an update
+    // in place leaves the key index alone and moves only the index entries whose columns changed.
     conn.prepare_cached(
-        "INSERT OR REPLACE INTO items (pk, sk, t, v, ttl, gsi1pk, gsi1sk, attrs)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO items (pk, sk, t, v, ttl, gsi1pk, gsi1sk, attrs)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (pk, sk) DO UPDATE SET t = excluded.t, v = excluded.v, ttl = excluded.ttl,
+             gsi1pk = excluded.gsi1pk, gsi1sk = excluded.gsi1sk, attrs = excluded.attrs",
     )
     .and_then(|mut stmt| {
         stmt.execute(rusqlite::params![
