@@ -14,7 +14,10 @@
 //! - every staged group carries the tag given by [`Staged::begin`] (the caller's index of the work it
 //!   belongs to, one group per tag). A failed commit records the tag of the group that failed: every group
 //!   before it is durable, none from it on, so the caller redoes its work from that tag — directly on the
-//!   store — and nothing is applied twice or lost. The staged state is dropped with the failure.
+//!   store — and nothing is applied twice or lost. The staged state is dropped with the failure;
+//! - a unit made [`Staged::after`] another (over another store) commits that one first, every time it
+//!   commits, and none of its own groups from a tag the other failed at: a group is never durable before
+//!   the other unit's groups of its tag.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
