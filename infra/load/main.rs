@@ -435,6 +435,20 @@ async fn wait_for(addr: &str) -> Result<(), String> {
     Err("the server did not start listening within 30 s".to_owned())
 }
 
+/// The run's own data folder (none with `--data-dir`, whose folder is kept so runs add up), removed
+/// when the run ends, however it ends: a run at 10 messages a body leaves about half a gigabyte.
+struct TemporaryFolder(Option<PathBuf>);
+
+impl Drop for TemporaryFolder {
+    fn drop(&mut self) {
+        if let Some(folder) = &self.0
+            && let Err(e) = std::fs::remove_dir_all(folder)
+        {
+            eprintln!("qchat-load: could not remove {}: {e}", folder.display());
+        }
+    }
+}
+
 async fn main_inner() -> Result<(), String> {
     let args = parse_args()?;
     if !args.server.exists() {
@@ -447,6 +461,8 @@ async fn main_inner() -> Result<(), String> {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("qchat-load-{}", std::process::id())),
     };
+    // Declared before the server, so dropped after it: the server is killed first.
+    let _removed_at_end = TemporaryFolder(args.data_dir.is_none().then(|| data_dir.clone()));
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("data folder: {e}"))?;
     let token = seed(&data_dir).await?;
     let outbox = data_dir.join(local_files::MESSENGER_OUTBOX);
