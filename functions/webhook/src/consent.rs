@@ -228,8 +228,9 @@ pub async fn apply(
     // with no other read.
     let mut found = lookup::find(key_store, &index).await?;
     for _ in 0..ATTEMPTS {
-        // No lookup, no lead: a new person costs no lead read. A new lead gets a random id and secret,
-        // claimed below before its transaction.
+        // No lookup, no lead: a new person costs no lead read. A new lead gets a fresh id (its
+        // millisecond, then random bits) and a random secret, claimed below (committed before its
+        // transaction).
         let (target, lead) = match &found {
             Some(f) => (
                 f.clone(),
