@@ -10,7 +10,8 @@
 //! - a passing error (`SendError::is_retryable`): back to the index after a backoff;
 //! - a token or permission error: the page's sending is stopped (reason `token_invalid` /
 //!   `permission`) with a `PageSendingStopped` notice to its account, and the reply fails — in one
-//!   transaction, and only the first reply to meet the error queues the notice;
+//!   transaction, and only the first reply to meet the error queues the notice; a page changed since
+//!   the send read it (reconnected with a new token meanwhile) is not stopped, only the reply fails;
 //! - the person cannot be reached: the lead becomes `unreachable` (a plain update, no consent record);
 //! - a page whose sending is stopped gets nothing sent: the reply fails.
 //!
@@ -19,13 +20,17 @@
 //! long Graph outage, a sweep that did not run) fails as `outside_window` without a Graph call. A reply
 //! whose lead is gone (erased) fails as `lead_gone`: nothing is sent to a person qchat no longer holds.
 //!
-//! A drain ([`drain_due_replies_with`]) reads the due index a chunk at a time, orders each chunk by the
-//! end of its replies' windows (the reply closest to being lost goes first: a retry queued long ago
-//! before a first attempt queued just now) and sends up to `concurrency` replies at once, each claimed
-//! from the item the query read. The scheduled run sends one at a time, so a token error met by one
-//! reply stops the page before the next is tried; the local server's sender sends several at once to
-//! keep up with a busy webhook (then the replies already in flight when a page is stopped still reach
-//! Meta, which refuses them, and are recorded as failed like the first).
+//! A drain ([`drain_due_replies_with`]) reads the due index a chunk at a time, reads the chunk's leads
+//! (for their windows) in one `get_many`, orders each chunk by the end of its replies' windows (the
+//! reply closest to being lost goes first: a retry queued long ago before a first attempt queued just
+//! now) and sends up to `concurrency` replies at once, each claimed from the item the query read. The
+//! scheduled run sends one at a time and reads each reply's page at its attempt, so a token error met
+//! by one reply stops the page before the next is tried; the local server's sender sends several at
+//! once to keep up with a busy webhook and reads the chunk's pages in one `get_many` too (then the
+//! replies already read or in flight when a page is stopped still reach Meta, which refuses them, and
+//! are recorded as failed like the first).
+
+use std::collections::HashMap;
 
 use qchat_shared::app::{App, account_key_owner};
 use qchat_shared::clock::Timestamp;
@@ -40,7 +45,7 @@ use qchat_shared::outbox::{Notice, notice_op};
 use qchat_shared::pages::page_key;
 use qchat_shared::replies::{DUE_PARTITION, due_sort_key, reply_id_of, reply_key};
 use qchat_shared::store::{
-    Condition, Index, Item, KeyRange, Order, Query, StoreError, Value, WriteOp,
+    Condition, Index, Item, ItemKey, KeyRange, Order, Query, StoreError, Value, WriteOp,
 };
 use tracing::instrument;
 
@@ -64,8 +69,12 @@ enum Attempt {
     Sent(String),
     Retry(&'static str),
     Failed(&'static str),
-    /// Stop the page for this reason, then fail the reply.
-    StopPage(&'static str),
+    /// Stop the page for this reason, then fail the reply. `page_version`: the version of the page item
+    /// whose token the send used.
+    StopPage {
+        reason: &'static str,
+        page_version: u64,
+    },
     /// Mark the lead unreachable, then fail the reply.
     Unreachable,
 }
@@ -81,22 +90,24 @@ pub async fn deliver_reply(app: &App, reply_id: &str) -> Result<Delivery, Notify
         return Ok(Delivery::Skipped);
     };
     let held = claimed.version().unwrap_or(0);
-    let outcome = attempt(app, reply_id, &claimed, None).await;
+    let outcome = attempt(app, reply_id, &claimed, None, None).await;
     record(app, reply_id, claimed, held, outcome).await
 }
 
-/// [`deliver_reply`] of a reply item read from the due index, whose window was already looked up.
+/// [`deliver_reply`] of a reply item read from the due index, whose window (and maybe page) was already
+/// looked up.
 async fn deliver_queried(
     app: &App,
     reply_id: &str,
     item: Item,
     window: Result<Timestamp, Attempt>,
+    page_item: Option<Item>,
 ) -> Result<Delivery, NotifyError> {
     let Some(claimed) = claim_item(app, item).await? else {
         return Ok(Delivery::Skipped);
     };
     let held = claimed.version().unwrap_or(0);
-    let outcome = attempt(app, reply_id, &claimed, Some(window)).await;
+    let outcome = attempt(app, reply_id, &claimed, Some(window), page_item).await;
     record(app, reply_id, claimed, held, outcome).await
 }
 
@@ -108,12 +119,14 @@ struct Target {
 
 /// Resolves, opens and sends. Never touches the reply item. `window`: when the person's window opened,
 /// if it was looked up already; a window found closed (or a lead found gone) is looked up again, as the
-/// person may have written meanwhile.
+/// person may have written meanwhile. `page_item`: the page as read with the reply's chunk, if it was
+/// found then (else it is read now).
 async fn attempt(
     app: &App,
     reply_id: &str,
     item: &Item,
     window: Option<Result<Timestamp, Attempt>>,
+    page_item: Option<Item>,
 ) -> Attempt {
     let (Some(page), Some(account)) = (
         item.get_str("page_id").and_then(|p| PageId::parse(p).ok()),
@@ -122,7 +135,11 @@ async fn attempt(
     ) else {
         return Attempt::Failed("malformed_reply");
     };
-    let page_item = match app.store.get(&page_key(&page)).await {
+    let page_item = match page_item {
+        Some(p) => Ok(Some(p)),
+        None => app.store.get(&page_key(&page)).await,
+    };
+    let page_item = match page_item {
         Ok(Some(p)) if p.get_str("account_id") == Some(account.as_str()) => p,
         Ok(_) => return Attempt::Failed("page_gone"),
         Err(e) => {
@@ -161,7 +178,7 @@ async fn attempt(
     };
     match app.messenger.send(&target.page, &token, &message).await {
         Ok(sent) => Attempt::Sent(sent.message_id),
-        Err(e) => classify(&e),
+        Err(e) => classify(&e, target.page_item.version().unwrap_or(0)),
     }
 }
 
@@ -170,33 +187,58 @@ async fn attempt(
 /// move the lead's `last_message_at`) and the lead's `last_message_at` (they may have written since).
 /// A lead named by the reply but no longer stored fails the reply as [`LEAD_GONE`].
 async fn window_opened_at(app: &App, item: &Item, page: &PageId) -> Result<Timestamp, Attempt> {
-    let queued = item.get_i64("created").map(Timestamp::from_millis);
-    let last_message = match item.get_str("lead_id") {
+    let lead = match reply_lead_key(item, page)? {
         None => None,
-        Some(raw) => {
-            let lead = LeadId::parse(raw).map_err(|_| Attempt::Failed("malformed_reply"))?;
-            match app.store.get(&lead_key(page, &lead)).await {
-                Ok(Some(l)) => l.get_i64("last_message_at").map(Timestamp::from_millis),
-                Ok(None) => return Err(Attempt::Failed(LEAD_GONE)),
-                Err(e) => {
-                    tracing::warn!(error = %e, "lead unreadable for now");
-                    return Err(Attempt::Retry("store_unavailable"));
-                }
+        Some(key) => match app.store.get(&key).await {
+            Ok(lead) => Some(lead),
+            Err(e) => {
+                tracing::warn!(error = %e, "lead unreadable for now");
+                return Err(Attempt::Retry("store_unavailable"));
             }
-        }
+        },
+    };
+    window_from(item, lead.as_ref().map(Option::as_ref))
+}
+
+/// The key of the lead the reply names, if it names one.
+fn reply_lead_key(item: &Item, page: &PageId) -> Result<Option<ItemKey>, Attempt> {
+    item.get_str("lead_id")
+        .map(|raw| {
+            LeadId::parse(raw)
+                .map(|lead| lead_key(page, &lead))
+                .map_err(|_| Attempt::Failed("malformed_reply"))
+        })
+        .transpose()
+}
+
+/// [`window_opened_at`] from the lead read already: `lead` is `None` for a reply that names no lead, and
+/// `Some(None)` for a lead no longer stored.
+fn window_from(item: &Item, lead: Option<Option<&Item>>) -> Result<Timestamp, Attempt> {
+    let queued = item.get_i64("created").map(Timestamp::from_millis);
+    let last_message = match lead {
+        None => None,
+        Some(None) => return Err(Attempt::Failed(LEAD_GONE)),
+        Some(Some(lead)) => lead.get_i64("last_message_at").map(Timestamp::from_millis),
     };
     queued
         .max(last_message)
         .ok_or(Attempt::Failed("malformed_reply"))
 }
 
-fn classify(e: &SendError) -> Attempt {
+/// What a send's error comes to; `page_version`: the version of the page item the send used.
+fn classify(e: &SendError, page_version: u64) -> Attempt {
     if e.is_retryable() {
         return Attempt::Retry("meta_unavailable");
     }
     match e {
-        SendError::TokenInvalid { .. } => Attempt::StopPage("token_invalid"),
-        SendError::Permission { .. } => Attempt::StopPage("permission"),
+        SendError::TokenInvalid { .. } => Attempt::StopPage {
+            reason: "token_invalid",
+            page_version,
+        },
+        SendError::Permission { .. } => Attempt::StopPage {
+            reason: "permission",
+            page_version,
+        },
         SendError::Unreachable { .. } => Attempt::Unreachable,
         SendError::OutsideWindow { .. } => Attempt::Failed(OUTSIDE_WINDOW),
         SendError::FrequencyCapped { .. } => Attempt::Failed("frequency_capped"),
@@ -328,12 +370,15 @@ async fn open_token(app: &App, target: &Target) -> Result<PageAccessToken, Attem
 }
 
 /// The page-stop writes: `sending = stopped` (conditional on the page's version) and the account's
-/// notice. Empty if the page is already stopped or gone (someone else told the account).
+/// notice. Empty if the page is already stopped or gone (someone else told the account), or changed
+/// since the send read it (`page_version`): the error was about a token that may be replaced now (the
+/// page reconnected meanwhile), and a later reply meets the page as it is.
 async fn stop_page_ops(
     app: &App,
     held: &Item,
     reply_id: &str,
     reason: &str,
+    page_version: u64,
 ) -> Result<Vec<WriteOp>, StoreError> {
     let (Some(page), Some(account)) = (
         held.get_str("page_id").and_then(|p| PageId::parse(p).ok()),
@@ -345,10 +390,10 @@ async fn stop_page_ops(
     let Some(current) = app.store.get(&page_key(&page)).await? else {
         return Ok(Vec::new());
     };
-    if current.get_str("sending") == Some("stopped") {
+    let version = current.version().unwrap_or(0);
+    if current.get_str("sending") == Some("stopped") || version != page_version {
         return Ok(Vec::new());
     }
-    let version = current.version().unwrap_or(0);
     let item = set(
         current,
         [
@@ -469,9 +514,12 @@ async fn record(
             }
             Attempt::Retry(_) => (failed(TOO_MANY_ATTEMPTS)?, Vec::new(), Delivery::Failed),
             Attempt::Failed(reason) => (failed(reason)?, Vec::new(), Delivery::Failed),
-            Attempt::StopPage(reason) => (
+            Attempt::StopPage {
+                reason,
+                page_version,
+            } => (
                 failed(reason)?,
-                stop_page_ops(app, &held, reply_id, reason).await?,
+                stop_page_ops(app, &held, reply_id, reason, *page_version).await?,
                 Delivery::Failed,
             ),
             Attempt::Unreachable => (
@@ -517,13 +565,72 @@ pub async fn drain_due_replies(app: &App, deadline: Timestamp) -> Result<DrainRe
     drain_due_replies_with(app, deadline, 1).await
 }
 
-/// When the window of a reply read from the due index opened (see [`window_opened_at`]).
-async fn window_of(app: &App, item: &Item) -> Result<Timestamp, Attempt> {
-    let page = item
-        .get_str("page_id")
-        .and_then(|p| PageId::parse(p).ok())
-        .ok_or(Attempt::Failed("malformed_reply"))?;
-    window_opened_at(app, item, &page).await
+/// What a chunk of replies read from the due index needs before it is ordered and sent: each reply's
+/// window (see [`window_opened_at`]) and, with `with_pages`, the page it goes out from, read with one
+/// [`ItemStore::get_many`](qchat_shared::store::ItemStore::get_many) for the chunk's leads and one for
+/// its pages rather than two reads per reply. A page not read here (not asked for, not found, or the
+/// store failed) is read by the reply's own attempt, which then decides.
+async fn chunk_reads(
+    app: &App,
+    items: &[&Item],
+    with_pages: bool,
+) -> Vec<(Result<Timestamp, Attempt>, Option<Item>)> {
+    let pages: Vec<Option<PageId>> = items
+        .iter()
+        .map(|item| item.get_str("page_id").and_then(|p| PageId::parse(p).ok()))
+        .collect();
+    let lead_keys: Vec<Result<Option<ItemKey>, Attempt>> = items
+        .iter()
+        .zip(&pages)
+        .map(|(item, page)| match page {
+            Some(page) => reply_lead_key(item, page),
+            None => Err(Attempt::Failed("malformed_reply")),
+        })
+        .collect();
+    let wanted: Vec<ItemKey> = lead_keys
+        .iter()
+        .filter_map(|key| key.as_ref().ok()?.clone())
+        .collect();
+    let leads = match app.store.get_many(&wanted).await {
+        Ok(found) => Some(keyed(found)),
+        Err(e) => {
+            tracing::warn!(error = %e, "leads unreadable for now");
+            None
+        }
+    };
+    let page_keys: Vec<ItemKey> = if with_pages {
+        pages.iter().flatten().map(page_key).collect()
+    } else {
+        Vec::new()
+    };
+    let found_pages = match app.store.get_many(&page_keys).await {
+        Ok(found) => keyed(found),
+        Err(e) => {
+            tracing::warn!(error = %e, "pages unreadable for now");
+            HashMap::new()
+        }
+    };
+    items
+        .iter()
+        .zip(pages)
+        .zip(lead_keys)
+        .map(|((item, page), lead_key)| {
+            let window = lead_key.and_then(|key| match (key, &leads) {
+                (None, _) => window_from(item, None),
+                (Some(key), Some(leads)) => window_from(item, Some(leads.get(&key))),
+                (Some(_), None) => Err(Attempt::Retry("store_unavailable")),
+            });
+            let page_item = page.and_then(|page| found_pages.get(&page_key(&page)).cloned());
+            (window, page_item)
+        })
+        .collect()
+}
+
+fn keyed(items: Vec<Item>) -> HashMap<ItemKey, Item> {
+    items
+        .into_iter()
+        .map(|item| (item.key().clone(), item))
+        .collect()
 }
 
 /// Delivers every reply due by now, until a few seconds before `deadline`: the due index is read
@@ -567,17 +674,21 @@ pub async fn drain_due_replies_with(
                 break;
             }
         };
-        let mut chunk = Vec::with_capacity(page.items.len());
-        for item in page.items {
-            let Some(id) = reply_id_of(&item.key().pk).map(str::to_owned) else {
-                continue;
-            };
-            let window = window_of(app, &item).await;
-            chunk.push((window, id, item));
-        }
+        let items: Vec<(String, Item)> = page
+            .items
+            .into_iter()
+            .filter_map(|item| Some((reply_id_of(&item.key().pk)?.to_owned(), item)))
+            .collect();
+        let refs: Vec<&Item> = items.iter().map(|(_, item)| item).collect();
+        let reads = chunk_reads(app, &refs, concurrency > 1).await;
+        let mut chunk: Vec<_> = reads
+            .into_iter()
+            .zip(items)
+            .map(|((window, page_item), (id, item))| (window, id, item, page_item))
+            .collect();
         // Stable: replies whose windows end together keep the index's order.
-        chunk.sort_by_key(|(window, _, _)| window.as_ref().ok().map(|at| at.millis()));
-        for (window, id, item) in chunk {
+        chunk.sort_by_key(|(window, _, _, _)| window.as_ref().ok().map(|at| at.millis()));
+        for (window, id, item, page_item) in chunk {
             if app.clock.now() >= stop_at {
                 report.stopped_early = true;
                 break 'chunks;
@@ -589,7 +700,7 @@ pub async fn drain_due_replies_with(
                 }
             }
             let app = app.clone();
-            running.spawn(async move { deliver_queried(&app, &id, item, window).await });
+            running.spawn(async move { deliver_queried(&app, &id, item, window, page_item).await });
         }
         match page.next {
             Some(next) => query.cursor = Some(next),

@@ -64,6 +64,8 @@ macro_rules! cases {
                 replies::notify_sends_each_queued_reply_once_through_the_messenger,
                 replies::a_stopped_page_sends_nothing_and_its_replies_fail,
                 replies::a_token_error_stops_the_page_tells_its_account_once_and_fails_the_replies,
+                replies::a_token_error_met_by_concurrent_senders_stops_the_page_once,
+                replies::a_token_error_about_a_page_reconnected_meanwhile_does_not_stop_it,
                 replies::an_unreachable_person_becomes_unreachable_without_a_consent_record,
                 replies::my_data_from_a_person_of_whom_nothing_is_held_is_answered_by_notify,
                 linking::linking_carries_the_checkbox_opt_in_to_the_psid_lead_and_closes_the_user_ref_lead,

@@ -157,6 +157,112 @@ pub async fn a_token_error_stops_the_page_tells_its_account_once_and_fails_the_r
     );
 }
 
+/// The account's notices queued so far.
+async fn queued_notices(t: &TestApp) -> Vec<qchat_shared::store::Item> {
+    t.app
+        .store
+        .query(&qchat_shared::store::Query {
+            index: qchat_shared::store::Index::Gsi1,
+            partition: qchat_shared::outbox::DUE_PARTITION.to_owned(),
+            range: qchat_shared::store::KeyRange::All,
+            order: qchat_shared::store::Order::Ascending,
+            limit: 100,
+            cursor: None,
+        })
+        .await
+        .unwrap()
+        .items
+}
+
+pub async fn a_token_error_met_by_concurrent_senders_stops_the_page_once(backend: Backend) {
+    let t = app(backend, "implicit").await;
+    t.post(&body(
+        (1..=5)
+            .map(|i| message(&format!("800{i}"), &format!("m_{i}"), "hi", i))
+            .collect(),
+    ))
+    .await;
+    let mut app = t.app.clone();
+    app.messenger = Arc::new(Failing(SendError::Permission {
+        code: 10,
+        subcode: Some(2018278),
+    }));
+    // As the local server's sender: several at once, the chunk's pages read together beforehand.
+    let report = qchat_notify::drain_due_replies_with(&app, t.clock.now().plus_secs(60), 16)
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 5);
+    let page = t.page_item().await;
+    assert_eq!(page.get_str("sending"), Some("stopped"));
+    assert_eq!(page.get_str("stopped_reason"), Some("permission"));
+    assert_eq!(queued_notices(&t).await.len(), 1);
+    assert_eq!(t.due_replies().await, 0);
+}
+
+/// A messenger that fails a send with a token error after the page was reconnected meanwhile: the
+/// page item changes (a new version, as a reconnect with a new token writes) while the send is out.
+#[derive(Debug)]
+struct ReconnectedMidSend {
+    store: Arc<dyn qchat_shared::store::ItemStore>,
+}
+
+#[async_trait::async_trait]
+impl Messenger for ReconnectedMidSend {
+    async fn send(
+        &self,
+        page: &PageId,
+        _token: &PageAccessToken,
+        _message: &OutgoingMessage,
+    ) -> Result<SentMessage, SendError> {
+        let key = qchat_shared::pages::page_key(page);
+        let item = self.store.get(&key).await.unwrap().unwrap();
+        let version = item.version().unwrap();
+        self.store
+            .put(
+                item.with_version(version + 1),
+                qchat_shared::store::Condition::VersionIs(version),
+            )
+            .await
+            .unwrap();
+        Err(SendError::TokenInvalid {
+            code: 190,
+            subcode: Some(460),
+        })
+    }
+
+    async fn page_of_token(
+        &self,
+        _token: &PageAccessToken,
+    ) -> Result<qchat_shared::messenger::PageProfile, qchat_shared::messenger::PageCheckError> {
+        Err(qchat_shared::messenger::PageCheckError::NotVerifiable)
+    }
+
+    async fn ids_for_pages(
+        &self,
+        _user: &qchat_shared::domain::AppScopedUserId,
+        _page: &PageId,
+        _token: &PageAccessToken,
+    ) -> Result<Vec<qchat_shared::domain::Psid>, qchat_shared::messenger::PageCheckError> {
+        Ok(Vec::new())
+    }
+}
+
+pub async fn a_token_error_about_a_page_reconnected_meanwhile_does_not_stop_it(backend: Backend) {
+    let t = app(backend, "implicit").await;
+    t.post(&body(vec![message("8001", "m_1", "hi", 1)])).await;
+    let mut app = t.app.clone();
+    app.messenger = Arc::new(ReconnectedMidSend {
+        store: t.app.store.clone(),
+    });
+    let report = qchat_notify::tick(&app, "test", t.clock.now().plus_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(report.replies.failed, 1);
+    let page = t.page_item().await;
+    assert_ne!(page.get_str("sending"), Some("stopped"));
+    assert!(queued_notices(&t).await.is_empty());
+}
+
 pub async fn an_unreachable_person_becomes_unreachable_without_a_consent_record(backend: Backend) {
     let t = app(backend, "implicit").await;
     t.post(&body(vec![message("8001", "m_1", "hi", 1)])).await;
