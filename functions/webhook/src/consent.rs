@@ -162,6 +162,17 @@ pub fn dedup_hash(ev: &Event, subject: Option<&BlindIndex>) -> String {
     hex::encode(qchat_shared::crypto::sha256(input.as_bytes()))
 }
 
+/// The keys [`apply`] reads first for `ev`: its de-duplication key (main store) and, for an event with a
+/// subject, the subject's lookup (key store). For reading a batch's ahead of its events.
+pub fn first_reads(indexer: &BlindIndexer, ev: &Event) -> (ItemKey, Option<ItemKey>) {
+    let index = ev
+        .subject
+        .as_ref()
+        .map(|s| leads::subject_index(indexer, &ev.page, s));
+    let hash = dedup_hash(ev, index.as_ref());
+    (dedup_key(&hash), index.as_ref().map(lookup::lookup_key))
+}
+
 pub fn dedup_key(hash: &str) -> ItemKey {
     ItemKey::new(format!("EVENT#{hash}"), "EVENT")
 }

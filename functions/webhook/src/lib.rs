@@ -294,6 +294,33 @@ enum Stores<'a> {
     Direct,
 }
 
+/// Reads what the events of `page` among `events` read first, before they are applied: their
+/// de-duplication keys in one `get_many`, then the lookups of the people whose events are not yet stored
+/// in another, so a batch of new people costs two reads, not two per event, and a replayed batch costs
+/// the key store nothing. The events then read these answers from the unit (see
+/// [`Staged::read_ahead`]).
+async fn read_ahead(
+    unit: &Unit,
+    indexer: &qchat_shared::crypto::BlindIndexer,
+    page: &PageId,
+    events: &[envelope::Event],
+) -> Result<(), StoreError> {
+    let firsts: Vec<_> = events
+        .iter()
+        .filter(|ev| &ev.page == page && !matches!(ev.kind, Kind::Echo | Kind::Receipt))
+        .map(|ev| consent::first_reads(indexer, ev))
+        .collect();
+    let dedup: Vec<_> = firsts.iter().map(|(dedup, _)| dedup.clone()).collect();
+    let stored = unit.main.read_ahead(&dedup).await?;
+    let lookups: Vec<_> = firsts
+        .into_iter()
+        .filter(|(dedup, _)| !stored.contains(dedup))
+        .filter_map(|(_, lookup)| lookup)
+        .collect();
+    unit.keys.read_ahead(&lookups).await?;
+    Ok(())
+}
+
 /// Applies `events` from the first one not yet in `counted`, reading and writing through `stores`; a
 /// staged unit tags each event's transactions with the event's index.
 async fn apply_events(
@@ -337,12 +364,19 @@ async fn apply_events(
         };
         let batch = match &mut batch {
             Some(b) => b,
-            None => batch.insert(consent::Batch::new(
-                app,
-                store,
-                key_store,
-                app.keys.blind_indexer().await?,
-            )),
+            None => {
+                let indexer = app.keys.blind_indexer().await?;
+                if let Stores::Staged(unit) = stores {
+                    read_ahead(
+                        unit,
+                        &indexer,
+                        &ev.page,
+                        events.get(index..).unwrap_or_default(),
+                    )
+                    .await?;
+                }
+                batch.insert(consent::Batch::new(app, store, key_store, indexer))
+            }
         };
         counted.push(Counted::Handled(
             consent::apply(batch, &connected, ev).await?,

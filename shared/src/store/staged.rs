@@ -17,7 +17,10 @@
 //!   store — and nothing is applied twice or lost. The staged state is dropped with the failure;
 //! - a unit made [`Staged::after`] another (over another store) commits that one first, every time it
 //!   commits, and none of its own groups from a tag the other failed at: a group is never durable before
-//!   the other unit's groups of its tag.
+//!   the other unit's groups of its tag;
+//! - keys read ahead ([`Staged::read_ahead`]) are answered from that read until the next commit, unless
+//!   this unit wrote them: an answer as old as a read made then, which is what a caller planning on a
+//!   read has anyway (the store judges the conditions at commit).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -48,6 +51,9 @@ struct State {
     written: HashMap<ItemKey, Option<(usize, usize)>>,
     /// The last failed commit, until [`Staged::take_failure`] takes it.
     failure: Option<CommitFailed>,
+    /// What the store held at keys read ahead ([`Staged::read_ahead`]) since the last commit: `None`
+    /// when nothing live was there.
+    read: HashMap<ItemKey, Option<Item>>,
 }
 
 /// Staged transactions over a store (see the module's invariants).
@@ -93,6 +99,50 @@ impl Staged {
             first.begin(tag);
         }
         self.state().tag = tag;
+    }
+
+    /// Reads `keys` from the store in one [`ItemStore::get_many`] (none already read ahead or written by
+    /// this unit) and answers this unit's later `get`s of them from it, until the next commit. What a
+    /// caller will read anyway, read at once: one call for a webhook batch's de-duplication keys instead
+    /// of one per event. Answers which of `keys` hold a live item.
+    ///
+    /// # Errors
+    /// The store's failure; nothing is kept then.
+    pub async fn read_ahead(
+        &self,
+        keys: &[ItemKey],
+    ) -> Result<std::collections::HashSet<ItemKey>, StoreError> {
+        let wanted: Vec<ItemKey> = {
+            let state = self.state();
+            keys.iter()
+                .filter(|k| !state.read.contains_key(*k) && !state.written.contains_key(*k))
+                .cloned()
+                .collect()
+        };
+        let found = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            self.store.get_many(&wanted).await?
+        };
+        let mut state = self.state();
+        for key in wanted {
+            state.read.entry(key).or_insert(None);
+        }
+        for item in found {
+            state.read.insert(item.key().clone(), Some(item));
+        }
+        let now = self.clock.now().secs();
+        Ok(keys
+            .iter()
+            .filter(|k| match Self::written(&state, k, now) {
+                Some(staged) => staged.is_some(),
+                None => state
+                    .read
+                    .get(*k)
+                    .is_some_and(|read| live(read.as_ref(), now).is_some()),
+            })
+            .cloned()
+            .collect())
     }
 
     /// How many groups are staged and not yet committed.
@@ -141,6 +191,7 @@ impl Staged {
         let groups = {
             let mut state = self.state();
             state.written.clear();
+            state.read.clear();
             std::mem::take(&mut state.groups)
         };
         if groups.is_empty() {
@@ -188,9 +239,14 @@ impl Staged {
                 WriteOp::Put { item, .. } => Some(item),
                 WriteOp::Delete { .. } | WriteOp::Check { .. } => None,
             })
-            .filter(|i| i.expires().is_none_or(|t| t.secs() > now_secs))
+            .and_then(|item| live(Some(item), now_secs))
         })
     }
+}
+
+/// `item` if it has not expired by `now_secs`.
+fn live(item: Option<&Item>, now_secs: i64) -> Option<&Item> {
+    item.filter(|i| i.expires().is_none_or(|t| t.secs() > now_secs))
 }
 
 /// Records in `written` what the staged group number `group` leaves at each key it writes.
@@ -229,8 +285,18 @@ impl ItemStore for Staged {
     }
 
     async fn get(&self, key: &ItemKey) -> Result<Option<Item>, StoreError> {
-        let staged = Self::written(&self.state(), key, self.clock.now().secs()).map(|i| i.cloned());
-        match staged {
+        let known = {
+            let state = self.state();
+            let now = self.clock.now().secs();
+            match Self::written(&state, key, now) {
+                Some(staged) => Some(staged.cloned()),
+                None => state
+                    .read
+                    .get(key)
+                    .map(|read| live(read.as_ref(), now).cloned()),
+            }
+        };
+        match known {
             Some(item) => Ok(item),
             None => self.store.get(key).await,
         }
@@ -427,6 +493,69 @@ mod tests {
         r.clock
             .set(Timestamp::from_millis(r.clock.now().millis() + 3_600_000));
         assert!(read(&r.staged, "e").await.is_none());
+    }
+
+    #[tokio::test]
+    async fn keys_read_ahead_are_answered_without_a_store_call_until_the_next_commit() {
+        let r = rig().await;
+        r.store
+            .put(item("a", "stored", 1), Condition::Always)
+            .await
+            .unwrap();
+        let expiring = Item::new(&PROBE_EXPIRING, ItemKey::new("e", "s"))
+            .expires_at(r.clock.now().plus_hours(1));
+        r.store.put(expiring, Condition::Always).await.unwrap();
+        // "w" is written by the unit before the read-ahead: the staged write answers, not the store.
+        r.staged
+            .transact(vec![put(item("w", "staged", 1), Condition::NotExists)])
+            .await
+            .unwrap();
+        let keys: Vec<ItemKey> = ["a", "b", "e", "w"]
+            .iter()
+            .map(|pk| ItemKey::new(*pk, "s"))
+            .collect();
+        let found = r.staged.read_ahead(&keys).await.unwrap();
+        let mut found: Vec<&str> = found.iter().map(|k| k.pk.as_str()).collect();
+        found.sort_unstable();
+        assert_eq!(found, ["a", "e", "w"]);
+        assert_eq!(r.counting.calls().get_many, 1);
+
+        // Changed in the store after the read-ahead: the unit still answers what it read.
+        r.store
+            .put(item("b", "later", 1), Condition::Always)
+            .await
+            .unwrap();
+        assert_eq!(
+            read(&r.staged, "a").await.unwrap().get_str("label"),
+            Some("stored")
+        );
+        assert!(read(&r.staged, "b").await.is_none());
+        assert_eq!(
+            read(&r.staged, "w").await.unwrap().get_str("label"),
+            Some("staged")
+        );
+        // A key read ahead and then written by the unit: the staged write answers.
+        r.staged
+            .transact(vec![put(item("a", "mine", 2), Condition::VersionIs(1))])
+            .await
+            .unwrap();
+        assert_eq!(
+            read(&r.staged, "a").await.unwrap().get_str("label"),
+            Some("mine")
+        );
+        // An item read ahead that expires meanwhile is absent.
+        r.clock
+            .set(Timestamp::from_millis(r.clock.now().millis() + 3_600_000));
+        assert!(read(&r.staged, "e").await.is_none());
+        assert_eq!(r.counting.calls().get, 0, "every answer came from the unit");
+
+        // After a commit the store answers again.
+        r.staged.commit().await.unwrap();
+        assert_eq!(
+            read(&r.staged, "b").await.unwrap().get_str("label"),
+            Some("later")
+        );
+        assert_eq!(r.counting.calls().get, 1);
     }
 
     #[tokio::test]

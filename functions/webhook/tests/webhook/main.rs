@@ -41,7 +41,7 @@ macro_rules! cases {
                 batches::a_concurrent_delivery_found_at_commit_leaves_exactly_one_copy_of_every_event,
                 batches::a_batch_commits_its_events_together,
                 batches::first_events_of_one_new_person_delivered_at_once_make_one_lead,
-                batches::a_new_person_costs_one_lookup_read_and_one_key_store_transaction,
+                batches::a_batch_reads_its_lookups_in_one_call_and_claims_its_new_people_in_one_call,
                 batches::a_claim_made_elsewhere_found_at_the_key_store_commit_joins_the_winning_lead,
                 batches::a_key_store_failure_mid_batch_writes_no_lead_without_its_claim,
                 repair::a_signed_batch_with_unreadable_values_stores_every_readable_event,
