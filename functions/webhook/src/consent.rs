@@ -217,8 +217,8 @@ pub async fn apply(
         .as_ref()
         .map(|s| leads::subject_index(&batch.indexer, &page.id, s));
     let hash = dedup_hash(ev, index.as_ref());
-    // A cheap read first: a replayed event costs one get, and never reaches a transaction that could
-    // only fail on its key.
+    // A cheap read first: a replayed event costs one get (answered from the batch's read-ahead when the
+    // batch is staged), and never reaches a transaction that could only fail on its key.
     if batch.store.get(&dedup_key(&hash)).await?.is_some() {
         return Ok(Outcome::Duplicate);
     }
