@@ -115,22 +115,10 @@ pub async fn a_policy_block_stops_the_page_and_queues_a_notice_and_unblock_lifts
     let page = t.page_item().await;
     assert_eq!(page.get_str("sending"), Some("stopped"));
     assert_eq!(page.get_str("stopped_reason"), Some("policy_block"));
-    let due = t
-        .app
-        .store
-        .query(&qchat_shared::store::Query {
-            index: qchat_shared::store::Index::Gsi1,
-            partition: qchat_shared::outbox::DUE_PARTITION.to_owned(),
-            range: qchat_shared::store::KeyRange::All,
-            order: qchat_shared::store::Order::Ascending,
-            limit: 100,
-            cursor: None,
-        })
-        .await
-        .unwrap();
-    assert_eq!(due.items.len(), 1);
-    assert_eq!(due.items[0].get_str("notice"), Some("page_sending_stopped"));
-    assert_eq!(due.items[0].get_str("account_id"), Some(t.account.as_str()));
+    let due = t.due_notices().await;
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].get_str("notice"), Some("page_sending_stopped"));
+    assert_eq!(due[0].get_str("account_id"), Some(t.account.as_str()));
     // Replayed: no second notice.
     t.post(&body(vec![policy("block", 1)])).await;
     t.post(&body(vec![policy("warning", 2)])).await;

@@ -308,6 +308,23 @@ impl TestApp {
             .len()
     }
 
+    /// The notices queued for sending (the outbox's due index).
+    pub async fn due_notices(&self) -> Vec<Item> {
+        self.app
+            .store
+            .query(&Query {
+                index: Index::Gsi1,
+                partition: qchat_shared::outbox::DUE_PARTITION.to_owned(),
+                range: KeyRange::All,
+                order: Order::Ascending,
+                limit: 100,
+                cursor: None,
+            })
+            .await
+            .expect("query")
+            .items
+    }
+
     /// Items in the due-replies index.
     pub async fn due_replies(&self) -> usize {
         self.app

@@ -133,45 +133,10 @@ pub async fn a_token_error_stops_the_page_tells_its_account_once_and_fails_the_r
     assert_eq!(page.get_str("sending"), Some("stopped"));
     assert_eq!(page.get_str("stopped_reason"), Some("token_invalid"));
     // One notice for the account, though two replies met the error.
-    let notices = t
-        .app
-        .store
-        .query(&qchat_shared::store::Query {
-            index: qchat_shared::store::Index::Gsi1,
-            partition: qchat_shared::outbox::DUE_PARTITION.to_owned(),
-            range: qchat_shared::store::KeyRange::All,
-            order: qchat_shared::store::Order::Ascending,
-            limit: 100,
-            cursor: None,
-        })
-        .await
-        .unwrap();
-    assert_eq!(notices.items.len(), 1);
-    assert_eq!(
-        notices.items[0].get_str("notice"),
-        Some("page_sending_stopped")
-    );
-    assert_eq!(
-        notices.items[0].get_str("account_id"),
-        Some(t.account.as_str())
-    );
-}
-
-/// The account's notices queued so far.
-async fn queued_notices(t: &TestApp) -> Vec<qchat_shared::store::Item> {
-    t.app
-        .store
-        .query(&qchat_shared::store::Query {
-            index: qchat_shared::store::Index::Gsi1,
-            partition: qchat_shared::outbox::DUE_PARTITION.to_owned(),
-            range: qchat_shared::store::KeyRange::All,
-            order: qchat_shared::store::Order::Ascending,
-            limit: 100,
-            cursor: None,
-        })
-        .await
-        .unwrap()
-        .items
+    let notices = t.due_notices().await;
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].get_str("notice"), Some("page_sending_stopped"));
+    assert_eq!(notices[0].get_str("account_id"), Some(t.account.as_str()));
 }
 
 pub async fn a_token_error_met_by_concurrent_senders_stops_the_page_once(backend: Backend) {
@@ -195,7 +160,7 @@ pub async fn a_token_error_met_by_concurrent_senders_stops_the_page_once(backend
     let page = t.page_item().await;
     assert_eq!(page.get_str("sending"), Some("stopped"));
     assert_eq!(page.get_str("stopped_reason"), Some("permission"));
-    assert_eq!(queued_notices(&t).await.len(), 1);
+    assert_eq!(t.due_notices().await.len(), 1);
     assert_eq!(t.due_replies().await, 0);
 }
 
@@ -260,7 +225,7 @@ pub async fn a_token_error_about_a_page_reconnected_meanwhile_does_not_stop_it(b
     assert_eq!(report.replies.failed, 1);
     let page = t.page_item().await;
     assert_ne!(page.get_str("sending"), Some("stopped"));
-    assert!(queued_notices(&t).await.is_empty());
+    assert!(t.due_notices().await.is_empty());
 }
 
 pub async fn an_unreachable_person_becomes_unreachable_without_a_consent_record(backend: Backend) {
