@@ -90,24 +90,22 @@ pub async fn deliver_reply(app: &App, reply_id: &str) -> Result<Delivery, Notify
         return Ok(Delivery::Skipped);
     };
     let held = claimed.version().unwrap_or(0);
-    let outcome = attempt(app, reply_id, &claimed, None, None).await;
+    let outcome = attempt(app, reply_id, &claimed, Prefetched::default()).await;
     record(app, reply_id, claimed, held, outcome).await
 }
 
-/// [`deliver_reply`] of a reply item read from the due index, whose window (and maybe page) was already
-/// looked up.
+/// [`deliver_reply`] of a reply item read from the due index, with what its chunk read for it.
 async fn deliver_queried(
     app: &App,
     reply_id: &str,
     item: Item,
-    window: Result<Timestamp, Attempt>,
-    page_item: Option<Item>,
+    read: Prefetched,
 ) -> Result<Delivery, NotifyError> {
     let Some(claimed) = claim_item(app, item).await? else {
         return Ok(Delivery::Skipped);
     };
     let held = claimed.version().unwrap_or(0);
-    let outcome = attempt(app, reply_id, &claimed, Some(window), page_item).await;
+    let outcome = attempt(app, reply_id, &claimed, read).await;
     record(app, reply_id, claimed, held, outcome).await
 }
 
@@ -117,17 +115,25 @@ struct Target {
     page_item: Item,
 }
 
-/// Resolves, opens and sends. Never touches the reply item. `window`: when the person's window opened,
-/// if it was looked up already; a window found closed (or a lead found gone) is looked up again, as the
-/// person may have written meanwhile. `page_item`: the page as read with the reply's chunk, if it was
-/// found then (else it is read now).
-async fn attempt(
-    app: &App,
-    reply_id: &str,
-    item: &Item,
+/// What a drain read for a reply with its chunk ([`chunk_reads`]); what is missing is read by the attempt.
+#[derive(Default)]
+struct Prefetched {
+    /// When the person's window opened; one found closed (or a lead found gone) is looked up again, as
+    /// the person may have written meanwhile.
     window: Option<Result<Timestamp, Attempt>>,
-    page_item: Option<Item>,
-) -> Attempt {
+    /// The page.
+    page: Option<Item>,
+    /// The secret of the reply's lead, for a reply sealed under the lead's own key.
+    secret: Option<LeadSecret>,
+}
+
+/// Resolves, opens and sends. Never touches the reply item. `read`: what was read for it already.
+async fn attempt(app: &App, reply_id: &str, item: &Item, read: Prefetched) -> Attempt {
+    let Prefetched {
+        window,
+        page: page_item,
+        secret,
+    } = read;
     let (Some(page), Some(account)) = (
         item.get_str("page_id").and_then(|p| PageId::parse(p).ok()),
         item.get_str("account_id")
@@ -168,7 +174,7 @@ async fn attempt(
         account,
         page_item,
     };
-    let message = match open_message(app, reply_id, item, &target).await {
+    let message = match open_message(app, reply_id, item, &target, secret).await {
         Ok(m) => m,
         Err(a) => return a,
     };
@@ -258,13 +264,14 @@ fn crypto_failure(e: &qchat_shared::crypto::CryptoError) -> Attempt {
 }
 
 /// The secret of the lead the reply names, if its values are sealed under the lead's own key (format 2):
-/// one key-store read, none for a reply sealed under the account's key. A lead whose secret is gone
-/// (erased) leaves the reply unreadable.
+/// `prefetched` (read with the reply's chunk) or one key-store read, none for a reply sealed under the
+/// account's key. A lead whose secret is gone (erased) leaves the reply unreadable.
 async fn lead_secret(
     app: &App,
     item: &Item,
     target: &Target,
     sealed: &[&Option<qchat_shared::crypto::Sealed>],
+    prefetched: Option<LeadSecret>,
 ) -> Result<Option<(LeadId, LeadSecret)>, Attempt> {
     if !sealed
         .iter()
@@ -276,6 +283,9 @@ async fn lead_secret(
         .get_str("lead_id")
         .and_then(|l| LeadId::parse(l).ok())
         .ok_or(Attempt::Failed("unreadable"))?;
+    if let Some(secret) = prefetched {
+        return Ok(Some((lead, secret)));
+    }
     match lookup::secret(app.key_store.as_ref(), &target.page, &lead).await {
         Ok(Some(secret)) => Ok(Some((lead, secret))),
         Ok(None) => {
@@ -294,11 +304,12 @@ async fn open_message(
     reply_id: &str,
     item: &Item,
     target: &Target,
+    secret: Option<LeadSecret>,
 ) -> Result<OutgoingMessage, Attempt> {
     let owner = account_key_owner(&target.account);
     let key = reply_key(reply_id);
     let (recipient, text) = (item.get_sealed("recipient"), item.get_sealed("text"));
-    let lead = lead_secret(app, item, target, &[&recipient, &text]).await?;
+    let lead = lead_secret(app, item, target, &[&recipient, &text], secret).await?;
     let open = |sealed: Option<qchat_shared::crypto::Sealed>, attr: &'static str| {
         let (owner, key, lead) = (owner.clone(), key.clone(), lead.as_ref());
         async move {
@@ -566,15 +577,15 @@ pub async fn drain_due_replies(app: &App, deadline: Timestamp) -> Result<DrainRe
 }
 
 /// What a chunk of replies read from the due index needs before it is ordered and sent: each reply's
-/// window (see [`window_opened_at`]) and, with `with_pages`, the page it goes out from, read with one
-/// [`ItemStore::get_many`](qchat_shared::store::ItemStore::get_many) for the chunk's leads and one for
-/// its pages rather than two reads per reply. A page not read here (not asked for, not found, or the
-/// store failed) is read by the reply's own attempt, which then decides.
-async fn chunk_reads(
-    app: &App,
-    items: &[&Item],
-    with_pages: bool,
-) -> Vec<(Result<Timestamp, Attempt>, Option<Item>)> {
+/// window (see [`window_opened_at`]), its lead's secret (for a reply sealed under the lead's key) and,
+/// with `with_pages`, the page it goes out from, read with one
+/// [`ItemStore::get_many`](qchat_shared::store::ItemStore::get_many) each for the chunk's leads, their
+/// secrets (one per page) and its pages, rather than three reads per reply. What is not read here (not
+/// asked for, not found, or the store failed) is read by the reply's own attempt, which then decides.
+/// A secret read here and erased before the send does not reach a person qchat no longer holds: the
+/// erasure removes the person's waiting replies first, and the reply's claim, conditional on the
+/// version this chunk read, then finds it gone.
+async fn chunk_reads(app: &App, items: &[&Item], with_pages: bool) -> Vec<Prefetched> {
     let pages: Vec<Option<PageId>> = items
         .iter()
         .map(|item| item.get_str("page_id").and_then(|p| PageId::parse(p).ok()))
@@ -610,6 +621,7 @@ async fn chunk_reads(
             HashMap::new()
         }
     };
+    let secrets = chunk_secrets(app, items, &pages).await;
     items
         .iter()
         .zip(pages)
@@ -620,10 +632,52 @@ async fn chunk_reads(
                 (Some(key), Some(leads)) => window_from(item, Some(leads.get(&key))),
                 (Some(_), None) => Err(Attempt::Retry("store_unavailable")),
             });
+            let secret = page
+                .as_ref()
+                .zip(item.get_str("lead_id").and_then(|l| LeadId::parse(l).ok()))
+                .and_then(|(page, lead)| secrets.get(&(page.clone(), lead)).cloned());
             let page_item = page.and_then(|page| found_pages.get(&page_key(&page)).cloned());
-            (window, page_item)
+            Prefetched {
+                window: Some(window),
+                page: page_item,
+                secret,
+            }
         })
         .collect()
+}
+
+/// The secrets of the leads of a chunk's replies sealed under their lead's key, one `get_many` per page
+/// ([`lookup::secrets`]). A failure leaves them to each reply's attempt.
+async fn chunk_secrets(
+    app: &App,
+    items: &[&Item],
+    pages: &[Option<PageId>],
+) -> HashMap<(PageId, LeadId), LeadSecret> {
+    let mut wanted: HashMap<&PageId, Vec<LeadId>> = HashMap::new();
+    for (item, page) in items.iter().zip(pages) {
+        let sealed = [item.get_sealed("recipient"), item.get_sealed("text")];
+        if !sealed.iter().flatten().any(|s| s.is_lead_sealed()) {
+            continue;
+        }
+        if let (Some(page), Some(lead)) = (
+            page,
+            item.get_str("lead_id").and_then(|l| LeadId::parse(l).ok()),
+        ) {
+            wanted.entry(page).or_default().push(lead);
+        }
+    }
+    let mut secrets = HashMap::new();
+    for (page, leads) in wanted {
+        match lookup::secrets(app.key_store.as_ref(), page, &leads).await {
+            Ok(found) => secrets.extend(
+                found
+                    .into_iter()
+                    .map(|(lead, secret)| ((page.clone(), lead), secret)),
+            ),
+            Err(e) => tracing::warn!(error = %e, "lead secrets unreadable for now"),
+        }
+    }
+    secrets
 }
 
 fn keyed(items: Vec<Item>) -> HashMap<ItemKey, Item> {
@@ -681,14 +735,15 @@ pub async fn drain_due_replies_with(
             .collect();
         let refs: Vec<&Item> = items.iter().map(|(_, item)| item).collect();
         let reads = chunk_reads(app, &refs, concurrency > 1).await;
-        let mut chunk: Vec<_> = reads
-            .into_iter()
-            .zip(items)
-            .map(|((window, page_item), (id, item))| (window, id, item, page_item))
-            .collect();
+        let mut chunk: Vec<_> = reads.into_iter().zip(items).collect();
         // Stable: replies whose windows end together keep the index's order.
-        chunk.sort_by_key(|(window, _, _, _)| window.as_ref().ok().map(|at| at.millis()));
-        for (window, id, item, page_item) in chunk {
+        chunk.sort_by_key(|(read, _)| {
+            read.window
+                .as_ref()
+                .and_then(|window| window.as_ref().ok())
+                .map(|at| at.millis())
+        });
+        for (read, (id, item)) in chunk {
             if app.clock.now() >= stop_at {
                 report.stopped_early = true;
                 break 'chunks;
@@ -700,7 +755,7 @@ pub async fn drain_due_replies_with(
                 }
             }
             let app = app.clone();
-            running.spawn(async move { deliver_queried(&app, &id, item, window, page_item).await });
+            running.spawn(async move { deliver_queried(&app, &id, item, read).await });
         }
         match page.next {
             Some(next) => query.cursor = Some(next),

@@ -64,6 +64,7 @@ macro_rules! cases {
                 replies::notify_sends_each_queued_reply_once_through_the_messenger,
                 replies::a_stopped_page_sends_nothing_and_its_replies_fail,
                 replies::a_token_error_stops_the_page_tells_its_account_once_and_fails_the_replies,
+                replies::a_drain_reads_a_chunks_leads_pages_and_secrets_in_one_call_each,
                 replies::a_token_error_met_by_concurrent_senders_stops_the_page_once,
                 replies::a_token_error_about_a_page_reconnected_meanwhile_does_not_stop_it,
                 replies::an_unreachable_person_becomes_unreachable_without_a_consent_record,

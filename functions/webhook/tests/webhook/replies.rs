@@ -139,6 +139,34 @@ pub async fn a_token_error_stops_the_page_tells_its_account_once_and_fails_the_r
     assert_eq!(notices[0].get_str("account_id"), Some(t.account.as_str()));
 }
 
+/// The local server's sender reads what a chunk of due replies needs together: their leads (for their
+/// windows) and pages in one `get_many` each, their leads' secrets in one more; no reply reads alone.
+pub async fn a_drain_reads_a_chunks_leads_pages_and_secrets_in_one_call_each(backend: Backend) {
+    let t = app(backend, "implicit").await;
+    t.post(&body(
+        (1..=5)
+            .map(|i| message(&format!("810{i}"), &format!("m_c{i}"), "hi", i))
+            .collect(),
+    ))
+    .await;
+    let (main, keys) = (t.store.calls(), t.key_store.calls());
+    let report = qchat_notify::drain_due_replies_with(&t.app, t.clock.now().plus_secs(60), 16)
+        .await
+        .unwrap();
+    assert_eq!(report.sent, 5);
+    let (main_after, keys_after) = (t.store.calls(), t.key_store.calls());
+    assert_eq!(
+        (
+            main_after.get - main.get,
+            main_after.get_many - main.get_many,
+            keys_after.get - keys.get,
+            keys_after.get_many - keys.get_many,
+        ),
+        (0, 2, 0, 1)
+    );
+    assert_eq!(t.sent_messages().len(), 5);
+}
+
 pub async fn a_token_error_met_by_concurrent_senders_stops_the_page_once(backend: Backend) {
     let t = app(backend, "implicit").await;
     t.post(&body(
