@@ -139,16 +139,22 @@ pub async fn a_token_error_stops_the_page_tells_its_account_once_and_fails_the_r
     assert_eq!(notices[0].get_str("account_id"), Some(t.account.as_str()));
 }
 
-/// The local server's sender reads what a chunk of due replies needs together: their leads (for their
-/// windows) and pages in one `get_many` each, their leads' secrets in one more; no reply reads alone.
-pub async fn a_drain_reads_a_chunks_leads_pages_and_secrets_in_one_call_each(backend: Backend) {
+/// An app in implicit mode after five new people wrote in one body: five replies are due.
+async fn five_new_people(backend: Backend) -> TestApp {
     let t = app(backend, "implicit").await;
     t.post(&body(
         (1..=5)
-            .map(|i| message(&format!("810{i}"), &format!("m_c{i}"), "hi", i))
+            .map(|i| message(&format!("800{i}"), &format!("m_{i}"), "hi", i))
             .collect(),
     ))
     .await;
+    t
+}
+
+/// The local server's sender reads what a chunk of due replies needs together: their leads (for their
+/// windows) and pages in one `get_many` each, their leads' secrets in one more; no reply reads alone.
+pub async fn a_drain_reads_a_chunks_leads_pages_and_secrets_in_one_call_each(backend: Backend) {
+    let t = five_new_people(backend).await;
     let (main, keys) = (t.store.calls(), t.key_store.calls());
     let report = qchat_notify::drain_due_replies_with(&t.app, t.clock.now().plus_secs(60), 16)
         .await
@@ -168,13 +174,7 @@ pub async fn a_drain_reads_a_chunks_leads_pages_and_secrets_in_one_call_each(bac
 }
 
 pub async fn a_token_error_met_by_concurrent_senders_stops_the_page_once(backend: Backend) {
-    let t = app(backend, "implicit").await;
-    t.post(&body(
-        (1..=5)
-            .map(|i| message(&format!("800{i}"), &format!("m_{i}"), "hi", i))
-            .collect(),
-    ))
-    .await;
+    let t = five_new_people(backend).await;
     let mut app = t.app.clone();
     app.messenger = Arc::new(Failing(SendError::Permission {
         code: 10,
