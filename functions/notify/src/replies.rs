@@ -206,6 +206,18 @@ async fn window_opened_at(app: &App, item: &Item, page: &PageId) -> Result<Times
     window_from(item, lead.as_ref().map(Option::as_ref))
 }
 
+/// The lead the reply names, if it names one (and its id is well-formed).
+fn reply_lead(item: &Item) -> Option<LeadId> {
+    item.get_str("lead_id").and_then(|l| LeadId::parse(l).ok())
+}
+
+/// Whether any of a reply's sealed values is sealed under its lead's own key (format 2).
+fn any_lead_sealed(sealed: &[&Option<qchat_shared::crypto::Sealed>]) -> bool {
+    sealed
+        .iter()
+        .any(|s| s.as_ref().is_some_and(|s| s.is_lead_sealed()))
+}
+
 /// The key of the lead the reply names, if it names one.
 fn reply_lead_key(item: &Item, page: &PageId) -> Result<Option<ItemKey>, Attempt> {
     item.get_str("lead_id")
@@ -273,16 +285,10 @@ async fn lead_secret(
     sealed: &[&Option<qchat_shared::crypto::Sealed>],
     prefetched: Option<LeadSecret>,
 ) -> Result<Option<(LeadId, LeadSecret)>, Attempt> {
-    if !sealed
-        .iter()
-        .any(|s| s.as_ref().is_some_and(|s| s.is_lead_sealed()))
-    {
+    if !any_lead_sealed(sealed) {
         return Ok(None);
     }
-    let lead = item
-        .get_str("lead_id")
-        .and_then(|l| LeadId::parse(l).ok())
-        .ok_or(Attempt::Failed("unreadable"))?;
+    let lead = reply_lead(item).ok_or(Attempt::Failed("unreadable"))?;
     if let Some(secret) = prefetched {
         return Ok(Some((lead, secret)));
     }
@@ -436,7 +442,7 @@ async fn stop_page_ops(
 async fn unreachable_ops(app: &App, held: &Item) -> Result<Vec<WriteOp>, StoreError> {
     let (Some(page), Some(lead)) = (
         held.get_str("page_id").and_then(|p| PageId::parse(p).ok()),
-        held.get_str("lead_id").and_then(|l| LeadId::parse(l).ok()),
+        reply_lead(held),
     ) else {
         return Ok(Vec::new());
     };
@@ -634,7 +640,7 @@ async fn chunk_reads(app: &App, items: &[&Item], with_pages: bool) -> Vec<Prefet
             });
             let secret = page
                 .as_ref()
-                .zip(item.get_str("lead_id").and_then(|l| LeadId::parse(l).ok()))
+                .zip(reply_lead(item))
                 .and_then(|(page, lead)| secrets.get(&(page.clone(), lead)).cloned());
             let page_item = page.and_then(|page| found_pages.get(&page_key(&page)).cloned());
             Prefetched {
@@ -655,14 +661,11 @@ async fn chunk_secrets(
 ) -> HashMap<(PageId, LeadId), LeadSecret> {
     let mut wanted: HashMap<&PageId, Vec<LeadId>> = HashMap::new();
     for (item, page) in items.iter().zip(pages) {
-        let sealed = [item.get_sealed("recipient"), item.get_sealed("text")];
-        if !sealed.iter().flatten().any(|s| s.is_lead_sealed()) {
+        let (recipient, text) = (item.get_sealed("recipient"), item.get_sealed("text"));
+        if !any_lead_sealed(&[&recipient, &text]) {
             continue;
         }
-        if let (Some(page), Some(lead)) = (
-            page,
-            item.get_str("lead_id").and_then(|l| LeadId::parse(l).ok()),
-        ) {
+        if let (Some(page), Some(lead)) = (page, reply_lead(item)) {
             wanted.entry(page).or_default().push(lead);
         }
     }

@@ -46,7 +46,7 @@
 
 use qchat_shared::clock::Timestamp;
 use qchat_shared::crypto::{BlindIndex, BlindIndexer, FieldCipher};
-use qchat_shared::domain::{LeadId, NotificationToken};
+use qchat_shared::domain::{LeadId, NotificationToken, PageId};
 use qchat_shared::inventory::{UNSUBSCRIBE_LINK, WEBHOOK_EVENT};
 use qchat_shared::jobs::Jobs;
 use qchat_shared::leads::erase_lead::{self, Origin};
@@ -165,12 +165,22 @@ pub fn dedup_hash(ev: &Event, subject: Option<&BlindIndex>) -> String {
 /// The keys [`apply`] reads first for `ev`: its de-duplication key (main store) and, for an event with a
 /// subject, the subject's lookup (key store). For reading a batch's ahead of its events.
 pub fn first_reads(indexer: &BlindIndexer, ev: &Event) -> (ItemKey, Option<ItemKey>) {
+    let (index, hash) = index_and_hash(indexer, &ev.page, ev);
+    (dedup_key(&hash), index.as_ref().map(lookup::lookup_key))
+}
+
+/// The blind index of `ev`'s subject on `page`, if it has one, and the event's de-duplication hash.
+fn index_and_hash(
+    indexer: &BlindIndexer,
+    page: &PageId,
+    ev: &Event,
+) -> (Option<BlindIndex>, String) {
     let index = ev
         .subject
         .as_ref()
-        .map(|s| leads::subject_index(indexer, &ev.page, s));
+        .map(|s| leads::subject_index(indexer, page, s));
     let hash = dedup_hash(ev, index.as_ref());
-    (dedup_key(&hash), index.as_ref().map(lookup::lookup_key))
+    (index, hash)
 }
 
 pub fn dedup_key(hash: &str) -> ItemKey {
@@ -212,11 +222,7 @@ pub async fn apply(
     page: &ConnectedPage,
     ev: &Event,
 ) -> Result<Outcome, ProcessError> {
-    let index = ev
-        .subject
-        .as_ref()
-        .map(|s| leads::subject_index(&batch.indexer, &page.id, s));
-    let hash = dedup_hash(ev, index.as_ref());
+    let (index, hash) = index_and_hash(&batch.indexer, &page.id, ev);
     // A cheap read first: a replayed event costs one get (answered from the batch's read-ahead when the
     // batch is staged), and never reaches a transaction that could only fail on its key.
     if batch.store.get(&dedup_key(&hash)).await?.is_some() {

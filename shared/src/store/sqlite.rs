@@ -681,6 +681,20 @@ fn delete_row(conn: &Connection, key: &ItemKey, operation: &'static str) -> Resu
 
 const COLUMNS: &str = "pk, sk, t, v, ttl, gsi1pk, gsi1sk, attrs";
 
+/// The live row at `key` (absent once its `ttl` is at or before `now_secs`).
+fn read_live(
+    conn: &Connection,
+    key: &ItemKey,
+    now_secs: i64,
+) -> rusqlite::Result<Option<StoredRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM items
+             WHERE pk = ?1 AND sk = ?2 AND (ttl IS NULL OR ttl > ?3)"
+    ))?
+    .query_row(rusqlite::params![key.pk, key.sk, now_secs], read_row)
+    .optional()
+}
+
 fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRow> {
     Ok(StoredRow {
         pk: row.get(0)?,
@@ -856,17 +870,7 @@ impl ItemStore for SqliteStore {
         const OP: &str = "get";
         checks::key(key)?;
         let now = self.now_secs();
-        let row = self.read(|conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM items
-                     WHERE pk = ?1 AND sk = ?2 AND (ttl IS NULL OR ttl > ?3)"
-            ))
-            .and_then(|mut stmt| {
-                stmt.query_row(rusqlite::params![key.pk, key.sk, now], read_row)
-                    .optional()
-            })
-            .map_err(sql(OP))
-        })?;
+        let row = self.read(|conn| read_live(conn, key, now).map_err(sql(OP)))?;
         row.map(StoredRow::into_item).transpose()
     }
 
@@ -882,23 +886,10 @@ impl ItemStore for SqliteStore {
         let now = self.now_secs();
         let rows = self.read(|conn| {
             let tx = conn.unchecked_transaction().map_err(sql(OP))?;
-            let mut stmt = tx
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM items
-                         WHERE pk = ?1 AND sk = ?2 AND (ttl IS NULL OR ttl > ?3)"
-                ))
-                .map_err(sql(OP))?;
             let mut rows = Vec::with_capacity(keys.len());
             for key in &keys {
-                if let Some(row) = stmt
-                    .query_row(rusqlite::params![key.pk, key.sk, now], read_row)
-                    .optional()
-                    .map_err(sql(OP))?
-                {
-                    rows.push(row);
-                }
+                rows.extend(read_live(&tx, key, now).map_err(sql(OP))?);
             }
-            drop(stmt);
             // Read only: ending it either way releases the snapshot.
             tx.commit().map_err(sql(OP))?;
             Ok(rows)

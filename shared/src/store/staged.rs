@@ -134,13 +134,7 @@ impl Staged {
         let now = self.clock.now().secs();
         Ok(keys
             .iter()
-            .filter(|k| match Self::written(&state, k, now) {
-                Some(staged) => staged.is_some(),
-                None => state
-                    .read
-                    .get(*k)
-                    .is_some_and(|read| live(read.as_ref(), now).is_some()),
-            })
+            .filter(|k| Self::known(&state, k, now).flatten().is_some())
             .cloned()
             .collect())
     }
@@ -242,6 +236,17 @@ impl Staged {
             .and_then(|item| live(Some(item), now_secs))
         })
     }
+
+    /// What this unit answers at `key` without the store: its staged write, else what was read ahead
+    /// (`Some(None)`: nothing live there); `None` when the store must be asked.
+    fn known<'s>(state: &'s State, key: &ItemKey, now_secs: i64) -> Option<Option<&'s Item>> {
+        Self::written(state, key, now_secs).or_else(|| {
+            state
+                .read
+                .get(key)
+                .map(|read| live(read.as_ref(), now_secs))
+        })
+    }
 }
 
 /// `item` if it has not expired by `now_secs`.
@@ -285,17 +290,7 @@ impl ItemStore for Staged {
     }
 
     async fn get(&self, key: &ItemKey) -> Result<Option<Item>, StoreError> {
-        let known = {
-            let state = self.state();
-            let now = self.clock.now().secs();
-            match Self::written(&state, key, now) {
-                Some(staged) => Some(staged.cloned()),
-                None => state
-                    .read
-                    .get(key)
-                    .map(|read| live(read.as_ref(), now).cloned()),
-            }
-        };
+        let known = Self::known(&self.state(), key, self.clock.now().secs()).map(|i| i.cloned());
         match known {
             Some(item) => Ok(item),
             None => self.store.get(key).await,
