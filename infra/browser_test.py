@@ -788,6 +788,8 @@ class Console(BrowserCase):
         page.get_by_role("button", name="Sign out").click()
         self.heading("Sign in")
         page.get_by_role("link", name="Forgot your password?").click()
+        # The sign-in page has an Email field too: fill the form only once its page is shown.
+        self.heading("Forgot your password")
         page.get_by_label("Email", exact=True).fill(email)
         page.get_by_role("button", name="Send me a reset link").click()
         self.heading("Check your mail")
