@@ -14,9 +14,8 @@
 //!   2-vCPU VM) on a connection of its own from a pool, and WAL gives it the last commit while a write
 //!   or a checkpoint goes on;
 //! - writes go to one writer thread that owns the write connection: it takes every write queued meanwhile
-//!   and applies them in one transaction, each in a savepoint of its own (a write whose condition fails,
-//!   or that fails, leaves nothing and does not touch the others), and answers each once the commit is
-//!   done. So a caller never holds a thread while the write lock is busy (a restarting checkpoint, another
+//!   and applies them in one transaction (a write whose condition fails, or that fails, leaves nothing
+//!   and does not touch the others: see `commit_group`), and answers each once the commit is done. So a caller never holds a thread while the write lock is busy (a restarting checkpoint, another
 //!   process), concurrent requests share one commit instead of queueing behind a mutex, and SQLite's
 //!   work runs on a core of its own. The order of writes is the order they were queued in.
 //!
@@ -217,11 +216,12 @@ impl SqliteStore {
         // images written before the deletion until it is restarted and overwritten.
         conn.pragma_update(None, "secure_delete", true)
             .map_err(sql(OP))?;
-        // Each write of a group runs under a savepoint, and SQLite journals every page a savepoint
-        // changes first (to undo it) in a statement journal: by default a temporary file once it passes
-        // 64 KiB, which under load took twice the writes of the WAL itself (`strace` of the writer: 2
-        // pages to the journal files for each page to the WAL). In memory it is a copy, not a system
-        // call; it holds one savepoint's pages at a time.
+        // When a write of a group broke, the group runs again with each write under a savepoint (see
+        // `commit_group`), and SQLite journals every page a savepoint changes first (to undo it) in a
+        // statement journal: by default a temporary file once it passes 64 KiB, which under load took
+        // twice the writes of the WAL itself (`strace` of the writer: 2 pages to the journal files for
+        // each page to the WAL). In memory it is a copy, not a system call; it holds one savepoint's
+        // pages at a time.
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(sql(OP))?;
         migrate(&mut conn)?;
@@ -242,15 +242,17 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `work` on the writer thread, inside the next group's transaction under a savepoint of its
-    /// own, and answers once that transaction committed. An error from `work` undoes its writes only.
+    /// Runs `work` on the writer thread, inside the next group's transaction, and answers once that
+    /// transaction committed. An error from `work` undoes its writes only (see [`commit_group`]), and
+    /// `work` may run twice, the first run undone: it must answer a condition failure only before it
+    /// writes anything.
     async fn write<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        work: impl FnMut(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let unit = Pending {
-            work: Some(work),
+            work,
             result: None,
             reply,
         };
@@ -318,23 +320,34 @@ impl Readers {
 
 /// Work for the writer thread.
 enum Job {
-    /// A write: applied inside a group's transaction, under a savepoint of its own.
+    /// A write: applied inside a group's transaction.
     Unit(Box<dyn Unit>),
     /// Runs on its own, outside any group (a migration opens its own transaction).
     Alone(Box<dyn FnOnce(&mut Connection) + Send>),
 }
 
+/// What applying a queued write did to the group's open transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Applied {
+    /// It wrote what it had to.
+    Done,
+    /// Its condition did not hold, judged before it wrote anything: it wrote nothing.
+    Refused,
+    /// It failed or panicked, perhaps part-way through its writes.
+    Broken,
+}
+
 /// A queued write, type-erased.
 trait Unit: Send {
-    /// Runs the write inside the group's open transaction; whether it succeeded (else its savepoint is
-    /// rolled back).
-    fn apply(&mut self, conn: &Connection) -> bool;
+    /// Runs the write inside the group's open transaction. It may run a second time, in a fresh
+    /// transaction under a savepoint of its own, when a write of its group broke (see [`commit_group`]).
+    fn apply(&mut self, conn: &Connection) -> Applied;
     /// Answers the caller once the group's commit is known (`Some`: the commit failed).
     fn finish(self: Box<Self>, commit_failed: Option<StoreError>);
 }
 
 struct Pending<T, F> {
-    work: Option<F>,
+    work: F,
     result: Option<Result<T, StoreError>>,
     reply: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
 }
@@ -342,13 +355,19 @@ struct Pending<T, F> {
 impl<T, F> Unit for Pending<T, F>
 where
     T: Send + 'static,
-    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    F: FnMut(&Connection) -> Result<T, StoreError> + Send + 'static,
 {
-    fn apply(&mut self, conn: &Connection) -> bool {
-        if let Some(work) = self.work.take() {
-            self.result = Some(work(conn));
-        }
-        matches!(self.result, Some(Ok(_)))
+    fn apply(&mut self, conn: &Connection) -> Applied {
+        let result = (self.work)(conn);
+        let applied = match &result {
+            Ok(_) => Applied::Done,
+            Err(StoreError::ConditionFailed | StoreError::TransactionConditionFailed { .. }) => {
+                Applied::Refused
+            }
+            Err(_) => Applied::Broken,
+        };
+        self.result = Some(result);
+        applied
     }
 
     fn finish(self: Box<Self>, commit_failed: Option<StoreError>) {
@@ -415,27 +434,21 @@ fn restart_wal(conn: &Connection) {
     }
 }
 
-/// One write transaction for `group`, each write under its own savepoint, then every answer.
+/// Commits `group` in one write transaction, then answers every write.
+///
+/// First without savepoints: a write runs its reads and checks its conditions before it writes, so one
+/// that is refused wrote nothing, and the others need no protection from it. A savepoint costs two
+/// statements and a copy of every page the write then changes (SQLite's statement journal, to undo
+/// it): 13 % of the writer thread under the load bench (`perf record`). Only when a write breaks (an
+/// SQLite error or a panic, perhaps after some of its writes) is that transaction rolled back and the
+/// whole group run again, each write under a savepoint of its own, so the broken one is undone alone and
+/// the others still commit.
 fn commit_group(conn: &mut Connection, mut group: Vec<Box<dyn Unit>>) {
-    const OP: &str = "commit";
-    let outcome = (|| {
-        let mut tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql(OP))?;
-        for unit in &mut group {
-            let savepoint = tx.savepoint().map_err(sql(OP))?;
-            // A panicking write must not take the writer thread (and every later write) with it: its
-            // savepoint rolls back as it unwinds, and its caller hears that the write failed.
-            let applied =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unit.apply(&savepoint)))
-                    .unwrap_or(false);
-            if applied {
-                savepoint.commit().map_err(sql(OP))?;
-            }
-            // Else dropped: rolled back.
-        }
-        tx.commit().map_err(sql(OP))
-    })();
+    let outcome = match commit_together(conn, &mut group) {
+        Ok(true) => Ok(()),
+        Ok(false) => commit_each_undoable(conn, &mut group),
+        Err(error) => Err(error),
+    };
     match outcome {
         Ok(()) => group.into_iter().for_each(|unit| unit.finish(None)),
         Err(error) => {
@@ -443,13 +456,56 @@ fn commit_group(conn: &mut Connection, mut group: Vec<Box<dyn Unit>>) {
             tracing::warn!(error = %error, writes = group.len(), "SQLite group commit failed");
             for unit in group {
                 unit.finish(Some(StoreError::Backend {
-                    operation: OP,
+                    operation: "commit",
                     retryable,
                     source: Box::new(LocalError::CommitFailed),
                 }));
             }
         }
     }
+}
+
+/// Applies `unit`; a panic counts as [`Applied::Broken`]. A panicking write must not take the writer
+/// thread (and every later write) with it: its caller hears that the write failed.
+fn apply_caught(unit: &mut Box<dyn Unit>, conn: &Connection) -> Applied {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unit.apply(conn)))
+        .unwrap_or(Applied::Broken)
+}
+
+/// Every write of `group` in one transaction, no savepoints: `Ok(true)` once committed, `Ok(false)` if a
+/// write broke (the transaction is rolled back as it is dropped: nothing of the group stands).
+fn commit_together(conn: &mut Connection, group: &mut [Box<dyn Unit>]) -> Result<bool, StoreError> {
+    const OP: &str = "commit";
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql(OP))?;
+    for unit in group.iter_mut() {
+        if apply_caught(unit, &tx) == Applied::Broken {
+            return Ok(false);
+        }
+    }
+    tx.commit().map_err(sql(OP))?;
+    Ok(true)
+}
+
+/// Every write of `group` in one transaction, each under a savepoint of its own: a write that is refused
+/// or breaks leaves nothing and does not touch the others.
+fn commit_each_undoable(
+    conn: &mut Connection,
+    group: &mut [Box<dyn Unit>],
+) -> Result<(), StoreError> {
+    const OP: &str = "commit";
+    let mut tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql(OP))?;
+    for unit in group.iter_mut() {
+        let savepoint = tx.savepoint().map_err(sql(OP))?;
+        if apply_caught(unit, &savepoint) == Applied::Done {
+            savepoint.commit().map_err(sql(OP))?;
+        }
+        // Else dropped: rolled back.
+    }
+    tx.commit().map_err(sql(OP))
 }
 
 /// Copies committed WAL frames into the database file on a thread of its own, with its own connection,
@@ -608,45 +664,111 @@ fn holds(
 /// and then writing is the same thing).
 fn failing_condition(
     conn: &Connection,
-    ops: &[WriteOp],
+    ops: &[ReadyOp],
     now: i64,
     operation: &'static str,
 ) -> Result<Option<usize>, StoreError> {
     for (index, op) in ops.iter().enumerate() {
-        let condition = match op {
-            WriteOp::Put { condition, .. }
-            | WriteOp::Delete { condition, .. }
-            | WriteOp::Check { condition, .. } => *condition,
-        };
-        if !holds(conn, op.key(), condition, now, operation)? {
+        if !holds(conn, op.key(), op.condition(), now, operation)? {
             return Ok(Some(index));
         }
     }
     Ok(None)
 }
 
+/// The columns of an item's row that take work to make, made on the caller's thread before the write is
+/// queued: an item that cannot be stored is refused before the writer sees it, so a queued write fails
+/// only if SQLite does, and the writer thread (the busiest under load) only binds them.
+struct Encoded {
+    version: Option<i64>,
+    ttl: Option<i64>,
+    attrs: Vec<u8>,
+}
+
+impl Encoded {
+    fn of(item: &Item) -> Result<Self, StoreError> {
+        Ok(Self {
+            version: item
+                .version()
+                .map(i64::try_from)
+                .transpose()
+                .map_err(|_| StoreError::InvalidRequest("version out of range"))?,
+            ttl: item.expires().map(Timestamp::secs),
+            attrs: codec::encode(item.attributes())?,
+        })
+    }
+}
+
+/// A [`WriteOp`] ready for the writer thread: a put carries its row's [`Encoded`] columns.
+enum ReadyOp {
+    Put {
+        item: Item,
+        row: Encoded,
+        condition: Condition,
+    },
+    Delete {
+        key: ItemKey,
+        condition: Condition,
+    },
+    Check {
+        key: ItemKey,
+        condition: Condition,
+    },
+}
+
+impl ReadyOp {
+    fn all(ops: Vec<WriteOp>) -> Result<Vec<Self>, StoreError> {
+        ops.into_iter()
+            .map(|op| {
+                Ok(match op {
+                    WriteOp::Put { item, condition } => Self::Put {
+                        row: Encoded::of(&item)?,
+                        item,
+                        condition,
+                    },
+                    WriteOp::Delete { key, condition } => Self::Delete { key, condition },
+                    WriteOp::Check { key, condition } => Self::Check { key, condition },
+                })
+            })
+            .collect()
+    }
+
+    fn key(&self) -> &ItemKey {
+        match self {
+            Self::Put { item, .. } => item.key(),
+            Self::Delete { key, .. } | Self::Check { key, .. } => key,
+        }
+    }
+
+    fn condition(&self) -> Condition {
+        match self {
+            Self::Put { condition, .. }
+            | Self::Delete { condition, .. }
+            | Self::Check { condition, .. } => *condition,
+        }
+    }
+}
+
 /// Writes a transaction's operations whose conditions were found to hold.
-fn apply(conn: &Connection, ops: &[WriteOp], operation: &'static str) -> Result<(), StoreError> {
+fn apply(conn: &Connection, ops: &[ReadyOp], operation: &'static str) -> Result<(), StoreError> {
     for op in ops {
         match op {
-            WriteOp::Put { item, .. } => write_item(conn, item, operation)?,
-            WriteOp::Delete { key, .. } => delete_row(conn, key, operation)?,
-            WriteOp::Check { .. } => {}
+            ReadyOp::Put { item, row, .. } => write_item(conn, item, row, operation)?,
+            ReadyOp::Delete { key, .. } => delete_row(conn, key, operation)?,
+            ReadyOp::Check { .. } => {}
         }
     }
     Ok(())
 }
 
-fn write_item(conn: &Connection, item: &Item, operation: &'static str) -> Result<(), StoreError> {
+fn write_item(
+    conn: &Connection,
+    item: &Item,
+    row: &Encoded,
+    operation: &'static str,
+) -> Result<(), StoreError> {
     let key = item.key();
-    let version = item
-        .version()
-        .map(i64::try_from)
-        .transpose()
-        .map_err(|_| StoreError::InvalidRequest("version out of range"))?;
-    let ttl = item.expires().map(Timestamp::secs);
     let (gpk, gsk) = item.gsi1().unzip();
-    let attrs = codec::encode(item.attributes())?;
     // An upsert, not `INSERT OR REPLACE`: replacing deletes the row and appends a new one, which
     // rewrites the old row's page, the table's last page and every index entry of the row; an update
     // in place leaves the key index alone and moves only the index entries whose columns changed.
@@ -661,11 +783,11 @@ fn write_item(conn: &Connection, item: &Item, operation: &'static str) -> Result
             key.pk,
             key.sk,
             item.item_type().name,
-            version,
-            ttl,
+            row.version,
+            row.ttl,
             gpk,
             gsk,
-            attrs
+            row.attrs
         ])
     })
     .map_err(sql(operation))?;
@@ -900,12 +1022,13 @@ impl ItemStore for SqliteStore {
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         const OP: &str = "put";
         checks::item(&item)?;
+        let row = Encoded::of(&item)?;
         let now = self.now_secs();
         self.write(move |conn| {
             if !holds(conn, item.key(), condition, now, OP)? {
                 return Err(StoreError::ConditionFailed);
             }
-            write_item(conn, &item, OP)
+            write_item(conn, &item, &row, OP)
         })
         .await
     }
@@ -949,6 +1072,7 @@ impl ItemStore for SqliteStore {
         if ops.is_empty() {
             return Ok(());
         }
+        let ops = ReadyOp::all(ops)?;
         let now = self.now_secs();
         self.write(move |conn| {
             if let Some(index) = failing_condition(conn, &ops, now, OP)? {
@@ -967,6 +1091,11 @@ impl ItemStore for SqliteStore {
         if groups.iter().all(Vec::is_empty) {
             return Ok(());
         }
+        let groups = groups
+            .into_iter()
+            .map(ReadyOp::all)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(GroupFailed::before_any)?;
         let now = self.now_secs();
         let failed = self
             .write(move |conn| {
