@@ -250,6 +250,14 @@ impl SqliteStore {
         &self,
         work: impl FnMut(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.queue(work)?.await.map_err(|_| writer_gone())?
+    }
+
+    /// Queues `work` for the writer thread ([`Self::write`]); its answer comes on the receiver.
+    fn queue<T: Send + 'static>(
+        &self,
+        work: impl FnMut(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<T, StoreError>>, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let unit = Pending {
             work,
@@ -259,7 +267,7 @@ impl SqliteStore {
         self.writer
             .send(Job::Unit(Box::new(unit)))
             .map_err(|_| writer_gone())?;
-        answer.await.map_err(|_| writer_gone())?
+        Ok(answer)
     }
 
     /// Runs `work` with a reader connection, inline (see the module's invariants).
@@ -1289,6 +1297,129 @@ mod codec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Holds the writer thread until the returned sender is dropped, so the writes queued meanwhile
+    /// are taken as one group.
+    fn hold_writer(store: &SqliteStore) -> mpsc::Sender<()> {
+        let (release, held) = mpsc::channel::<()>();
+        let job = Job::Alone(Box::new(move |_: &mut Connection| {
+            let _ = held.recv();
+        }));
+        store
+            .writer
+            .send(job)
+            .unwrap_or_else(|_| panic!("the writer thread stopped"));
+        release
+    }
+
+    fn job_item(name: &str) -> Item {
+        Item::new(
+            &crate::inventory::JOB,
+            ItemKey::new(format!("JOB#{name}"), "JOB"),
+        )
+        .plain("params", Value::S(name.to_owned()))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// How a test write ends once it has written its item.
+    #[derive(Clone, Copy)]
+    enum Ending {
+        Succeeds,
+        Breaks,
+        Panics,
+    }
+
+    type Answer = tokio::sync::oneshot::Receiver<Result<(), StoreError>>;
+
+    /// Queues a write of the item `name` that then ends as `ending`; counts its runs.
+    fn queue_write(store: &SqliteStore, name: &str, ending: Ending) -> (Answer, Arc<AtomicUsize>) {
+        let item = job_item(name);
+        let row = Encoded::of(&item).unwrap_or_else(|e| panic!("{e}"));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&runs);
+        let answer = store
+            .queue(move |conn| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                write_item(conn, &item, &row, "test")?;
+                match ending {
+                    Ending::Succeeds => Ok(()),
+                    Ending::Breaks => Err(StoreError::InvalidRequest("broken on purpose")),
+                    Ending::Panics => panic!("a write that panics after writing"),
+                }
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        (answer, runs)
+    }
+
+    async fn stored(store: &SqliteStore, name: &str) -> bool {
+        let key = ItemKey::new(format!("JOB#{name}"), "JOB");
+        store
+            .get(&key)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_some()
+    }
+
+    #[tokio::test]
+    async fn a_refused_write_leaves_its_group_in_one_pass_and_a_broken_one_is_undone_alone() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
+        let store = SqliteStore::open(&dir.path().join("groups.sqlite3"), clock)
+            .unwrap_or_else(|e| panic!("{e}"));
+        store
+            .put(job_item("taken"), Condition::Always)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+
+        // A group with a write whose condition fails: one pass, the others committed.
+        let release = hold_writer(&store);
+        let (first, first_runs) = queue_write(&store, "first", Ending::Succeeds);
+        let taken_key = ItemKey::new("JOB#taken", "JOB");
+        let now = store.now_secs();
+        let refused = store
+            .queue(move |conn| {
+                if !holds(conn, &taken_key, Condition::NotExists, now, "test")? {
+                    return Err(StoreError::ConditionFailed);
+                }
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (last, last_runs) = queue_write(&store, "last", Ending::Succeeds);
+        drop(release);
+        assert!(matches!(first.await, Ok(Ok(()))));
+        assert!(matches!(
+            refused.await,
+            Ok(Err(StoreError::ConditionFailed))
+        ));
+        assert!(matches!(last.await, Ok(Ok(()))));
+        assert_eq!(first_runs.load(Ordering::SeqCst), 1);
+        assert_eq!(last_runs.load(Ordering::SeqCst), 1);
+        assert!(stored(&store, "first").await && stored(&store, "last").await);
+
+        // A group with writes that fail or panic after writing: run again, each under a savepoint.
+        let release = hold_writer(&store);
+        let (before, before_runs) = queue_write(&store, "before", Ending::Succeeds);
+        let (broken, _) = queue_write(&store, "broken", Ending::Breaks);
+        let (panicked, _) = queue_write(&store, "panicked", Ending::Panics);
+        let (after, _) = queue_write(&store, "after", Ending::Succeeds);
+        drop(release);
+        assert!(matches!(before.await, Ok(Ok(()))));
+        assert!(matches!(
+            broken.await,
+            Ok(Err(StoreError::InvalidRequest("broken on purpose")))
+        ));
+        // A panicking write's caller hears that it failed.
+        assert!(!matches!(panicked.await, Ok(Ok(()))));
+        assert!(matches!(after.await, Ok(Ok(()))));
+        assert_eq!(before_runs.load(Ordering::SeqCst), 2, "the group ran again");
+        assert!(stored(&store, "before").await && stored(&store, "after").await);
+        assert!(!stored(&store, "broken").await, "a broken write is undone");
+        assert!(
+            !stored(&store, "panicked").await,
+            "a panicked write is undone"
+        );
+    }
 
     const ITEMS: usize = 4_000;
 
