@@ -80,6 +80,14 @@ impl WriteOp {
             Self::Delete { key, .. } | Self::Check { key, .. } => key,
         }
     }
+
+    pub fn condition(&self) -> Condition {
+        match self {
+            Self::Put { condition, .. }
+            | Self::Delete { condition, .. }
+            | Self::Check { condition, .. } => *condition,
+        }
+    }
 }
 
 /// Which key a query reads.

@@ -15,7 +15,8 @@
 //!   or a checkpoint goes on;
 //! - writes go to one writer thread that owns the write connection: it takes every write queued meanwhile
 //!   and applies them in one transaction (a write whose condition fails, or that fails, leaves nothing
-//!   and does not touch the others: see `commit_group`), and answers each once the commit is done. So a caller never holds a thread while the write lock is busy (a restarting checkpoint, another
+//!   and does not touch the others: see `commit_group`), and answers each once the commit is done. So
+//!   a caller never holds a thread while the write lock is busy (a restarting checkpoint, another
 //!   process), concurrent requests share one commit instead of queueing behind a mutex, and SQLite's
 //!   work runs on a core of its own. The order of writes is the order they were queued in.
 //!
@@ -72,8 +73,9 @@ const WRITER_CHECKPOINT_PAGES: i64 = 65_536;
 /// split scans SQLite's whole page-cache hash (the split moves a page through a temporary page number
 /// far past the file's end), work that grows with the cache. With 16 MiB it took 9 % of the writer
 /// thread under the load bench at 10 messages a body (`pcache1TruncateUnsafe` under `perf record`), with
-/// 4 MiB 6 %, at the same events/s (9 alternating 10 s runs, within the VM's noise) and ~30 MiB less
-/// RSS. The pages a transaction dirties stay in memory up to [`SPILL_KIB`] whatever this size.
+/// 4 MiB 6 %, at the same events/s (three rounds of alternating 10 s runs, within the VM's noise) and
+/// ~30 MiB less RSS. The pages a transaction dirties stay in memory up to [`SPILL_KIB`] whatever this
+/// size.
 const PAGE_CACHE_KIB: i64 = 4 * 1024;
 
 /// SQLite's default page size, which the store keeps (1, 2 and 8 KiB measured no better).
@@ -730,29 +732,20 @@ enum ReadyOp {
         row: Encoded,
         condition: Condition,
     },
-    Delete {
-        key: ItemKey,
-        condition: Condition,
-    },
-    Check {
-        key: ItemKey,
-        condition: Condition,
-    },
+    /// A delete or a check.
+    Other(WriteOp),
 }
 
 impl ReadyOp {
     fn all(ops: Vec<WriteOp>) -> Result<Vec<Self>, StoreError> {
         ops.into_iter()
-            .map(|op| {
-                Ok(match op {
-                    WriteOp::Put { item, condition } => Self::Put {
-                        row: Encoded::of(&item)?,
-                        item,
-                        condition,
-                    },
-                    WriteOp::Delete { key, condition } => Self::Delete { key, condition },
-                    WriteOp::Check { key, condition } => Self::Check { key, condition },
-                })
+            .map(|op| match op {
+                WriteOp::Put { item, condition } => Ok(Self::Put {
+                    row: Encoded::of(&item)?,
+                    item,
+                    condition,
+                }),
+                other => Ok(Self::Other(other)),
             })
             .collect()
     }
@@ -760,15 +753,14 @@ impl ReadyOp {
     fn key(&self) -> &ItemKey {
         match self {
             Self::Put { item, .. } => item.key(),
-            Self::Delete { key, .. } | Self::Check { key, .. } => key,
+            Self::Other(op) => op.key(),
         }
     }
 
     fn condition(&self) -> Condition {
         match self {
-            Self::Put { condition, .. }
-            | Self::Delete { condition, .. }
-            | Self::Check { condition, .. } => *condition,
+            Self::Put { condition, .. } => *condition,
+            Self::Other(op) => op.condition(),
         }
     }
 }
@@ -778,8 +770,12 @@ fn apply(conn: &Connection, ops: &[ReadyOp], operation: &'static str) -> Result<
     for op in ops {
         match op {
             ReadyOp::Put { item, row, .. } => write_item(conn, item, row, operation)?,
-            ReadyOp::Delete { key, .. } => delete_row(conn, key, operation)?,
-            ReadyOp::Check { .. } => {}
+            ReadyOp::Other(WriteOp::Delete { key, .. }) => delete_row(conn, key, operation)?,
+            ReadyOp::Other(WriteOp::Check { .. }) => {}
+            // `ReadyOp::all` makes every put a `ReadyOp::Put`; were one not, it is still written.
+            ReadyOp::Other(WriteOp::Put { item, .. }) => {
+                write_item(conn, item, &Encoded::of(item)?, operation)?;
+            }
         }
     }
     Ok(())

@@ -321,13 +321,8 @@ impl ItemStore for Staged {
         let now = self.clock.now().secs();
         let mut state = self.state();
         for (index, op) in ops.iter().enumerate() {
-            let condition = match op {
-                WriteOp::Put { condition, .. }
-                | WriteOp::Delete { condition, .. }
-                | WriteOp::Check { condition, .. } => *condition,
-            };
             if let Some(current) = Self::written(&state, op.key(), now)
-                && !holds(condition, current)
+                && !holds(op.condition(), current)
             {
                 return Err(StoreError::TransactionConditionFailed { index });
             }
