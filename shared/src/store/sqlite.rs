@@ -1396,6 +1396,29 @@ mod tests {
         assert_eq!(spill, SPILL_KIB / PAGE_KIB);
     }
 
+    /// The options `.cargo/config.toml` passes to the bundled SQLite's build took effect.
+    #[test]
+    fn the_bundled_sqlite_has_no_global_page_cache_or_memory_statistics() {
+        let conn = Connection::open_in_memory().unwrap_or_else(|e| panic!("{e}"));
+        let mut statement = conn
+            .prepare("PRAGMA compile_options")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let options: Vec<String> = statement
+            .query_map([], |row| row.get(0))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(options.iter().any(|o| o == "THREADSAFE=1"), "{options:?}");
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+    }
+
     #[tokio::test]
     async fn a_refused_write_leaves_its_group_in_one_pass_and_a_broken_one_is_undone_alone() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
