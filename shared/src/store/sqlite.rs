@@ -594,7 +594,7 @@ impl Checkpointer {
 /// passes. Each pass copies what was committed during the one before, so what is left shrinks; the
 /// restart then copies and syncs only that rest while every write waits (an `fsync` of a few hundred
 /// random database pages takes ~5 ms on the test machine's disk, of 2 000 ~20 ms). Load bench at 10
-/// messages a body: restarts of ~15 ms on average against ~28 ms when the restart followed a single
+/// messages a body: restarts of 16–18 ms on average against ~28 ms when the restart followed a single
 /// pass. Without the second stop, a writer committing 100-event batches back to back (the webhook
 /// bench) paid ~25 % more CPU per event for passes that kept copying the same hot pages.
 const CATCH_UP_PAGES: i64 = 256;
