@@ -1417,12 +1417,18 @@ mod tests {
             .is_some()
     }
 
-    #[tokio::test]
-    async fn the_writer_spills_only_past_its_spill_size() {
+    /// A store in a file of a fresh temporary folder (removed when the folder is dropped).
+    fn temp_store(name: &str) -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
-        let store = SqliteStore::open(&dir.path().join("spill.sqlite3"), clock)
+        let store = SqliteStore::open(&dir.path().join(format!("{name}.sqlite3")), clock)
             .unwrap_or_else(|e| panic!("{e}"));
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn the_writer_spills_only_past_its_spill_size() {
+        let (_dir, store) = temp_store("spill");
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Job::Alone(Box::new(move |conn: &mut Connection| {
             let _ = reply
@@ -1465,10 +1471,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_write_leaves_its_group_in_one_pass_and_a_broken_one_is_undone_alone() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
-        let store = SqliteStore::open(&dir.path().join("groups.sqlite3"), clock)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (_dir, store) = temp_store("groups");
         store
             .put(job_item("taken"), Condition::Always)
             .await
