@@ -9,9 +9,12 @@ mod server;
 mod ticker;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use qchat_shared::app::{App, StartupError};
 use qchat_shared::config::{Backend, Config, ConfigError};
+use qchat_shared::replies::handoff::{ClaimedReply, ReplyHandoff};
+use tokio::sync::mpsc;
 
 pub use server::{Server, dispatch};
 
@@ -34,21 +37,44 @@ pub enum LocalError {
 pub async fn run_from_env() -> Result<(), LocalError> {
     let config = Config::from_env()?;
     qchat_shared::telemetry::init(config.log_format, &config.log_filter);
-    let (app, server) = start(config).await?;
+    let Started {
+        app,
+        server,
+        handed_replies,
+    } = start(config).await?;
     print_banner(&app, server.local_addr()).await;
-    let ticker = tokio::spawn(ticker::run(app.clone()));
+    let ticker = tokio::spawn(ticker::run(app.clone(), handed_replies));
     let result = server.serve_until(shutdown_signal()).await;
     ticker.abort();
     result
 }
 
+/// A local server ready to serve.
+#[derive(Debug)]
+pub struct Started {
+    pub app: App,
+    pub server: Server,
+    /// The replies the webhook hands to this process's sender ([`qchat_shared::replies::handoff`]);
+    /// while nobody reads them (this dropped), the webhook queues every reply in the due index.
+    pub handed_replies: mpsc::UnboundedReceiver<ClaimedReply>,
+}
+
 /// Everything the local server does before it serves: builds the app (which creates the local secrets
 /// file on first start, and refuses a data folder whose master key is missing or is not the key its
-/// data was encrypted under) and binds the address. Nothing is served or run yet.
-pub async fn start(config: Config) -> Result<(App, Server), LocalError> {
-    let app = App::from_config(config).await?;
+/// data was encrypted under), with the webhook handing its new replies to the process's sender, and
+/// binds the address. Nothing is served or run yet.
+pub async fn start(config: Config) -> Result<Started, LocalError> {
+    let (handoff, handed_replies) =
+        ReplyHandoff::new(ticker::HANDOFF_SLOTS, qchat_notify::delivery::LEASE_SECS);
+    let app = App::from_config(config)
+        .await?
+        .with_reply_handoff(Arc::new(handoff));
     let server = Server::bind(app.clone()).await?;
-    Ok((app, server))
+    Ok(Started {
+        app,
+        server,
+        handed_replies,
+    })
 }
 
 async fn shutdown_signal() {

@@ -22,6 +22,7 @@ use crate::ids::{IdGenerator, RandomIds};
 use crate::mail::Mailer;
 use crate::messenger::Messenger;
 use crate::meta_secrets::{FixedSource, MetaSecretCache, MetaSecretSource, SecretCachePolicy};
+use crate::replies::handoff::ReplyHandoff;
 use crate::store::ItemStore;
 use crate::store::dynamodb::DynamoStore;
 #[cfg(feature = "local")]
@@ -49,6 +50,9 @@ pub struct App {
     pub ids: Arc<dyn IdGenerator>,
     /// Meta's app secret and verify token, read at run time ([`crate::meta_secrets`]).
     pub meta_secrets: Arc<MetaSecretCache>,
+    /// Where the webhook hands new replies to a sender in the same process (the local server's); `None`
+    /// in Lambda, where the table's stream starts notify. See [`crate::replies::handoff`].
+    pub reply_handoff: Option<Arc<ReplyHandoff>>,
 }
 
 /// Why the process could not start. Names the part, never a secret.
@@ -290,7 +294,15 @@ impl App {
             clock,
             ids,
             meta_secrets,
+            reply_handoff: None,
         }
+    }
+
+    /// Hands the webhook's new replies to the sender reading `handoff`'s queue.
+    #[must_use]
+    pub fn with_reply_handoff(mut self, handoff: Arc<ReplyHandoff>) -> Self {
+        self.reply_handoff = Some(handoff);
+        self
     }
 
     /// Replaces where Meta's secrets come from (by default the configuration's `QCHAT_FB_*` values).

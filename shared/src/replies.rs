@@ -8,6 +8,8 @@
 //! sorted by next attempt time, and sent or failed ones naming a lead in its partition [`lead_partition`]
 //! (so erasing the lead finds them); every reply expires after [`RETENTION_DAYS`].
 
+pub mod handoff;
+
 use crate::clock::Timestamp;
 use crate::crypto::Sealed;
 use crate::domain::{AccountId, LeadId, PageId};

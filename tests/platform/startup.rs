@@ -28,7 +28,7 @@ fn config(dir: &Path) -> Config {
 async fn start(dir: &Path) -> Result<App, LocalError> {
     qchat_local::start(config(dir))
         .await
-        .map(|(app, _server)| app)
+        .map(|started| started.app)
 }
 
 /// The whole message `qchat-local` prints: the error and its causes.

@@ -377,7 +377,7 @@ async fn record(
     }
 }
 
-/// What one drain of the due index did. Counts only.
+/// What one drain of the due index did. Counts, and a time.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct DrainReport {
     pub sent: usize,
@@ -386,6 +386,8 @@ pub struct DrainReport {
     pub skipped: usize,
     /// The deadline came before every due notice was looked at; the rest waits for the next run.
     pub stopped_early: bool,
+    /// When the longest-waiting item the drain found had become due (filled by the reply drain).
+    pub oldest_due: Option<Timestamp>,
 }
 
 impl DrainReport {

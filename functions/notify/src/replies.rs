@@ -29,6 +29,12 @@
 //! once to keep up with a busy webhook and reads the chunk's pages in one `get_many` too (then the
 //! replies already read or in flight when a page is stopped still reach Meta, which refuses them, and
 //! are recorded as failed like the first).
+//!
+//! The local server's webhook hands its new replies straight to this process's sender
+//! ([`send_handed_off`], [`qchat_shared::replies::handoff`]): written claimed in the event's transaction,
+//! each is sent with the page and lead secret the webhook read, and its outcome recorded as above. The
+//! due index then holds the rest: retries, replies queued while the hand-off had no free slot or the
+//! index a backlog, and a handed-off reply whose outcome was not recorded when its lease ended.
 
 use std::collections::HashMap;
 
@@ -43,10 +49,12 @@ use qchat_shared::leads::{
 use qchat_shared::messenger::{MessagingType, OutgoingMessage, QuickReply, Recipient, SendError};
 use qchat_shared::outbox::{Notice, notice_op};
 use qchat_shared::pages::page_key;
+use qchat_shared::replies::handoff::{ClaimedReply, HandedReply};
 use qchat_shared::replies::{DUE_PARTITION, due_sort_key, reply_id_of, reply_key};
 use qchat_shared::store::{
     Condition, Index, Item, ItemKey, KeyRange, Order, Query, StoreError, Value, WriteOp,
 };
+use tokio::sync::mpsc;
 use tracing::instrument;
 
 use crate::NotifyError;
@@ -107,6 +115,50 @@ async fn deliver_queried(
     let held = claimed.version().unwrap_or(0);
     let outcome = attempt(app, reply_id, &claimed, read).await;
     record(app, reply_id, claimed, held, outcome).await
+}
+
+/// Sends the replies the webhook hands over ([`qchat_shared::replies::handoff`]) as they arrive, each in
+/// a task of its own (the hand-off's slots bound how many are in flight), until the webhook's side is
+/// gone.
+pub async fn send_handed_off(app: App, mut queue: mpsc::UnboundedReceiver<ClaimedReply>) {
+    while let Some(claimed) = queue.recv().await {
+        let app = app.clone();
+        tokio::spawn(async move {
+            if let Err(e) = deliver_handed(&app, claimed).await {
+                tracing::warn!(error = %e, "handed-off reply not recorded; sent again when its lease ends");
+            }
+        });
+    }
+}
+
+/// Sends a reply the webhook wrote claimed for this process, with what the webhook read for it, and
+/// records the outcome as any claimed reply's. Its window opened no earlier than when it was queued
+/// (the person's message came then), so the lead is not read for it.
+///
+/// # Errors
+/// Only the store's failures recording the outcome; the reply is then sent again when its lease ends.
+#[instrument(name = "notify.reply", skip_all, fields(reply = %claimed.reply.id))]
+pub async fn deliver_handed(app: &App, claimed: ClaimedReply) -> Result<Delivery, NotifyError> {
+    let (
+        HandedReply {
+            id,
+            item,
+            page,
+            secret,
+        },
+        _slot,
+    ) = claimed.into_parts();
+    let held = item.version().unwrap_or(0);
+    let secret = secret
+        .filter(|(lead, _)| reply_lead(&item).as_ref() == Some(lead))
+        .map(|(_, secret)| secret);
+    let read = Prefetched {
+        window: Some(window_from(&item, None)),
+        page,
+        secret,
+    };
+    let outcome = attempt(app, &id, &item, read).await;
+    record(app, &id, item, held, outcome).await
 }
 
 struct Target {
@@ -736,6 +788,13 @@ pub async fn drain_due_replies_with(
             .into_iter()
             .filter_map(|item| Some((reply_id_of(&item.key().pk)?.to_owned(), item)))
             .collect();
+        // The index is read in due order: the first chunk's earliest is the drain's.
+        let due = items
+            .iter()
+            .filter_map(|(_, item)| item.get_i64("next_attempt_at"))
+            .min()
+            .map(Timestamp::from_millis);
+        report.oldest_due = report.oldest_due.or(due);
         let refs: Vec<&Item> = items.iter().map(|(_, item)| item).collect();
         let reads = chunk_reads(app, &refs, concurrency > 1).await;
         let mut chunk: Vec<_> = reads.into_iter().zip(items).collect();

@@ -45,9 +45,9 @@
 //!   ([`leads::ops::transition_ops`]); START or Yes leave a stopped token stopped.
 
 use qchat_shared::clock::Timestamp;
-use qchat_shared::crypto::{BlindIndex, BlindIndexer, FieldCipher};
+use qchat_shared::crypto::{BlindIndex, BlindIndexer, FieldCipher, LeadSecret};
 use qchat_shared::domain::{LeadId, NotificationToken, PageId};
-use qchat_shared::inventory::{UNSUBSCRIBE_LINK, WEBHOOK_EVENT};
+use qchat_shared::inventory::{REPLY, UNSUBSCRIBE_LINK, WEBHOOK_EVENT};
 use qchat_shared::jobs::Jobs;
 use qchat_shared::leads::erase_lead::{self, Origin};
 use qchat_shared::leads::lookup;
@@ -55,6 +55,8 @@ use qchat_shared::leads::{
     self, Action, ConsentEvent, GENESIS_HASH, Lead, LeadStatus, MARKETING_ACTIVE,
     MARKETING_STOPPED, Subject, UnsubscribeToken, lead_key, unsubscribe_key,
 };
+use qchat_shared::replies::handoff::{HandedReply, ReplyHandoff, Slot};
+use qchat_shared::replies::reply_id_of;
 use qchat_shared::store::{Condition, Item, ItemKey, ItemStore, StoreError, Value, WriteOp};
 
 pub mod link;
@@ -93,6 +95,9 @@ pub struct Batch<'a> {
     pub indexer: BlindIndexer,
     pub now: Timestamp,
     policy_version: Option<String>,
+    /// The replies of this batch's committed (or, staged, to be committed) transactions written claimed
+    /// for the process's own sender; the caller takes them after each event ([`Self::take_handed`]).
+    handed: Vec<Handed>,
 }
 
 impl<'a> Batch<'a> {
@@ -109,7 +114,13 @@ impl<'a> Batch<'a> {
             indexer,
             now: app.clock.now(),
             policy_version: None,
+            handed: Vec::new(),
         }
+    }
+
+    /// The replies written claimed since the last call, to send once they are durable.
+    pub fn take_handed(&mut self) -> Vec<Handed> {
+        std::mem::take(&mut self.handed)
     }
 
     /// The privacy-policy version in force, read once per batch and only if a record is written.
@@ -197,17 +208,116 @@ fn dedup_op(hash: &str, now: Timestamp) -> Result<WriteOp, StoreError> {
     })
 }
 
-/// Applies `ops` with the de-duplication key first. `Ok(None)` = lost a race: plan again.
-async fn commit(
+/// What a reply handed to the process's own sender needs besides its item (see [`claim_replies`]).
+#[derive(Clone, Copy)]
+struct HandoffFrom<'p> {
+    page: &'p ConnectedPage,
+    lead: &'p lookup::Found,
+}
+
+/// A reply written claimed, for the process's own sender once its batch has committed.
+pub struct Handed {
+    slot: Slot,
+    id: String,
+    item: Item,
+    page: Item,
+    secret: Option<(LeadId, LeadSecret)>,
+}
+
+impl std::fmt::Debug for Handed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handed")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Handed {
+    /// Gives the reply to the sender; call only once its transaction is durable. `page_changed`: the
+    /// batch may have changed the page since the reply's event read it, so the sender reads it again.
+    pub fn send(self, handoff: &ReplyHandoff, page_changed: bool) {
+        let reply = HandedReply {
+            id: self.id,
+            item: self.item,
+            page: (!page_changed).then_some(self.page),
+            secret: self.secret,
+        };
+        handoff.send(self.slot, reply);
+    }
+}
+
+/// The new replies among `ops`, written claimed by this process when it has a sender with a free slot
+/// ([`qchat_shared::replies::handoff`]); what to hand it once they are durable.
+fn claim_replies(
     batch: &Batch<'_>,
+    from: HandoffFrom<'_>,
+    ops: Vec<WriteOp>,
+) -> Result<(Vec<WriteOp>, Vec<Handed>), ProcessError> {
+    let Some(handoff) = batch.app.reply_handoff.as_deref() else {
+        return Ok((ops, Vec::new()));
+    };
+    let mut handed = Vec::new();
+    let mut claimed = Vec::with_capacity(ops.len());
+    for op in ops {
+        let op = match op {
+            WriteOp::Put {
+                item,
+                condition: Condition::NotExists,
+            } if item.item_type().name == REPLY.name => {
+                let id = reply_id_of(&item.key().pk).map(str::to_owned);
+                match (id, handoff.slot()) {
+                    (Some(id), Some(slot)) => {
+                        let item = handoff.claim(item, &id, batch.now)?;
+                        handed.push(Handed {
+                            slot,
+                            id,
+                            item: item.clone(),
+                            page: from.page.item.clone(),
+                            secret: from
+                                .lead
+                                .secret
+                                .clone()
+                                .map(|secret| (from.lead.id.clone(), secret)),
+                        });
+                        WriteOp::Put {
+                            item,
+                            condition: Condition::NotExists,
+                        }
+                    }
+                    (_, _) => WriteOp::Put {
+                        item,
+                        condition: Condition::NotExists,
+                    },
+                }
+            }
+            other => other,
+        };
+        claimed.push(op);
+    }
+    Ok((claimed, handed))
+}
+
+/// Applies `ops` with the de-duplication key first. `Ok(None)` = lost a race: plan again. With `from`,
+/// its new replies may be handed to the process's own sender ([`claim_replies`]): they are kept in
+/// `batch` for the caller, who sends them once the batch is durable.
+async fn commit(
+    batch: &mut Batch<'_>,
     hash: &str,
     ops: Vec<WriteOp>,
+    from: Option<HandoffFrom<'_>>,
 ) -> Result<Option<Outcome>, ProcessError> {
+    let (ops, handed) = match from {
+        Some(from) => claim_replies(batch, from, ops)?,
+        None => (ops, Vec::new()),
+    };
     let mut all = Vec::with_capacity(ops.len() + 1);
     all.push(dedup_op(hash, batch.now)?);
     all.extend(ops);
     match batch.store.transact(all).await {
-        Ok(()) => Ok(Some(Outcome::Applied)),
+        Ok(()) => {
+            batch.handed.extend(handed);
+            Ok(Some(Outcome::Applied))
+        }
         Err(StoreError::TransactionConditionFailed { index: 0 }) => Ok(Some(Outcome::Duplicate)),
         Err(StoreError::TransactionConditionFailed { .. } | StoreError::TransactionConflict) => {
             Ok(None)
@@ -296,7 +406,13 @@ pub async fn apply(
         }
         let done = match plan {
             Plan::Nothing => return Ok(Outcome::NoEffect),
-            Plan::Write(ops) => commit(batch, &hash, ops).await?,
+            Plan::Write(ops) => {
+                let from = HandoffFrom {
+                    page,
+                    lead: &target,
+                };
+                commit(batch, &hash, ops, Some(from)).await?
+            }
             Plan::OptOut { source, reply } => {
                 let event = step.event(batch, Action::OptOut, source, opt_out_wording(source));
                 let event = event.await?;
@@ -353,7 +469,7 @@ fn creates(plan: &Plan, key: &ItemKey) -> bool {
 }
 
 async fn policy(
-    batch: &Batch<'_>,
+    batch: &mut Batch<'_>,
     page: &ConnectedPage,
     action: PolicyAction,
     hash: &str,
@@ -372,7 +488,7 @@ async fn policy(
         if ops.is_empty() {
             return Ok(Outcome::NoEffect);
         }
-        if let Some(outcome) = commit(batch, hash, ops).await? {
+        if let Some(outcome) = commit(batch, hash, ops, None).await? {
             tracing::info!(page = %page.id, action = ?action, "page sending changed by Meta's policy enforcement");
             return Ok(outcome);
         }

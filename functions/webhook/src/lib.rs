@@ -202,6 +202,11 @@ enum Counted {
 /// re-planned on a fresh read. Any other failure answers an error: what was committed stays
 /// committed, and Meta's retry skips it as duplicates.
 ///
+/// With a sender in the same process (`App::reply_handoff`, the local server), the new replies of the
+/// events that committed go to it once the batch is done, also when it answers an error. One written
+/// claimed and not handed over (its event committed by a staged commit that an earlier direct call
+/// forced, before an error that is not a commit's) is sent by the due-index drain when its lease ends.
+///
 /// # Errors
 /// The store's or keyring's failure.
 pub async fn process(app: &App, body: &[u8]) -> Result<Report, ProcessError> {
@@ -218,19 +223,31 @@ pub async fn process(app: &App, body: &[u8]) -> Result<Report, ProcessError> {
     }
     let staged = Unit::new(app);
     let mut counted = Vec::with_capacity(parsed.events.len());
-    let committed =
-        match apply_events(app, Stores::Staged(&staged), &parsed.events, &mut counted).await {
-            Ok(()) => staged.main.commit().await,
-            Err(e) => match staged.take_failure().await {
-                Some(failed) => Err(failed),
-                None => return Err(e),
-            },
-        };
+    let mut handed = Vec::new();
+    let committed = match apply_events(
+        app,
+        Stores::Staged(&staged),
+        &parsed.events,
+        &mut counted,
+        &mut handed,
+    )
+    .await
+    {
+        Ok(()) => staged.main.commit().await,
+        Err(e) => match staged.take_failure().await {
+            Some(failed) => Err(failed),
+            None => return Err(e),
+        },
+    };
     if let Err(failed) = committed {
+        // The replies of events whose transactions did not commit are not sent (those events are
+        // planned again, below or by Meta's retry); the others are.
+        handed.retain(|(event, _)| *event < failed.tag);
         if !matches!(
             failed.error,
             StoreError::TransactionConditionFailed { .. } | StoreError::TransactionConflict
         ) {
+            hand_off(app, &parsed.events, handed);
             return Err(failed.error.into());
         }
         tracing::info!(
@@ -238,7 +255,18 @@ pub async fn process(app: &App, body: &[u8]) -> Result<Report, ProcessError> {
             "webhook batch met a concurrent change; applying the rest event by event"
         );
         counted.truncate(failed.tag);
-        apply_events(app, Stores::Direct, &parsed.events, &mut counted).await?;
+        let direct = apply_events(
+            app,
+            Stores::Direct,
+            &parsed.events,
+            &mut counted,
+            &mut handed,
+        )
+        .await;
+        hand_off(app, &parsed.events, handed);
+        direct?;
+    } else {
+        hand_off(app, &parsed.events, handed);
     }
     for c in counted {
         match c {
@@ -251,6 +279,26 @@ pub async fn process(app: &App, body: &[u8]) -> Result<Report, ProcessError> {
         }
     }
     Ok(report)
+}
+
+/// Gives the committed replies written claimed to the process's sender. A reply whose event shares its
+/// page with a policy event of the batch goes without the page read for it: the batch may have stopped
+/// the page's sending since.
+fn hand_off(app: &App, events: &[envelope::Event], handed: Vec<(usize, consent::Handed)>) {
+    let Some(handoff) = &app.reply_handoff else {
+        return;
+    };
+    let policy_pages: Vec<&PageId> = events
+        .iter()
+        .filter(|ev| matches!(ev.kind, Kind::Policy { .. }))
+        .map(|ev| &ev.page)
+        .collect();
+    for (event, reply) in handed {
+        let page_changed = events
+            .get(event)
+            .is_none_or(|ev| policy_pages.contains(&&ev.page));
+        reply.send(handoff, page_changed);
+    }
 }
 
 /// A batch's unit of work: staged writes to the key store (the new leads' claims) and to the main store,
@@ -322,12 +370,14 @@ async fn read_ahead(
 }
 
 /// Applies `events` from the first one not yet in `counted`, reading and writing through `stores`; a
-/// staged unit tags each event's transactions with the event's index.
+/// staged unit tags each event's transactions with the event's index. The replies written claimed for
+/// the process's own sender go to `handed`, with their event's index.
 async fn apply_events(
     app: &App,
     stores: Stores<'_>,
     events: &[envelope::Event],
     counted: &mut Vec<Counted>,
+    handed: &mut Vec<(usize, consent::Handed)>,
 ) -> Result<(), ProcessError> {
     let (store, key_store): (&dyn ItemStore, &dyn ItemStore) = match stores {
         Stores::Staged(unit) => (&unit.main, unit.keys.as_ref()),
@@ -378,9 +428,11 @@ async fn apply_events(
                 batch.insert(consent::Batch::new(app, store, key_store, indexer))
             }
         };
-        counted.push(Counted::Handled(
-            consent::apply(batch, &connected, ev).await?,
-        ));
+        let outcome = consent::apply(batch, &connected, ev).await;
+        // Taken even when the event failed: a reply staged before the failure is sent only if the
+        // commit the caller then makes includes its event.
+        handed.extend(batch.take_handed().into_iter().map(|reply| (index, reply)));
+        counted.push(Counted::Handled(outcome?));
         if matches!(ev.kind, Kind::Policy { .. }) {
             // The page item changed: later events read it afresh.
             pages.remove(&ev.page);

@@ -12,6 +12,7 @@
 
 mod batches;
 mod consent;
+mod handoff;
 mod helpers;
 mod languages;
 mod linking;
@@ -62,6 +63,10 @@ macro_rules! cases {
                 marketing::a_linked_lead_inherits_the_consent_of_a_marketing_opt_in_or_stop,
                 consent::my_data_replies_with_a_summary_and_delete_my_data_queues_the_erasure_and_freezes_the_lead,
                 replies::notify_sends_each_queued_reply_once_through_the_messenger,
+                handoff::committed_replies_are_handed_over_claimed_and_sent_once,
+                handoff::a_handed_reply_never_recorded_is_sent_by_the_drain_when_its_lease_ends,
+                handoff::without_a_free_slot_or_behind_a_backlog_replies_wait_in_the_index,
+                handoff::a_failed_commit_hands_over_exactly_the_committed_replies,
                 replies::a_stopped_page_sends_nothing_and_its_replies_fail,
                 replies::a_token_error_stops_the_page_tells_its_account_once_and_fails_the_replies,
                 replies::a_drain_reads_a_chunks_leads_pages_and_secrets_in_one_call_each,
