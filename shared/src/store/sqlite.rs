@@ -42,7 +42,7 @@ use crate::clock::{Clock, Timestamp};
 /// How long a writer waits for another process's write lock before answering a retryable error.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Past this many WAL pages (64 MiB) the WAL file is restarted: under a steady stream of writes a
+/// Past this many WAL pages (256 MiB) the WAL file is restarted: under a steady stream of writes a
 /// passive checkpoint never finds the WAL fully copied at the moment a writer begins, so the file would
 /// only grow. The checkpointer sees it and the writer thread restarts it between two groups (a
 /// checkpoint that waits for readers to leave the WAL): the checkpointer itself cannot, as a restart
@@ -51,9 +51,15 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// yet and syncs it, holding the next group for that long — the only moment a writer waits for a
 /// checkpoint. A growing WAL costs more: each write into a new block of the file has the kernel zero
 /// the rest of the block first (17 % of the writer thread under load). Not smaller: webhook batches
-/// back to back ran ~13 % faster than with a restart every 16 MiB (5 paired runs). The file stays at
-/// the size it reached (a restart reuses it from the start), about 64 MiB after a burst of writes.
-const RESTART_WAL_PAGES: i64 = 16_384;
+/// back to back ran ~13 % faster than with a restart every 16 MiB (5 paired runs). 256 MiB rather than
+/// 64: a restart held the writer ~25 ms on average and up to ~180 ms in 40–60 s runs at 10 messages a
+/// body, whatever the WAL's size (not waiting for readers: the busy handler was not called; and with
+/// next to nothing left to copy after the checkpointer's catch-up, so its `fsync`s), and at 64 MiB
+/// there were ~5 a second across the two stores; at 256 MiB a quarter as many. Paired 20 s runs of the
+/// load bench (after the reply hand-off): p99 51–61 ms against 64–70 ms at 10 messages a body,
+/// 9.3–10.3 ms against 13.7–16.1 ms at 1. The file stays at the size it reached (a restart reuses it
+/// from the start): about 256 MiB after a long burst of writes, and as much again for the key store.
+const RESTART_WAL_PAGES: i64 = 65_536;
 
 /// Checkpoints begin at least this far apart. Each copies every page committed since the one before and
 /// then fsyncs the database file, so a page that several commits changed meanwhile (inner index pages,
@@ -64,9 +70,9 @@ const RESTART_WAL_PAGES: i64 = 16_384;
 /// only the copy into the database file waits.
 const CHECKPOINT_SPACING: Duration = Duration::from_millis(50);
 
-/// The writer checkpoints by itself only past this many WAL pages (256 MiB): a backstop for a
+/// The writer checkpoints by itself only past this many WAL pages (1 GiB): a backstop for a
 /// checkpointer that cannot keep up (e.g. its checkpoints keep failing), never the normal path.
-const WRITER_CHECKPOINT_PAGES: i64 = 65_536;
+const WRITER_CHECKPOINT_PAGES: i64 = 262_144;
 
 /// The writer's page cache between transactions (SQLite's default is 2 MiB): the key index's inner pages
 /// and the hot ends of the table and of the time-ordered indexes. Not larger: a commit after any page
