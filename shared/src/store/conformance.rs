@@ -1127,6 +1127,15 @@ pub async fn a_transaction_names_its_first_failing_operation_and_keeps_none_of_i
         key: key(&pk, "v"),
         condition: Condition::VersionIs(2),
     };
+    let put_at_version = |expected: u64| WriteOp::Put {
+        item: labelled(&key(&pk, "v"), "new").with_version(expected + 1),
+        condition: Condition::VersionIs(expected),
+    };
+    // On a key whose live item has no version.
+    let wrong_version_put = || WriteOp::Put {
+        item: labelled(&key(&pk, "live"), "new").with_version(2),
+        condition: Condition::VersionIs(1),
+    };
     let cases = [
         // Puts that would succeed (one over an expired item), then a failing check.
         (
@@ -1146,6 +1155,13 @@ pub async fn a_transaction_names_its_first_failing_operation_and_keeps_none_of_i
             ],
             1,
         ),
+        // A conditional put first: failing alone, failing with a later one, or holding while a later
+        // one fails.
+        (vec![put_if_absent("live"), put_if_absent("fresh")], 0),
+        (vec![put_if_absent("live"), wrong_version()], 0),
+        (vec![put_at_version(2), put_if_absent("fresh")], 0),
+        (vec![put_at_version(1), put_if_absent("live")], 1),
+        (vec![put_at_version(1), wrong_version_put()], 1),
     ];
     for (ops, failing) in cases {
         match store.transact(ops).await {
