@@ -9,8 +9,9 @@
 //!
 //! Invariants:
 //! - a reply is handed off only with a free slot (at most `slots` in flight), and only while the due
-//!   index has no backlog ([`ReplyHandoff::set_backlog`]): replies waiting there are closer to the end
-//!   of their 24-hour window, so new replies queue behind them, through the index, until it is empty;
+//!   index has no backlog ([`ReplyHandoff::set_backlog`]; the local server's sender says there is one
+//!   while it finds a reply there that has waited more than a second): replies waiting there are
+//!   closer to the end of their 24-hour window, so new replies queue behind them, through the index;
 //! - a handed-off reply is stored as claimed (`lease_until`) and due in the index at the lease's end
 //!   ([`claimed`]): if the process stops before the outcome is recorded, the sender that runs next finds
 //!   it then and sends it — at least once, as for any claimed reply whose sender stopped;
@@ -18,6 +19,8 @@
 //!   commit); one whose transaction did not commit is dropped with its slot;
 //! - the sender records the outcome conditional on the version written with the reply, like any claim:
 //!   an erasure that removed the reply meanwhile, or a sender that took it over after the lease, wins.
+//!   As with a reply the drain claimed, one already in the sender's hands when an erasure removes it
+//!   may still go out; its outcome is then not recorded.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
