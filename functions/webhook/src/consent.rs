@@ -45,7 +45,7 @@
 //!   ([`leads::ops::transition_ops`]); START or Yes leave a stopped token stopped.
 
 use qchat_shared::clock::Timestamp;
-use qchat_shared::crypto::{BlindIndex, BlindIndexer, FieldCipher, LeadSecret};
+use qchat_shared::crypto::{BlindIndex, BlindIndexer, FieldCipher};
 use qchat_shared::domain::{LeadId, NotificationToken, PageId};
 use qchat_shared::inventory::{REPLY, UNSUBSCRIBE_LINK, WEBHOOK_EVENT};
 use qchat_shared::jobs::Jobs;
@@ -216,33 +216,20 @@ struct HandoffFrom<'p> {
 }
 
 /// A reply written claimed, for the process's own sender once its batch has committed.
+#[derive(Debug)]
 pub struct Handed {
     slot: Slot,
-    id: String,
-    item: Item,
-    page: Item,
-    secret: Option<(LeadId, LeadSecret)>,
-}
-
-impl std::fmt::Debug for Handed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Handed")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
+    reply: HandedReply,
 }
 
 impl Handed {
     /// Gives the reply to the sender; call only once its transaction is durable. `page_changed`: the
     /// batch may have changed the page since the reply's event read it, so the sender reads it again.
-    pub fn send(self, handoff: &ReplyHandoff, page_changed: bool) {
-        let reply = HandedReply {
-            id: self.id,
-            item: self.item,
-            page: (!page_changed).then_some(self.page),
-            secret: self.secret,
-        };
-        handoff.send(self.slot, reply);
+    pub fn send(mut self, handoff: &ReplyHandoff, page_changed: bool) {
+        if page_changed {
+            self.reply.page = None;
+        }
+        handoff.send(self.slot, self.reply);
     }
 }
 
@@ -257,44 +244,40 @@ fn claim_replies(
         return Ok((ops, Vec::new()));
     };
     let mut handed = Vec::new();
-    let mut claimed = Vec::with_capacity(ops.len());
-    for op in ops {
-        let op = match op {
+    let mut claim = |item: Item| -> Result<Item, ProcessError> {
+        let Some(id) = reply_id_of(&item.key().pk).map(str::to_owned) else {
+            return Ok(item);
+        };
+        let Some(slot) = handoff.slot() else {
+            return Ok(item);
+        };
+        let item = handoff.claim(item, &id, batch.now)?;
+        let secret = from.lead.secret.clone();
+        handed.push(Handed {
+            slot,
+            reply: HandedReply {
+                id,
+                item: item.clone(),
+                page: Some(from.page.item.clone()),
+                secret: secret.map(|secret| (from.lead.id.clone(), secret)),
+            },
+        });
+        Ok(item)
+    };
+    let ops = ops
+        .into_iter()
+        .map(|op| match op {
             WriteOp::Put {
                 item,
                 condition: Condition::NotExists,
-            } if item.item_type().name == REPLY.name => {
-                let id = reply_id_of(&item.key().pk).map(str::to_owned);
-                match (id, handoff.slot()) {
-                    (Some(id), Some(slot)) => {
-                        let item = handoff.claim(item, &id, batch.now)?;
-                        handed.push(Handed {
-                            slot,
-                            id,
-                            item: item.clone(),
-                            page: from.page.item.clone(),
-                            secret: from
-                                .lead
-                                .secret
-                                .clone()
-                                .map(|secret| (from.lead.id.clone(), secret)),
-                        });
-                        WriteOp::Put {
-                            item,
-                            condition: Condition::NotExists,
-                        }
-                    }
-                    (_, _) => WriteOp::Put {
-                        item,
-                        condition: Condition::NotExists,
-                    },
-                }
-            }
-            other => other,
-        };
-        claimed.push(op);
-    }
-    Ok((claimed, handed))
+            } if item.item_type() == &REPLY => Ok(WriteOp::Put {
+                item: claim(item)?,
+                condition: Condition::NotExists,
+            }),
+            other => Ok(other),
+        })
+        .collect::<Result<Vec<_>, ProcessError>>()?;
+    Ok((ops, handed))
 }
 
 /// Applies `ops` with the de-duplication key first. `Ok(None)` = lost a race: plan again. With `from`,
